@@ -91,3 +91,38 @@ class GenotypeMatrix:
             source_files={s: self.source_files.get(s, "") for s in samples},
             warnings=self.warnings,
         )
+
+
+def genotype_frame(gm: GenotypeMatrix, kb_version: str, status_names: tuple[str, ...]) -> pd.DataFrame:
+    """The ``genotypes`` output table: one row per sample x KB position, sample-major."""
+    n_s, n_l = gm.codes.shape[:2]
+    loci = gm.loci.reset_index(drop=True)
+    seqs = [
+        {code: gm.allele_sequence(j, code) for code in np.unique(gm.codes[:, j, :]) if code >= 0}
+        for j in range(n_l)
+    ]
+    alleles = []
+    for s in range(n_s):
+        for j in range(n_l):
+            pair = gm.codes[s, j]
+            if pair[0] == MISSING and pair[1] in (MISSING, HAPLOID):
+                alleles.append(None)
+                continue
+            alleles.append([seqs[j].get(int(c)) if c >= 0 else None for c in pair if c != HAPLOID])
+    status = np.asarray(status_names, dtype=object)[gm.status.reshape(-1)]
+    return pd.DataFrame(
+        {
+            "sample_id": np.repeat(np.asarray(gm.samples, dtype=object), n_l),
+            "gene": np.tile(loci["gene"].to_numpy(dtype=object), n_s),
+            "chrom": np.tile(loci["chrom"].to_numpy(dtype=object), n_s),
+            "pos": np.tile(loci["pos"].to_numpy(dtype=np.int64), n_s),
+            "rsid": np.tile(loci["rsid"].replace("", None).to_numpy(dtype=object), n_s),
+            "ref": np.tile(loci["ref"].to_numpy(dtype=object), n_s),
+            "alleles": alleles,
+            "phased": gm.phased.reshape(-1),
+            "phase_set": np.where(gm.phase_set.reshape(-1) > 0, gm.phase_set.reshape(-1), None),
+            "status": status,
+            "source_file": np.repeat(np.asarray([gm.source_files.get(s, "") for s in gm.samples], dtype=object), n_l),
+            "kb_version": kb_version,
+        }
+    )

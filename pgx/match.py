@@ -1,0 +1,344 @@
+"""Star-allele matching: genotypes at KB positions -> diplotype calls.
+
+Semantics (PharmCAT-compatible, see docs/architecture.md):
+
+* The reference allele fills the blanks of every other allele's definition.
+* A position missing for a sample is dropped from every definition; an allele left with
+  no defining position is uncallable and reported; the score of the others drops.
+* Score = number of defining positions an allele matches; a diplotype's score is the
+  sum over its two alleles. The highest score wins; ties are all reported, sorted, and
+  the call is ``ambiguous``.
+* Phased samples (every heterozygous position ``|`` and in one phase set) are matched
+  haplotype by haplotype; other samples by testing candidate allele pairs.
+* A non-reference allele at a KB position that no definition contains is a possible
+  novel allele: it is reported in ``novel_variants`` and its position is left out of
+  matching, so the rest of the gene is still called (and the call is flagged).
+
+Performance: genotypes are integer arrays. Samples with identical genotype patterns
+are solved once (biobanks have few distinct patterns per gene); allele compatibility is
+computed for all distinct patterns at once with bit masks, and only the few compatible
+candidates are paired.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations_with_replacement
+
+import numpy as np
+import pandas as pd
+
+from pgx.genotypes import (
+    HAPLOID,
+    MISSING,
+    STATUS_ASSUMED_REFERENCE,
+    STATUS_PARTIAL,
+    GenotypeMatrix,
+)
+from pgx.naming import allele_sort_key, format_diplotype
+
+#: IUPAC nucleotide codes used in allele definitions
+IUPAC = {
+    "A": "A", "C": "C", "G": "G", "T": "T",
+    "R": "AG", "Y": "CT", "S": "CG", "W": "AT", "K": "GT", "M": "AC",
+    "B": "CGT", "D": "AGT", "H": "ACT", "V": "ACG", "N": "ACGT",
+}  # fmt: skip
+
+_MAX_CODE = 62  # codes above this cannot be represented in the uint64 masks
+_ALL = np.uint64(np.iinfo(np.uint64).max)
+
+MODE_UNPHASED, MODE_PHASED, MODE_HAPLOID = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class GeneModel:
+    """One gene's allele definitions as arrays over its core positions."""
+
+    gene: str
+    positions: np.ndarray  # int64 [L]
+    alleles: list[str]  # callable (non-structural) alleles, [A]
+    bases: list[list[str | None]]  # [A][L] defining bases, None = reference fill
+    defined: np.ndarray  # bool [A, L]
+    reference: str  # the reference allele's name
+
+
+def build_gene_model(kb, gene: str) -> GeneModel:
+    """Arrays of ``gene``'s definitions over its core loci (structural alleles left out)."""
+    loci = kb.loci([gene], roles=("core",))
+    positions = loci["pos"].to_numpy(dtype=np.int64)
+    col = {int(p): i for i, p in enumerate(positions)}
+    alleles_tab = kb.table("alleles", gene)
+    callable_ = alleles_tab.loc[~alleles_tab["is_structural"], "allele"].tolist()
+    ref_rows = alleles_tab.loc[alleles_tab["is_reference"], "allele"].tolist()
+    reference = ref_rows[0] if ref_rows else ""
+    names = sorted(callable_, key=allele_sort_key)
+    index = {a: i for i, a in enumerate(names)}
+    bases: list[list[str | None]] = [[None] * len(positions) for _ in names]
+    defs = kb.table("allele_definitions", gene)
+    for allele, pos, b in zip(defs["allele"], defs["pos"], defs["bases"]):
+        if allele in index and int(pos) in col:
+            bases[index[allele]][col[int(pos)]] = b
+    defined = np.array([[b is not None for b in row] for row in bases], dtype=bool).reshape(
+        len(names), len(positions)
+    )
+    return GeneModel(gene, positions, names, bases, defined, reference)
+
+
+def _matches(definition: str, sequence: str | None) -> bool:
+    """Does a VCF allele ``sequence`` satisfy a definition cell (exact or IUPAC)?"""
+    if sequence is None:
+        return False
+    if definition == sequence:
+        return True
+    if len(definition) == 1 and len(sequence) == 1 and definition in IUPAC:
+        return sequence in IUPAC[definition]
+    return False
+
+
+def _locus_sequences(gm: GenotypeMatrix, col: int) -> list[str | None]:
+    """Allele sequence for every code observed at matrix column ``col`` (index = code)."""
+    row = gm.loci.iloc[col]
+    seqs: list[str | None] = [row["ref"]] + [a for a in str(row["alts"]).split(",") if a]
+    extra = sorted(code for (c, code) in gm.novel_alleles if c == col)
+    for code in extra:
+        while len(seqs) <= code:
+            seqs.append(None)
+        seqs[code] = gm.novel_alleles[(col, code)]
+    return seqs[: _MAX_CODE + 1]
+
+
+def _masks(model: GeneModel, gm: GenotypeMatrix, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bit masks of the codes each allele accepts at each position.
+
+    Returns (mask [A, L] uint64 with reference fill, explicit [L] uint64 = codes that some
+    definition names explicitly; code 0 is always explicit).
+    """
+    n_a, n_l = model.defined.shape
+    mask = np.zeros((n_a, n_l), dtype=np.uint64)
+    explicit = np.ones(n_l, dtype=np.uint64)
+    for j, col in enumerate(cols):
+        seqs = _locus_sequences(gm, int(col))
+        ref_bit = np.uint64(1)
+        for a in range(n_a):
+            definition = model.bases[a][j]
+            if definition is None:
+                mask[a, j] = ref_bit
+                continue
+            bits = 0
+            for code, seq in enumerate(seqs):
+                if _matches(definition, seq):
+                    bits |= 1 << code
+            mask[a, j] = np.uint64(bits)
+            explicit[j] |= np.uint64(bits)
+    return mask, explicit
+
+
+def _code_bits(codes: np.ndarray) -> np.ndarray:
+    """One-hot bits of allele codes; missing / haploid / unrepresentable -> all bits."""
+    ok = (codes >= 0) & (codes <= _MAX_CODE)
+    shifted = np.left_shift(np.uint64(1), np.clip(codes, 0, _MAX_CODE).astype(np.uint64))
+    return np.where(ok, shifted, _ALL)
+
+
+def _sample_modes(codes: np.ndarray, phased: np.ndarray, phase_set: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """Matching mode per sample: haploid, phased (hets phased in one set) or unphased."""
+    haploid_pos = codes[:, :, 1] == HAPLOID
+    called = ~missing
+    haploid = (haploid_pos | ~called).all(axis=1) & (haploid_pos & called).any(axis=1)
+    het = (codes[:, :, 0] != codes[:, :, 1]) & called & ~haploid_pos
+    all_het_phased = ~(het & ~phased).any(axis=1)
+    ps = np.where(het, phase_set, -1)
+    ps_max = ps.max(axis=1, initial=-1)
+    ps_min = np.where(het, phase_set, np.iinfo(np.int64).max).min(axis=1, initial=np.iinfo(np.int64).max)
+    one_set = (ps_max == -1) | (ps_max == ps_min)
+    modes = np.full(len(codes), MODE_UNPHASED, dtype=np.int8)
+    modes[all_het_phased & one_set] = MODE_PHASED
+    modes[haploid] = MODE_HAPLOID
+    return modes
+
+
+@dataclass
+class _Solution:
+    diplotypes: list[tuple[str, str | None]]
+    score: int
+    novel_cols: list[int]
+    warnings: list[str]
+
+
+def _best(candidates: np.ndarray, scores: np.ndarray) -> list[int]:
+    """Indices of the highest-scoring candidates (all ties)."""
+    idx = np.flatnonzero(candidates)
+    if idx.size == 0:
+        return []
+    top = scores[idx].max()
+    return [int(i) for i in idx[scores[idx] == top]]
+
+
+def _solve_pattern(
+    model: GeneModel,
+    mask: np.ndarray,
+    b0: np.ndarray,
+    b1: np.ndarray,
+    scores: np.ndarray,
+    candidates: np.ndarray,
+    compat0: np.ndarray,
+    compat1: np.ndarray,
+    mode: int,
+) -> tuple[list[tuple[str, str | None]], int]:
+    """Best diplotypes for one distinct genotype pattern."""
+    names = model.alleles
+    if mode == MODE_HAPLOID:
+        best = _best(compat0, scores)
+        return [(names[i], None) for i in best], int(scores[best[0]]) if best else 0
+    if mode == MODE_PHASED:
+        h0, h1 = _best(compat0, scores), _best(compat1, scores)
+        if not h0 or not h1:
+            return [], 0
+        pairs = {tuple(sorted((names[i], names[j]), key=allele_sort_key)) for i in h0 for j in h1}
+        return sorted(pairs, key=lambda p: (allele_sort_key(p[0]), allele_sort_key(p[1]))), int(
+            scores[h0[0]] + scores[h1[0]]
+        )
+    cand = np.flatnonzero(candidates)
+    if cand.size == 0:
+        return [], 0
+    pairs = np.array(list(combinations_with_replacement(cand, 2)), dtype=np.int64)
+    mi, mj = mask[pairs[:, 0]], mask[pairs[:, 1]]
+    straight = ((mi & b0) != 0) & ((mj & b1) != 0)
+    crossed = ((mi & b1) != 0) & ((mj & b0) != 0)
+    valid = (straight | crossed).all(axis=1)
+    if not valid.any():
+        return [], 0
+    total = scores[pairs[:, 0]] + scores[pairs[:, 1]]
+    top = total[valid].max()
+    keep = pairs[valid & (total == top)]
+    out = {tuple(sorted((names[i], names[j]), key=allele_sort_key)) for i, j in keep}
+    return sorted(out, key=lambda p: (allele_sort_key(p[0]), allele_sort_key(p[1]))), int(top)
+
+
+def call_gene(gm: GenotypeMatrix, kb, gene: str, model: GeneModel | None = None) -> pd.DataFrame:
+    """Diplotype calls of every sample in ``gm`` for ``gene``."""
+    model = model or build_gene_model(kb, gene)
+    pos_to_col = {
+        int(p): i for i, (g, p, r) in enumerate(zip(gm.loci["gene"], gm.loci["pos"], gm.loci["role"])) if g == gene and r == "core"
+    }
+    absent = [int(p) for p in model.positions if int(p) not in pos_to_col]
+    if absent:
+        raise ValueError(f"{gene}: genotype matrix lacks KB core positions {absent[:5]}")
+    cols = np.array([pos_to_col[int(p)] for p in model.positions], dtype=np.int64)
+    codes = gm.codes[:, cols, :].astype(np.int16)
+    missing = (codes == MISSING).any(axis=2)
+    mask, explicit = _masks(model, gm, cols)
+
+    # possible novel alleles: a called allele no definition names at that position
+    bits = _code_bits(codes)
+    unknown = ((bits & explicit[None, :, None]) == 0) & (codes >= 0)
+    novel = unknown.any(axis=2) & ~missing
+    ignore = missing | novel
+
+    modes = _sample_modes(codes, gm.phased[:, cols], gm.phase_set[:, cols], missing)
+    pattern = np.where(ignore[:, :, None], MISSING, codes)
+    unphased = modes == MODE_UNPHASED
+    pattern[unphased] = np.sort(pattern[unphased], axis=2)
+    key = np.concatenate([modes[:, None].astype(np.int16), pattern.reshape(len(codes), -1), novel.astype(np.int16)], axis=1)
+    uniq, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+
+    u_pattern = pattern[first]
+    u_ignore = ignore[first]
+    u_modes = modes[first]
+    ub = _code_bits(u_pattern)
+    ub[u_ignore] = _ALL
+    scores = (~u_ignore).astype(np.int32) @ model.defined.T.astype(np.int32)  # [U, A]
+    callable_ = scores > 0
+    compat0 = _all_compatible(mask, ub[..., 0]) & callable_
+    compat1 = _all_compatible(mask, ub[..., 1]) & callable_
+    union = _all_compatible(mask, ub[..., 0] | ub[..., 1]) & callable_
+
+    solutions = []
+    for u in range(len(uniq)):
+        dips, score = _solve_pattern(
+            model, mask, ub[u, :, 0], ub[u, :, 1], scores[u], union[u], compat0[u], compat1[u], int(u_modes[u])
+        )
+        solutions.append((dips, score))
+    return _to_frame(gm, model, cols, codes, missing, novel, modes, inverse, solutions, scores, callable_)
+
+
+def _all_compatible(mask: np.ndarray, hap_bits: np.ndarray, block: int = 256) -> np.ndarray:
+    """compat[u, a] = every position of pattern u is accepted by allele a."""
+    out = np.empty((hap_bits.shape[0], mask.shape[0]), dtype=bool)
+    for s in range(0, hap_bits.shape[0], block):
+        hb = hap_bits[s : s + block]
+        out[s : s + block] = ((mask[None, :, :] & hb[:, None, :]) != 0).all(axis=2)
+    return out
+
+
+def _to_frame(gm, model, cols, codes, missing, novel, modes, inverse, solutions, scores, callable_) -> pd.DataFrame:
+    positions = model.positions
+    status = gm.status[:, cols]
+    rows = []
+    n_pos = len(positions)
+    for s, sample in enumerate(gm.samples):
+        u = int(inverse[s])
+        dips, score = solutions[u]
+        warnings: list[str] = []
+        miss = positions[missing[s]].tolist()
+        assumed = positions[status[s] == STATUS_ASSUMED_REFERENCE].tolist()
+        partial = positions[status[s] == STATUS_PARTIAL].tolist()
+        novel_list = [_describe_variant(gm, int(cols[j]), codes[s, j]) for j in np.flatnonzero(novel[s])]
+        if assumed:
+            warnings.append(
+                f"{len(assumed)} of {n_pos} positions absent from the input were assumed reference (--assume-reference)"
+            )
+        if partial:
+            warnings.append(f"partial genotypes treated as missing at {', '.join(map(str, partial))}")
+        if novel_list:
+            warnings.append("variant(s) that no known allele contains: " + ", ".join(novel_list))
+        uncallable = [model.alleles[a] for a in np.flatnonzero(~callable_[u])]
+        if len(miss) == n_pos:
+            status_, dips = "no_call", []
+            warnings.append(f"no {model.gene} position present in the input (gene not covered)")
+        elif not dips:
+            status_ = "no_call"
+            warnings.append("no combination of known alleles explains the genotype")
+        else:
+            status_ = "ambiguous" if len(dips) > 1 else "called"
+        if uncallable and len(miss) < n_pos:
+            warnings.append("not callable (all defining positions missing): " + ", ".join(uncallable))
+        a1, a2 = dips[0] if dips else (None, None)
+        rows.append(
+            {
+                "sample_id": sample,
+                "gene": model.gene,
+                "diplotype": format_diplotype(a1, a2) if a1 else None,
+                "allele_1": a1,
+                "allele_2": a2,
+                "score": score if dips else None,
+                "alternatives": [format_diplotype(a, b) for a, b in dips] if len(dips) > 1 else [],
+                "call_status": status_,
+                "phased": bool(modes[s] == MODE_PHASED),
+                "missing_positions": miss,
+                "assumed_reference_positions": assumed,
+                "novel_variants": novel_list,
+                "warnings": warnings,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _describe_variant(gm: GenotypeMatrix, col: int, pair: np.ndarray) -> str:
+    """``chr10:94761900:C>G`` for the non-reference allele(s) at one position."""
+    row = gm.loci.iloc[col]
+    alts = sorted({gm.allele_sequence(col, int(c)) for c in pair if c > 0})
+    return f"{row['chrom']}:{int(row['pos'])}:{row['ref']}>{','.join(a or '?' for a in alts)}"
+
+
+def call_diplotypes(gm: GenotypeMatrix, kb, genes: list[str] | None = None) -> pd.DataFrame:
+    """Calls for every sample and every gene of ``gm`` (or ``genes``), sorted by sample, gene."""
+    genes = genes or sorted(set(gm.loci.loc[gm.loci["role"] == "core", "gene"]))
+    frames = [call_gene(gm, kb, g) for g in genes]
+    calls = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if calls.empty:
+        return calls
+    order = {s: i for i, s in enumerate(gm.samples)}
+    calls["_o"] = calls["sample_id"].map(order)
+    return calls.sort_values(["_o", "gene"], kind="stable").drop(columns="_o").reset_index(drop=True)

@@ -1,0 +1,156 @@
+"""Phenotypes: diplotype calls -> allele functions, activity score, phenotype, lookup key.
+
+Rules come from the knowledge base as numbers and tables, never evaluated strings:
+
+* activity-score genes: score = sum of the two alleles' activity values, phenotype from
+  the numeric ``[min_score, max_score)`` ranges; the lookup key is the score written as
+  CPIC writes it (``1.5``, ``2.0``) or ``n/a`` when an allele has no activity value;
+* other genes: the unordered pair of allele functions looked up in
+  ``function_phenotypes``; the lookup key is the phenotype.
+
+An ambiguous call whose alternatives all give the same phenotype keeps it; when they
+disagree the phenotype is ``Indeterminate`` and a warning lists what each would give.
+A no-call has no phenotype and the lookup key ``No Result``, as CPIC writes it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+NO_RESULT = "No Result"
+INDETERMINATE = "Indeterminate"
+NO_SCORE_KEY = "n/a"
+
+
+def format_activity_score(score: float | None) -> str:
+    """CPIC's spelling of an activity score: ``0.0``, ``1.5``, ``1.25``; ``n/a`` if unknown."""
+    if score is None or (isinstance(score, float) and math.isnan(score)):
+        return NO_SCORE_KEY
+    text = f"{score:.2f}".rstrip("0")
+    return text + "0" if text.endswith(".") else text
+
+
+_TABLES: dict[tuple[str, str], dict] = {}
+
+
+def _gene_tables(kb) -> dict:
+    """Per-gene lookups, built once per knowledge base."""
+    key = (str(kb.root), kb.version)
+    if key not in _TABLES:
+        _TABLES[key] = _build_gene_tables(kb)
+    return _TABLES[key]
+
+
+def _build_gene_tables(kb) -> dict:
+    alleles = kb.tables["alleles"]
+    function = {(g, a): (f or None) for g, a, f in zip(alleles["gene"], alleles["allele"], alleles["function"])}
+    activity = {
+        (g, a): (None if pd.isna(v) else float(v))
+        for g, a, v in zip(alleles["gene"], alleles["allele"], alleles["activity_value"])
+    }
+    fp = kb.tables["function_phenotypes"]
+    pair = {(g, f1, f2): p for g, f1, f2, p in zip(fp["gene"], fp["function_1"], fp["function_2"], fp["phenotype"])}
+    rules: dict[str, list[tuple[float, float, str]]] = {}
+    pr = kb.tables["phenotype_rules"]
+    for g, lo, hi, p in zip(pr["gene"], pr["min_score"], pr["max_score"], pr["phenotype"]):
+        rules.setdefault(g, []).append((float(lo), float(hi), p))
+    genes = kb.tables["genes"]
+    method = dict(zip(genes["gene"], genes["lookup_method"]))
+    return {"function": function, "activity": activity, "pair": pair, "rules": rules, "method": method}
+
+
+def phenotype_from_score(rules: list[tuple[float, float, str]], score: float) -> str | None:
+    """The phenotype whose ``[min, max)`` range holds ``score`` (None when none does)."""
+    for lo, hi, phenotype in rules:
+        if lo <= score < hi or (score == lo == hi):
+            return phenotype
+    return None
+
+
+def _one_diplotype(t: dict, gene: str, a1: str, a2: str | None) -> dict:
+    """Function, score, phenotype and key of one allele pair (a2 None = haploid)."""
+    alleles = [a1] if a2 is None else [a1, a2]
+    functions = [t["function"].get((gene, a)) for a in alleles]
+    out = {"function_1": functions[0], "function_2": functions[1] if a2 is not None else None}
+    if t["method"].get(gene) == "activity_score":
+        values = [t["activity"].get((gene, a)) for a in alleles]
+        score = None if any(v is None for v in values) else float(sum(values))
+        phenotype = INDETERMINATE if score is None else phenotype_from_score(t["rules"].get(gene, []), score)
+        out.update(activity_score=score, phenotype=phenotype, lookup_key=format_activity_score(score))
+        return out
+    if any(f is None for f in functions):
+        phenotype = INDETERMINATE
+    else:
+        f = sorted(functions) if a2 is not None else [functions[0], ""]
+        phenotype = t["pair"].get((gene, f[0], f[1]))
+    out.update(activity_score=None, phenotype=phenotype, lookup_key=phenotype)
+    return out
+
+
+def _alternative_pairs(row) -> list[tuple[str, str | None]]:
+    alts = row["alternatives"]
+    if alts is None or len(alts) == 0:
+        return [(row["allele_1"], row["allele_2"])]
+    pairs = []
+    for d in alts:
+        a, _, b = d.partition("/")
+        pairs.append((a, b or None))
+    return pairs
+
+
+def assign_phenotypes(calls: pd.DataFrame, kb) -> pd.DataFrame:
+    """``calls`` with function_1/2, activity_score, phenotype, lookup_key and kb_version."""
+    t = _gene_tables(kb)
+    cache: dict[tuple, dict] = {}
+    extra = []
+    for row in calls.itertuples(index=False):
+        row = row._asdict()
+        if row["call_status"] == "no_call" or not row["allele_1"]:
+            extra.append(
+                dict(function_1=None, function_2=None, activity_score=None, phenotype=None, lookup_key=NO_RESULT, _warn=None)
+            )
+            continue
+        key = (row["gene"], tuple(_alternative_pairs(row)))
+        if key not in cache:
+            cache[key] = _resolve(t, row["gene"], key[1])
+        extra.append(cache[key])
+    add = pd.DataFrame(extra, index=calls.index)
+    out = calls.copy()
+    for col in ("function_1", "function_2", "activity_score", "phenotype", "lookup_key"):
+        out[col] = add[col]
+    out["activity_score"] = out["activity_score"].astype("float64")
+    warn = add["_warn"]
+    out["warnings"] = [list(w) + ([x] if x else []) for w, x in zip(out["warnings"], warn)]
+    out["kb_version"] = kb.version
+    return out
+
+
+def _resolve(t: dict, gene: str, pairs: tuple) -> dict:
+    """Phenotype of a call, reconciling ambiguous alternatives."""
+    results = [_one_diplotype(t, gene, a, b) for a, b in pairs]
+    first = dict(results[0])
+    first["_warn"] = None
+    if first["phenotype"] is None:
+        first["_warn"] = f"no phenotype rule for {gene} functions {first['function_1']} / {first['function_2']}"
+        first["phenotype"] = INDETERMINATE
+        if first["lookup_key"] is None:
+            first["lookup_key"] = INDETERMINATE
+    if len(results) > 1:
+        phenos = {r["phenotype"] for r in results}
+        scores = {r["lookup_key"] for r in results}
+        if len(phenos) > 1 or len(scores) > 1:
+            detail = "; ".join(f"{a}/{b}: {r['phenotype']}" for (a, b), r in zip(pairs, results))
+            first.update(
+                function_1=None,
+                function_2=None,
+                activity_score=None,
+                phenotype=INDETERMINATE,
+                lookup_key=NO_SCORE_KEY if t["method"].get(gene) == "activity_score" else INDETERMINATE,
+                _warn=f"tied diplotypes give different phenotypes ({detail})",
+            )
+    return first
+
+
+__all__ = ["assign_phenotypes", "format_activity_score", "phenotype_from_score", "NO_RESULT"]
