@@ -1,0 +1,189 @@
+"""Matching semantics on a hand-written toy knowledge base (see tests/toy_kb.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pgx.genotypes import HAPLOID, MISSING, STATUS_ASSUMED_REFERENCE, STATUS_CALLED, STATUS_MISSING, GenotypeMatrix
+from pgx.kb import load_kb
+from pgx.match import call_diplotypes
+from pgx.phenotype import assign_phenotypes, format_activity_score
+from tests.toy_kb import write_toy_kb
+
+
+@pytest.fixture(scope="module")
+def toy_kb(tmp_path_factory):
+    return load_kb(write_toy_kb(tmp_path_factory.mktemp("toykb")))
+
+
+def make_matrix(kb, genotypes: dict[str, dict[int, str]], gene: str = "TOY1", default: str | None = "0|0", ps=None):
+    """GenotypeMatrix from {sample: {pos: GT}}; positions not given get ``default``
+    (None = missing). GT strings use KB allele codes: '0|1', '1/0', '2/2', '.', '1'."""
+    loci = kb.loci([gene])
+    samples = list(genotypes)
+    n_s, n_l = len(samples), len(loci)
+    codes = np.full((n_s, n_l, 2), MISSING, dtype=np.int16)
+    phased = np.zeros((n_s, n_l), dtype=bool)
+    status = np.full((n_s, n_l), STATUS_MISSING, dtype=np.int8)
+    phase_set = np.zeros((n_s, n_l), dtype=np.int64)
+    for s, sample in enumerate(samples):
+        for j, pos in enumerate(loci["pos"]):
+            gt = genotypes[sample].get(int(pos), default)
+            if gt is None:
+                continue
+            sep = "|" if "|" in gt else "/"
+            parts = gt.split(sep)
+            vals = [MISSING if p == "." else int(p) for p in parts]
+            if len(vals) == 1:
+                vals.append(HAPLOID)
+            codes[s, j] = vals
+            phased[s, j] = sep == "|"
+            status[s, j] = STATUS_CALLED
+            if ps and sample in ps:
+                phase_set[s, j] = ps[sample].get(int(pos), 0)
+    return GenotypeMatrix(samples, loci, codes, phased, phase_set, status)
+
+
+def call(kb, genotypes, **kw) -> pd.DataFrame:
+    gm = make_matrix(kb, genotypes, **kw)
+    return assign_phenotypes(call_diplotypes(gm, kb), kb).set_index("sample_id")
+
+
+def test_all_reference_is_star1_star1(toy_kb):
+    c = call(toy_kb, {"S": {}})
+    assert c.loc["S", "diplotype"] == "*1/*1"
+    assert c.loc["S", "call_status"] == "called"
+    assert c.loc["S", "phenotype"] == "Normal Metabolizer"
+
+
+def test_star1_star2_unphased_and_phased_agree(toy_kb):
+    c = call(toy_kb, {"U": {100: "0/1"}, "P": {100: "1|0"}})
+    assert c.loc["U", "diplotype"] == c.loc["P", "diplotype"] == "*1/*2"
+    assert not c.loc["U", "phased"] and c.loc["P", "phased"]
+    assert c.loc["U", "phenotype"] == "Intermediate Metabolizer"
+
+
+def test_more_specific_allele_wins(toy_kb):
+    # T at 100 and G at 200 on one haplotype: *3 (2 positions) beats *2 (1 position)
+    c = call(toy_kb, {"S": {100: "1|0", 200: "1|0"}})
+    assert c.loc["S", "diplotype"] == "*1/*3"
+    assert c.loc["S", "call_status"] == "called"
+
+
+def test_phase_separates_star2_from_star3(toy_kb):
+    # the two variants on different haplotypes: *2 + a haplotype with G at 200 only,
+    # which no allele defines -> not *1/*3; unphased, *1/*3 fits
+    phased = call(toy_kb, {"S": {100: "1|0", 200: "0|1"}})
+    unphased = call(toy_kb, {"S": {100: "0/1", 200: "0/1"}})
+    assert unphased.loc["S", "diplotype"] == "*1/*3"
+    assert phased.loc["S", "diplotype"] != "*1/*3"
+
+
+def test_homozygous_and_compound(toy_kb):
+    c = call(toy_kb, {"H": {100: "1/1"}, "C": {100: "1/1", 200: "0/1"}})
+    assert c.loc["H", "diplotype"] == "*2/*2"
+    assert c.loc["H", "phenotype"] == "Poor Metabolizer"
+    assert c.loc["C", "diplotype"] == "*2/*3"
+
+
+def test_indel_allele_by_sequence(toy_kb):
+    c = call(toy_kb, {"S": {400: "0/1"}, "T": {400: "1/1"}})
+    assert c.loc["S", "diplotype"] == "*1/*5"
+    assert c.loc["S", "phenotype"] == "Rapid Metabolizer"
+    assert c.loc["T", "diplotype"] == "*5/*5"
+
+
+def test_iupac_wobble_matches_either_base(toy_kb):
+    # *4 is R (A or G) at 300: with A it must be *4; with ref G, *1 and *4 tie
+    c = call(toy_kb, {"A": {300: "0/1"}})
+    assert c.loc["A", "diplotype"] == "*1/*4"
+
+
+def test_missing_position_shrinks_definitions_and_ties_are_reported(toy_kb):
+    # 200 missing: T at 100 fits *2 and *3 equally (both score 1 there) -> ambiguous
+    c = call(toy_kb, {"S": {100: "0/1", 200: None}})
+    row = c.loc["S"]
+    assert row["call_status"] == "ambiguous"
+    assert list(row["alternatives"]) == ["*1/*2", "*1/*3"]
+    assert row["diplotype"] == "*1/*2"
+    assert list(row["missing_positions"]) == [200]
+    # *2 is no function, *3 decreased: both Intermediate with *1 -> phenotype kept
+    assert row["phenotype"] == "Intermediate Metabolizer"
+
+
+def test_uncallable_allele_reported(toy_kb):
+    c = call(toy_kb, {"S": {400: None}})
+    assert c.loc["S", "diplotype"] == "*1/*1"
+    assert any("*5" in w and "not callable" in w for w in c.loc["S", "warnings"])
+
+
+def test_gene_absent_from_input_is_no_call(toy_kb):
+    c = call(toy_kb, {"S": {}}, default=None)
+    row = c.loc["S"]
+    assert row["call_status"] == "no_call"
+    assert row["diplotype"] is None
+    assert row["lookup_key"] == "No Result"
+    assert any("not covered" in w for w in row["warnings"])
+
+
+def test_novel_variant_reported_not_dropped(toy_kb):
+    # code 2 at pos 100 is an allele the KB does not list (a novel ALT)
+    gm = make_matrix(toy_kb, {"S": {100: "0/2"}})
+    gm.novel_alleles[(0, 2)] = "G"
+    c = assign_phenotypes(call_diplotypes(gm, toy_kb), toy_kb).set_index("sample_id")
+    row = c.loc["S"]
+    assert list(row["novel_variants"]) == ["chr1:100:A>G"]
+    assert row["diplotype"] == "*1/*1"
+    assert any("no known allele" in w for w in row["warnings"])
+
+
+def test_unexplained_combination_is_no_call(toy_kb):
+    # homozygous G at 200 without T at 100: no allele carries 200G alone
+    c = call(toy_kb, {"S": {200: "1/1"}})
+    assert c.loc["S", "call_status"] == "no_call"
+    assert c.loc["S", "lookup_key"] == "No Result"
+
+
+def test_phase_sets_unlink_hets(toy_kb):
+    # hets in different phase sets are not linked: matched as unphased -> *1/*3
+    c = call(toy_kb, {"S": {100: "1|0", 200: "0|1"}}, ps={"S": {100: 10, 200: 20}})
+    assert c.loc["S", "diplotype"] == "*1/*3"
+    assert not c.loc["S", "phased"]
+
+
+def test_haploid_sample(toy_kb):
+    c = call(toy_kb, {"M": {100: "1", 200: "0", 300: "0", 400: "0"}})
+    assert c.loc["M", "diplotype"] == "*2"
+    assert c.loc["M", "allele_2"] is None
+
+
+def test_activity_score_gene(toy_kb):
+    c = call(toy_kb, {"N": {}, "I": {1000: "0/1"}, "P": {1000: "1/1"}, "D": {1000: "0/1", 2000: "0/1"}}, gene="TOY2")
+    assert c.loc["N", "activity_score"] == 2.0 and c.loc["N", "phenotype"] == "Normal Metabolizer"
+    assert c.loc["N", "lookup_key"] == "2.0"
+    assert c.loc["I", "activity_score"] == 1.5 and c.loc["I", "phenotype"] == "Intermediate Metabolizer"
+    assert c.loc["P", "lookup_key"] == "1.0"
+    assert c.loc["D", "diplotype"] == "*2/*3"
+    assert c.loc["D", "phenotype"] == "Poor Metabolizer"
+
+
+def test_assumed_reference_positions_are_listed(toy_kb):
+    gm = make_matrix(toy_kb, {"S": {100: "0/1"}})
+    gm.status[0, 1:] = STATUS_ASSUMED_REFERENCE
+    c = call_diplotypes(gm, toy_kb).set_index("sample_id")
+    assert list(c.loc["S", "assumed_reference_positions"]) == [200, 300, 400]
+    assert any("assumed reference" in w for w in c.loc["S", "warnings"])
+
+
+def test_identical_patterns_give_identical_rows(toy_kb):
+    many = {f"S{i}": ({100: "0/1"} if i % 2 else {}) for i in range(200)}
+    c = call(toy_kb, many)
+    assert set(c.loc[[f"S{i}" for i in range(1, 200, 2)], "diplotype"]) == {"*1/*2"}
+    assert set(c.loc[[f"S{i}" for i in range(0, 200, 2)], "diplotype"]) == {"*1/*1"}
+
+
+@pytest.mark.parametrize("score,text", [(0.0, "0.0"), (1.5, "1.5"), (2.0, "2.0"), (1.25, "1.25"), (None, "n/a")])
+def test_activity_score_spelling(score, text):
+    assert format_activity_score(score) == text
