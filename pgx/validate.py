@@ -1,0 +1,152 @@
+"""Accuracy against a truth table (e.g. GeT-RM consensus diplotypes) and call-rate summaries.
+
+Truth diplotypes are compared two ways:
+
+* **exact**: the same two allele names (order-free);
+* **function**: the same phenotype once both diplotypes go through the knowledge base's
+  phenotype rules (so a legacy name such as CYP2C19 ``*1`` where current definitions say
+  ``*38`` counts when the function agrees).
+
+Rows the truth flags as not resolvable from a VCF of SNVs and indels (``SV``: copy number,
+deletions, hybrids) or as undefined (``AMBIG`` with an undefined allele) are reported
+separately and left out of the concordance denominator. ``CONFLICT`` rows count as
+concordant when either source's diplotype matches. Every disagreement is listed with a
+machine-made reason to start the explanation from.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from pgx.phenotype import _gene_tables, _one_diplotype
+
+UNRESOLVABLE_FLAGS = ("SV",)
+
+
+def read_truth(path: Path | str) -> pd.DataFrame:
+    """Truth TSV with at least sample, gene, diplotype; optional flags, alt_diplotype."""
+    df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    df = df.rename(columns={"sample_id": "sample"})
+    for col in ("flags", "alt_diplotype"):
+        if col not in df:
+            df[col] = ""
+    return df.drop_duplicates(subset=["sample", "gene", "diplotype"]).reset_index(drop=True)
+
+
+def parse_diplotypes(text: str) -> list[tuple[str, str]]:
+    """``*1/*2`` -> [('*1','*2')]; ``*1/*2 or *1/*3`` and ``a | b`` give every option;
+    parentheses (platform notes) are dropped."""
+    text = re.sub(r"\([^)]*\)", "", text or "")
+    out = []
+    for part in re.split(r"\s+or\s+|\s*\|\s*", text):
+        part = part.strip()
+        if "/" not in part:
+            continue
+        a, b = (x.strip() for x in part.split("/", 1))
+        if a and b:
+            out.append(tuple(sorted((a, b))))
+    return out
+
+
+def _phenotype(kb, gene: str, pair: tuple[str, str]) -> str | None:
+    t = _gene_tables(kb)
+    known = {a for (g, a) in t["function"] if g == gene}
+    if not set(pair) <= known:
+        return None
+    return _one_diplotype(t, gene, pair[0], pair[1])["phenotype"]
+
+
+def compare(calls: pd.DataFrame, truth: pd.DataFrame, kb) -> pd.DataFrame:
+    """One row per truth row for which there is a call: exact and function agreement."""
+    ours = calls.set_index(["sample_id", "gene"])
+    rows = []
+    for t in truth.itertuples(index=False):
+        if (t.sample, t.gene) not in ours.index:
+            continue
+        call = ours.loc[(t.sample, t.gene)]
+        options = parse_diplotypes(t.diplotype) + parse_diplotypes(t.alt_diplotype if "CONFLICT" in t.flags else "")
+        ours_pairs = _call_pairs(call)
+        exact = any(p in ours_pairs for p in options)
+        truth_pheno = {_phenotype(kb, t.gene, p) for p in options} - {None}
+        function = exact or (bool(truth_pheno) and call["phenotype"] in truth_pheno)
+        flags = set(filter(None, re.split(r"[;,\s]+", t.flags)))
+        resolvable = not (flags & set(UNRESOLVABLE_FLAGS)) and bool(options) and "undefined" not in t.diplotype
+        rows.append(
+            {
+                "sample": t.sample,
+                "gene": t.gene,
+                "truth": t.diplotype,
+                "call": call["diplotype"],
+                "call_status": call["call_status"],
+                "alternatives": ";".join(call["alternatives"]) if len(call["alternatives"]) else "",
+                "truth_phenotype": ";".join(sorted(truth_pheno)),
+                "phenotype": call["phenotype"],
+                "flags": t.flags,
+                "resolvable": resolvable,
+                "exact": exact,
+                "function": function,
+                "reason": "" if exact else _reason(kb, t.gene, options, flags, call),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _call_pairs(call) -> set[tuple[str, str]]:
+    dips = list(call["alternatives"]) if len(call["alternatives"]) else [call["diplotype"]]
+    return {tuple(sorted(d.split("/", 1))) for d in dips if d and "/" in d}
+
+
+def _reason(kb, gene: str, options, flags: set[str], call) -> str:
+    """A first, mechanical explanation of a disagreement."""
+    if "SV" in flags:
+        return "structural variant / copy number (not resolvable from SNVs and indels)"
+    if not options:
+        return "truth diplotype undefined or unparsable"
+    known = set(kb.table("alleles", gene)["allele"])
+    unknown = sorted({a for p in options for a in p} - known)
+    if unknown:
+        return f"truth uses allele name(s) not in current definitions: {', '.join(unknown)} (legacy or retired name)"
+    if call["call_status"] == "no_call":
+        return "no call: " + "; ".join(call["warnings"])
+    if call["call_status"] == "ambiguous":
+        return "our call is ambiguous between the listed alternatives"
+    return "different call: to investigate"
+
+
+def summarize(comparison: pd.DataFrame) -> pd.DataFrame:
+    """Per gene: rows, resolvable rows, exact and function-level concordance on those."""
+    if comparison.empty:
+        return pd.DataFrame(columns=["gene", "rows", "resolvable", "exact", "function", "exact_rate", "function_rate"])
+    res = comparison[comparison["resolvable"]]
+    g = comparison.groupby("gene").size().rename("rows").to_frame()
+    g["resolvable"] = res.groupby("gene").size()
+    g["exact"] = res.groupby("gene")["exact"].sum()
+    g["function"] = res.groupby("gene")["function"].sum()
+    g = g.fillna(0).astype(int)
+    g["exact_rate"] = (g["exact"] / g["resolvable"].where(g["resolvable"] > 0)).round(4)
+    g["function_rate"] = (g["function"] / g["resolvable"].where(g["resolvable"] > 0)).round(4)
+    return g.reset_index()
+
+
+def call_rates(calls: pd.DataFrame, populations: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per gene (and population when given): call, ambiguity, no-call and novel-variant rates."""
+    df = calls.copy()
+    keys = ["gene"]
+    if populations is not None:
+        df = df.merge(populations.rename(columns={"sample": "sample_id"}), on="sample_id", how="left")
+        keys = ["superpopulation", "gene"]
+    df["is_called"] = df["call_status"].isin(["called", "ambiguous"])
+    df["is_ambiguous"] = df["call_status"] == "ambiguous"
+    df["is_no_call"] = df["call_status"] == "no_call"
+    df["has_novel"] = df["novel_variants"].map(len) > 0
+    out = df.groupby(keys).agg(
+        samples=("sample_id", "size"),
+        call_rate=("is_called", "mean"),
+        ambiguity_rate=("is_ambiguous", "mean"),
+        no_call_rate=("is_no_call", "mean"),
+        novel_variant_rate=("has_novel", "mean"),
+    )
+    return out.round(4).reset_index()
