@@ -1,0 +1,23 @@
+# pgx: VCF -> star-allele diplotypes -> phenotypes -> CPIC recommendations.
+# Run from the repository root (or pass --directory); see README.md.
+from snakemake.utils import min_version, validate
+
+min_version("8.20")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, schema="workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/check.smk"
+include: "workflow/rules/call.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        get_final_outputs(),
+    default_target: True

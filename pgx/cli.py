@@ -1,0 +1,205 @@
+"""Command-line interface: ``pgx run``, ``pgx kb build``, ``pgx kb info``, ``pgx simulate``.
+
+Each subcommand is a thin shim over one contract function (``docs/architecture.md``),
+the same function the Snakemake workflow calls. Heavy modules are imported inside the
+subcommand, so ``pgx --help`` stays fast.
+
+Exit codes: 0 success; 2 a :class:`~pgx.errors.PgxError` (bad input or setup; the
+message is printed as ``pgx: error: <message>``, without a traceback) or a usage error;
+130 interrupted (Ctrl-C). Any other exception is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from pgx import __version__
+from pgx.errors import InputError, PgxError
+
+ASSUME_REFERENCE_HELP = (
+    "treat every knowledge-base position that is absent from all input VCFs as "
+    "homozygous reference instead of missing. Variant-only VCFs need this: most "
+    "single-sample lab VCFs and the 1000 Genomes files list only positions where the "
+    "sample differs from the reference, so without it those positions are missing and "
+    "many genes cannot be called. Only use it when the VCF covers the whole region "
+    "(absence really means reference, not 'not sequenced'). It is recorded in the "
+    "provenance table, and every call made with it lists the assumed positions and "
+    "carries a warning."
+)
+
+
+def _load_kb(path: Path | None):
+    """The knowledge base at ``path``, or the default one (``$PGX_KB`` or the shipped KB)."""
+    from pgx.kb import load_kb
+
+    return load_kb(path)
+
+
+def _check_files_exist(paths: Sequence[Path]) -> None:
+    """Fail early, before importing the pipeline, on input paths that are not files."""
+    for path in paths:
+        if not path.is_file():
+            what = "is a directory, not a VCF file" if path.is_dir() else "does not exist"
+            raise InputError(f"input VCF {path} {what}; check the path")
+
+
+# --- subcommands ----------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the whole pipeline on one batch of VCFs."""
+    _check_files_exist(args.vcfs)
+    from pgx.pipeline import run_batch
+
+    kb = _load_kb(args.kb) if args.kb is not None else None
+    batch = args.batch or args.out.resolve().name
+    outputs = run_batch(
+        args.vcfs,
+        args.out,
+        batch=batch,
+        assume_reference=args.assume_reference,
+        reports=not args.no_reports,
+        kb=kb,
+    )
+    for name, path in outputs.items():
+        print(f"{name}\t{path}")
+    return 0
+
+
+def cmd_kb_build(args: argparse.Namespace) -> int:
+    """Rebuild the knowledge-base tables from the upstream source files."""
+    if not args.sources.is_dir():
+        raise InputError(
+            f"--sources {args.sources} is not a directory; point it at the upstream data "
+            "(e.g. ../shared/data, see its README)"
+        )
+    from pgx.kb import kb_dir
+    from pgx.kb_build import build_kb
+
+    out = args.out if args.out is not None else kb_dir()
+    manifest = build_kb(args.sources, out)
+    print(manifest)
+    return 0
+
+
+def cmd_kb_info(args: argparse.Namespace) -> int:
+    """Print the knowledge-base version, its sources and what it covers."""
+    kb = _load_kb(args.kb)
+    from pgx.kb import describe
+
+    print(describe(kb))
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Write a synthetic cohort with known diplotypes (VCF + truth table)."""
+    if args.n < 1:
+        raise InputError(f"--n must be at least 1, got {args.n}")
+    from pgx.simulate import simulate_cohort
+
+    vcf, truth = simulate_cohort(
+        _load_kb(args.kb),
+        args.genes,
+        args.n,
+        args.out,
+        phased=not args.unphased,
+        seed=args.seed,
+    )
+    print(f"vcf\t{vcf}")
+    print(f"truth\t{truth}")
+    return 0
+
+
+# --- parser -----------------------------------------------------------------------------
+
+
+def _kb_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--kb",
+        type=Path,
+        metavar="DIR",
+        help="knowledge-base directory (default: $PGX_KB, else the KB shipped with pgx)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pgx",
+        description=(
+            "Pharmacogenomics pipeline: VCF -> star-allele diplotypes -> phenotypes -> "
+            "CPIC recommendations, written as Parquet tables and one PDF per patient."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"pgx {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser(
+        "run",
+        help="call diplotypes, phenotypes and recommendations for a batch of VCFs",
+        description=(
+            "Run the pipeline on one batch: one VCF (one or many samples) or several VCFs "
+            "that together form one cohort (split by sample, by region, or both; the run "
+            "takes their union). Writes genotypes/calls/recommendations/provenance.parquet "
+            "and reports/<sample>.pdf under --out."
+        ),
+    )
+    run.add_argument("vcfs", nargs="+", type=Path, metavar="VCF", help="input VCF/BCF file(s)")
+    run.add_argument("--out", "-o", type=Path, required=True, metavar="DIR", help="output directory")
+    run.add_argument("--batch", metavar="NAME", help="batch name shown in reports (default: name of --out)")
+    run.add_argument("--assume-reference", action="store_true", help=ASSUME_REFERENCE_HELP)
+    run.add_argument("--no-reports", action="store_true", help="write the Parquet tables only, no PDFs")
+    _kb_option(run)
+    run.set_defaults(func=cmd_run)
+
+    kb = sub.add_parser("kb", help="knowledge base: build it, describe it")
+    kb_sub = kb.add_subparsers(dest="kb_command", metavar="KB_COMMAND", required=True)
+    build = kb_sub.add_parser(
+        "build",
+        help="rebuild the knowledge-base tables from the upstream source files",
+        description="Regenerate resources/kb (TSV tables + manifest.json) from the PharmCAT/CPIC/PyPGx files.",
+    )
+    build.add_argument("--sources", type=Path, required=True, metavar="DIR", help="upstream data directory")
+    build.add_argument(
+        "--out", type=Path, metavar="DIR", help="where to write the tables (default: $PGX_KB, else the shipped KB)"
+    )
+    build.set_defaults(func=cmd_kb_build)
+    info = kb_sub.add_parser("info", help="print the knowledge-base version, sources and coverage")
+    _kb_option(info)
+    info.set_defaults(func=cmd_kb_info)
+
+    sim = sub.add_parser(
+        "simulate",
+        help="write synthetic patients with known diplotypes (VCF + truth.tsv)",
+        description=(
+            "Simulate a cohort from the knowledge base: simulated.vcf.gz (bgzipped, indexed, "
+            "every KB position of the genes listed, so nothing is missing) and truth.tsv."
+        ),
+    )
+    sim.add_argument("--genes", nargs="+", required=True, metavar="GENE", help="genes to simulate")
+    sim.add_argument("--n", type=int, required=True, metavar="N", help="number of samples")
+    sim.add_argument("--out", "-o", type=Path, required=True, metavar="DIR", help="output directory")
+    sim.add_argument("--unphased", action="store_true", help="write unphased genotypes (0/1 instead of 0|1)")
+    sim.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: 0)")
+    _kb_option(sim)
+    sim.set_defaults(func=cmd_simulate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``pgx`` console script; returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors: argparse already printed
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        return args.func(args)
+    except PgxError as exc:
+        print(f"pgx: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("pgx: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,273 @@
+"""The ``pgx`` command line: help, version, exit codes, and that each subcommand passes
+its options to the contract function unchanged (stages replaced by recording fakes)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+import pgx
+import pgx.kb
+from pgx.cli import main
+from pgx.errors import KnowledgeBaseError, VcfError
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO_VCF = REPO / "resources" / "demo" / "simulated.vcf.gz"
+
+
+def run_pgx(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """``python -m pgx ARGS`` in a fresh interpreter, as a user would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "pgx", *args], capture_output=True, text=True, cwd=cwd, timeout=600
+    )
+
+
+@pytest.fixture
+def fake_module(monkeypatch):
+    """Install a fake ``pgx.<name>`` module whose functions record their arguments."""
+
+    def install(name: str, **functions):
+        module = types.ModuleType(f"pgx.{name}")
+        for fname, fn in functions.items():
+            setattr(module, fname, fn)
+        monkeypatch.setitem(sys.modules, f"pgx.{name}", module)
+        return module
+
+    return install
+
+
+@pytest.fixture
+def vcf(tmp_path) -> Path:
+    path = tmp_path / "patient.vcf"
+    path.write_text("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
+    return path
+
+
+# --- help and version ----------------------------------------------------------------
+
+
+def test_help_lists_every_subcommand():
+    result = run_pgx("--help")
+    assert result.returncode == 0, result.stderr
+    for command in ("run", "kb", "simulate"):
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize("command", [["run"], ["kb", "build"], ["kb", "info"], ["simulate"]])
+def test_subcommand_help_exits_0(command, capsys):
+    assert main([*command, "--help"]) == 0
+    assert "usage: pgx" in capsys.readouterr().out
+
+
+def test_help_does_not_import_the_heavy_stages():
+    """`pgx --help` must stay fast: the stages are imported inside each subcommand."""
+    code = (
+        "import sys, contextlib, io\n"
+        "from pgx.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['--help'])\n"
+        "heavy = {'pandas', 'pyarrow', 'numpy', 'cyvcf2', 'pysam', 'reportlab', 'pgx.pipeline'}\n"
+        "print(sorted(heavy & set(sys.modules)))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_version_prints_package_version():
+    result = run_pgx("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"pgx {pgx.__version__}"
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).parent / "pgx"
+    assert script.exists(), "the `pgx` console script is missing; install with `pip install -e .`"
+    result = subprocess.run([str(script), "--version"], capture_output=True, text=True)
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"pgx {pgx.__version__}"
+
+
+def test_assume_reference_help_explains_variant_only_vcfs(capsys):
+    assert main(["run", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--assume-reference" in text
+    assert "Variant-only VCFs need this" in text
+    assert "1000 Genomes" in text
+    assert "every call made with it" in text
+
+
+# --- exit codes ----------------------------------------------------------------------
+
+
+def test_no_command_is_a_usage_error(capsys):
+    assert main([]) == 2
+    assert "usage: pgx" in capsys.readouterr().err
+
+
+def test_run_missing_vcf_exits_2_without_traceback(tmp_path):
+    missing = tmp_path / "no_such.vcf.gz"
+    result = run_pgx("run", str(missing), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert result.stderr.startswith("pgx: error: ")
+    assert str(missing) in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_run_directory_instead_of_vcf_exits_2(tmp_path, capsys):
+    assert main(["run", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    assert "is a directory" in capsys.readouterr().err
+
+
+def test_pgx_error_from_a_stage_exits_2_with_its_message(fake_module, vcf, tmp_path, capsys):
+    def run_batch(*args, **kwargs):
+        raise VcfError(f"{vcf}: no FORMAT/GT field; pgx needs genotypes")
+
+    fake_module("pipeline", run_batch=run_batch)
+    assert main(["run", str(vcf), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"pgx: error: {vcf}: no FORMAT/GT field; pgx needs genotypes\n"
+
+
+def test_missing_knowledge_base_exits_2(monkeypatch, capsys):
+    def load_kb(root=None):
+        raise KnowledgeBaseError("no knowledge base at /nowhere")
+
+    monkeypatch.setattr(pgx.kb, "load_kb", load_kb)
+    assert main(["kb", "info"]) == 2
+    assert capsys.readouterr().err == "pgx: error: no knowledge base at /nowhere\n"
+
+
+def test_keyboard_interrupt_exits_130(fake_module, vcf, tmp_path, capsys):
+    def run_batch(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    fake_module("pipeline", run_batch=run_batch)
+    assert main(["run", str(vcf), "--out", str(tmp_path / "out")]) == 130
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_simulate_rejects_n_below_1(capsys):
+    assert main(["simulate", "--genes", "TPMT", "--n", "0", "--out", "x"]) == 2
+    assert "--n must be at least 1" in capsys.readouterr().err
+
+
+def test_kb_build_rejects_missing_sources_dir(tmp_path, capsys):
+    assert main(["kb", "build", "--sources", str(tmp_path / "nope")]) == 2
+    assert "is not a directory" in capsys.readouterr().err
+
+
+# --- options reach the contract functions ------------------------------------------
+
+
+def test_run_passes_options_to_run_batch(fake_module, vcf, tmp_path, capsys):
+    seen = {}
+
+    def run_batch(vcfs, out_dir, **kwargs):
+        seen.update(vcfs=vcfs, out_dir=out_dir, **kwargs)
+        return {"calls": Path(out_dir) / "calls.parquet"}
+
+    fake_module("pipeline", run_batch=run_batch)
+    out = tmp_path / "lab_batch_7"
+    assert main(["run", str(vcf), str(vcf), "--out", str(out), "--assume-reference", "--no-reports"]) == 0
+    assert seen == {
+        "vcfs": [vcf, vcf],
+        "out_dir": out,
+        "batch": "lab_batch_7",  # defaults to the name of --out
+        "assume_reference": True,
+        "reports": False,
+        "kb": None,  # None: run_batch loads the default KB
+    }
+    assert capsys.readouterr().out == f"calls\t{out / 'calls.parquet'}\n"
+
+
+def test_run_defaults_are_safe(fake_module, vcf, tmp_path):
+    seen = {}
+    fake_module("pipeline", run_batch=lambda vcfs, out_dir, **kw: seen.update(kw) or {})
+    assert main(["run", str(vcf), "-o", str(tmp_path), "--batch", "B1"]) == 0
+    assert seen["batch"] == "B1"
+    assert seen["assume_reference"] is False  # missing is never silently reference
+    assert seen["reports"] is True
+
+
+def test_run_kb_option_loads_that_kb(fake_module, monkeypatch, vcf, tmp_path):
+    seen = {}
+    sentinel = object()
+    monkeypatch.setattr(pgx.kb, "load_kb", lambda root=None: seen.setdefault("root", root) and sentinel)
+    fake_module("pipeline", run_batch=lambda vcfs, out_dir, **kw: seen.update(kw) or {})
+    assert main(["run", str(vcf), "--out", str(tmp_path), "--kb", str(tmp_path / "kb")]) == 0
+    assert seen["root"] == tmp_path / "kb"
+    assert seen["kb"] is sentinel
+
+
+def test_kb_info_prints_describe(monkeypatch, tmp_path, capsys):
+    kb = object()
+    monkeypatch.setattr(pgx.kb, "load_kb", lambda root=None: kb if root == tmp_path else None)
+    monkeypatch.setattr(pgx.kb, "describe", lambda k: "KB 2025.01.01-abcdef12" if k is kb else "wrong", raising=False)
+    assert main(["kb", "info", "--kb", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == "KB 2025.01.01-abcdef12\n"
+
+
+def test_kb_build_passes_sources_and_out(fake_module, tmp_path, capsys):
+    seen = {}
+
+    def build_kb(sources, out_dir, *args, **kwargs):
+        seen.update(sources=sources, out_dir=out_dir)
+        return out_dir / "manifest.json"
+
+    fake_module("kb_build", build_kb=build_kb)
+    assert main(["kb", "build", "--sources", str(tmp_path), "--out", str(tmp_path / "kb")]) == 0
+    assert seen == {"sources": tmp_path, "out_dir": tmp_path / "kb"}
+    assert capsys.readouterr().out == f"{tmp_path / 'kb' / 'manifest.json'}\n"
+
+
+def test_kb_build_defaults_to_the_kb_in_use(fake_module, monkeypatch, tmp_path):
+    seen = {}
+    monkeypatch.setenv("PGX_KB", str(tmp_path / "my_kb"))
+    fake_module("kb_build", build_kb=lambda sources, out_dir, *a, **k: seen.setdefault("out", out_dir))
+    assert main(["kb", "build", "--sources", str(tmp_path)]) == 0
+    assert seen["out"] == tmp_path / "my_kb"
+
+
+def test_simulate_passes_options(fake_module, monkeypatch, tmp_path, capsys):
+    seen = {}
+    kb = object()
+    monkeypatch.setattr(pgx.kb, "load_kb", lambda root=None: kb)
+
+    def simulate_cohort(kb_, genes, n, out_dir, **kwargs):
+        seen.update(kb=kb_, genes=genes, n=n, out_dir=out_dir, **kwargs)
+        return out_dir / "simulated.vcf.gz", out_dir / "truth.tsv"
+
+    fake_module("simulate", simulate_cohort=simulate_cohort)
+    argv = ["simulate", "--genes", "CYP2C19", "TPMT", "--n", "12", "--out", str(tmp_path), "--seed", "7", "--unphased"]
+    assert main(argv) == 0
+    assert seen == {
+        "kb": kb,
+        "genes": ["CYP2C19", "TPMT"],
+        "n": 12,
+        "out_dir": tmp_path,
+        "phased": False,
+        "seed": 7,
+    }
+    out = capsys.readouterr().out
+    assert f"vcf\t{tmp_path / 'simulated.vcf.gz'}" in out
+
+
+# --- end to end on the shipped demo batch ---------------------------------------------
+
+
+@pytest.mark.slow
+def test_run_demo_vcf_end_to_end(tmp_path):
+    """`pgx run` on the demo batch writes the four tables and one PDF per sample."""
+    out = tmp_path / "demo"
+    result = run_pgx("run", str(DEMO_VCF), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    for table in ("genotypes", "calls", "recommendations", "provenance"):
+        assert (out / f"{table}.parquet").stat().st_size > 0
+    truth = (DEMO_VCF.parent / "truth.tsv").read_text().splitlines()[1:]
+    samples = {line.split("\t")[0] for line in truth}
+    assert {p.stem for p in (out / "reports").glob("*.pdf")} == samples

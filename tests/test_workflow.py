@@ -1,0 +1,179 @@
+"""The Snakemake workflow: lint, dry runs, config/sample-sheet validation, and a real run
+of the demo batch in a temporary working directory (as CI of catalog workflows does)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from pgx.schema import OUTPUT_SCHEMAS
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEFILE = REPO / "Snakefile"
+DEMO = REPO / "resources" / "demo"
+TABLES = ("genotypes", "calls", "recommendations", "provenance")
+
+
+def snakemake(*args: str, cwd: Path = REPO, timeout: int = 900) -> subprocess.CompletedProcess:
+    """``python -m snakemake -s <repo>/Snakefile ARGS`` with output captured."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), *args]
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def output_of(result: subprocess.CompletedProcess) -> str:
+    return result.stdout + result.stderr
+
+
+@pytest.fixture
+def workdir(tmp_path) -> Path:
+    """A working directory holding a copy of the default config and the demo batch."""
+    shutil.copytree(REPO / "config", tmp_path / "config")
+    shutil.copytree(DEMO, tmp_path / "resources" / "demo")
+    return tmp_path
+
+
+def write_sheet(workdir: Path, text: str) -> None:
+    (workdir / "config" / "samples.tsv").write_text(text)
+
+
+# --- static checks -------------------------------------------------------------------
+
+
+def test_lint_is_clean(workdir):
+    result = snakemake("--lint", "--directory", str(workdir), cwd=workdir)
+    assert result.returncode == 0, output_of(result)
+
+
+def test_dry_run_of_default_config_plans_every_rule():
+    """The README's `snakemake --cores 2` from the repository root, dry."""
+    result = snakemake("-n", "--cores", "2", "--nolock")
+    out = output_of(result)
+    assert result.returncode == 0, out
+    for rule in ("check_inputs", "call", "reports", "all"):
+        assert rule in out
+
+
+@pytest.mark.parametrize("profile", ["local", "slurm"])
+def test_profiles_parse(workdir, profile):
+    result = snakemake("-n", "--profile", str(REPO / "config" / "profiles" / profile), "--directory", str(workdir))
+    assert result.returncode == 0, output_of(result)
+
+
+def test_batch_with_several_vcfs_reads_them_all(workdir):
+    vcf = "resources/demo/simulated.vcf.gz"
+    shutil.copy(workdir / vcf, workdir / "resources" / "demo" / "second.vcf.gz")
+    write_sheet(workdir, f"batch\tvcf\nb1\t{vcf}\nb1\tresources/demo/second.vcf.gz\nb2\t{vcf}\n")
+    result = snakemake("-n", "--cores", "1", "--directory", str(workdir), "--printshellcmds", cwd=workdir)
+    out = output_of(result)
+    assert result.returncode == 0, out
+    assert "results/b1/calls.parquet" in out and "results/b2/calls.parquet" in out
+    assert "resources/demo/second.vcf.gz" in out
+
+
+def test_reports_false_skips_the_pdfs(workdir):
+    result = snakemake("-n", "--cores", "1", "--directory", str(workdir), "--config", "reports=False", cwd=workdir)
+    out = output_of(result)
+    assert result.returncode == 0, out
+    assert "rule reports" not in out
+
+
+# --- validation of config and sample sheet --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "batch",
+    ["../escape", "has space", "-dash_first", "a/b", ""],
+    ids=["dotdot", "space", "dash_first", "slash", "empty"],
+)
+def test_unsafe_batch_name_is_rejected(workdir, batch):
+    write_sheet(workdir, f"batch\tvcf\n{batch}\tresources/demo/simulated.vcf.gz\n")
+    result = snakemake("-n", "--directory", str(workdir), cwd=workdir)
+    assert result.returncode != 0
+    assert "batch" in output_of(result)
+
+
+def test_numeric_batch_name_is_read_as_text(workdir):
+    write_sheet(workdir, "batch\tvcf\n007\tresources/demo/simulated.vcf.gz\n")
+    result = snakemake("-n", "--cores", "1", "--directory", str(workdir), cwd=workdir)
+    assert result.returncode == 0, output_of(result)
+    assert "results/007/calls.parquet" in output_of(result)
+
+
+def test_sheet_without_vcf_column_is_rejected(workdir):
+    write_sheet(workdir, "batch\tpath\nb1\tresources/demo/simulated.vcf.gz\n")
+    result = snakemake("-n", "--directory", str(workdir), cwd=workdir)
+    assert result.returncode != 0
+    assert "'vcf' is a required property" in output_of(result)
+
+
+def test_same_vcf_twice_in_a_batch_is_rejected(workdir):
+    vcf = "resources/demo/simulated.vcf.gz"
+    write_sheet(workdir, f"batch\tvcf\nb1\t{vcf}\nb1\t{vcf}\n")
+    result = snakemake("-n", "--directory", str(workdir), cwd=workdir)
+    assert result.returncode != 0
+    assert "lists the same VCF twice in one batch" in output_of(result)
+
+
+def test_missing_sample_sheet_is_named(workdir):
+    (workdir / "config" / "samples.tsv").unlink()
+    result = snakemake("-n", "--directory", str(workdir), cwd=workdir)
+    assert result.returncode != 0
+    assert "sample sheet config/samples.tsv not found" in output_of(result)
+
+
+def test_missing_vcf_is_named(workdir):
+    write_sheet(workdir, "batch\tvcf\nb1\tresources/demo/not_there.vcf.gz\n")
+    result = snakemake("-n", "--directory", str(workdir), cwd=workdir)
+    assert result.returncode != 0
+    assert "resources/demo/not_there.vcf.gz" in output_of(result)
+
+
+def test_unknown_config_key_is_rejected(workdir):
+    result = snakemake("-n", "--directory", str(workdir), "--config", "assume_referense=true", cwd=workdir)
+    assert result.returncode != 0
+    assert "assume_referense" in output_of(result)
+
+
+def test_wrongly_typed_config_value_is_rejected(workdir):
+    result = snakemake("-n", "--directory", str(workdir), "--config", "threads=0", cwd=workdir)
+    assert result.returncode != 0
+    assert "threads" in output_of(result)
+
+
+# --- real run -------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_demo_workflow_runs_end_to_end(workdir):
+    """The default config on the demo batch: tables with the declared schemas, one PDF per
+    simulated patient, a log and a benchmark per rule, and nothing left to do after."""
+    result = snakemake("--cores", "2", "--directory", str(workdir), cwd=workdir)
+    assert result.returncode == 0, output_of(result)
+
+    results = workdir / "results" / "demo"
+    for table in TABLES:
+        schema = pq.read_schema(results / f"{table}.parquet")
+        assert schema.remove_metadata().equals(OUTPUT_SCHEMAS[table].remove_metadata()), table
+
+    truth = (workdir / "resources" / "demo" / "truth.tsv").read_text().splitlines()
+    samples = {line.split("\t")[0] for line in truth[1:] if line}
+    assert len(samples) == 12
+    calls = pq.read_table(results / "calls.parquet").to_pandas()
+    assert set(calls["sample_id"]) == samples
+    pdfs = sorted((results / "reports").glob("*.pdf"))
+    assert {p.stem for p in pdfs} == samples
+    assert all(p.read_bytes().startswith(b"%PDF") for p in pdfs)
+    assert (results / "checks.txt").read_text().startswith("# batch\tdemo\n")
+
+    for rule in ("check_inputs", "call", "reports"):
+        assert (workdir / "logs" / "demo" / f"{rule}.log").exists(), rule
+        assert (workdir / "benchmarks" / "demo" / f"{rule}.tsv").exists(), rule
+
+    again = snakemake("-n", "--cores", "2", "--directory", str(workdir), cwd=workdir)
+    assert again.returncode == 0, output_of(again)
+    assert "Nothing to be done" in output_of(again)

@@ -1,0 +1,26 @@
+# Calling: read a batch's VCFs at the KB positions, call diplotypes, phenotypes and
+# recommendations, and write the Parquet tables.
+
+
+rule call:
+    input:
+        vcfs=get_batch_vcfs,
+        checks="results/{batch}/checks.txt",
+    output:
+        genotypes="results/{batch}/genotypes.parquet",
+        calls="results/{batch}/calls.parquet",
+        recommendations="results/{batch}/recommendations.parquet",
+        provenance="results/{batch}/provenance.parquet",
+    params:
+        out_dir=lambda wildcards, output: Path(output.calls).parent,
+        assume_reference=config["assume_reference"],
+        kb=get_kb(),
+    threads: config["threads"]
+    log:
+        "logs/{batch}/call.log",
+    benchmark:
+        "benchmarks/{batch}/call.tsv"
+    conda:
+        "../envs/pgx.yaml"
+    script:
+        "../scripts/call.py"

@@ -1,0 +1,20 @@
+# Input checks: read a batch's VCFs at the KB positions before anything is called, so a
+# bad file fails first, with pgx's message in logs/<batch>/check_inputs.log.
+
+
+rule check_inputs:
+    input:
+        vcfs=get_batch_vcfs,
+    output:
+        checks="results/{batch}/checks.txt",
+    params:
+        assume_reference=config["assume_reference"],
+        kb=get_kb(),
+    log:
+        "logs/{batch}/check_inputs.log",
+    benchmark:
+        "benchmarks/{batch}/check_inputs.tsv"
+    conda:
+        "../envs/pgx.yaml"
+    script:
+        "../scripts/check_inputs.py"

@@ -1,0 +1,60 @@
+# Sample-sheet loading and validation, and the input helpers of every rule.
+from pathlib import Path
+
+import pandas as pd
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+BATCH_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+
+
+wildcard_constraints:
+    batch=BATCH_PATTERN,
+
+
+def load_samples(path):
+    """The sample sheet as strings, validated; one row per (batch, VCF)."""
+    if not Path(path).is_file():
+        raise WorkflowError(
+            f"sample sheet {path} not found; set `samples:` in the config "
+            "(paths are relative to the working directory)"
+        )
+    sheet = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment="#")
+    sheet.columns = sheet.columns.str.strip()
+    sheet = sheet.apply(lambda col: col.str.strip())
+    validate(sheet, schema="../schemas/samples.schema.yaml")
+    if sheet.empty:
+        raise WorkflowError(f"sample sheet {path} has no rows")
+    dup = sheet[sheet.duplicated(["batch", "vcf"], keep=False)]
+    if not dup.empty:
+        rows = ", ".join(f"{b}: {v}" for b, v in dup[["batch", "vcf"]].drop_duplicates().values)
+        raise WorkflowError(f"sample sheet {path} lists the same VCF twice in one batch ({rows})")
+    return sheet
+
+
+samples = load_samples(config["samples"])
+
+
+def get_batches():
+    """Batch names, in sample-sheet order."""
+    return list(dict.fromkeys(samples["batch"]))
+
+
+def get_batch_vcfs(wildcards):
+    """The VCFs of one batch, in sample-sheet order."""
+    return samples.loc[samples["batch"] == wildcards.batch, "vcf"].tolist()
+
+
+def get_kb():
+    """Knowledge-base directory from the config ('' = pgx's default)."""
+    return config.get("kb") or ""
+
+
+def get_final_outputs():
+    """The final targets: checks, Parquet tables (and PDFs) of every batch."""
+    tables = ["genotypes", "calls", "recommendations", "provenance"]
+    outputs = expand("results/{batch}/{table}.parquet", batch=get_batches(), table=tables)
+    outputs += expand("results/{batch}/checks.txt", batch=get_batches())
+    if config["reports"]:
+        outputs += expand("results/{batch}/reports", batch=get_batches())
+    return outputs

@@ -1,0 +1,21 @@
+# Reporting: one PDF per sample from the Parquet tables of a batch.
+
+
+rule reports:
+    input:
+        genotypes="results/{batch}/genotypes.parquet",
+        calls="results/{batch}/calls.parquet",
+        recommendations="results/{batch}/recommendations.parquet",
+        provenance="results/{batch}/provenance.parquet",
+    output:
+        reports=directory("results/{batch}/reports"),
+    params:
+        results_dir=lambda wildcards, input: Path(input.calls).parent,
+    log:
+        "logs/{batch}/reports.log",
+    benchmark:
+        "benchmarks/{batch}/reports.tsv"
+    conda:
+        "../envs/pgx.yaml"
+    script:
+        "../scripts/reports.py"
