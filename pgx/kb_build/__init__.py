@@ -1,0 +1,121 @@
+"""Rebuild the knowledge base (``resources/kb``) from the upstream sources.
+
+``build_kb(sources, out_dir, genes)`` reads ``../shared/data`` (see its README), builds
+every table of ``pgx.schema.KB_TABLES`` and writes them with ``manifest.json``:
+
+* genes, loci, allele_definitions, alleles, function_phenotypes, phenotype_rules:
+  :mod:`pgx.kb_build.gene_tables` (PharmCAT definitions and phenotypes, PyPGx GRCh37
+  positions and score equations, CPIC gene lookup methods);
+* drugs, recommendations: ``pgx.kb_build.recommendations.build_recommendation_tables``.
+
+The output is deterministic (see :mod:`pgx.kb_build.tables`) and validated by reading
+it back with :func:`pgx.kb.read_table` and :func:`pgx.kb.validate` before any file in
+``out_dir`` is replaced, so a failed build leaves the previous KB intact.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+import pgx
+from pgx.errors import KnowledgeBaseError
+from pgx.kb_build.gene_tables import GENE_TABLES, build_gene_tables
+from pgx.kb_build.sources import SourceReader, sha256_bytes
+from pgx.kb_build.tables import kb_version, manifest_bytes, table_bytes
+from pgx.schema import KB_TABLES
+
+#: genes the shipped KB covers; extend the list to add genes
+DEFAULT_GENES: tuple[str, ...] = ("CYP2C19", "CYP2C9", "TPMT")
+
+RECOMMENDATION_TABLES = ("drugs", "recommendations")
+
+
+def recommendation_tables(sources: Path, genes: Sequence[str]) -> tuple[dict[str, pd.DataFrame], list[Path]]:
+    """``drugs`` and ``recommendations`` from ``pgx.kb_build.recommendations``.
+
+    Fails with a KnowledgeBaseError when that module is absent, rather than writing
+    empty or invented rows.
+    """
+    try:
+        module = importlib.import_module("pgx.kb_build.recommendations")
+    except ModuleNotFoundError as exc:
+        if exc.name != "pgx.kb_build.recommendations":
+            raise
+        raise KnowledgeBaseError(
+            "pgx.kb_build.recommendations is not available, so the drugs and recommendations "
+            "tables cannot be built; nothing was written"
+        ) from None
+    tables, paths = module.build_recommendation_tables(sources, tuple(genes))
+    missing = [name for name in RECOMMENDATION_TABLES if name not in tables]
+    if missing:
+        raise KnowledgeBaseError(f"build_recommendation_tables returned no {', '.join(missing)} table")
+    return {name: tables[name] for name in RECOMMENDATION_TABLES}, list(paths)
+
+
+def build_kb(sources: Path, out_dir: Path, genes: Sequence[str] = DEFAULT_GENES) -> Path:
+    """Build every KB table for ``genes`` from ``sources`` into ``out_dir``; return the manifest path."""
+    sources, out_dir = Path(sources), Path(out_dir)
+    if not sources.is_dir():
+        raise KnowledgeBaseError(f"sources directory {sources} does not exist; point --sources at ../shared/data")
+    genes = tuple(genes)
+    reader = SourceReader(sources)
+    tables, gene_sources = build_gene_tables(reader, genes)
+    extra, used = recommendation_tables(sources, genes)
+    tables.update(extra)
+    for path in used:
+        reader.record(path)
+    manifest = {
+        "genes": list(genes),
+        "genome_build": _genome_build(gene_sources),
+        "pipeline_version": pgx.__version__,
+        "sources": reader.manifest_entries(),
+    }
+    definition_versions = [s.translation["version"] for s in gene_sources]
+    return write_kb(tables, manifest, definition_versions, out_dir)
+
+
+def _genome_build(gene_sources: list) -> str:
+    """The one genome build every definition file uses (``GRCh38.p14``)."""
+    builds = {s.translation.get("genomeBuild") for s in gene_sources}
+    if len(builds) != 1:
+        raise KnowledgeBaseError(f"allele definitions use several genome builds: {sorted(map(str, builds))}")
+    return builds.pop()
+
+
+def write_kb(tables: dict[str, pd.DataFrame], manifest: dict, definition_versions: list[str], out_dir: Path) -> Path:
+    """Write ``tables`` + manifest into ``out_dir`` after validating a read-back copy."""
+    missing = [name for name in KB_TABLES if name not in tables]
+    if missing:
+        raise KnowledgeBaseError(f"cannot write the knowledge base without tables {', '.join(missing)}")
+    data = {f"{name}.tsv": table_bytes(name, tables[name]) for name in KB_TABLES}
+    checksums = {file: sha256_bytes(body) for file, body in data.items()}
+    manifest = {**manifest, "kb_version": kb_version(definition_versions, checksums), "tables": checksums}
+    data["manifest.json"] = manifest_bytes(manifest)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".kb-build-", dir=out_dir))
+    try:
+        for file, body in data.items():
+            (staging / file).write_bytes(body)
+        _validate_written(staging)
+        for file in data:
+            os.replace(staging / file, out_dir / file)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out_dir / "manifest.json"
+
+
+def _validate_written(root: Path) -> None:
+    """Read the staged tables back exactly as ``pgx.kb`` will, and validate them."""
+    from pgx.kb import read_table, validate
+
+    validate({name: read_table(root, name) for name in KB_TABLES})
+
+
+__all__ = ["DEFAULT_GENES", "GENE_TABLES", "build_kb", "build_gene_tables", "write_kb"]
