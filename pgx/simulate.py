@@ -1,0 +1,323 @@
+"""Synthetic patients with known diplotypes, built from the knowledge base.
+
+Each simulated sample carries two alleles per gene. A haplotype is the allele's
+definition over the gene's core loci with the reference allele filling the blanks,
+exactly the semantics the matcher applies, so matching the VCF should give back the
+truth (or a tie that includes it, where two alleles cannot be told apart). Choices:
+
+* Callable alleles are the gene's non-structural alleles with at least one definition.
+* An IUPAC wobble cell (``Y`` = C or T) becomes one concrete base that is both allowed
+  by the code and listed at the locus (REF or an ALT), drawn once per allele and locus
+  from the seeded generator.
+* The VCF (VCFv4.2, ``chr`` contigs with GRCh38 lengths, ``##source=pgx simulate``,
+  FORMAT ``GT`` only) has a record for every core and extra locus of the genes, even
+  when every sample is reference there, so no KB position is missing. Loci of
+  several genes at one POS become a single multi-allelic record.
+* ``truth.tsv`` gives sample_id, gene, diplotype, allele_1, allele_2 with the two
+  alleles in the canonical order of :mod:`pgx.naming` (``*1/*17``).
+
+Everything is deterministic for a seed: the same call writes byte-identical files.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pgx.errors import KnowledgeBaseError
+from pgx.naming import format_diplotype, sort_alleles
+
+#: GRCh38 primary-assembly lengths, for the ##contig header lines
+GRCH38_LENGTHS = {
+    "chr1": 248956422, "chr2": 242193529, "chr3": 198295559, "chr4": 190214555,
+    "chr5": 181538259, "chr6": 170805979, "chr7": 159345973, "chr8": 145138636,
+    "chr9": 138394717, "chr10": 133797422, "chr11": 135086622, "chr12": 133275309,
+    "chr13": 114364328, "chr14": 107043718, "chr15": 101991189, "chr16": 90338345,
+    "chr17": 83257441, "chr18": 80373285, "chr19": 58617616, "chr20": 64444167,
+    "chr21": 46709983, "chr22": 50818468, "chrX": 156040895, "chrY": 57227415,
+    "chrM": 16569,
+}  # fmt: skip
+
+#: IUPAC codes for SNVs and the bases each allows
+IUPAC = {
+    "R": "AG", "Y": "CT", "S": "CG", "W": "AT", "K": "GT", "M": "AC",
+    "B": "CGT", "D": "AGT", "H": "ACT", "V": "ACG", "N": "ACGT",
+}  # fmt: skip
+
+VCF_NAME = "simulated.vcf.gz"
+TRUTH_NAME = "truth.tsv"
+TRUTH_COLUMNS = ["sample_id", "gene", "diplotype", "allele_1", "allele_2"]
+
+Assignment = Mapping[str, Mapping[str, tuple[str, str]]]  # sample -> gene -> (haplotype 1, haplotype 2)
+
+
+# --- alleles --------------------------------------------------------------------------
+
+
+def callable_alleles(kb, gene: str) -> list[str]:
+    """Alleles of ``gene`` a VCF can carry: non-structural with definitions, canonical order."""
+    alleles = kb.table("alleles", gene)
+    defined = set(kb.table("allele_definitions", gene)["allele"])
+    names = alleles.loc[~alleles["is_structural"].astype(bool), "allele"]
+    return sort_alleles(a for a in names if a in defined)
+
+
+def reference_allele(kb, gene: str) -> str:
+    """The gene's reference allele name."""
+    return kb.table("genes", gene)["reference_allele"].item()
+
+
+def all_pairs(kb, gene: str) -> list[tuple[str, str]]:
+    """Every (allele, reference) and (allele, allele) pair of ``gene``'s callable alleles.
+
+    Round-trip tests simulate each of these to check that every allele is called when
+    heterozygous with the reference and when homozygous.
+    """
+    ref = reference_allele(kb, gene)
+    pairs: list[tuple[str, str]] = []
+    for allele in callable_alleles(kb, gene):
+        if allele != ref:
+            pairs.append((allele, ref))
+        pairs.append((allele, allele))
+    return pairs
+
+
+# --- haplotypes -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GeneHaplotypes:
+    """Allele codes per callable allele over one gene's loci (0 = REF, i = i-th ALT)."""
+
+    gene: str
+    alleles: list[str]
+    loci: pd.DataFrame  # core + extra loci, sorted by position
+    codes: np.ndarray  # int16 [n_alleles, n_loci]
+
+
+def concrete_allele(bases: str, ref: str, alts: list[str], rng: np.random.Generator) -> str:
+    """The VCF allele a definition cell stands for; an IUPAC code becomes one listed base."""
+    if bases == ref or bases in alts:
+        return bases
+    options = [b for b in [ref, *alts] if len(b) == 1 and b in IUPAC.get(bases, "")]
+    if not options:
+        raise KnowledgeBaseError(f"definition {bases!r} matches none of REF/ALT {ref}/{','.join(alts)}")
+    return options[int(rng.integers(len(options)))]
+
+
+def gene_haplotypes(kb, gene: str, rng: np.random.Generator) -> GeneHaplotypes:
+    """Each callable allele of ``gene`` as allele codes over its core and extra loci."""
+    loci = kb.loci([gene], roles=("core", "extra"))
+    alleles = callable_alleles(kb, gene)
+    defs = kb.table("allele_definitions", gene)
+    cells = {(a, int(p)): b for a, p, b in zip(defs["allele"], defs["pos"], defs["bases"])}
+    ref_name = reference_allele(kb, gene)
+    codes = np.zeros((len(alleles), len(loci)), dtype=np.int16)
+    for j, locus in enumerate(loci.itertuples(index=False)):
+        if locus.role != "core":
+            continue  # extra loci are reported only: simulated as reference
+        alts = [a for a in str(locus.alts).split(",") if a]
+        order = [locus.ref, *alts]
+        fill = cells.get((ref_name, int(locus.pos)), locus.ref)
+        for i, allele in enumerate(alleles):
+            bases = cells.get((allele, int(locus.pos)), fill)
+            codes[i, j] = order.index(concrete_allele(bases, locus.ref, alts, rng))
+    return GeneHaplotypes(gene, alleles, loci, codes)
+
+
+# --- cohorts --------------------------------------------------------------------------
+
+
+def sample_ids(n: int) -> list[str]:
+    """``SIM0001`` ... zero-padded to at least four digits."""
+    width = max(4, len(str(n)))
+    return [f"SIM{i:0{width}d}" for i in range(1, n + 1)]
+
+
+def draw_assignment(kb, genes: Sequence[str], n: int, rng: np.random.Generator) -> dict[str, dict[str, tuple[str, str]]]:
+    """``n`` samples, each with two callable alleles per gene drawn uniformly."""
+    samples = sample_ids(n)
+    out: dict[str, dict[str, tuple[str, str]]] = {s: {} for s in samples}
+    for gene in genes:
+        names = callable_alleles(kb, gene)
+        if not names:
+            raise KnowledgeBaseError(f"{gene} has no callable alleles to simulate")
+        draws = rng.integers(len(names), size=(n, 2))
+        for sample, (a, b) in zip(samples, draws):
+            out[sample][gene] = (names[a], names[b])
+    return out
+
+
+def simulate_cohort(kb, genes: Sequence[str], n: int, out_dir: Path, *, phased: bool = True, seed: int = 0) -> tuple[Path, Path]:
+    """Write ``n`` random synthetic patients as ``simulated.vcf.gz`` (+ .tbi) and ``truth.tsv``."""
+    if n < 1:
+        raise ValueError("n must be at least 1")
+    rng = np.random.default_rng(seed)
+    genes = sorted(dict.fromkeys(genes))
+    assignment = draw_assignment(kb, genes, n, rng)
+    return write_cohort(kb, assignment, out_dir, phased=phased, seed=seed)
+
+
+def write_cohort(kb, assignment: Assignment, out_dir: Path, *, phased: bool = True, seed: int = 0) -> tuple[Path, Path]:
+    """Write given diplotypes (sample -> gene -> (hap 1, hap 2)) as VCF + truth; return both paths.
+
+    Every sample must list the same genes. ``seed`` drives the IUPAC base choices.
+    """
+    samples = list(assignment)
+    if not samples:
+        raise ValueError("no samples to write")
+    genes = sorted(assignment[samples[0]])
+    for sample in samples:
+        if sorted(assignment[sample]) != genes:
+            raise ValueError(f"sample {sample} lists genes {sorted(assignment[sample])}, expected {genes}")
+    rng = np.random.default_rng([seed, 1])  # separate stream from the draws
+    haplotypes = [gene_haplotypes(kb, gene, rng) for gene in genes]
+    loci, codes = genotype_codes(haplotypes, assignment, samples)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    vcf = write_vcf(vcf_text(loci, codes, samples, phased), out_dir / VCF_NAME)
+    truth = write_truth(truth_frame(assignment, samples, genes), out_dir / TRUTH_NAME)
+    return vcf, truth
+
+
+def genotype_codes(haplotypes: list[GeneHaplotypes], assignment: Assignment, samples: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
+    """All genes' loci (concatenated) and codes int16 [n_samples, n_loci, 2]."""
+    parts = []
+    for hap in haplotypes:
+        index = {a: i for i, a in enumerate(hap.alleles)}
+        try:
+            chosen = np.array([[index[a] for a in assignment[s][hap.gene]] for s in samples])
+        except KeyError as exc:
+            raise KnowledgeBaseError(f"{hap.gene} has no callable allele {exc.args[0]}") from None
+        parts.append(np.transpose(hap.codes[chosen], (0, 2, 1)))  # [S, 2, L] -> [S, L, 2]
+    loci = pd.concat([h.loci for h in haplotypes], ignore_index=True)
+    return loci, np.concatenate(parts, axis=1)
+
+
+# --- VCF ------------------------------------------------------------------------------
+
+
+def chrom_order(chrom: str) -> tuple[int, str]:
+    """Sort key: chr1..chr22, chrX, chrY, chrM, then any other name."""
+    names = list(GRCH38_LENGTHS)
+    return (names.index(chrom), "") if chrom in names else (len(names), chrom)
+
+
+def merge_records(loci: pd.DataFrame) -> list[dict]:
+    """One VCF record per (chrom, pos), each with a code map from every locus it holds.
+
+    Loci at the same POS with different REF lengths are joined on the longest REF: the
+    shorter one's ALTs get the rest of that REF appended, so they name the same bases.
+    """
+    records: dict[tuple[str, int], dict] = {}
+    for j, locus in enumerate(loci.itertuples(index=False)):
+        key = (locus.chrom, int(locus.pos))
+        rec = records.setdefault(key, {"chrom": key[0], "pos": key[1], "members": []})
+        rec["members"].append((j, locus.ref, [a for a in str(locus.alts).split(",") if a], locus.rsid))
+    out = []
+    for key in sorted(records, key=lambda k: (chrom_order(k[0]), k[1])):
+        out.append(_joined_record(records[key]))
+    return out
+
+
+def _joined_record(rec: dict) -> dict:
+    ref = max((m[1] for m in rec["members"]), key=len)
+    alts: list[str] = []
+    maps: dict[int, list[int]] = {}
+    for j, mref, malts, _ in rec["members"]:
+        if not ref.startswith(mref):
+            raise KnowledgeBaseError(f"loci at {rec['chrom']}:{rec['pos']} disagree on REF ({mref} vs {ref})")
+        tail = ref[len(mref):]
+        code_map = [0]
+        for alt in malts:
+            full = alt + tail
+            if full not in alts:
+                alts.append(full)
+            code_map.append(alts.index(full) + 1)
+        maps[j] = code_map
+    ids = sorted({m[3] for m in rec["members"] if m[3]})
+    return {**rec, "ref": ref, "alts": alts, "maps": maps, "id": ";".join(ids) or "."}
+
+
+def vcf_header(chroms: list[str], samples: list[str]) -> list[str]:
+    """Header lines: format, source, contigs used (GRCh38 lengths), GT, column line."""
+    lines = ["##fileformat=VCFv4.2", "##source=pgx simulate"]
+    for chrom in chroms:
+        length = GRCH38_LENGTHS.get(chrom)
+        lines.append(f"##contig=<ID={chrom},length={length},assembly=GRCh38>" if length else f"##contig=<ID={chrom}>")
+    lines.append('##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">')
+    lines.append("\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", *samples]))
+    return lines
+
+
+def gt_strings(n_codes: int, phased: bool) -> np.ndarray:
+    """Lookup table [a, b] -> ``a|b`` (phased) or ``min/max`` (unphased)."""
+    table = np.empty((n_codes, n_codes), dtype=object)
+    for a in range(n_codes):
+        for b in range(n_codes):
+            table[a, b] = f"{a}|{b}" if phased else f"{min(a, b)}/{max(a, b)}"
+    return table
+
+
+def vcf_text(loci: pd.DataFrame, codes: np.ndarray, samples: list[str], phased: bool) -> str:
+    """The whole VCF as text (records sorted by contig then position)."""
+    records = merge_records(loci)
+    chroms = list(dict.fromkeys(r["chrom"] for r in records))
+    lines = vcf_header(chroms, samples)
+    for rec in records:
+        merged = np.zeros((len(samples), 2), dtype=np.int16)
+        for j, code_map in rec["maps"].items():
+            mapped = np.asarray(code_map, dtype=np.int16)[codes[:, j, :]]
+            merged = np.where(mapped > 0, mapped, merged)  # a locus's non-REF allele wins
+        table = gt_strings(len(rec["alts"]) + 1, phased)
+        gts = table[merged[:, 0], merged[:, 1]]
+        lines.append("\t".join([rec["chrom"], str(rec["pos"]), rec["id"], rec["ref"], ",".join(rec["alts"]), ".", "PASS", ".", "GT", *gts]))
+    return "\n".join(lines) + "\n"
+
+
+def write_vcf(text: str, path: Path) -> Path:
+    """bgzip ``text`` to ``path`` and tabix-index it (``.tbi``), via temporary names then rename.
+
+    Compression and indexing go through :func:`pgx.vcf.bgzip_vcf`, the project's one
+    user of pysam.
+    """
+    from pgx.vcf import bgzip_vcf
+
+    plain = path.with_name(path.name + ".tmp.vcf")
+    tmp_gz = path.with_name(path.name + ".tmp.gz")
+    tmp_tbi = Path(f"{tmp_gz}.tbi")
+    try:
+        plain.write_text(text)
+        bgzip_vcf(plain, tmp_gz, index="tbi")
+        os.replace(tmp_tbi, Path(f"{path}.tbi"))
+        os.replace(tmp_gz, path)
+    finally:
+        for leftover in (plain, tmp_gz, tmp_tbi):
+            leftover.unlink(missing_ok=True)
+    return path
+
+
+# --- truth ----------------------------------------------------------------------------
+
+
+def truth_frame(assignment: Assignment, samples: list[str], genes: list[str]) -> pd.DataFrame:
+    """One row per sample and gene, alleles in canonical order."""
+    rows = []
+    for sample in samples:
+        for gene in genes:
+            a, b = sort_alleles(assignment[sample][gene])
+            rows.append({"sample_id": sample, "gene": gene, "diplotype": format_diplotype(a, b), "allele_1": a, "allele_2": b})
+    return pd.DataFrame(rows, columns=TRUTH_COLUMNS)
+
+
+def write_truth(frame: pd.DataFrame, path: Path) -> Path:
+    """Write the truth TSV atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    frame.to_csv(tmp, sep="\t", index=False, lineterminator="\n")
+    os.replace(tmp, path)
+    return path
