@@ -1,0 +1,1009 @@
+"""Read genotypes at knowledge-base positions from VCF files.
+
+This is the only module of ``pgx`` that touches cyvcf2 or pysam. It turns one or more
+VCFs into a :class:`pgx.genotypes.GenotypeMatrix` (samples x KB loci x 2 allele codes).
+
+How a file is read (two steps, so memory and work stay proportional to the KB, not to
+the file):
+
+1. **Extract.** The data lines that concern a KB position are copied, with the header,
+   into a small temporary VCF. A bgzipped file with a fresh ``.tbi``/``.csi`` index is
+   read with tabix region queries (KB positions closer than ``QUERY_MERGE_GAP`` share one
+   query, so each BGZF block is decompressed once); any other file is streamed once and
+   each line is kept or skipped on its CHROM/POS (and, for gVCF reference blocks, its
+   INFO/END) before its genotypes are parsed. REF bases, symbolic alleles and contig
+   names are checked here.
+2. **Decode.** The small VCF is parsed with cyvcf2, restricted to the samples of the
+   current chunk (``iter_genotype_chunks``). Genotypes come out as numpy arrays and are
+   mapped to KB allele codes with one lookup table per record: no Python loop over
+   samples.
+
+Decisions (the rules a reader of the output can rely on):
+
+* **Contigs.** ``chr10``/``10``, ``chrX``/``X`` and ``chrM``/``chrMT``/``M``/``MT`` name the
+  same chromosome; the matrix uses the KB's names.
+* **Which records.** A record concerns a KB locus when its POS equals the locus POS (for
+  an indel, the padding base). Records that merely overlap a locus (a deletion starting
+  upstream) are not read, except gVCF reference blocks (below).
+* **Alleles, not lines.** Every allele of a record is rewritten in the KB locus's REF
+  frame and looked up among the KB REF (code 0) and ALTs (codes 1..n, KB order). When the
+  record REF is shorter than the KB REF (and a prefix of it) the rest of the KB REF is
+  appended; when it is longer, its extra tail must end the allele and is trimmed (common
+  suffix normalisation). So ``CCTTT>CT`` at the POS of KB ``CCTT>C`` *is* that deletion,
+  while an SNV ``C>T`` at the same POS is a different variant: its allele ``TCTT`` is a
+  novel allele. Alleles not in the KB get new codes (``len(alts)+1..``) with their
+  sequence in ``novel_alleles``; one that cannot be written in the KB frame (the record
+  REF is longer and the allele does not end with its tail, e.g. a deletion at the POS of a
+  KB SNV) is stored as the record's ``REF>ALT``; ``*`` (an upstream deletion) is the novel
+  allele ``*``. Symbolic alleles (``<DEL>``, ``<*>``, ``<NON_REF>``, breakends) are never
+  compared: a sample carrying one gets MISSING for that allele, and the read warns.
+* **Several records at one locus** (split multi-allelics, or an SNV and an indel at one
+  POS): per haplotype slot, a non-reference code beats a reference code (``0|1`` on the
+  ALT1 record plus ``0|0`` on the ALT2 record -> ``(0, 1)``), a missing allele beats a
+  reference one (the other record's ALT cannot be ruled out), and two different
+  non-reference codes conflict: the first record's is kept and the read warns. Unphased
+  genotypes may swap slots to avoid a conflict. ``phased`` is the AND over the records,
+  ``phase_set`` the first non-zero FORMAT/PS.
+* **gVCF reference blocks.** A record whose ALTs are only ``<NON_REF>``/``<*>`` (or ``.``)
+  with INFO/END covers POS..END: its genotype (``0/0``) counts for every KB position in
+  that span (status called, code 0).
+* **Genotypes.** ``./.`` -> MISSING, status missing; ``0/.`` -> status partial (the
+  called allele kept). ``|`` -> phased. Haploid calls (chrX in males, chrM) put HAPLOID
+  in the second slot and count as phased (one haplotype needs no phasing); a lone ``.``
+  is MISSING in both slots (its ploidy is unknown). More than two alleles: MISSING, with
+  a warning.
+* **Absent positions** are MISSING / status missing. With ``assume_reference`` they are
+  code 0 / status assumed_reference, unphased; a sample whose every call on that
+  chromosome is haploid gets a haploid assumed genotype ``(0, HAPLOID)``, so hemizygous
+  genes (G6PD in males) stay hemizygous.
+* **Several files** form one cohort: the union of their samples and loci (files may split
+  the genome, the samples, or both). One sample called at one KB position in two files is
+  a :class:`VcfError` naming both files, unless the genotypes agree (same alleles; a
+  missing or partial genotype never conflicts: the more complete one is kept).
+  ``source_files[sample]`` lists the sample's files, ``;``-separated, in input order.
+* **Genome build.** A KB position whose record REF disagrees with the KB REF (over their
+  common length; ``N`` matches anything) is a warning naming it; when at least two and
+  more than ``BUILD_MISMATCH_FRACTION`` of the KB positions present disagree, the file is
+  another build: :class:`GenomeBuildError`.
+* **Sample IDs** must match ``SAFE_SAMPLE_ID`` (they become file names, e.g. report PDFs).
+"""
+
+from __future__ import annotations
+
+import bisect
+import gzip
+import logging
+import re
+import tempfile
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pgx.errors import GenomeBuildError, InputError, KnowledgeBaseError, SampleError, VcfError
+from pgx.genotypes import (
+    HAPLOID,
+    MISSING,
+    STATUS_ASSUMED_REFERENCE,
+    STATUS_CALLED,
+    STATUS_MISSING,
+    STATUS_PARTIAL,
+    GenotypeMatrix,
+)
+
+log = logging.getLogger(__name__)
+
+#: A sample ID that is safe as a file name on every platform: a Unicode letter, digit or
+#: ``_`` first (so no leading dash or dot, hence no ``.``/``..``), then letters, digits and
+#: ``_ . + -``; at most 200 characters. No slashes, spaces, control characters or empty IDs.
+SAFE_SAMPLE_ID = re.compile(r"\w[\w.+-]{0,199}")
+
+#: more than this fraction of the KB positions present with a disagreeing REF (and at
+#: least two of them) means the VCF is on another genome build
+BUILD_MISMATCH_FRACTION = 0.1
+
+#: KB positions closer than this share one tabix query (the tabix linear-index window is
+#: 16 kb, so a query reads from up to that far before its start anyway)
+QUERY_MERGE_GAP = 16_384
+
+_BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+_REF_BLOCK_ALTS = {"<NON_REF>", "<*>"}
+_END_RE = re.compile(r"(?:^|;)END=(\d+)")
+_MAX_LISTED = 5
+
+
+# --- public API ------------------------------------------------------------------------
+
+
+def read_genotypes(
+    paths: Sequence[Path | str] | Path | str,
+    loci: pd.DataFrame,
+    *,
+    assume_reference: bool = False,
+    samples: Sequence[str] | None = None,
+    chunk_size: int | None = None,
+) -> GenotypeMatrix:
+    """Genotypes of every sample of ``paths`` at every KB locus of ``loci``.
+
+    Args:
+        paths: one or more VCFs (plain, gzip or bgzip; indexed or not) forming one cohort.
+        loci: KB loci table (``pgx.schema.KB_TABLES["loci"]``: chrom, pos, ref, alts, ...);
+            the matrix has one column per row, in this order.
+        assume_reference: fill positions absent from every file with the reference allele
+            (status ``assumed_reference``) instead of MISSING.
+        samples: read only these samples (every one must be in some file).
+        chunk_size: decode this many samples at a time (bounds the parsing memory; the
+            result is the same). Use :func:`iter_genotype_chunks` to also bound the result.
+
+    Raises:
+        VcfError, GenomeBuildError, SampleError: the input cannot be used; the message
+            names the file, line or sample and what to do.
+    """
+    chunks = list(
+        iter_genotype_chunks(
+            paths, loci, chunk_size=chunk_size, assume_reference=assume_reference, samples=samples
+        )
+    )
+    if len(chunks) == 1:
+        return chunks[0]
+    return _concat(chunks, _loci_frame(loci))  # no samples: an empty matrix
+
+
+def iter_genotype_chunks(
+    paths: Sequence[Path | str] | Path | str,
+    loci: pd.DataFrame,
+    *,
+    chunk_size: int | None = None,
+    assume_reference: bool = False,
+    samples: Sequence[str] | None = None,
+) -> Iterator[GenotypeMatrix]:
+    """Like :func:`read_genotypes`, one :class:`GenotypeMatrix` per ``chunk_size`` samples.
+
+    Every file is scanned once (its KB lines are extracted to a temporary file); each
+    chunk then decodes only its own samples, so memory is bounded by the chunk. Sample
+    order across chunks is the order of :func:`read_genotypes`; allele codes (including
+    novel ones) are consistent across chunks. Nothing is yielded when there are no samples.
+    """
+    session = _Session(_as_path_list(paths), loci, samples)
+    with tempfile.TemporaryDirectory(prefix="pgx-vcf-") as tmp:
+        session.extract(Path(tmp))
+        order = session.sample_order
+        if chunk_size is not None and chunk_size < 1:
+            raise InputError(f"chunk_size must be a positive number of samples, not {chunk_size}")
+        size = chunk_size or max(len(order), 1)
+        for start in range(0, len(order), size):
+            yield session.read_chunk(order[start : start + size], assume_reference)
+
+
+def canonical_contig(name: str) -> str:
+    """``chr10`` and ``10`` -> ``10``; ``chrM``, ``chrMT``, ``M``, ``MT`` -> ``MT``."""
+    bare = name[3:] if name[:3].lower() == "chr" else name
+    return "MT" if bare.upper() in ("M", "MT") else bare
+
+
+def bgzip_vcf(src: Path | str, dst: Path | str | None = None, *, index: str | None = "tbi") -> Path:
+    """Compress a plain VCF with BGZF (``dst``, default ``src.gz``) and index it.
+
+    ``index`` is ``"tbi"``, ``"csi"`` or None. For modules that write VCFs (simulate) and
+    for tests: this module is the project's only user of pysam.
+    """
+    import pysam
+
+    dst = Path(dst) if dst else Path(f"{src}.gz")
+    pysam.tabix_compress(str(src), str(dst), force=True)
+    if index:
+        if index not in ("tbi", "csi"):
+            raise ValueError(f"index must be 'tbi', 'csi' or None, not {index!r}")
+        pysam.tabix_index(str(dst), preset="vcf", force=True, csi=index == "csi")
+    return dst
+
+
+# --- knowledge-base positions --------------------------------------------------------
+
+
+@dataclass
+class _KbIndex:
+    """The KB loci arranged for lookups by (canonical contig, position)."""
+
+    loci: pd.DataFrame
+    canon: list[str]  # canonical contig of each locus
+    refs: list[str]
+    alts: list[list[str]]
+    sites: dict[str, dict[int, list[int]]]  # canon contig -> pos -> locus indices
+    sorted_pos: dict[str, list[int]]  # canon contig -> sorted distinct positions
+
+    @classmethod
+    def build(cls, loci: pd.DataFrame) -> "_KbIndex":
+        loci = _loci_frame(loci)
+        canon = [canonical_contig(str(c)) for c in loci["chrom"]]
+        refs = [str(r).upper() for r in loci["ref"]]
+        alts = [_split_alts(a) for a in loci["alts"]]
+        sites: dict[str, dict[int, list[int]]] = {}
+        for j, (c, p) in enumerate(zip(canon, loci["pos"].astype("int64"))):
+            sites.setdefault(c, {}).setdefault(int(p), []).append(j)
+        sorted_pos = {c: sorted(d) for c, d in sites.items()}
+        return cls(loci, canon, refs, alts, sites, sorted_pos)
+
+    @property
+    def n(self) -> int:
+        return len(self.refs)
+
+    def covered(self, canon: str, start: int, end: int) -> list[int]:
+        """KB positions of ``canon`` within [start, end]."""
+        ps = self.sorted_pos.get(canon, [])
+        return ps[bisect.bisect_left(ps, start) : bisect.bisect_right(ps, end)]
+
+    def kb_names(self) -> list[str]:
+        return sorted(set(self.loci["chrom"].astype(str)))
+
+
+def _loci_frame(loci: pd.DataFrame) -> pd.DataFrame:
+    missing = [c for c in ("chrom", "pos", "ref", "alts") if c not in loci.columns]
+    if missing:
+        raise KnowledgeBaseError(f"the loci table lacks column(s) {', '.join(missing)}; pass a KB loci table")
+    return loci.reset_index(drop=True)
+
+
+def _split_alts(alts: object) -> list[str]:
+    if alts is None or (not isinstance(alts, str) and pd.isna(alts)):
+        return []
+    return [a.strip().upper() for a in str(alts).split(",") if a.strip()]
+
+
+# --- one input file: inspection -------------------------------------------------------
+
+
+@dataclass
+class _VcfFile:
+    path: Path
+    name: str  # as the user gave it, for messages and source_files
+    kind: str  # plain | gzip | bgzf
+    header: bytes  # every header line including #CHROM, newline-terminated
+    samples: list[str]
+    contigs: list[str]  # from ##contig lines
+    index: Path | None  # a usable (fresh) tabix/CSI index
+    warnings: list[str] = field(default_factory=list)
+    extracted: Path | None = None
+
+
+def _open_binary(path: Path, kind: str):
+    return gzip.open(path, "rb") if kind in ("gzip", "bgzf") else open(path, "rb")
+
+
+def _compression(path: Path, name: str) -> str:
+    if not path.exists():
+        raise VcfError(f"{name}: no such file; check the path")
+    if path.is_dir():
+        raise VcfError(f"{name}: is a directory, not a VCF file")
+    with open(path, "rb") as fh:
+        head = fh.read(18)
+        if head[:2] != b"\x1f\x8b":
+            return "plain"
+        if len(head) < 18 or not head[3] & 4 or head[12:14] != b"BC":
+            return "gzip"
+        fh.seek(0, 2)
+        if fh.tell() < len(_BGZF_EOF):
+            raise VcfError(f"{name}: the BGZF file is truncated (too short); re-download or re-compress it with bgzip")
+        fh.seek(-len(_BGZF_EOF), 2)
+        if fh.read() != _BGZF_EOF:
+            raise VcfError(
+                f"{name}: the BGZF file is truncated (its end-of-file block is missing: the copy was "
+                "probably cut short); re-download it or re-compress the VCF with bgzip"
+            )
+    return "bgzf"
+
+
+def _inspect(path: Path | str) -> _VcfFile:
+    """Check one VCF's header (format, samples, GT, contigs, index) without reading its data."""
+    name = str(path)
+    p = Path(path)
+    kind = _compression(p, name)
+    header: list[bytes] = []
+    contigs: list[str] = []
+    gt_declared = False
+    first_record = b""
+    try:
+        with _open_binary(p, kind) as fh:
+            first = fh.readline()
+            if not first.startswith(b"##fileformat=VCF"):
+                what = "a BCF file (convert it: bcftools view -Oz -o x.vcf.gz x.bcf)" if first.startswith(b"BCF") else "not a VCF"
+                raise VcfError(
+                    f"{name}: {what}: the first line must be '##fileformat=VCFv4.x'; "
+                    "give a VCF (plain, .vcf.gz or .vcf.bgz)"
+                )
+            header.append(first)
+            for line in fh:
+                header.append(line)
+                if line.startswith(b"##contig=<"):
+                    m = re.search(rb"[<,]ID=([^,>]+)", line)
+                    if m:
+                        contigs.append(m.group(1).decode("utf-8", "replace"))
+                elif line.startswith(b"##FORMAT=<") and re.search(rb"[<,]ID=GT[,>]", line):
+                    gt_declared = True
+                elif line.startswith(b"#CHROM"):
+                    break
+                elif not line.startswith(b"#"):
+                    raise VcfError(f"{name}, line {len(header)}: data before the #CHROM header line; the header is incomplete")
+            else:
+                raise VcfError(f"{name}: no #CHROM header line; the file is not a complete VCF")
+            first_record = fh.readline()
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise VcfError(
+            f"{name}: the compressed file is truncated or corrupt in its header ({exc}); "
+            "re-download it or re-compress the VCF with bgzip"
+        ) from exc
+    header = [h.rstrip(b"\r\n") + b"\n" for h in header]
+    samples = _header_samples(header[-1], name)
+    _check_gt(name, gt_declared, first_record)
+    vf = _VcfFile(p, name, kind, b"".join(header), samples, contigs, None)
+    vf.index = _fresh_index(vf)
+    return vf
+
+
+def _header_samples(chrom_line: bytes, name: str) -> list[str]:
+    try:
+        cols = chrom_line.rstrip(b"\r\n").decode("utf-8").split("\t")
+    except UnicodeDecodeError as exc:
+        raise VcfError(f"{name}: the #CHROM line is not UTF-8 text ({exc}); fix the sample IDs") from exc
+    if len(cols) < 10 or cols[8] != "FORMAT":
+        raise VcfError(
+            f"{name}: the VCF has no sample columns (a sites-only VCF); pgx needs per-sample genotypes (FORMAT/GT)"
+        )
+    samples = cols[9:]
+    seen: set[str] = set()
+    dups = sorted({s for s in samples if s in seen or seen.add(s)})
+    if dups:
+        raise SampleError(
+            f"{name}: sample ID(s) {', '.join(map(repr, dups))} appear more than once in the #CHROM line; "
+            "give every sample a unique ID (e.g. bcftools reheader -s new_names.txt)"
+        )
+    return samples
+
+
+def _check_gt(name: str, gt_declared: bool, first_record: bytes) -> None:
+    if not first_record.strip():
+        if gt_declared:
+            return
+        raise VcfError(f"{name}: no GT field in FORMAT (the header declares none and there are no records)")
+    cols = first_record.rstrip(b"\r\n").split(b"\t")
+    fmt = cols[8].split(b":") if len(cols) > 8 else []
+    if b"GT" not in fmt:
+        shown = b":".join(fmt).decode("utf-8", "replace") or "absent"
+        raise VcfError(
+            f"{name}: no GT field in FORMAT (FORMAT is {shown}); pgx needs genotypes: "
+            "re-export the VCF with FORMAT/GT"
+        )
+
+
+def _fresh_index(vf: _VcfFile) -> Path | None:
+    for suffix in (".tbi", ".csi"):
+        idx = Path(f"{vf.path}{suffix}")
+        if not idx.exists():
+            continue
+        if vf.kind != "bgzf":
+            vf.warnings.append(f"{vf.name}: index {idx.name} ignored: the VCF is not bgzip-compressed; streaming it")
+            return None
+        if idx.stat().st_mtime < vf.path.stat().st_mtime:
+            vf.warnings.append(
+                f"{vf.name}: index {idx.name} is older than the VCF, so it may not match; streaming the "
+                "whole file instead (re-index with `tabix -p vcf` or `bcftools index`)"
+            )
+            return None
+        return idx
+    return None
+
+
+def _check_sample_ids(vf: _VcfFile, wanted: set[str] | None) -> None:
+    bad = [s for s in vf.samples if (wanted is None or s in wanted) and not SAFE_SAMPLE_ID.fullmatch(s)]
+    if bad:
+        raise SampleError(
+            f"{vf.name}: sample ID(s) {', '.join(repr(s) for s in bad[:_MAX_LISTED])}"
+            f"{' ...' if len(bad) > _MAX_LISTED else ''} are not safe as file names (allowed: letters, "
+            "digits, '_', '.', '+', '-'; not starting with '-' or '.'; at most 200 characters); "
+            "rename them, e.g. bcftools reheader -s new_names.txt"
+        )
+
+
+# --- step 1: extract the KB lines -------------------------------------------------------
+
+
+class _Extractor:
+    """Copies the header and the KB-relevant lines of one file to a small plain VCF."""
+
+    def __init__(self, vf: _VcfFile, kbi: _KbIndex):
+        self.vf, self.kbi = vf, kbi
+        self.contig_map: dict[str | bytes, str | None] = {}
+        self.seen_contigs: set[str] = set(vf.contigs)
+        self.present_sites: set[tuple[str, int]] = set()
+        self.ref_checked: set[tuple[str, int]] = set()  # KB positions with a record starting there
+        self.ref_mismatch: dict[tuple[str, int], tuple[str, str]] = {}
+        self.symbolic: dict[str, list[str]] = {}
+        self.n_columns = 9 + len(vf.samples)
+
+    def run(self, out: Path) -> None:
+        with open(out, "wb") as dst:
+            dst.write(self.vf.header)
+            lines = self._fetch() if self.vf.index else self._stream()
+            for where, line in lines:
+                kept = self._keep(line, where)
+                if kept is not None:
+                    dst.write(kept)
+        self.vf.extracted = out
+        self._finish()
+
+    # sources of lines: (where, line) with where = a line number or a region, for messages
+    def _stream(self):
+        lineno = 0
+        last = b""
+        try:
+            with _open_binary(self.vf.path, self.vf.kind) as fh:
+                for lineno, line in enumerate(fh, 1):
+                    if line[:1] != b"#":
+                        last = line
+                        yield lineno, line
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            raise VcfError(
+                f"{self.vf.name}, line {lineno + 1}: the compressed file is truncated or corrupt ({exc}); "
+                "re-download it or re-compress the VCF with bgzip"
+            ) from exc
+        n_cols = last.count(b"\t") + 1
+        if last and not last.endswith(b"\n") and n_cols != self.n_columns:
+            self._truncated_last_line(lineno, n_cols)
+
+    def _truncated_last_line(self, lineno: int, n_cols: int) -> None:
+        raise VcfError(
+            f"{self.vf.name}, line {lineno}: the last line is cut short (no newline, {n_cols} of "
+            f"{self.n_columns} columns); the file is truncated, copy it again"
+        )
+
+    def _fetch(self):
+        import pysam
+
+        tb = pysam.TabixFile(str(self.vf.path), index=str(self.vf.index))
+        try:
+            self.seen_contigs.update(tb.contigs)
+            for contig in tb.contigs:
+                canon = self._canon(contig)
+                if canon is None:
+                    continue
+                prev_end = 0
+                for start, end in _clusters(self.kbi.sorted_pos[canon]):
+                    for line in tb.fetch(contig, start - 1, end):
+                        # a record overlapping the previous query too was returned by it
+                        if prev_end and int(line.split("\t", 2)[1]) <= prev_end:
+                            continue
+                        yield f"{contig}:{start}-{end}", line
+                    prev_end = end
+        finally:
+            tb.close()
+
+    def _canon(self, contig: str | bytes) -> str | None:
+        """The canonical KB contig a file contig maps to, or None (cached)."""
+        try:
+            return self.contig_map[contig]
+        except KeyError:
+            text = contig.decode("utf-8", "replace") if isinstance(contig, bytes) else contig
+            self.seen_contigs.add(text)
+            canon = canonical_contig(text)
+            result = canon if canon in self.kbi.sites else None
+            self.contig_map[contig] = result
+            return result
+
+    def _keep(self, line: str | bytes, where: int | str) -> bytes | None:
+        """The line (bytes, newline-terminated) if it concerns a KB position, else None."""
+        sep = b"\t" if isinstance(line, bytes) else "\t"
+        t1 = line.find(sep)
+        t2 = line.find(sep, t1 + 1)
+        if t1 < 0 or t2 < 0:
+            self._malformed(where, "fewer than 8 columns")
+        canon = self._canon(line[:t1])
+        if canon is None:
+            return None
+        try:
+            pos = int(line[t1 + 1 : t2])
+        except ValueError:
+            self._malformed(where, f"POS is not a number ({line[t1 + 1 : t2]!r})")
+        at_site = pos in self.kbi.sites[canon]
+        if not at_site:  # only a reference block starting elsewhere can still concern the KB
+            t3 = line.find(sep, t2 + 1)
+            t4 = line.find(sep, t3 + 1)
+            if t4 < 0 or _text(line[t4 + 1 : t4 + 2]) not in ("<", "."):
+                return None
+        fields = line.split(sep, 8)
+        if len(fields) < 9:
+            self._malformed(where, "fewer than 9 columns")
+        ref, alt, info = (_text(f) for f in (fields[3], fields[4], fields[7]))
+        alts = alt.split(",") if alt not in (".", "") else []
+        block = _is_ref_block(alts)
+        # the span a reference block covers, as cyvcf2's Variant.end computes it
+        end = max(_info_end(info) or 0, pos + len(ref) - 1) if block else pos
+        if not at_site and not (block and end > pos and self.kbi.covered(canon, pos, end)):
+            return None
+        data = line.encode() if isinstance(line, str) else line
+        cut_short = isinstance(where, int) and not data.endswith(b"\n")  # a streamed line without newline
+        data = data.rstrip(b"\r\n")
+        n_cols = data.count(b"\t") + 1
+        if n_cols != self.n_columns:
+            if cut_short:
+                self._truncated_last_line(where, n_cols)
+            self._malformed(where, f"{n_cols} columns, but the header names {len(self.vf.samples)} samples")
+        if at_site:
+            self._check_site(canon, pos, ref.upper(), alts, block)
+        if block:
+            self.present_sites.update((canon, p) for p in self.kbi.covered(canon, pos, end))
+        return data + b"\n"
+
+    def _check_site(self, canon: str, pos: int, ref: str, alts: list[str], block: bool) -> None:
+        self.present_sites.add((canon, pos))
+        self.ref_checked.add((canon, pos))
+        for j in self.kbi.sites[canon][pos]:
+            if not _same_reference(ref, self.kbi.refs[j]):
+                self.ref_mismatch.setdefault((canon, pos), (ref, self.kbi.refs[j]))
+        if not block:
+            for a in alts:
+                if _is_symbolic(a):
+                    self.symbolic.setdefault(a, []).append(self._label(canon, pos))
+
+    def _label(self, canon: str, pos: int) -> str:
+        j = self.kbi.sites[canon][pos][0]
+        return f"{self.kbi.loci['chrom'].iat[j]}:{pos}"
+
+    def _malformed(self, where: int | str, why: str) -> None:
+        at = f"line {where}" if isinstance(where, int) else f"a record in {where}"
+        raise VcfError(f"{self.vf.name}, {at}: malformed VCF record ({why}); fix or re-export the file")
+
+    def _finish(self) -> None:
+        vf, kbi = self.vf, self.kbi
+        if not any(canonical_contig(c) in kbi.sites for c in self.seen_contigs):
+            shown = ", ".join(sorted(self.seen_contigs)[:_MAX_LISTED]) or "none"
+            vf.warnings.append(
+                f"{vf.name}: no KB chromosome present: none of its contigs ({shown}) names a chromosome of "
+                f"the knowledge base ({', '.join(kbi.kb_names())}; 'chr10' and '10' are both accepted), "
+                "so every KB position is missing from it"
+            )
+        for allele, where in sorted(self.symbolic.items()):
+            vf.warnings.append(
+                f"{vf.name}: symbolic ALT {allele} ignored at {_listing(where)} "
+                "(a sample carrying it has a missing allele there)"
+            )
+        bad = self.ref_mismatch
+        if not bad:
+            return
+        listed = _listing(
+            [f"{self._label(c, p)} (VCF REF {r}, KB REF {k})" for (c, p), (r, k) in sorted(bad.items())]
+        )
+        n_present = len(self.ref_checked)
+        if len(bad) >= 2 and len(bad) > BUILD_MISMATCH_FRACTION * n_present:
+            raise GenomeBuildError(
+                f"{vf.name}: the REF base disagrees with the knowledge base at {len(bad)} of {n_present} KB "
+                f"positions present ({listed}); the file looks like another genome build (the KB is GRCh38). "
+                "Lift it over to GRCh38 or give the GRCh38 VCF"
+            )
+        vf.warnings.append(f"{vf.name}: REF disagrees with the knowledge base at {listed}; check these records")
+
+
+def _clusters(positions: list[int]) -> list[tuple[int, int]]:
+    """Sorted positions grouped into (start, end) query regions."""
+    out: list[list[int]] = []
+    for p in positions:
+        if out and p - out[-1][1] <= QUERY_MERGE_GAP:
+            out[-1][1] = p
+        else:
+            out.append([p, p])
+    return [(a, b) for a, b in out]
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _info_end(info: str) -> int | None:
+    m = _END_RE.search(info)
+    return int(m.group(1)) if m else None
+
+
+def _is_symbolic(allele: str) -> bool:
+    return allele.startswith("<") or "[" in allele or "]" in allele
+
+
+def _is_ref_block(alts: list[str]) -> bool:
+    return all(a in _REF_BLOCK_ALTS for a in alts)
+
+
+def _same_reference(vcf_ref: str, kb_ref: str) -> bool:
+    """Do two REF strings starting at one POS agree over their common length (N = any)?"""
+    return all(a == b or a == "N" or b == "N" for a, b in zip(vcf_ref, kb_ref))
+
+
+def _listing(items: list[str]) -> str:
+    more = f" and {len(items) - _MAX_LISTED} more" if len(items) > _MAX_LISTED else ""
+    return ", ".join(items[:_MAX_LISTED]) + more
+
+
+# --- step 2: decode genotypes -----------------------------------------------------------
+
+
+class _NovelAlleles:
+    """Codes for alleles the KB does not list, shared by every file and chunk of a read."""
+
+    def __init__(self, kbi: _KbIndex):
+        self.kbi = kbi
+        self.codes: dict[tuple[int, str], int] = {}
+        self.next: dict[int, int] = {}
+
+    def code(self, j: int, seq: str) -> int:
+        key = (j, seq)
+        if key not in self.codes:
+            code = self.next.get(j, len(self.kbi.alts[j]) + 1)
+            self.codes[key] = code
+            self.next[j] = code + 1
+        return self.codes[key]
+
+    def table(self) -> dict[tuple[int, int], str]:
+        return {(j, code): seq for (j, seq), code in self.codes.items()}
+
+
+def _in_kb_frame(rec_ref: str, allele: str, kb_ref: str) -> str | None:
+    """``allele`` of a record with REF ``rec_ref`` rewritten over the KB REF's span, or None."""
+    if len(rec_ref) <= len(kb_ref):
+        return allele + kb_ref[len(rec_ref) :]
+    tail = rec_ref[len(kb_ref) :]
+    if allele.endswith(tail) and len(allele) > len(tail):
+        return allele[: len(allele) - len(tail)]
+    return None
+
+
+def _allele_codes(kbi: _KbIndex, novel: _NovelAlleles, j: int, rec_ref: str, rec_alts: list[str]) -> list[int]:
+    """KB code of each allele of a record at locus ``j``'s POS (index = VCF allele index)."""
+    kb_ref = kbi.refs[j]
+    known = {seq: code for code, seq in enumerate([kb_ref, *kbi.alts[j]])}
+    codes = []
+    for allele in [rec_ref, *rec_alts]:
+        allele = allele.upper()
+        if _is_symbolic(allele):
+            codes.append(MISSING)
+        elif allele == "*":
+            codes.append(novel.code(j, "*"))
+        else:
+            seq = _in_kb_frame(rec_ref, allele, kb_ref)
+            if seq is None:
+                codes.append(novel.code(j, f"{rec_ref}>{allele}"))
+            else:
+                codes.append(known[seq] if seq in known else novel.code(j, seq))
+    return codes
+
+
+@dataclass
+class _FilePart:
+    """One file's genotypes for one chunk of samples, before the union across files."""
+
+    vf: _VcfFile
+    samples: list[str]
+    codes: np.ndarray  # int16 [n, L, 2]
+    phased: np.ndarray  # bool [n, L]
+    phase_set: np.ndarray  # int64 [n, L]
+    status: np.ndarray  # int8 [n, L]
+    present: np.ndarray  # bool [L]: a record of this file concerns the locus
+    warnings: list[str]
+
+
+def _decode(vf: _VcfFile, kbi: _KbIndex, novel: _NovelAlleles, samples: list[str]) -> _FilePart:
+    import cyvcf2
+
+    subset = None if len(samples) == len(vf.samples) else samples
+    reader = cyvcf2.VCF(str(vf.extracted), samples=subset, lazy=True)
+    try:
+        order = list(reader.samples)
+        n, n_loci = len(order), kbi.n
+        codes = np.full((n, n_loci, 2), MISSING, dtype=np.int16)
+        phased = np.zeros((n, n_loci), dtype=bool)
+        phase_set = np.zeros((n, n_loci), dtype=np.int64)
+        present = np.zeros(n_loci, dtype=bool)
+        warnings: list[str] = []
+        conflicts: dict[int, np.ndarray] = {}
+        for rec in reader:
+            _decode_record(rec, kbi, novel, codes, phased, phase_set, present, conflicts, warnings, vf.name)
+    finally:
+        reader.close()
+    for j, who in sorted(conflicts.items()):
+        names = [order[i] for i in np.flatnonzero(who)]
+        warnings.append(
+            f"{vf.name}: {kbi.loci['chrom'].iat[j]}:{kbi.loci['pos'].iat[j]}: {len(names)} sample(s) "
+            f"({_listing(names)}) have different non-reference alleles on two records at this position; "
+            "kept the first record's allele"
+        )
+    status = _status(codes)
+    status[:, ~present] = STATUS_MISSING
+    return _FilePart(vf, order, codes, phased, phase_set, status, present, warnings)
+
+
+def _decode_record(rec, kbi, novel, codes, phased, phase_set, present, conflicts, warnings, name) -> None:
+    canon = canonical_contig(rec.CHROM)
+    pos = rec.POS
+    alts = list(rec.ALT)
+    by_pos = kbi.sites.get(canon, {})
+    targets: list[tuple[int, bool]] = []  # (locus, record starts there)
+    if _is_ref_block(alts) and rec.end > pos:
+        targets = [(j, p == pos) for p in kbi.covered(canon, pos, rec.end) for j in by_pos[p]]
+    else:
+        targets = [(j, True) for j in by_pos.get(pos, [])]
+    if not targets:
+        return
+    gt = rec.genotype
+    n = codes.shape[0]
+    if gt is None:
+        warnings.append(f"{name}: {rec.CHROM}:{pos}: the record has no GT; its genotypes are missing")
+        alleles = np.full((n, 2), -1, dtype=np.int16)
+        rec_phased = np.zeros(n, dtype=bool)
+    else:
+        arr = gt.array()
+        alleles, rec_phased = arr[:, :-1], arr[:, -1].astype(bool)
+    if alleles.shape[1] > 2:
+        poly = (alleles[:, 2:] != HAPLOID).any(axis=1)
+        if poly.any():
+            warnings.append(f"{name}: {rec.CHROM}:{pos}: {int(poly.sum())} genotype(s) with more than two alleles set to missing")
+        alleles = alleles[:, :2].copy()
+        alleles[poly] = -1
+    elif alleles.shape[1] == 1:
+        alleles = np.concatenate([alleles, np.full((n, 1), HAPLOID, dtype=alleles.dtype)], axis=1)
+    ps = _phase_sets(rec, n)
+    for j, starts_here in targets:
+        if starts_here:
+            amap = _allele_codes(kbi, novel, j, rec.REF.upper(), alts)
+        else:  # inside a reference block: its REF base is the KB position's reference
+            amap = [0] + [MISSING] * len(alts)
+        new = _map_alleles(alleles, amap)
+        new_phased = rec_phased.copy()
+        new_phased[new[:, 1] == HAPLOID] = True
+        new_phased[(new == MISSING).all(axis=1)] = False
+        if present[j]:
+            conflict = _merge_into(codes[:, j], phased[:, j], phase_set[:, j], new, new_phased, ps)
+            if conflict.any():
+                conflicts[j] = conflicts.get(j, np.zeros(n, dtype=bool)) | conflict
+        else:
+            codes[:, j], phased[:, j], phase_set[:, j] = new, new_phased, ps
+            present[j] = True
+
+
+def _phase_sets(rec, n: int) -> np.ndarray:
+    try:
+        raw = rec.format("PS")
+    except Exception:  # cyvcf2 raises when PS has an unexpected type
+        raw = None
+    if raw is None or raw.dtype.kind not in "iu":
+        return np.zeros(n, dtype=np.int64)
+    ps = raw[:, 0].astype(np.int64)
+    ps[ps < 0] = 0  # missing (int32 min) and vector-end values
+    return ps
+
+
+def _map_alleles(alleles: np.ndarray, amap: list[int]) -> np.ndarray:
+    """VCF allele indices [n, 2] -> KB codes via a lookup table (-1 missing, -2 haploid)."""
+    k = len(amap)
+    lut = np.array([*amap, MISSING, HAPLOID, MISSING], dtype=np.int16)
+    a = alleles.astype(np.int32)
+    idx = np.where(a >= k, k + 2, np.where(a >= 0, a, k - 1 - a))
+    idx = np.clip(idx, 0, k + 2)
+    out = lut[idx]
+    # a lone '.' (missing, then vector end) says nothing about ploidy
+    lone = (out[:, 0] == MISSING) & (out[:, 1] == HAPLOID)
+    out[lone, 1] = MISSING
+    return out
+
+
+def _merge_into(cur, cur_phased, cur_ps, new, new_phased, new_ps) -> np.ndarray:
+    """Merge a second record's codes into ``cur`` in place; return rows with a conflict."""
+
+    def clash(a, b):
+        return ((a > 0) & (b > 0) & (a != b)).sum(axis=1)
+
+    swappable = ~new_phased & (new != HAPLOID).all(axis=1) & (cur != HAPLOID).all(axis=1)
+    swap = swappable & (clash(cur, new[:, ::-1]) < clash(cur, new))
+    new = np.where(swap[:, None], new[:, ::-1], new)
+    conflict = ((cur > 0) & (new > 0) & (cur != new)).any(axis=1)
+    merged = np.where(
+        cur > 0,
+        cur,
+        np.where(
+            new > 0,
+            new,
+            np.where((cur == MISSING) | (new == MISSING), MISSING, np.where((cur == 0) | (new == 0), 0, HAPLOID)),
+        ),
+    )
+    cur[:] = merged
+    cur_phased &= new_phased
+    cur_ps[:] = np.where(cur_ps > 0, cur_ps, new_ps)
+    return conflict
+
+
+def _status(codes: np.ndarray) -> np.ndarray:
+    miss = codes == MISSING
+    both = miss[..., 0] & (miss[..., 1] | (codes[..., 1] == HAPLOID))
+    status = np.full(codes.shape[:2], STATUS_CALLED, dtype=np.int8)
+    status[miss.any(axis=2)] = STATUS_PARTIAL
+    status[both] = STATUS_MISSING
+    return status
+
+
+# --- several files: the union -----------------------------------------------------------
+
+
+class _Session:
+    """One read of a cohort: the files, their samples, the KB index and the novel codes."""
+
+    def __init__(self, paths: list[Path | str], loci: pd.DataFrame, samples: Sequence[str] | None):
+        if not paths:
+            raise InputError("no VCF file given")
+        self.kbi = _KbIndex.build(loci)
+        self.novel = _NovelAlleles(self.kbi)
+        self.files = [_inspect(p) for p in paths]
+        wanted = None if samples is None else set(samples)
+        if wanted is not None:
+            everywhere = set().union(*(vf.samples for vf in self.files))
+            absent = [s for s in samples if s not in everywhere]
+            if absent:
+                raise SampleError(
+                    f"sample(s) {_listing([repr(s) for s in absent])} are not in "
+                    f"{', '.join(vf.name for vf in self.files)}; check the sample IDs (bcftools query -l lists them)"
+                )
+        for vf in self.files:
+            _check_sample_ids(vf, wanted)
+        order: dict[str, None] = {}
+        for vf in self.files:
+            order.update((s, None) for s in vf.samples if wanted is None or s in wanted)
+        self.sample_order = list(order)
+
+    def extract(self, tmp: Path) -> None:
+        for i, vf in enumerate(self.files):
+            _Extractor(vf, self.kbi).run(tmp / f"{i}.vcf")
+            for w in vf.warnings:
+                log.warning(w)
+
+    def read_chunk(self, chunk: list[str], assume_reference: bool) -> GenotypeMatrix:
+        in_chunk = set(chunk)
+        parts = []
+        for vf in self.files:
+            mine = [s for s in vf.samples if s in in_chunk]
+            if mine:
+                parts.append(_decode(vf, self.kbi, self.novel, mine))
+        return self._union(chunk, parts, assume_reference)
+
+    def _union(self, chunk: list[str], parts: list[_FilePart], assume_reference: bool) -> GenotypeMatrix:
+        n, n_loci = len(chunk), self.kbi.n
+        row = {s: i for i, s in enumerate(chunk)}
+        codes = np.full((n, n_loci, 2), MISSING, dtype=np.int16)
+        phased = np.zeros((n, n_loci), dtype=bool)
+        phase_set = np.zeros((n, n_loci), dtype=np.int64)
+        status = np.full((n, n_loci), STATUS_MISSING, dtype=np.int8)
+        origin = np.full((n, n_loci), -1, dtype=np.int32)  # which part filled the cell
+        sources: dict[str, list[str]] = {s: [] for s in chunk}
+        warnings = [w for vf in self.files for w in vf.warnings]
+        for k, part in enumerate(parts):
+            warnings.extend(part.warnings)
+            rows = np.array([row[s] for s in part.samples], dtype=np.int64)
+            for s in part.samples:
+                sources[s].append(part.vf.name)
+            cols = np.flatnonzero(part.present)
+            if cols.size == 0:
+                continue
+            grid = np.ix_(rows, cols)
+            had = origin[grid] >= 0
+            if not had.any():  # the usual case: no other file has these samples here
+                for dst, src in ((codes, part.codes), (phased, part.phased), (phase_set, part.phase_set), (status, part.status)):
+                    dst[grid] = src[:, cols]
+                origin[grid] = k
+                continue
+            self._check_agreement(parts, k, rows, cols, had, codes[grid], status[grid], origin[grid], chunk)
+            # take the new genotype where the cell was empty or the new one is more complete
+            take = ~had | (_completeness(part.status[:, cols]) > _completeness(status[grid]))
+            for dst, src in ((codes, part.codes), (phased, part.phased), (phase_set, part.phase_set), (status, part.status)):
+                block = dst[grid]
+                block[take] = src[:, cols][take]
+                dst[grid] = block
+            o = origin[grid]
+            o[take] = k
+            origin[grid] = o
+        if assume_reference:
+            self._assume_reference(codes, status, origin)
+        return GenotypeMatrix(
+            samples=list(chunk),
+            loci=self.kbi.loci,
+            codes=codes,
+            phased=phased,
+            phase_set=phase_set,
+            status=status,
+            novel_alleles=self.novel.table(),
+            source_files={s: ";".join(dict.fromkeys(f)) for s, f in sources.items()},
+            warnings=list(dict.fromkeys(warnings)),
+        )
+
+    def _check_agreement(self, parts, k, rows, cols, had, old_codes, old_status, old_origin, chunk) -> None:
+        part = parts[k]
+        new_codes, new_status = part.codes[:, cols], part.status[:, cols]
+        both = had & (old_status == STATUS_CALLED) & (new_status == STATUS_CALLED)
+        differ = both & (np.sort(old_codes, axis=2) != np.sort(new_codes, axis=2)).any(axis=2)
+        if not differ.any():
+            return
+        r, c = np.argwhere(differ)[0]
+        sample = chunk[rows[r]]
+        other = parts[old_origin[r, c]].vf.name
+        j = cols[c]
+        locus = f"{self.kbi.loci['chrom'].iat[j]}:{self.kbi.loci['pos'].iat[j]}"
+        n_pos = int(differ[r].sum())
+        raise VcfError(
+            f"sample {sample!r} is in both {other} and {part.vf.name} with different genotypes at {locus}"
+            f"{f' (and {n_pos - 1} more KB positions)' if n_pos > 1 else ''}: "
+            f"{self._gt_text(j, old_codes[r, c])} vs {self._gt_text(j, new_codes[r, c])}. If these are two "
+            "people, give them distinct sample IDs (bcftools reheader -s); otherwise fix the file that is wrong"
+        )
+
+    def _gt_text(self, j: int, pair: np.ndarray) -> str:
+        seqs = [self.kbi.refs[j], *self.kbi.alts[j]]
+        table = self.novel.table()
+        out = []
+        for c in pair:
+            c = int(c)
+            if c == HAPLOID:
+                continue
+            out.append("." if c < 0 else seqs[c] if c < len(seqs) else table.get((j, c), "?"))
+        return "/".join(out)
+
+    def _assume_reference(self, codes, status, origin) -> None:
+        absent = origin < 0
+        if not absent.any():
+            return
+        haploid_slot = codes[..., 1] == HAPLOID
+        called = status == STATUS_CALLED
+        canon = np.asarray(self.kbi.canon, dtype=object)
+        second = np.zeros(codes.shape[:2], dtype=np.int16)
+        for c in set(self.kbi.canon):
+            cols = np.flatnonzero(canon == c)
+            hap = (haploid_slot[:, cols] & called[:, cols]).any(axis=1)
+            dip = (~haploid_slot[:, cols] & called[:, cols]).any(axis=1)
+            second[np.ix_(np.flatnonzero(hap & ~dip), cols)] = HAPLOID
+        codes[..., 0][absent] = 0
+        codes[..., 1][absent] = second[absent]
+        status[absent] = STATUS_ASSUMED_REFERENCE
+
+
+def _completeness(status: np.ndarray) -> np.ndarray:
+    """called > partial > missing, for choosing between two files' genotypes."""
+    return np.select([status == STATUS_CALLED, status == STATUS_PARTIAL], [2, 1], 0)
+
+
+def _concat(chunks: list[GenotypeMatrix], loci: pd.DataFrame) -> GenotypeMatrix:
+    if not chunks:
+        shape = (0, len(loci))
+        return GenotypeMatrix(
+            samples=[],
+            loci=loci,
+            codes=np.full((*shape, 2), MISSING, dtype=np.int16),
+            phased=np.zeros(shape, dtype=bool),
+            phase_set=np.zeros(shape, dtype=np.int64),
+            status=np.full(shape, STATUS_MISSING, dtype=np.int8),
+        )
+    novel: dict[tuple[int, int], str] = {}
+    sources: dict[str, str] = {}
+    warnings: list[str] = []
+    for gm in chunks:
+        novel.update(gm.novel_alleles)
+        sources.update(gm.source_files)
+        warnings.extend(gm.warnings)
+    return GenotypeMatrix(
+        samples=[s for gm in chunks for s in gm.samples],
+        loci=loci,
+        codes=np.concatenate([gm.codes for gm in chunks]),
+        phased=np.concatenate([gm.phased for gm in chunks]),
+        phase_set=np.concatenate([gm.phase_set for gm in chunks]),
+        status=np.concatenate([gm.status for gm in chunks]),
+        novel_alleles=novel,
+        source_files=sources,
+        warnings=list(dict.fromkeys(warnings)),
+    )
+
+
+def _as_path_list(paths: Sequence[Path | str] | Path | str) -> list[Path | str]:
+    return [paths] if isinstance(paths, (str, Path)) else list(paths)

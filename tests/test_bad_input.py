@@ -1,0 +1,194 @@
+"""Bad VCF input: each problem has its own error (or warning) naming the file, line or
+sample, and saying what to do."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import pytest
+
+from pgx.errors import GenomeBuildError, PgxError, SampleError, VcfError
+from pgx.genotypes import STATUS_CALLED
+from pgx.vcf import SAFE_SAMPLE_ID, read_genotypes
+from tests.conftest import loci_table
+
+LOCI = loci_table([("TOY", "chr10", p, "C", "T") for p in (100, 200, 300, 400, 500)] + [("TOY", "chr10", 600, "G", "A")])
+ALL_REF = [("chr10", p, "C", "T", ["0|1"]) for p in (100, 200, 300, 400, 500)]
+
+
+def read(path, **kw):
+    return read_genotypes([path], LOCI, **kw)
+
+
+def test_errors_are_user_errors():
+    for cls in (VcfError, SampleError, GenomeBuildError):
+        assert issubclass(cls, PgxError)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(VcfError, match=r"nope\.vcf: no such file"):
+        read(tmp_path / "nope.vcf")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"sample\tgene\tdiplotype\nS1\tCYP2C19\t*1/*2\n", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", b""],
+    ids=["tsv", "png", "empty"],
+)
+def test_a_file_that_is_not_a_vcf(tmp_path, content):
+    path = tmp_path / "calls.vcf"
+    path.write_bytes(content)
+    with pytest.raises(VcfError, match=r"calls\.vcf: not a VCF.*##fileformat=VCF"):
+        read(path)
+
+
+def test_a_gzipped_file_that_is_not_a_vcf(tmp_path):
+    path = tmp_path / "notes.vcf.gz"
+    path.write_bytes(gzip.compress(b"just some notes\n"))
+    with pytest.raises(VcfError, match="not a VCF"):
+        read(path)
+
+
+def test_a_bcf_file_is_refused_with_the_conversion_command(tmp_path):
+    path = tmp_path / "x.bcf"
+    path.write_bytes(gzip.compress(b"BCF\x02\x02rest"))
+    with pytest.raises(VcfError, match="BCF file.*bcftools view -Oz"):
+        read(path)
+
+
+def test_a_directory_is_not_a_vcf(tmp_path):
+    with pytest.raises(VcfError, match="is a directory"):
+        read(tmp_path)
+
+
+def test_truncated_bgzf(make_vcf, tmp_path):
+    path = make_vcf(tmp_path / "x.vcf.gz", records=ALL_REF, bgzip=True)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 40])
+    with pytest.raises(VcfError, match=r"x\.vcf\.gz: the BGZF file is truncated.*re-download"):
+        read(path)
+
+
+def test_bgzf_missing_only_its_end_of_file_block(make_vcf, tmp_path):
+    path = make_vcf(tmp_path / "x.vcf.gz", records=ALL_REF, bgzip=True)
+    path.write_bytes(path.read_bytes()[:-28])  # a copy cut exactly at a block boundary
+    with pytest.raises(VcfError, match="truncated"):
+        read(path)
+
+
+def test_truncated_plain_gzip_names_the_line(make_vcf, tmp_path):
+    plain = make_vcf(tmp_path / "x.vcf", samples=[f"S{i}" for i in range(50)], records=[("chr10", p, "C", "T", ["0|1"] * 50) for p in range(100, 5000)])
+    data = gzip.compress(plain.read_bytes())
+    path = tmp_path / "x.vcf.gz"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(VcfError, match=r"x\.vcf\.gz, line \d+: the compressed file is truncated or corrupt"):
+        read(path)
+
+
+def test_truncated_plain_vcf_last_line(make_vcf, tmp_path):
+    path = make_vcf(tmp_path / "x.vcf", samples=["A", "B"], records=[("chr10", 100, "C", "T", ["0|1", "0|0"])])
+    path.write_text(path.read_text()[:-5])
+    with pytest.raises(VcfError, match=r"x\.vcf, line \d+: the last line is cut short"):
+        read(path)
+
+
+def test_no_gt_field_in_format(make_vcf, tmp_path):
+    path = make_vcf(
+        tmp_path / "x.vcf",
+        fmt="DP",
+        records=[("chr10", 100, "C", "T", ["12"])],
+        header_extra=['##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Depth">'],
+    )
+    path.write_text(path.read_text().replace('##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n', ""))
+    with pytest.raises(VcfError, match=r"x\.vcf: no GT field in FORMAT \(FORMAT is DP\).*re-export"):
+        read(path)
+
+
+def test_sites_only_vcf(tmp_path):
+    path = tmp_path / "sites.vcf"
+    path.write_text("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\nchr10\t100\t.\tC\tT\t.\t.\t.\n")
+    with pytest.raises(VcfError, match=r"sites\.vcf: the VCF has no sample columns"):
+        read(path)
+
+
+def test_duplicate_sample_ids(make_vcf, tmp_path):
+    path = make_vcf(tmp_path / "x.vcf", samples=["S1", "S2", "S1"], records=[("chr10", 100, "C", "T", ["0|1"] * 3)])
+    with pytest.raises(SampleError, match=r"x\.vcf: sample ID\(s\) 'S1' appear more than once.*reheader"):
+        read(path)
+
+
+@pytest.mark.parametrize("sample", ["a/b", "..", ".", "x\x01y", "-S1", "", "a b", "back\\slash", "tab\x7f", "x" * 201])
+def test_a_sample_id_that_is_not_a_safe_file_name(make_vcf, tmp_path, sample):
+    assert not SAFE_SAMPLE_ID.fullmatch(sample)
+    path = make_vcf(tmp_path / "x.vcf", samples=["OK", sample], records=[("chr10", 100, "C", "T", ["0|1", "0|0"])])
+    with pytest.raises(SampleError) as err:
+        read(path)
+    assert "x.vcf" in str(err.value) and repr(sample)[:30] in str(err.value) and "rename" in str(err.value)
+
+
+@pytest.mark.parametrize("sample", ["NA12878", "HG00096", "sample-1.b", "patient_07+", "Ünïcödé", "患者1", "a..b"])
+def test_safe_sample_ids_including_unicode_letters(make_vcf, tmp_path, sample):
+    assert SAFE_SAMPLE_ID.fullmatch(sample)
+    gm = read(make_vcf(tmp_path / "x.vcf", samples=[sample], records=[("chr10", 100, "C", "T", ["0|1"])]))
+    assert gm.samples == [sample]
+
+
+def test_unsafe_sample_not_selected_is_not_an_error(make_vcf, tmp_path):
+    path = make_vcf(tmp_path / "x.vcf", samples=["OK", "../etc"], records=[("chr10", 100, "C", "T", ["0|1", "0|0"])])
+    assert read(path, samples=["OK"]).samples == ["OK"]
+
+
+def test_samples_absent_from_the_file(make_vcf, tmp_path):
+    path = make_vcf(tmp_path / "x.vcf", samples=["S1"], records=[("chr10", 100, "C", "T", ["0|1"])])
+    with pytest.raises(SampleError, match=r"sample\(s\) 'NA1', 'NA2' are not in .*x\.vcf.*bcftools query -l"):
+        read(path, samples=["S1", "NA1", "NA2"])
+
+
+def test_wrong_genome_build(make_vcf, tmp_path):
+    # the same positions, but every REF differs from the KB: another build's coordinates
+    path = make_vcf(tmp_path / "hg19.vcf", records=[("chr10", p, "A", "G", ["0|1"]) for p in (100, 200, 300, 400)])
+    with pytest.raises(GenomeBuildError, match=r"hg19\.vcf: the REF base disagrees .* 4 of 4 .*another genome build"):
+        read(path)
+
+
+def test_a_single_ref_disagreement_is_a_warning_naming_the_position(make_vcf, tmp_path):
+    records = [r for r in ALL_REF if r[1] != 300] + [("chr10", 300, "G", "T", ["0|1"])]
+    gm = read(make_vcf(tmp_path / "x.vcf", records=records))
+    warning = [w for w in gm.warnings if "REF disagrees" in w]
+    assert len(warning) == 1 and "chr10:300" in warning[0] and "VCF REF G, KB REF C" in warning[0]
+    assert gm.status[0, 0] == STATUS_CALLED
+
+
+def test_contig_names_matching_no_kb_chromosome(make_vcf, tmp_path):
+    path = make_vcf(tmp_path / "refseq.vcf", records=[("NC_000010.11", 100, "C", "T", ["0|1"])])
+    gm = read(path)
+    assert any("refseq.vcf: no KB chromosome present" in w and "NC_000010.11" in w for w in gm.warnings)
+    assert (gm.status != STATUS_CALLED).all()
+
+
+def test_index_older_than_its_vcf_is_not_used(make_vcf, tmp_path):
+    path = make_vcf(tmp_path / "x.vcf.gz", records=ALL_REF, bgzip=True, index=True)
+    index = Path(f"{path}.tbi")
+    stat = index.stat()
+    os.utime(index, (stat.st_atime - 3600, stat.st_mtime - 3600))
+    gm = read(path)
+    assert any("x.vcf.gz: index x.vcf.gz.tbi is older than the VCF" in w and "streaming" in w for w in gm.warnings)
+    assert (gm.status[0, :5] == STATUS_CALLED).all()
+
+
+def test_malformed_pos_names_the_line(make_vcf, tmp_path):
+    path = make_vcf(tmp_path / "x.vcf", records=ALL_REF)
+    text = path.read_text().replace("chr10\t300\t", "chr10\tthree hundred\t")
+    path.write_text(text)
+    lineno = text.splitlines().index(next(line for line in text.splitlines() if "three hundred" in line)) + 1
+    with pytest.raises(VcfError, match=rf"x\.vcf, line {lineno}: malformed VCF record \(POS is not a number"):
+        read(path)
+
+
+def test_wrong_number_of_genotype_columns(make_vcf, tmp_path):
+    path = make_vcf(tmp_path / "x.vcf", samples=["A", "B"], records=[("chr10", 100, "C", "T", ["0|1", "0|0"])])
+    path.write_text(path.read_text().rstrip("\n") + "\tEXTRA\n")
+    with pytest.raises(VcfError, match=r"x\.vcf, line \d+: malformed VCF record \(12 columns, but the header names 2"):
+        read(path)
