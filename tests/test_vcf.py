@@ -170,6 +170,13 @@ def test_chr_and_no_chr_contigs_give_the_same_matrix(make_vcf, tmp_path):
     assert with_chr.loci["chrom"].tolist() == LOCI["chrom"].tolist()  # the KB's names, always
 
 
+def test_kb_without_chr_prefix_reads_a_chr_prefixed_file(make_vcf, tmp_path):
+    loci = LOCI.assign(chrom=LOCI["chrom"].str.replace("chrM", "MT").str.replace("chr", ""))
+    gm = read_genotypes([make_vcf(tmp_path / "x.vcf", samples=["A", "B"], records=RECORDS)], loci)
+    same_matrix(gm, read(make_vcf(tmp_path / "y.vcf", samples=["A", "B"], records=RECORDS)))
+    assert gm.loci["chrom"].tolist()[0] == "10"
+
+
 @pytest.mark.parametrize("no_chr", [False, True], ids=["chr10", "10"])
 def test_plain_bgzipped_tbi_csi_and_unindexed_reads_are_identical(make_vcf, tmp_path, no_chr):
     records = _no_chr(RECORDS) if no_chr else RECORDS
@@ -188,18 +195,38 @@ def test_plain_bgzipped_tbi_csi_and_unindexed_reads_are_identical(make_vcf, tmp_
 
 
 def test_indexed_read_finds_records_in_several_distant_query_regions(make_vcf, tmp_path):
-    loci = loci_table([("G", "chr1", p, "A", "G") for p in (10, 20, 100_000, 100_010, 5_000_000)])
-    records = [("chr1", p, "A", "G", ["0|1"]) for p in (10, 20, 100_000, 100_010, 5_000_000)]
+    kb_pos = (10, 20, 100_000, 100_010, 5_000_000, 6_000_000, 6_100_000)
+    loci = loci_table([("G", "chr1", p, "A", "G") for p in kb_pos])
+    records = [("chr1", p, "A", "G", ["0|1"]) for p in kb_pos[:5]]
     records += [("chr1", p, "C", "T", ["1|1"]) for p in (15, 50_000, 100_005)]  # not KB positions
-    # a deletion overlapping two query regions must be read once, at its own POS only
-    records += [("chr1", 20, "AC", "A", ["1|0"])]
+    records += [("chr1", 20, "AC", "A", ["1|0"])]  # a deletion at a KB SNV: novel there
+    # one reference block over two query regions (6.0 and 6.1 Mb): read once, covering both
+    records += [("chr1", 5_999_990, "A", "<NON_REF>", ["0/0"], "END=6100005")]
     path = make_vcf(tmp_path / "x.vcf.gz", records=records, bgzip=True, index=True)
     indexed = read_genotypes([path], loci)
     streamed = read_genotypes([make_vcf(tmp_path / "x.vcf", records=records)], loci)
     same_matrix(indexed, streamed)
-    assert indexed.codes[0, :, 1].tolist() == [1, 1, 1, 1, 1]
-    assert indexed.codes[0, 1, 0] == 2  # AC>A at POS 20 is a novel allele there (REF>ALT form)
-    assert indexed.novel_alleles == {(1, 2): "AC>A"}
+    assert indexed.codes[0, :5, 1].tolist() == [1, 1, 1, 1, 1]
+    assert indexed.codes[0, 1, 0] == 2 and indexed.novel_alleles == {(1, 2): "AC>A"}
+    assert indexed.codes[0, 5:].tolist() == [[0, 0], [0, 0]]
+    assert (indexed.status[0] == STATUS_CALLED).all()
+    assert indexed.warnings == []
+
+
+def test_windows_line_endings_read_like_unix_ones(make_vcf, tmp_path):
+    path = make_vcf(tmp_path / "x.vcf", samples=["A", "B"], records=RECORDS)
+    crlf = tmp_path / "crlf.vcf"
+    crlf.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    same_matrix(read(path), read(crlf))
+
+
+def test_make_vcf_defaults_every_kb_position_to_reference(make_vcf, tmp_path):
+    """The PharmCAT-style builder: name only the variant positions; the rest are 0/0."""
+    path = make_vcf(tmp_path / "x.vcf", samples=["S1"], loci=LOCI, records=[("chr10", 100, "C", "T", ["0/1"])])
+    gm = read(path)
+    assert (gm.status == STATUS_CALLED).all()
+    assert at(gm, "S1", 100)[0] == (0, 1)
+    assert (np.delete(gm.codes[0], COL[100], axis=0) == 0).all()
 
 
 # --- matching by allele -------------------------------------------------------------------
@@ -460,3 +487,21 @@ def _positions_in_file(vcf: Path, loci) -> set[int]:
                 if pos in wanted:
                     found.add(pos)
     return found
+
+
+def test_shared_data_tests_skip_with_a_clear_reason_when_the_data_is_absent(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PGX_SHARED_DATA": str(tmp_path / "no-such-dir")}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", f"{__file__}::test_1kgp_cyp2c19_all_samples_with_assume_reference"],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 skipped" in result.stdout
+    assert "upstream data not found" in result.stdout and "PGX_SHARED_DATA" in result.stdout
