@@ -299,7 +299,11 @@ def _to_frame(gm, model, cols, codes, missing, novel, modes, inverse, solutions,
             warnings.append(f"no {model.gene} position present in the input (gene not covered)")
         elif not dips:
             status_ = "no_call"
-            warnings.append("no combination of known alleles explains the genotype")
+            variants = [_describe_variant(gm, int(cols[j]), codes[s, j]) for j in np.flatnonzero((codes[s] > 0).any(axis=1))]
+            warnings.append(
+                "no pair of known alleles explains the genotype (possible new combination or sub-allele); "
+                "non-reference alleles: " + (", ".join(variants) or "none")
+            )
         else:
             status_ = "ambiguous" if len(dips) > 1 else "called"
         if uncallable and len(miss) < n_pos:

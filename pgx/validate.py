@@ -96,7 +96,7 @@ def compare(calls: pd.DataFrame, truth: pd.DataFrame, kb) -> pd.DataFrame:
 
 def _call_pairs(call) -> set[tuple[str, str]]:
     dips = list(call["alternatives"]) if len(call["alternatives"]) else [call["diplotype"]]
-    return {tuple(sorted(d.split("/", 1))) for d in dips if d and "/" in d}
+    return {tuple(sorted(d.split("/", 1))) for d in dips if isinstance(d, str) and "/" in d}
 
 
 def _reason(kb, gene: str, options, flags: set[str], call) -> str:
@@ -113,7 +113,31 @@ def _reason(kb, gene: str, options, flags: set[str], call) -> str:
         return "no call: " + "; ".join(call["warnings"])
     if call["call_status"] == "ambiguous":
         return "our call is ambiguous between the listed alternatives"
+    assumed = _assumed_truth_positions(kb, gene, options, call)
+    if assumed:
+        return (
+            "the truth allele's defining position(s) "
+            + ", ".join(map(str, assumed))
+            + " are absent from the input and were assumed reference"
+        )
+    ours = _call_pairs(call)
+    if any(_phenotype(kb, gene, p) == call["phenotype"] for p in options) and ours:
+        diff = sorted({a for p in options for a in p} ^ {a for p in ours for a in p})
+        return f"same phenotype, allele names differ ({', '.join(diff)})"
     return "different call: to investigate"
+
+
+def _assumed_truth_positions(kb, gene: str, options, call) -> list[int]:
+    """Positions defining a truth allele (not in our call) that the input lacked."""
+    ours = {a for p in _call_pairs(call) for a in p}
+    defs = kb.table("allele_definitions", gene)
+    truth_alleles = {a for p in options for a in p} - ours
+    ref = set(kb.table("alleles", gene).query("is_reference")["allele"])
+    loci_ref = dict(zip(kb.table("loci", gene)["pos"].astype(int), kb.table("loci", gene)["ref"]))
+    sel = defs[defs["allele"].isin(truth_alleles - ref)]
+    positions = {int(p) for p, b in zip(sel["pos"], sel["bases"]) if b != loci_ref.get(int(p))}
+    assumed = set(int(x) for x in call["assumed_reference_positions"]) | set(int(x) for x in call["missing_positions"])
+    return sorted(positions & assumed)
 
 
 def summarize(comparison: pd.DataFrame) -> pd.DataFrame:
