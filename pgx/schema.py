@@ -175,7 +175,25 @@ KB_TABLES: dict[str, dict[str, str]] = {
         "gene": "string",
         "phenotype": "string",
         "min_score": "float64",  # inclusive
-        "max_score": "float64",  # exclusive; inf for open-ended
+        "max_score": "float64",  # exclusive; inf for open-ended; == min_score for "score == x"
+    },
+    # Gene-specific calling rules ("exemptions"), one row per rule. Vocabulary:
+    #   required_position   value=pos: no call unless this position is present (NAT2)
+    #   unphased_priority   value="*1/*6|*4/*34>*1/*6": among these tied unphased
+    #                       diplotypes, pick the one after '>' (NAT2)
+    #   lowest_function     value="": the phenotype rests on the lowest-function variant
+    #                       alleles found, each variant matched on its own (DPYD, RYR1, CACNA1S)
+    #   hemizygous          value=chrom: haploid genotypes are expected in males (G6PD, chrX)
+    #   fallback_position   value=pos: when no star call fits, call from this one
+    #                       position's genotype (SLCO1B1 rs4149056)
+    #   copy_number_not_assessed  value="": SNV/indel VCFs cannot see deletions and
+    #                       duplications; every call carries a warning (CYP2D6)
+    #   ignored_allele      value=allele name: never called (G6PD Mediterranean Haplotype)
+    "gene_rules": {
+        "gene": "string",
+        "rule": "string",
+        "value": "string",
+        "note": "string",
     },
     "drugs": {
         "source": "string",  # CPIC | DPWG
