@@ -13,11 +13,20 @@ import pandas as pd
 from pgx.errors import KnowledgeBaseError
 from pgx.kb_build import alleles as al
 from pgx.kb_build import phenotypes as ph
+from pgx.kb_build import rules as ru
 from pgx.kb_build.sources import SourceReader
 from pgx.schema import KB_TABLES
 
 #: the tables this module builds (drugs and recommendations come from kb_build.recommendations)
-GENE_TABLES = ("genes", "loci", "allele_definitions", "alleles", "function_phenotypes", "phenotype_rules")
+GENE_TABLES = (
+    "genes",
+    "loci",
+    "allele_definitions",
+    "alleles",
+    "function_phenotypes",
+    "phenotype_rules",
+    "gene_rules",
+)
 
 
 def frame(name: str, rows: list[dict]) -> pd.DataFrame:
@@ -44,7 +53,7 @@ def phenotype_lookup_rows(src: al.GeneSources, equations: list[dict[str, str]]) 
 
 
 def build_gene_tables(reader: SourceReader, genes: Sequence[str]) -> tuple[dict[str, pd.DataFrame], list[al.GeneSources]]:
-    """The six gene-level tables for ``genes``, plus the parsed sources (for the manifest)."""
+    """The gene-level tables for ``genes``, plus the parsed sources (for the manifest)."""
     if not genes:
         raise KnowledgeBaseError("no genes given to build the knowledge base for")
     if len(set(genes)) != len(genes):
@@ -62,4 +71,5 @@ def build_gene_tables(reader: SourceReader, genes: Sequence[str]) -> tuple[dict[
         pairs, rules = phenotype_lookup_rows(src, equations)
         rows["function_phenotypes"] += pairs
         rows["phenotype_rules"] += rules
+        rows["gene_rules"] += ru.exemption_rule_rows(src)
     return {name: frame(name, rows[name]) for name in GENE_TABLES}, sources
