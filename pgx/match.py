@@ -62,13 +62,64 @@ class GeneModel:
     reference: str  # the reference allele's name
 
 
+#: function order for genes called by their lowest-function variants, lowest first;
+#: a function text not listed (e.g. a disease-susceptibility label) ranks as abnormal
+FUNCTION_RANK = {
+    "no function": 0.0,
+    "decreased function": 1.0,
+    "possible decreased function": 1.5,
+    "uncertain function": 2.0,
+    "unknown function": 2.0,
+    "normal function": 3.0,
+    "increased function": 4.0,
+}
+_UNLISTED_FUNCTION_RANK = 0.5
+
+
+@dataclass(frozen=True)
+class GeneRules:
+    """The gene_rules rows of one gene, parsed (vocabulary in pgx.schema)."""
+
+    required_positions: tuple[int, ...] = ()
+    unphased_priorities: tuple[tuple[frozenset, str], ...] = ()
+    ignored_alleles: frozenset = frozenset()
+    lowest_function: bool = False
+    fallback_position: int | None = None
+    copy_number_not_assessed: bool = False
+
+
+def gene_rules(kb, gene: str) -> GeneRules:
+    """Parse ``gene``'s rows of the gene_rules table."""
+    if "gene_rules" not in kb.tables:
+        return GeneRules()
+    rows = kb.table("gene_rules", gene)
+    by_rule: dict[str, list[str]] = {}
+    for rule, value in zip(rows["rule"], rows["value"]):
+        by_rule.setdefault(rule, []).append(value)
+    priorities = []
+    for value in by_rule.get("unphased_priority", []):
+        options, _, pick = value.partition(">")
+        priorities.append((frozenset(options.split("|")), pick))
+    fallback = by_rule.get("fallback_position", [])
+    return GeneRules(
+        required_positions=tuple(int(v) for v in by_rule.get("required_position", [])),
+        unphased_priorities=tuple(priorities),
+        ignored_alleles=frozenset(by_rule.get("ignored_allele", [])),
+        lowest_function="lowest_function" in by_rule,
+        fallback_position=int(fallback[0]) if fallback else None,
+        copy_number_not_assessed="copy_number_not_assessed" in by_rule,
+    )
+
+
 def build_gene_model(kb, gene: str) -> GeneModel:
-    """Arrays of ``gene``'s definitions over its core loci (structural alleles left out)."""
+    """Arrays of ``gene``'s definitions over its core loci (structural and ignored alleles left out)."""
     loci = kb.loci([gene], roles=("core",))
     positions = loci["pos"].to_numpy(dtype=np.int64)
     col = {int(p): i for i, p in enumerate(positions)}
     alleles_tab = kb.table("alleles", gene)
-    callable_ = alleles_tab.loc[~alleles_tab["is_structural"], "allele"].tolist()
+    ignored = gene_rules(kb, gene).ignored_alleles
+    keep = ~alleles_tab["is_structural"] & ~alleles_tab["allele"].isin(ignored)
+    callable_ = alleles_tab.loc[keep, "allele"].tolist()
     ref_rows = alleles_tab.loc[alleles_tab["is_reference"], "allele"].tolist()
     reference = ref_rows[0] if ref_rows else ""
     names = sorted(callable_, key=allele_sort_key)
@@ -155,14 +206,6 @@ def _sample_modes(codes: np.ndarray, phased: np.ndarray, phase_set: np.ndarray, 
     modes[all_het_phased & one_set] = MODE_PHASED
     modes[haploid] = MODE_HAPLOID
     return modes
-
-
-@dataclass
-class _Solution:
-    diplotypes: list[tuple[str, str | None]]
-    score: int
-    novel_cols: list[int]
-    warnings: list[str]
 
 
 def _best(candidates: np.ndarray, scores: np.ndarray) -> list[int]:
@@ -254,13 +297,118 @@ def call_gene(gm: GenotypeMatrix, kb, gene: str, model: GeneModel | None = None)
     compat1 = _all_compatible(mask, ub[..., 1]) & callable_
     union = _all_compatible(mask, ub[..., 0] | ub[..., 1]) & callable_
 
+    rules = gene_rules(kb, gene)
+    nonref = model.defined & ((mask & np.uint64(1)) == 0)
+    ranks = _function_ranks(kb, model) if rules.lowest_function else None
     solutions = []
     for u in range(len(uniq)):
-        dips, score = _solve_pattern(
-            model, mask, ub[u, :, 0], ub[u, :, 1], scores[u], union[u], compat0[u], compat1[u], int(u_modes[u])
+        mode = int(u_modes[u])
+        b0, b1 = ub[u, :, 0], ub[u, :, 1]
+        notes: list[str] = []
+        if rules.lowest_function:
+            dips, score, notes = _solve_lowest_function(model, mask, nonref, b0, b1, u_ignore[u], mode, ranks)
+        else:
+            dips, score = _solve_pattern(model, mask, b0, b1, scores[u], union[u], compat0[u], compat1[u], mode)
+            if mode == MODE_UNPHASED and len(dips) > 1 and rules.unphased_priorities:
+                dips, notes = _apply_priority(dips, rules.unphased_priorities)
+            if not dips and rules.fallback_position is not None:
+                dips, score, notes = _solve_fallback(model, mask, nonref, b0, b1, u_ignore[u], mode, rules.fallback_position)
+        solutions.append((dips, score, notes))
+    return _to_frame(gm, model, rules, cols, codes, missing, novel, modes, inverse, solutions, callable_)
+
+
+def _function_ranks(kb, model: GeneModel) -> list[tuple]:
+    """Sort key per allele of a lowest-function gene: function rank, activity, name."""
+    tab = kb.table("alleles", model.gene).set_index("allele")
+    keys = []
+    for name in model.alleles:
+        function = str(tab.at[name, "function"] or "") if name in tab.index else ""
+        activity = tab.at[name, "activity_value"] if name in tab.index else None
+        rank = FUNCTION_RANK.get(function.lower(), _UNLISTED_FUNCTION_RANK if function else FUNCTION_RANK["unknown function"])
+        keys.append((rank, 9.0 if activity is None or pd.isna(activity) else float(activity), allele_sort_key(name)))
+    return keys
+
+
+def _solve_lowest_function(model, mask, nonref, b0, b1, ignored, mode, ranks):
+    """Genes called variant by variant (DPYD, RYR1, CACNA1S).
+
+    Every non-reference allele is looked for on its own; the copies found (per haplotype
+    when phased, by dosage when not) are ranked lowest function first and the two lowest
+    form the diplotype, the reference allele filling empty slots. An allele whose
+    variants are all part of a larger allele found as often is not counted twice.
+    """
+    found: list[list] = []
+    for a in np.flatnonzero(nonref.any(axis=1)):
+        pos = np.flatnonzero(nonref[a])
+        if ignored[pos].any():
+            continue  # a defining position is missing: this allele cannot be assessed
+        on0 = (mask[a, pos] & b0[pos]) != 0
+        on1 = (mask[a, pos] & b1[pos]) != 0
+        if mode == MODE_HAPLOID:
+            copies = int(on0.all())
+        elif mode == MODE_PHASED:
+            copies = int(on0.all()) + int(on1.all())
+        else:
+            copies = int((on0.astype(int) + on1.astype(int)).min())
+        if copies:
+            found.append([int(a), copies, frozenset(pos.tolist())])
+    for item in found:
+        for other in found:
+            if item[2] < other[2] and other[1] > 0:
+                item[1] -= other[1]
+    copies = sorted((a for a, n, _ in found for _ in range(max(n, 0))), key=lambda a: ranks[a])
+    slots = 1 if mode == MODE_HAPLOID else 2
+    names = [model.alleles[a] for a in copies]
+    notes = []
+    if len(names) > slots:
+        notes.append(
+            "more variant alleles than haplotypes (" + ", ".join(names) + "); the lowest-function ones are reported"
         )
-        solutions.append((dips, score))
-    return _to_frame(gm, model, cols, codes, missing, novel, modes, inverse, solutions, scores, callable_)
+    chosen = names[:slots] + [model.reference] * (slots - len(names[:slots]))
+    dip = (chosen[0], None) if slots == 1 else tuple(sorted(chosen, key=allele_sort_key))
+    return [dip], int((~ignored).sum()), notes
+
+
+def _apply_priority(dips, priorities) -> tuple[list, list[str]]:
+    """Resolve a documented unphased tie (NAT2) to the diplotype the KB names."""
+    names = {format_diplotype(a, b) for a, b in dips}
+    for options, pick in priorities:
+        if names == options:
+            a, _, b = pick.partition("/")
+            return [tuple(sorted((a, b), key=allele_sort_key))], [
+                f"unphased tie {' | '.join(sorted(options, key=str))} resolved to {pick} by the KB's priority rule"
+            ]
+    return dips, []
+
+
+def _solve_fallback(model, mask, nonref, b0, b1, ignored, mode, position):
+    """Call from one position only (SLCO1B1 rs4149056) when no star diplotype fits."""
+    where = np.flatnonzero(model.positions == position)
+    if where.size == 0 or ignored[where[0]]:
+        return [], 0, []
+    j = int(where[0])
+    others = np.delete(np.arange(len(model.positions)), j)
+    eligible = [a for a in range(len(model.alleles)) if not nonref[a, others].any() and (nonref[a, j] or model.alleles[a] == model.reference)]
+    if not eligible:
+        return [], 0, []
+    sub = GeneModel(
+        model.gene,
+        model.positions[[j]],
+        [model.alleles[a] for a in eligible],
+        [[model.bases[a][j]] for a in eligible],
+        model.defined[eligible][:, [j]],
+        model.reference,
+    )
+    sub_mask = mask[eligible][:, [j]]
+    bb0, bb1 = b0[[j]], b1[[j]]
+    sub_scores = sub.defined.sum(axis=1).astype(np.int32)
+    ok = np.ones(len(eligible), dtype=bool)
+    c0 = _all_compatible(sub_mask, bb0[None, :])[0]
+    c1 = _all_compatible(sub_mask, bb1[None, :])[0]
+    cu = _all_compatible(sub_mask, (bb0 | bb1)[None, :])[0]
+    dips, score = _solve_pattern(sub, sub_mask, bb0, bb1, sub_scores, cu & ok, c0, c1, mode)
+    rsid_note = f"no star-allele diplotype fits; called from position {position} alone (fallback rule)"
+    return dips, score, [rsid_note] if dips else []
 
 
 def _all_compatible(mask: np.ndarray, hap_bits: np.ndarray, block: int = 256) -> np.ndarray:
@@ -272,15 +420,16 @@ def _all_compatible(mask: np.ndarray, hap_bits: np.ndarray, block: int = 256) ->
     return out
 
 
-def _to_frame(gm, model, cols, codes, missing, novel, modes, inverse, solutions, scores, callable_) -> pd.DataFrame:
+def _to_frame(gm, model, rules, cols, codes, missing, novel, modes, inverse, solutions, callable_) -> pd.DataFrame:
     positions = model.positions
     status = gm.status[:, cols]
+    required = np.isin(positions, rules.required_positions)
     rows = []
     n_pos = len(positions)
     for s, sample in enumerate(gm.samples):
         u = int(inverse[s])
-        dips, score = solutions[u]
-        warnings: list[str] = []
+        dips, score, notes = solutions[u]
+        warnings: list[str] = list(notes)
         miss = positions[missing[s]].tolist()
         assumed = positions[status[s] == STATUS_ASSUMED_REFERENCE].tolist()
         partial = positions[status[s] == STATUS_PARTIAL].tolist()
@@ -294,9 +443,15 @@ def _to_frame(gm, model, cols, codes, missing, novel, modes, inverse, solutions,
         if novel_list:
             warnings.append("variant(s) that no known allele contains: " + ", ".join(novel_list))
         uncallable = [model.alleles[a] for a in np.flatnonzero(~callable_[u])]
+        missing_required = positions[required & missing[s]].tolist()
         if len(miss) == n_pos:
             status_, dips = "no_call", []
             warnings.append(f"no {model.gene} position present in the input (gene not covered)")
+        elif missing_required:
+            status_, dips = "no_call", []
+            warnings.append(
+                "required position(s) missing: " + ", ".join(map(str, missing_required)) + "; no call is made without them"
+            )
         elif not dips:
             status_ = "no_call"
             variants = [_describe_variant(gm, int(cols[j]), codes[s, j]) for j in np.flatnonzero((codes[s] > 0).any(axis=1))]
@@ -308,6 +463,11 @@ def _to_frame(gm, model, cols, codes, missing, novel, modes, inverse, solutions,
             status_ = "ambiguous" if len(dips) > 1 else "called"
         if uncallable and len(miss) < n_pos:
             warnings.append("not callable (all defining positions missing): " + ", ".join(uncallable))
+        if rules.copy_number_not_assessed and status_ != "no_call":
+            warnings.append(
+                "copy number not assessed: gene deletions, duplications and hybrids are invisible in a VCF "
+                "of SNVs and indels; give an outside call from a copy-number caller to include them"
+            )
         a1, a2 = dips[0] if dips else (None, None)
         rows.append(
             {

@@ -2,8 +2,9 @@
 
 Diplotypes are written lower allele first (``*1/*17``, ``*2/*10``, ``*3A/*3C``) so the
 same pair always gives the same string. Star names sort by their number, then by any
-suffix letters; other names (``rs4149056T``, ``c.1905+1G>A``, ``Reference``) sort after
-star names, alphabetically.
+suffix letters; other names (``rs4149056T``, ``c.1905+1G>A``) sort after star names,
+alphabetically, except ``Reference`` (PharmCAT's name for the reference allele of
+variant-named genes such as DPYD), which comes first among them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ def allele_sort_key(name: str) -> tuple:
     m = _STAR.match(name)
     if m:
         return (0, int(m.group(1)), m.group(2), name)
-    return (1, 0, name.lower(), name)
+    return (1, 0 if name == "Reference" else 1, name.lower(), name)
 
 
 def sort_alleles(names: Iterable[str]) -> list[str]:

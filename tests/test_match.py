@@ -187,3 +187,78 @@ def test_identical_patterns_give_identical_rows(toy_kb):
 @pytest.mark.parametrize("score,text", [(0.0, "0.0"), (1.5, "1.5"), (2.0, "2.0"), (1.25, "1.25"), (None, "n/a")])
 def test_activity_score_spelling(score, text):
     assert format_activity_score(score) == text
+
+
+# --- gene rules ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def rules_kb(tmp_path_factory):
+    rules = [
+        ("TOY1", "required_position", "300", "test"),
+        ("TOY1", "unphased_priority", "*1/*2|*1/*3>*1/*3", "test"),
+        ("TOY2", "fallback_position", "1000", "test"),
+        ("TOY2", "copy_number_not_assessed", "", "test"),
+        ("TOY1", "ignored_allele", "*4", "test"),
+    ]
+    return load_kb(write_toy_kb(tmp_path_factory.mktemp("ruleskb"), version="toy-rules", rules=rules))
+
+
+def test_lowest_function_gene_reports_the_two_lowest_variants(toy_kb):
+    c = call(
+        toy_kb,
+        {
+            "REF": {},
+            "ONE": {10: "0/1"},
+            "TWO": {10: "0/1", 20: "0/1"},
+            "THREE": {10: "0/1", 20: "0/1", 30: "1/1"},
+            "HOM": {20: "1/1"},
+        },
+        gene="TOY3",
+    )
+    assert c.loc["REF", "diplotype"] == "Reference/Reference"
+    assert c.loc["ONE", "diplotype"] == "Reference/v1"
+    assert c.loc["ONE", "activity_score"] == 1.0
+    assert c.loc["TWO", "diplotype"] == "v1/v2"
+    assert c.loc["TWO", "phenotype"] == "Poor Metabolizer"
+    assert c.loc["THREE", "diplotype"] == "v1/v2"
+    assert any("more variant alleles than haplotypes" in w for w in c.loc["THREE", "warnings"])
+    assert c.loc["HOM", "diplotype"] == "v2/v2"
+
+
+def test_lowest_function_sub_allele_not_counted_twice(toy_kb):
+    c = call(toy_kb, {"H": {30: "0/1", 40: "0/1"}, "P": {30: "1|0", 40: "0|1"}}, gene="TOY3")
+    assert c.loc["H", "diplotype"] == "Reference/hap"
+    # phased on different haplotypes: no haplotype carries both -> v3 only
+    assert c.loc["P", "diplotype"] == "Reference/v3"
+
+
+def test_required_position_missing_is_no_call(rules_kb):
+    c = call(rules_kb, {"S": {300: None}})
+    assert c.loc["S", "call_status"] == "no_call"
+    assert any("required position" in w and "300" in w for w in c.loc["S", "warnings"])
+
+
+def test_unphased_priority_resolves_documented_tie(rules_kb):
+    c = call(rules_kb, {"S": {100: "0/1", 200: None}})
+    assert c.loc["S", "diplotype"] == "*1/*3"
+    assert c.loc["S", "call_status"] == "called"
+    assert any("priority rule" in w for w in c.loc["S", "warnings"])
+
+
+def test_ignored_allele_is_never_called(rules_kb):
+    c = call(rules_kb, {"S": {300: "0/1"}})
+    assert "*4" not in str(c.loc["S", "diplotype"])
+
+
+def test_fallback_position_when_no_star_call_fits(rules_kb):
+    c = call(rules_kb, {"S": {1000: "1/1", 2000: "1/1"}, "T": {1000: "0/1", 2000: "1/1"}}, gene="TOY2")
+    # 1000 T on one haplotype and 2000 A on both: no pair of alleles fits -> fallback
+    assert c.loc["T", "diplotype"] == "*1/*2"
+    assert c.loc["S", "diplotype"] == "*2/*2"
+    assert any("fallback" in w for w in c.loc["S", "warnings"])
+
+
+def test_copy_number_warning_on_every_call(rules_kb):
+    c = call(rules_kb, {"S": {}}, gene="TOY2")
+    assert any("copy number not assessed" in w for w in c.loc["S", "warnings"])

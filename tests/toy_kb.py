@@ -12,6 +12,16 @@ Gene TOY1 on chr1 has four core positions; its alleles:
     *5       .    .    .    A     deletion, increased function
 
 Gene TOY2 (activity-score gene) on chr2 has two positions.
+
+Gene TOY3 is called by its lowest-function variants (like DPYD), on chr3:
+
+    pos      10   20   30   40
+    v1       T    .    .    .     no function (0.0)
+    v2       .    T    .    .     decreased (0.5)
+    v3       .    .    T    .     normal (1.0)
+    hap      .    .    T    T     decreased (0.5); v3's variant is part of it
+
+``write_toy_kb(root, rules=[...])`` adds gene_rules rows for rule tests.
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ TABLES = {
     "genes": [
         ("TOY1", "chr1", "phenotype", "*1", "vcf", "test"),
         ("TOY2", "chr2", "activity_score", "*1", "vcf", "test"),
+        ("TOY3", "chr3", "activity_score", "Reference", "vcf", "test"),
     ],
     "loci": [
         ("TOY1", "chr1", 100, "A", "T", "rs100", "", "core", ""),
@@ -35,6 +46,7 @@ TABLES = {
         ("TOY1", "chr1", 400, "AT", "A", "rs400", "", "core", ""),
         ("TOY2", "chr2", 1000, "C", "T", "rs1000", "", "core", ""),
         ("TOY2", "chr2", 2000, "G", "A,C", "rs2000", "", "core", ""),
+        *[("TOY3", "chr3", p, "C", "T", f"rs3{p}", "", "core", "") for p in (10, 20, 30, 40)],
     ],
     "allele_definitions": [
         ("TOY1", "*1", 100, "A"), ("TOY1", "*1", 200, "C"), ("TOY1", "*1", 300, "G"), ("TOY1", "*1", 400, "AT"),
@@ -45,6 +57,9 @@ TABLES = {
         ("TOY2", "*1", 1000, "C"), ("TOY2", "*1", 2000, "G"),
         ("TOY2", "*2", 1000, "T"),
         ("TOY2", "*3", 2000, "A"),
+        *[("TOY3", "Reference", p, "C") for p in (10, 20, 30, 40)],
+        ("TOY3", "v1", 10, "T"), ("TOY3", "v2", 20, "T"), ("TOY3", "v3", 30, "T"),
+        ("TOY3", "hap", 30, "T"), ("TOY3", "hap", 40, "T"),
     ],  # fmt: skip
     "alleles": [
         ("TOY1", "*1", "true", "false", "Normal function", ""),
@@ -55,6 +70,11 @@ TABLES = {
         ("TOY2", "*1", "true", "false", "Normal function", "1.0"),
         ("TOY2", "*2", "false", "false", "Decreased function", "0.5"),
         ("TOY2", "*3", "false", "false", "No function", "0.0"),
+        ("TOY3", "Reference", "true", "false", "Normal function", "1.0"),
+        ("TOY3", "v1", "false", "false", "No function", "0.0"),
+        ("TOY3", "v2", "false", "false", "Decreased function", "0.5"),
+        ("TOY3", "v3", "false", "false", "Normal function", "1.0"),
+        ("TOY3", "hap", "false", "false", "Decreased function", "0.5"),
     ],
     "function_phenotypes": [
         ("TOY1", f1, f2, p)
@@ -75,16 +95,21 @@ TABLES = {
         ("TOY2", "Poor Metabolizer", 0.0, 1.0),
         ("TOY2", "Intermediate Metabolizer", 1.0, 2.0),
         ("TOY2", "Normal Metabolizer", 2.0, 2.0),
+        ("TOY3", "Poor Metabolizer", 0.0, 1.0),
+        ("TOY3", "Intermediate Metabolizer", 1.0, 2.0),
+        ("TOY3", "Normal Metabolizer", 2.0, 2.0),
     ],
+    "gene_rules": [("TOY3", "lowest_function", "", "test")],
     "drugs": [],
     "recommendations": [],
 }
 
 
-def write_toy_kb(root: Path, version: str = "toy-1") -> Path:
-    """Write the toy KB as TSVs + manifest under ``root`` and return ``root``."""
+def write_toy_kb(root: Path, version: str = "toy-1", rules: list[tuple] = ()) -> Path:
+    """Write the toy KB (plus extra gene_rules ``rules``) under ``root`` and return ``root``."""
     root.mkdir(parents=True, exist_ok=True)
     for name, cols in KB_TABLES.items():
-        pd.DataFrame(TABLES.get(name, []), columns=list(cols)).to_csv(root / f"{name}.tsv", sep="\t", index=False)
+        rows = list(TABLES.get(name, [])) + (list(rules) if name == "gene_rules" else [])
+        pd.DataFrame(rows, columns=list(cols)).to_csv(root / f"{name}.tsv", sep="\t", index=False)
     (root / "manifest.json").write_text(json.dumps({"kb_version": version, "sources": [], "tables": {}}))
     return root
