@@ -19,6 +19,7 @@ from pgx.genotypes import genotype_frame
 from pgx.kb import KnowledgeBase, load_kb
 from pgx.match import call_diplotypes
 from pgx.outputs import ChunkedTableWriter, read_table, write_table
+from pgx.outside import apply_outside_calls, read_outside_calls
 from pgx.phenotype import assign_phenotypes
 from pgx.recommend import recommend
 from pgx.schema import GENOTYPE_STATUSES
@@ -75,8 +76,13 @@ def run_batch(
     kb: KnowledgeBase | None = None,
     genes: Sequence[str] | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    outside_calls: Path | str | None = None,
 ) -> dict[str, Path]:
-    """Call every sample of ``vcfs`` and write the batch's tables (and PDFs) to ``out_dir``."""
+    """Call every sample of ``vcfs`` and write the batch's tables (and PDFs) to ``out_dir``.
+
+    ``outside_calls`` is a TSV of results from other assays (see ``pgx.outside``) that
+    fill or override genes, e.g. CYP2D6 copy number or HLA types.
+    """
     kb = kb or load_kb()
     vcfs = [Path(v) for v in vcfs]
     for v in vcfs:
@@ -94,11 +100,18 @@ def run_batch(
             calls_parts.append(assign_phenotypes(call_diplotypes(gm, kb, genes), kb))
             n_samples += len(gm.samples)
     calls = pd.concat(calls_parts, ignore_index=True)
+    if outside_calls:
+        calls = apply_outside_calls(calls, read_outside_calls(outside_calls), kb)
     recs = recommend(calls, kb)
     write_table(calls, "calls", paths["calls"])
     write_table(recs, "recommendations", paths["recommendations"])
     options = {"assume_reference": assume_reference, "genes": ",".join(genes), "chunk_size": chunk_size}
-    write_table(provenance_frame(kb, vcfs, batch=batch, options=options, n_samples=n_samples), "provenance", paths["provenance"])
+    inputs = list(vcfs)
+    if outside_calls:
+        options["outside_calls"] = str(outside_calls)
+        inputs.append(Path(outside_calls))
+    provenance = provenance_frame(kb, inputs, batch=batch, options=options, n_samples=n_samples)
+    write_table(provenance, "provenance", paths["provenance"])
     if reports:
         paths["reports"] = out_dir / "reports"
         render_batch_reports(out_dir, paths["reports"])

@@ -1,0 +1,221 @@
+"""Outside calls: results from other assays that fill or override genes of a batch.
+
+A VCF of SNVs and indels cannot see CYP2D6 copy number or HLA types, so a lab gives
+those from a dedicated caller as a TSV with columns ``sample_id``, ``gene`` and at least
+one of ``diplotype``, ``phenotype``, ``activity_score``:
+
+    sample_id   gene    diplotype       phenotype       activity_score
+    P001        CYP2D6  *1/*2x2
+    P001        HLA-B   *57:01/*08:01
+    P002        CYP2C19                 Poor Metabolizer
+
+An outside call replaces the VCF call of that sample and gene (the VCF call's own
+result is kept in the warnings so nothing is silently lost). A row that cannot be used
+(unknown gene, allele not in the KB, phenotype not in the gene's vocabulary, score not a
+number, two rows for the same sample and gene) fails that gene for that sample with a
+message naming the file and line; the rest of the batch goes on.
+
+Duplicated alleles are written ``*2x2``: their function is the base allele's and their
+activity value the base value times the copy number (CPIC's rule for CYP2D6).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from pgx.errors import OutsideCallError
+from pgx.naming import format_diplotype
+from pgx.phenotype import NO_RESULT, _gene_tables, format_activity_score, phenotype_from_score
+
+REQUIRED = ("sample_id", "gene")
+RESULT_COLUMNS = ("diplotype", "phenotype", "activity_score")
+_HLA_ALLELE = re.compile(r"^\*\d{2,3}:\d{2,3}(:\d{2,3}){0,2}[A-Z]?$")
+_DUPLICATION = re.compile(r"^(?P<base>.+?)x(?P<n>\d+|N)$")
+
+
+def read_outside_calls(path: Path | str) -> pd.DataFrame:
+    """The outside-call TSV as strings, with a ``line`` column (1-based, header = 1)."""
+    path = Path(path)
+    if not path.exists():
+        raise OutsideCallError(f"{path}: outside-call file not found; check the --outside-calls path")
+    try:
+        df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment="#")
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise OutsideCallError(f"{path}: not a readable tab-separated file ({exc}); save it as TSV") from None
+    df.columns = [c.strip().lower() for c in df.columns]
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing or not any(c in df.columns for c in RESULT_COLUMNS):
+        raise OutsideCallError(
+            f"{path}: needs columns sample_id, gene and one of {', '.join(RESULT_COLUMNS)}; "
+            f"found {', '.join(df.columns) or 'none'}"
+        )
+    for c in RESULT_COLUMNS:
+        if c not in df.columns:
+            df[c] = ""
+    df = df.apply(lambda col: col.str.strip())
+    df["line"] = range(2, len(df) + 2)
+    df["source"] = str(path)
+    return df
+
+
+def _allele_facts(t: dict, gene: str, allele: str) -> tuple[str | None, float | None] | None:
+    """(function, activity) of an allele, handling ``xN`` duplications; None if unknown."""
+    if (gene, allele) in t["function"]:
+        return t["function"][(gene, allele)], t["activity"].get((gene, allele))
+    m = _DUPLICATION.match(allele)
+    if m and (gene, m["base"]) in t["function"] and m["n"] != "N":
+        act = t["activity"].get((gene, m["base"]))
+        return t["function"][(gene, m["base"])], None if act is None else act * int(m["n"])
+    return None
+
+
+def _phenotype_vocabulary(kb, gene: str) -> set[str]:
+    fp = kb.table("function_phenotypes", gene)["phenotype"]
+    pr = kb.table("phenotype_rules", gene)["phenotype"]
+    keys = set()
+    if "recommendations" in kb.tables:
+        for key in kb.tables["recommendations"]["lookup_key"]:
+            for part in key.split(";"):
+                g, _, v = part.partition("=")
+                if g == gene:
+                    keys.add(v)
+    return set(fp) | set(pr) | keys
+
+
+def resolve_row(row: dict, kb) -> dict:
+    """One outside-call row -> the calls-table fields it sets (raises OutsideCallError)."""
+    t = _gene_tables(kb)
+    gene, where = row["gene"], f"{row['source']} line {row['line']}"
+    genes = set(kb.tables["genes"]["gene"])
+    if gene not in genes:
+        raise OutsideCallError(f"{where}: gene {gene!r} is not in the knowledge base ({', '.join(sorted(genes))})")
+    out = {"diplotype": None, "allele_1": None, "allele_2": None, "function_1": None, "function_2": None}
+    out.update(activity_score=None, phenotype=None, lookup_key=None)
+    if row["diplotype"]:
+        alleles = row["diplotype"].split("/")
+        if len(alleles) != 2 or not all(alleles):
+            raise OutsideCallError(f"{where}: diplotype {row['diplotype']!r} is not of the form A/B")
+        facts = []
+        for allele in alleles:
+            f = _allele_facts(t, gene, allele)
+            if f is None and not _HLA_ALLELE.match(allele):
+                raise OutsideCallError(f"{where}: {gene} allele {allele!r} is not in the knowledge base")
+            facts.append(f or (None, None))
+        diplotype = format_diplotype(*alleles)
+        a1, a2 = diplotype.split("/", 1)
+        if a1 != alleles[0]:
+            facts.reverse()
+        out.update(diplotype=diplotype, allele_1=a1, allele_2=a2, function_1=facts[0][0], function_2=facts[1][0])
+        out.update(_derived_phenotype(t, gene, facts))
+    if row["activity_score"]:
+        try:
+            score = float(row["activity_score"])
+        except ValueError:
+            raise OutsideCallError(f"{where}: activity_score {row['activity_score']!r} is not a number") from None
+        out["activity_score"] = score
+        out["phenotype"] = phenotype_from_score(t["rules"].get(gene, []), score)
+        out["lookup_key"] = format_activity_score(score)
+    if row["phenotype"]:
+        vocab = _phenotype_vocabulary(kb, gene)
+        if vocab and row["phenotype"] not in vocab:
+            raise OutsideCallError(
+                f"{where}: {gene} phenotype {row['phenotype']!r} is not one the guidelines use "
+                f"({'; '.join(sorted(vocab)[:12])})"
+            )
+        out["phenotype"] = row["phenotype"]
+        if t["method"].get(gene) != "activity_score" or out["lookup_key"] is None:
+            out["lookup_key"] = row["phenotype"]
+    if out["lookup_key"] is None:
+        out["lookup_key"] = out["diplotype"] or NO_RESULT
+    return out
+
+
+def _derived_phenotype(t: dict, gene: str, facts) -> dict:
+    """Score/phenotype/key from two (function, activity) pairs."""
+    if t["method"].get(gene) == "activity_score":
+        values = [a for _, a in facts]
+        if any(v is None for v in values):
+            return {"activity_score": None, "phenotype": "Indeterminate", "lookup_key": "n/a"}
+        score = float(sum(values))
+        return {
+            "activity_score": score,
+            "phenotype": phenotype_from_score(t["rules"].get(gene, []), score),
+            "lookup_key": format_activity_score(score),
+        }
+    functions = [f for f, _ in facts]
+    if all(functions):
+        f1, f2 = sorted(functions)
+        phenotype = t["pair"].get((gene, f1, f2))
+        if phenotype:
+            return {"phenotype": phenotype, "lookup_key": phenotype}
+    return {}
+
+
+def apply_outside_calls(calls: pd.DataFrame, outside: pd.DataFrame, kb) -> pd.DataFrame:
+    """``calls`` with outside results filling or overriding (sample, gene) rows."""
+    if outside is None or outside.empty:
+        return calls
+    samples = set(calls["sample_id"])
+    dup = outside.duplicated(subset=["sample_id", "gene"], keep=False)
+    by_key = {(r["sample_id"], r["gene"]): r for r in calls.to_dict("records")}
+    for row in outside.to_dict("records"):
+        key = (row["sample_id"], row["gene"])
+        if row["sample_id"] not in samples:
+            continue
+        base = by_key.get(key) or _empty_call(row["sample_id"], row["gene"], kb)
+        previous = base.get("diplotype")
+        try:
+            if dup.loc[outside["line"] == row["line"]].any():
+                raise OutsideCallError(f"{row['source']} line {row['line']}: several outside calls for {key[0]} {key[1]}")
+            fields = resolve_row(row, kb)
+        except OutsideCallError as exc:
+            by_key[key] = {**base, **_failed(str(exc))}
+            continue
+        note = f"outside call from {row['source']} line {row['line']}"
+        if previous:
+            note += f" (replaces the VCF call {previous})"
+        by_key[key] = {
+            **base,
+            **fields,
+            "call_status": "outside_call",
+            "score": None,
+            "alternatives": [],
+            "warnings": [note],
+        }
+    out = pd.DataFrame(list(by_key.values()))
+    order = {s: i for i, s in enumerate(dict.fromkeys(calls["sample_id"]))}
+    out["_o"] = out["sample_id"].map(order)
+    return out.sort_values(["_o", "gene"], kind="stable").drop(columns="_o").reset_index(drop=True)
+
+
+def _failed(message: str) -> dict:
+    return {
+        "diplotype": None,
+        "allele_1": None,
+        "allele_2": None,
+        "function_1": None,
+        "function_2": None,
+        "activity_score": None,
+        "phenotype": None,
+        "lookup_key": NO_RESULT,
+        "call_status": "no_call",
+        "score": None,
+        "alternatives": [],
+        "warnings": [f"outside call rejected: {message}"],
+    }
+
+
+def _empty_call(sample_id: str, gene: str, kb) -> dict:
+    return {
+        "sample_id": sample_id,
+        "gene": gene,
+        "phased": None,
+        "missing_positions": [],
+        "assumed_reference_positions": [],
+        "novel_variants": [],
+        "kb_version": kb.version,
+        **_failed("no result"),
+    }

@@ -1,0 +1,106 @@
+"""Outside calls fill or override genes; a bad row fails only that sample's gene."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from pgx.errors import OutsideCallError
+from pgx.kb import load_kb
+from pgx.match import call_diplotypes
+from pgx.outside import apply_outside_calls, read_outside_calls
+from pgx.phenotype import assign_phenotypes
+from tests.test_match import make_matrix
+from tests.toy_kb import write_toy_kb
+
+
+@pytest.fixture(scope="module")
+def toy_kb(tmp_path_factory):
+    return load_kb(write_toy_kb(tmp_path_factory.mktemp("toykb_outside")))
+
+
+def write_tsv(path, text):
+    path.write_text(text)
+    return path
+
+
+def vcf_calls(kb, samples):
+    gm = make_matrix(kb, {s: {} for s in samples}, gene="TOY2")
+    return assign_phenotypes(call_diplotypes(gm, kb), kb)
+
+
+def test_outside_diplotype_overrides_vcf_call(toy_kb, tmp_path):
+    calls = vcf_calls(toy_kb, ["P1", "P2"])
+    tsv = write_tsv(tmp_path / "o.tsv", "sample_id\tgene\tdiplotype\nP1\tTOY2\t*2/*3\n")
+    out = apply_outside_calls(calls, read_outside_calls(tsv), toy_kb).set_index("sample_id")
+    assert out.loc["P1", "call_status"] == "outside_call"
+    assert out.loc["P1", "diplotype"] == "*2/*3"
+    assert out.loc["P1", "activity_score"] == 0.5
+    assert out.loc["P1", "phenotype"] == "Poor Metabolizer"
+    assert any("replaces the VCF call *1/*1" in w for w in out.loc["P1", "warnings"])
+    assert out.loc["P2", "call_status"] == "called"
+
+
+def test_outside_duplication_scales_activity(toy_kb, tmp_path):
+    calls = vcf_calls(toy_kb, ["P1"])
+    tsv = write_tsv(tmp_path / "o.tsv", "sample_id\tgene\tdiplotype\nP1\tTOY2\t*1/*1x2\n")
+    out = apply_outside_calls(calls, read_outside_calls(tsv), toy_kb).set_index("sample_id")
+    assert out.loc["P1", "activity_score"] == 3.0
+
+
+def test_outside_phenotype_and_score(toy_kb, tmp_path):
+    calls = vcf_calls(toy_kb, ["P1", "P2"])
+    tsv = write_tsv(
+        tmp_path / "o.tsv",
+        "sample_id\tgene\tphenotype\tactivity_score\nP1\tTOY2\t\t1.5\nP2\tTOY1\tPoor Metabolizer\t\n",
+    )
+    out = apply_outside_calls(calls, read_outside_calls(tsv), toy_kb).set_index(["sample_id", "gene"])
+    assert out.loc[("P1", "TOY2"), "lookup_key"] == "1.5"
+    assert out.loc[("P1", "TOY2"), "phenotype"] == "Intermediate Metabolizer"
+    assert out.loc[("P2", "TOY1"), "phenotype"] == "Poor Metabolizer"
+    assert out.loc[("P2", "TOY1"), "call_status"] == "outside_call"
+
+
+@pytest.mark.parametrize(
+    "row,message",
+    [
+        ("P1\tNOPE\t*1/*1", "not in the knowledge base"),
+        ("P1\tTOY2\t*1/*99", "allele '*99'"),
+        ("P1\tTOY2\t*1", "not of the form A/B"),
+    ],
+)
+def test_bad_row_fails_only_that_gene(toy_kb, tmp_path, row, message):
+    calls = vcf_calls(toy_kb, ["P1", "P2"])
+    tsv = write_tsv(tmp_path / "o.tsv", f"sample_id\tgene\tdiplotype\n{row}\nP2\tTOY2\t*1/*2\n")
+    out = apply_outside_calls(calls, read_outside_calls(tsv), toy_kb).set_index(["sample_id", "gene"])
+    gene = row.split("\t")[1]
+    bad = out.loc[("P1", gene)]
+    assert bad["call_status"] == "no_call"
+    assert any(message in w and "line 2" in w for w in bad["warnings"])
+    assert out.loc[("P2", "TOY2"), "diplotype"] == "*1/*2"
+
+
+def test_bad_phenotype_and_score(toy_kb, tmp_path):
+    calls = vcf_calls(toy_kb, ["P1", "P2"])
+    tsv = write_tsv(
+        tmp_path / "o.tsv", "sample_id\tgene\tphenotype\tactivity_score\nP1\tTOY1\tSuper Metabolizer\t\nP2\tTOY2\t\tfast\n"
+    )
+    out = apply_outside_calls(calls, read_outside_calls(tsv), toy_kb).set_index(["sample_id", "gene"])
+    assert any("not one the guidelines use" in w for w in out.loc[("P1", "TOY1"), "warnings"])
+    assert any("not a number" in w for w in out.loc[("P2", "TOY2"), "warnings"])
+
+
+def test_duplicate_rows_fail_that_gene(toy_kb, tmp_path):
+    calls = vcf_calls(toy_kb, ["P1"])
+    tsv = write_tsv(tmp_path / "o.tsv", "sample_id\tgene\tdiplotype\nP1\tTOY2\t*1/*2\nP1\tTOY2\t*1/*3\n")
+    out = apply_outside_calls(calls, read_outside_calls(tsv), toy_kb).set_index("sample_id")
+    assert out.loc["P1", "call_status"] == "no_call"
+    assert any("several outside calls" in w for w in out.loc["P1", "warnings"])
+
+
+def test_file_errors_name_the_file(tmp_path):
+    with pytest.raises(OutsideCallError, match="not found"):
+        read_outside_calls(tmp_path / "absent.tsv")
+    bad = write_tsv(tmp_path / "bad.tsv", "who\twhat\nP1\tx\n")
+    with pytest.raises(OutsideCallError, match="bad.tsv: needs columns"):
+        read_outside_calls(bad)
