@@ -1,0 +1,127 @@
+"""End to end through pgx.pipeline on simulated patients: tables, schemas, determinism."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from pgx.kb import load_kb
+from pgx.outputs import schema_for
+from pgx.pipeline import TABLES, run_batch
+from pgx.schema import OUTPUT_SCHEMAS, SCHEMA_VERSION
+from pgx.simulate import simulate_cohort
+
+GENES = ["CYP2C19", "CYP2C9", "TPMT"]
+
+
+@pytest.fixture(scope="module")
+def kb():
+    return load_kb()
+
+
+@pytest.fixture(scope="module")
+def cohort(kb, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cohort")
+    vcf, truth = simulate_cohort(kb, GENES, 25, out, phased=False, seed=11)
+    return vcf, pd.read_csv(truth, sep="\t", dtype=str)
+
+
+@pytest.fixture(scope="module")
+def batch(kb, cohort, tmp_path_factory):
+    out = tmp_path_factory.mktemp("batch")
+    paths = run_batch([cohort[0]], out, batch="sim", reports=False, kb=kb, genes=GENES)
+    return out, paths
+
+
+def test_every_table_is_written_with_its_declared_schema(batch):
+    _, paths = batch
+    for name in TABLES:
+        table = pq.read_table(paths[name])
+        assert table.schema.equals(OUTPUT_SCHEMAS[name]), name
+        meta = table.schema.metadata
+        assert meta[b"pgx_schema_version"].decode() == SCHEMA_VERSION
+        assert meta[b"pgx_table"].decode() == name
+
+
+def test_calls_reproduce_the_simulated_truth(batch, cohort):
+    _, paths = batch
+    calls = pq.read_table(paths["calls"]).to_pandas()
+    truth = cohort[1]
+    merged = truth.merge(calls, on=["sample_id", "gene"], suffixes=("_truth", ""))
+    assert len(merged) == len(truth) == 25 * len(GENES)
+    wrong = merged[merged["diplotype_truth"] != merged["diplotype"]]
+    # an unphased pair can be genuinely ambiguous; then the truth must be among the ties
+    for row in wrong.itertuples():
+        assert row.call_status == "ambiguous" and row.diplotype_truth in list(row.alternatives), row
+    assert (calls["kb_version"] == load_kb().version).all()
+
+
+def test_every_call_and_recommendation_row_carries_the_kb_version(batch, kb):
+    _, paths = batch
+    for name in ("genotypes", "calls", "recommendations"):
+        df = pq.read_table(paths[name]).to_pandas()
+        assert len(df) > 0
+        assert set(df["kb_version"]) == {kb.version}
+
+
+def test_genotypes_table_has_a_row_per_sample_and_position(batch, kb):
+    _, paths = batch
+    g = pq.read_table(paths["genotypes"]).to_pandas()
+    assert len(g) == 25 * len(kb.loci(GENES))
+    assert set(g["status"]) == {"called"}
+
+
+def test_recommendations_cover_each_sample(batch):
+    _, paths = batch
+    recs = pq.read_table(paths["recommendations"]).to_pandas()
+    assert recs["sample_id"].nunique() == 25
+    assert {"clopidogrel", "celecoxib", "azathioprine"} <= set(recs["drug"])
+
+
+def test_provenance_names_versions_inputs_and_options(batch, cohort, kb):
+    _, paths = batch
+    prov = dict(pq.read_table(paths["provenance"]).to_pandas().values)
+    assert prov["kb_version"] == kb.version
+    assert prov["option:assume_reference"] == "false"
+    digest = hashlib.sha256(cohort[0].read_bytes()).hexdigest()
+    assert prov[f"input_sha256:{cohort[0].name}"] == digest
+
+
+def test_rerun_gives_byte_identical_parquet(batch, cohort, kb, tmp_path):
+    out, paths = batch
+    again = run_batch([cohort[0]], tmp_path, batch="sim", reports=False, kb=kb, genes=GENES)
+    for name in TABLES:
+        assert paths[name].read_bytes() == again[name].read_bytes(), name
+
+
+def test_sample_chunks_give_the_same_calls(batch, cohort, kb, tmp_path):
+    _, paths = batch
+    chunked = run_batch([cohort[0]], tmp_path, batch="sim", reports=False, kb=kb, genes=GENES, chunk_size=7)
+    for name in ("genotypes", "calls", "recommendations"):
+        a = pq.read_table(paths[name]).to_pandas()
+        b = pq.read_table(chunked[name]).to_pandas()
+        pd.testing.assert_frame_equal(a, b, check_dtype=False)
+
+
+def test_outside_calls_go_through_the_pipeline(cohort, kb, tmp_path):
+    tsv = tmp_path / "outside.tsv"
+    tsv.write_text("sample_id\tgene\tdiplotype\nSIM0001\tCYP2C19\t*2/*2\nSIM0002\tCYP2C19\t*2/*nope\n")
+    paths = run_batch([cohort[0]], tmp_path / "out", batch="sim", reports=False, kb=kb, genes=GENES, outside_calls=tsv)
+    calls = pq.read_table(paths["calls"]).to_pandas().set_index(["sample_id", "gene"])
+    assert calls.loc[("SIM0001", "CYP2C19"), "call_status"] == "outside_call"
+    assert calls.loc[("SIM0001", "CYP2C19"), "phenotype"] == "Poor Metabolizer"
+    assert calls.loc[("SIM0002", "CYP2C19"), "call_status"] == "no_call"
+    assert calls.loc[("SIM0003", "CYP2C19"), "call_status"] in ("called", "ambiguous")
+    recs = pq.read_table(paths["recommendations"]).to_pandas()
+    clop = recs[(recs.sample_id == "SIM0001") & (recs.drug == "clopidogrel")]
+    assert set(clop["action"]) <= {"use_alternative", "avoid"} and len(clop) > 0
+    prov = dict(pq.read_table(paths["provenance"]).to_pandas().values)
+    assert prov["option:outside_calls"] == str(tsv)
+
+
+def test_output_schema_metadata_declared_once():
+    for name in TABLES:
+        assert schema_for(name).remove_metadata().equals(OUTPUT_SCHEMAS[name])
