@@ -4,7 +4,8 @@ Semantics (PharmCAT-compatible, see docs/architecture.md):
 
 * The reference allele fills the blanks of every other allele's definition.
 * A position missing for a sample is dropped from every definition; an allele left with
-  no defining position is uncallable and reported; the score of the others drops.
+  no defining position is uncallable; the score of the others drops. Every allele a
+  missing position hides (uncallable, or no longer distinguishable) is listed.
 * Score = number of defining positions an allele matches; a diplotype's score is the
   sum over its two alleles. The highest score wins; ties are all reported, sorted, and
   the call is ``ambiguous``.
@@ -314,7 +315,9 @@ def call_gene(gm: GenotypeMatrix, kb, gene: str, model: GeneModel | None = None)
             if not dips and rules.fallback_position is not None:
                 dips, score, notes = _solve_fallback(model, mask, nonref, b0, b1, u_ignore[u], mode, rules.fallback_position)
         solutions.append((dips, score, notes))
-    return _to_frame(gm, model, rules, cols, codes, missing, novel, modes, inverse, solutions, callable_)
+    # alleles a missing position hides: not callable, or at least not ruled out
+    unassessed = ((nonref[None, :, :] & u_ignore[:, None, :]).any(axis=2)) | ~callable_
+    return _to_frame(gm, model, rules, cols, codes, missing, novel, modes, inverse, solutions, unassessed)
 
 
 def _function_ranks(kb, model: GeneModel) -> list[tuple]:
@@ -420,7 +423,7 @@ def _all_compatible(mask: np.ndarray, hap_bits: np.ndarray, block: int = 256) ->
     return out
 
 
-def _to_frame(gm, model, rules, cols, codes, missing, novel, modes, inverse, solutions, callable_) -> pd.DataFrame:
+def _to_frame(gm, model, rules, cols, codes, missing, novel, modes, inverse, solutions, unassessed) -> pd.DataFrame:
     positions = model.positions
     status = gm.status[:, cols]
     required = np.isin(positions, rules.required_positions)
@@ -442,7 +445,7 @@ def _to_frame(gm, model, rules, cols, codes, missing, novel, modes, inverse, sol
             warnings.append(f"partial genotypes treated as missing at {', '.join(map(str, partial))}")
         if novel_list:
             warnings.append("variant(s) that no known allele contains: " + ", ".join(novel_list))
-        uncallable = [model.alleles[a] for a in np.flatnonzero(~callable_[u])]
+        hidden = [model.alleles[a] for a in np.flatnonzero(unassessed[u])]
         missing_required = positions[required & missing[s]].tolist()
         if len(miss) == n_pos:
             status_, dips = "no_call", []
@@ -461,8 +464,8 @@ def _to_frame(gm, model, rules, cols, codes, missing, novel, modes, inverse, sol
             )
         else:
             status_ = "ambiguous" if len(dips) > 1 else "called"
-        if uncallable and len(miss) < n_pos:
-            warnings.append("not callable (all defining positions missing): " + ", ".join(uncallable))
+        if hidden and len(miss) < n_pos:
+            warnings.append("could not be assessed (a defining position is missing): " + ", ".join(hidden))
         if rules.copy_number_not_assessed and status_ != "no_call":
             warnings.append(
                 "copy number not assessed: gene deletions, duplications and hybrids are invisible in a VCF "

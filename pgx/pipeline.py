@@ -14,7 +14,8 @@ from pathlib import Path
 import pandas as pd
 
 from pgx import __version__
-from pgx.errors import InputError
+from pgx.builds import BUILDS, GRCH38, expand_to_kb, loci_on_build
+from pgx.errors import ConfigError, InputError
 from pgx.genotypes import genotype_frame
 from pgx.kb import KnowledgeBase, load_kb
 from pgx.match import call_diplotypes
@@ -23,6 +24,7 @@ from pgx.outside import apply_outside_calls, read_outside_calls
 from pgx.phenotype import assign_phenotypes
 from pgx.recommend import recommend
 from pgx.schema import GENOTYPE_STATUSES
+from pgx.vcf import header_build, iter_genotype_chunks
 
 TABLES = ("genotypes", "calls", "recommendations", "provenance")
 DEFAULT_CHUNK_SIZE = 2000
@@ -38,14 +40,20 @@ def file_sha256(path: Path) -> str:
 
 
 def provenance_frame(
-    kb: KnowledgeBase, vcfs: Sequence[Path], *, batch: str, options: dict[str, object], n_samples: int
+    kb: KnowledgeBase,
+    vcfs: Sequence[Path],
+    *,
+    batch: str,
+    options: dict[str, object],
+    n_samples: int,
+    build: str = "GRCh38",
 ) -> pd.DataFrame:
     """Key/value provenance: pipeline and KB versions, sources, inputs, options."""
     rows = [
         ("batch", batch),
         ("pipeline_version", __version__),
         ("kb_version", kb.version),
-        ("genome_build", "GRCh38"),
+        ("genome_build", build),
         ("n_samples", str(n_samples)),
     ]
     for src in kb.manifest.get("sources", []):
@@ -57,13 +65,26 @@ def provenance_frame(
     return pd.DataFrame(rows, columns=["key", "value"])
 
 
-def _genotype_chunks(vcfs, loci, *, assume_reference: bool, chunk_size: int):
-    from pgx import vcf
+def resolve_build(vcfs: Sequence[Path], build: str) -> str:
+    """``build`` itself, or for ``auto`` the build every file's header agrees on
+    (GRCh38 when no header says)."""
+    if build != "auto":
+        if build not in BUILDS:
+            raise ConfigError(f"unknown genome build {build!r}; use auto, {' or '.join(BUILDS)}")
+        return build
+    found = {str(v): header_build(v) for v in vcfs}
+    named = {b for b in found.values() if b}
+    if len(named) > 1:
+        listing = "; ".join(f"{v}: {b or 'unknown'}" for v, b in found.items())
+        raise ConfigError(f"the input VCFs are on different genome builds ({listing}); run each build separately")
+    return named.pop() if named else GRCH38
 
-    if hasattr(vcf, "iter_genotype_chunks"):
-        yield from vcf.iter_genotype_chunks(vcfs, loci, chunk_size=chunk_size, assume_reference=assume_reference)
-    else:
-        yield vcf.read_genotypes(vcfs, loci, assume_reference=assume_reference)
+
+def _genotype_chunks(vcfs, loci, *, assume_reference: bool, chunk_size: int, build: str):
+    """Genotype matrices per sample chunk, always on the KB's GRCh38 loci."""
+    read_loci, index = loci_on_build(loci, build)
+    for gm in iter_genotype_chunks(vcfs, read_loci, chunk_size=chunk_size, assume_reference=assume_reference):
+        yield gm if build == GRCH38 else expand_to_kb(gm, loci, index)
 
 
 def run_batch(
@@ -77,11 +98,13 @@ def run_batch(
     genes: Sequence[str] | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     outside_calls: Path | str | None = None,
+    build: str = "auto",
 ) -> dict[str, Path]:
     """Call every sample of ``vcfs`` and write the batch's tables (and PDFs) to ``out_dir``.
 
     ``outside_calls`` is a TSV of results from other assays (see ``pgx.outside``) that
-    fill or override genes, e.g. CYP2D6 copy number or HLA types.
+    fill or override genes, e.g. CYP2D6 copy number or HLA types. ``build`` is GRCh38,
+    GRCh37 (read at the KB's GRCh37 positions) or auto (from the VCF headers).
     """
     kb = kb or load_kb()
     vcfs = [Path(v) for v in vcfs]
@@ -92,10 +115,11 @@ def run_batch(
     out_dir.mkdir(parents=True, exist_ok=True)
     genes = list(genes) if genes else kb.genes
     loci = kb.loci(genes)
+    build = resolve_build(vcfs, build)
     paths = {name: out_dir / f"{name}.parquet" for name in TABLES}
     calls_parts, n_samples = [], 0
     with ChunkedTableWriter("genotypes", paths["genotypes"]) as gw:
-        for gm in _genotype_chunks(vcfs, loci, assume_reference=assume_reference, chunk_size=chunk_size):
+        for gm in _genotype_chunks(vcfs, loci, assume_reference=assume_reference, chunk_size=chunk_size, build=build):
             gw.write(genotype_frame(gm, kb.version, GENOTYPE_STATUSES))
             calls_parts.append(assign_phenotypes(call_diplotypes(gm, kb, genes), kb))
             n_samples += len(gm.samples)
@@ -110,7 +134,7 @@ def run_batch(
     if outside_calls:
         options["outside_calls"] = str(outside_calls)
         inputs.append(Path(outside_calls))
-    provenance = provenance_frame(kb, inputs, batch=batch, options=options, n_samples=n_samples)
+    provenance = provenance_frame(kb, inputs, batch=batch, options=options, n_samples=n_samples, build=build)
     write_table(provenance, "provenance", paths["provenance"])
     if reports:
         paths["reports"] = out_dir / "reports"

@@ -29,19 +29,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pgx.builds import GRCH38, LENGTHS
 from pgx.errors import KnowledgeBaseError
 from pgx.naming import format_diplotype, sort_alleles
 
-#: GRCh38 primary-assembly lengths, for the ##contig header lines
-GRCH38_LENGTHS = {
-    "chr1": 248956422, "chr2": 242193529, "chr3": 198295559, "chr4": 190214555,
-    "chr5": 181538259, "chr6": 170805979, "chr7": 159345973, "chr8": 145138636,
-    "chr9": 138394717, "chr10": 133797422, "chr11": 135086622, "chr12": 133275309,
-    "chr13": 114364328, "chr14": 107043718, "chr15": 101991189, "chr16": 90338345,
-    "chr17": 83257441, "chr18": 80373285, "chr19": 58617616, "chr20": 64444167,
-    "chr21": 46709983, "chr22": 50818468, "chrX": 156040895, "chrY": 57227415,
-    "chrM": 16569,
-}  # fmt: skip
+GRCH38_LENGTHS = LENGTHS[GRCH38]
 
 #: IUPAC codes for SNVs and the bases each allows
 IUPAC = {

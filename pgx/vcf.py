@@ -83,6 +83,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pgx.builds import detect_build
 from pgx.errors import GenomeBuildError, InputError, KnowledgeBaseError, SampleError, VcfError
 from pgx.genotypes import (
     HAPLOID,
@@ -176,6 +177,25 @@ def iter_genotype_chunks(
         size = chunk_size or max(len(order), 1)
         for start in range(0, len(order), size):
             yield session.read_chunk(order[start : start + size], assume_reference)
+
+
+def header_build(path: Path | str) -> str | None:
+    """The genome build a VCF's header describes (``##contig`` lengths, ``##reference``),
+    or None when it does not say (see :func:`pgx.builds.detect_build`)."""
+    lengths: dict[str, int] = {}
+    reference = None
+    opener = gzip.open if _compression(Path(path), str(path)) != "plain" else open
+    with opener(path, "rt", errors="replace") as fh:
+        for line in fh:
+            if not line.startswith("##"):
+                break
+            if line.startswith("##contig=<"):
+                fields = dict(re.findall(r"(\w+)=([^,>]+)", line[len("##contig=<") :]))
+                if "ID" in fields and fields.get("length", "").isdigit():
+                    lengths[fields["ID"]] = int(fields["length"])
+            elif line.startswith("##reference="):
+                reference = line
+    return detect_build(lengths, reference)
 
 
 def canonical_contig(name: str) -> str:
