@@ -161,3 +161,24 @@ def render_batch_reports(results_dir: Path | str, reports_dir: Path | str) -> li
         render_report(sample_id, sample_calls, recs_by_sample.get(sample_id, empty), provenance, out, batch)
         written.append(out)
     return written
+
+
+def annotate_batch(
+    vcfs: Sequence[Path | str],
+    out: Path | str,
+    *,
+    assume_reference: bool = False,
+    kb: KnowledgeBase | None = None,
+    genes: Sequence[str] | None = None,
+    build: str = "auto",
+) -> Path:
+    """Write the batch's variants at KB positions as an annotated, indexed VCF."""
+    from pgx.annotate import write_annotated_vcf
+    from pgx.vcf import concat_matrices
+
+    kb = kb or load_kb()
+    vcfs = [Path(v) for v in vcfs]
+    loci = kb.loci(list(genes) if genes else kb.genes)
+    build = resolve_build(vcfs, build)
+    chunks = list(_genotype_chunks(vcfs, loci, assume_reference=assume_reference, chunk_size=DEFAULT_CHUNK_SIZE, build=build))
+    return write_annotated_vcf(concat_matrices(chunks, loci), kb, out)

@@ -150,7 +150,7 @@ def read_genotypes(
     )
     if len(chunks) == 1:
         return chunks[0]
-    return _concat(chunks, _loci_frame(loci))  # no samples: an empty matrix
+    return concat_matrices(chunks, _loci_frame(loci))  # no samples: an empty matrix
 
 
 def iter_genotype_chunks(
@@ -994,7 +994,8 @@ def _completeness(status: np.ndarray) -> np.ndarray:
     return np.select([status == STATUS_CALLED, status == STATUS_PARTIAL], [2, 1], 0)
 
 
-def _concat(chunks: list[GenotypeMatrix], loci: pd.DataFrame) -> GenotypeMatrix:
+def concat_matrices(chunks: list[GenotypeMatrix], loci: pd.DataFrame) -> GenotypeMatrix:
+    """One matrix from sample chunks over the same ``loci`` (an empty one for no chunks)."""
     if not chunks:
         shape = (0, len(loci))
         return GenotypeMatrix(
