@@ -1,0 +1,1022 @@
+"""One PDF report per sample, written for a clinician with one minute.
+
+Page 1 answers "which of this patient's drugs need attention?": the sample, batch and
+knowledge-base version, then every drug grouped by consequence (``ACTION_GROUPS`` maps
+each ``schema.ACTIONS`` value to one group; each group has a colour *and* a printed
+label, so the page survives black-and-white printing), then the genotype table. The
+following pages give each recommendation with its guideline reference, what could not
+be called and why, methods, versions and limitations. Every page has a footer with the
+sample ID and "page X of Y".
+
+Text safety: everything that comes from data (sample IDs, texts, URLs) goes through
+``_markup`` before it reaches a ``Paragraph``: markup characters are escaped, and each
+character is drawn with a font that has it. The main font is DejaVu Sans (system font,
+else the copy matplotlib ships, else Helvetica with its Latin-1/cp1252 repertoire). CJK
+characters, which DejaVu lacks, use reportlab's built-in CID fonts (STSong-Light;
+HYSMyeongJo-Medium for Hangul): they are not embedded, so the viewer supplies the
+glyphs (Acrobat, macOS and most Linux desktops with CJK fonts do; without one the
+reader shows boxes) while the text stays exact and searchable. Any other character the
+fonts lack is written as ``[U+XXXX]`` (a few symbols such as "≥" get an ASCII spelling
+instead), so two different sample IDs never print the same.
+
+Output is deterministic: reportlab's invariant mode, no clock. The PDF creation date and
+the printed report date come from ``provenance["created"]`` (ISO 8601) when present.
+The file is built in memory, written to a hidden temporary name in the target
+directory and renamed, so a killed run leaves no half-written report.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import io
+import math
+import os
+import re
+import unicodedata
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import pandas as pd
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfbase.pdfmetrics import stringWidth
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import (
+    KeepTogether,
+    LongTable,
+    PageBreak,
+    Flowable,
+    Paragraph,
+    SimpleDocTemplate,
+    Spacer,
+    Table,
+    TableStyle,
+)
+
+from pgx import __version__, schema
+
+__all__ = ["ACTION_GROUPS", "GROUPS", "render_report"]
+
+# --- consequence groups -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Group:
+    """One consequence group of the summary: label printed on the page and its colours."""
+
+    key: str
+    label: str
+    colour: colors.Color  # badge background
+    tint: colors.Color  # row background next to the badge
+
+
+#: the summary's groups, most urgent first
+GROUPS: tuple[Group, ...] = (
+    Group("avoid", "Avoid", colors.HexColor("#B3261E"), colors.HexColor("#FBE9E7")),
+    Group("alternative", "Use an alternative", colors.HexColor("#C25100"), colors.HexColor("#FFF0E0")),
+    Group("adjust", "Adjust the dose", colors.HexColor("#7A5A00"), colors.HexColor("#FFF6D6")),
+    Group("monitor", "Monitor", colors.HexColor("#1F5FA8"), colors.HexColor("#E6EFFA")),
+    Group("usual", "Use as usual", colors.HexColor("#2E7D32"), colors.HexColor("#E9F5EA")),
+    Group("none", "No guideline for this result", colors.HexColor("#5F6368"), colors.HexColor("#F1F3F4")),
+)
+_GROUP_BY_KEY = {g.key: g for g in GROUPS}
+
+#: schema.ACTIONS -> group key; the single place where actions meet consequences
+ACTION_GROUPS: dict[str, str] = {
+    "avoid": "avoid",
+    "use_alternative": "alternative",
+    "consider_alternative": "alternative",
+    "reduce_dose": "adjust",
+    "increase_dose": "adjust",
+    "monitor": "monitor",
+    "standard_dose": "usual",
+    "no_recommendation": "none",  # the guideline has the result but recommends nothing
+    "no_guideline_match": "none",  # the guideline has no row for the result
+}
+
+_ACTION_TEXT = {
+    "avoid": "Avoid",
+    "use_alternative": "Use an alternative drug",
+    "consider_alternative": "Consider an alternative drug",
+    "reduce_dose": "Reduce the dose",
+    "increase_dose": "Increase the dose",
+    "monitor": "Monitor",
+    "standard_dose": "Use the standard dose",
+    "no_recommendation": "No recommendation in the guideline for this result",
+    "no_guideline_match": "No guideline recommendation for this result",
+}
+
+_CALL_STATUS_TEXT = {
+    "called": "Called",
+    "ambiguous": "Ambiguous",
+    "no_call": "No call",
+    "outside_call": "Outside call",
+}
+
+# --- fonts and safe text ------------------------------------------------------------
+
+_DEJAVU_DIRS = (
+    "/usr/share/fonts/truetype/dejavu",
+    "/usr/share/fonts/dejavu",
+    "/usr/share/fonts/TTF",
+    "/usr/local/share/fonts",
+    "/Library/Fonts",
+)
+_CJK_FONT = "STSong-Light"
+_HANGUL_FONT = "HYSMyeongJo-Medium"
+_CJK_RANGES = (
+    (0x2E80, 0x2FDF), (0x3000, 0x30FF), (0x3100, 0x312F), (0x3190, 0x31FF),
+    (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0xFE30, 0xFE4F),
+    (0xFF00, 0xFFEF), (0x20000, 0x2FA1F),
+)  # fmt: skip
+_HANGUL_RANGES = ((0x1100, 0x11FF), (0x3130, 0x318F), (0xAC00, 0xD7AF))
+#: ASCII spellings for symbols that turn up in clinical text, used when the font lacks them
+_SUBSTITUTES = {"≥": ">=", "≤": "<=", "→": "->", "←": "<-", "≠": "!=", "≈": "~", "−": "-", "✓": "v"}
+_WHITESPACE = {"\t", "\n", "\r", "\x0b", "\x0c", "\x85", "\u2028", "\u2029"}
+
+
+@dataclass(frozen=True)
+class _Fonts:
+    regular: str
+    bold: str
+    covered: frozenset[int]  # code points the regular font draws
+
+
+def _find_dejavu() -> tuple[Path, Path] | None:
+    """DejaVu Sans regular and bold: a system copy, else the one matplotlib ships."""
+    dirs = [Path(d) for d in _DEJAVU_DIRS]
+    spec = importlib.util.find_spec("matplotlib")  # locate only; importing it is slow
+    if spec and spec.origin:
+        dirs.append(Path(spec.origin).parent / "mpl-data" / "fonts" / "ttf")
+    for d in dirs:
+        regular, bold = d / "DejaVuSans.ttf", d / "DejaVuSans-Bold.ttf"
+        if regular.is_file() and bold.is_file():
+            return regular, bold
+    return None
+
+
+@functools.cache
+def _fonts() -> _Fonts:
+    """Register the report fonts once per process and say what the main font covers."""
+    for name in (_CJK_FONT, _HANGUL_FONT):
+        pdfmetrics.registerFont(UnicodeCIDFont(name))
+        pdfmetrics.registerFontFamily(name, normal=name, bold=name, italic=name, boldItalic=name)
+    found = _find_dejavu()
+    if found is None:
+        covered = frozenset(c for c in range(0x20, 0x100) if c != 0x7F) | frozenset(
+            ord(ch) for ch in bytes(range(0x80, 0xA0)).decode("cp1252", "ignore")
+        )
+        return _Fonts("Helvetica", "Helvetica-Bold", covered)
+    regular = TTFont("PgxSans", str(found[0]))
+    pdfmetrics.registerFont(regular)
+    pdfmetrics.registerFont(TTFont("PgxSans-Bold", str(found[1])))
+    pdfmetrics.registerFontFamily(
+        "PgxSans", normal="PgxSans", bold="PgxSans-Bold", italic="PgxSans", boldItalic="PgxSans-Bold"
+    )
+    return _Fonts("PgxSans", "PgxSans-Bold", frozenset(regular.face.charToGlyph))
+
+
+def _in_ranges(code: int, ranges: tuple[tuple[int, int], ...]) -> bool:
+    return any(lo <= code <= hi for lo, hi in ranges)
+
+
+def _runs(text: str) -> list[tuple[str | None, str]]:
+    """Split text into (font, chunk) runs; font None means the main font.
+
+    Characters no font can draw are replaced here (see the module docstring).
+    """
+    covered = _fonts().covered
+    runs: list[tuple[str | None, str]] = []
+    for ch in text:
+        code = ord(ch)
+        font: str | None = None
+        if ch in _WHITESPACE:
+            ch = " "
+        elif code in covered and unicodedata.category(ch) not in ("Cc", "Cs"):
+            pass
+        elif _in_ranges(code, _CJK_RANGES):
+            font = _CJK_FONT
+        elif _in_ranges(code, _HANGUL_RANGES):
+            font = _HANGUL_FONT
+        else:
+            ch = _SUBSTITUTES.get(ch, f"[U+{code:04X}]")
+        if runs and runs[-1][0] == font:
+            runs[-1] = (font, runs[-1][1] + ch)
+        else:
+            runs.append((font, ch))
+    return runs
+
+
+_ENTITIES = {'"': "&quot;", "'": "&#39;"}
+
+
+def _markup(value: object) -> str:
+    """Paragraph markup that shows ``value`` literally, whatever characters it holds."""
+    text = _text(value)
+    if text.isascii() and text.isprintable():
+        return escape(text, _ENTITIES)
+    out = []
+    for font, chunk in _runs(text):
+        chunk = escape(chunk, _ENTITIES)
+        out.append(chunk if font is None else f'<font name="{font}">{chunk}</font>')
+    return "".join(out)
+
+
+def _is_missing(value: object) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _text(value: object, missing: str = "") -> str:
+    return missing if _is_missing(value) else str(value)
+
+
+def _as_list(value: object) -> list:
+    """A list cell as a Python list: lists, tuples, numpy arrays, None and NaN alike."""
+    if value is None or isinstance(value, float | str) or value is pd.NA:
+        if isinstance(value, str) and value:
+            return [value]
+        return []
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    return [v for v in value if not _is_missing(v)]
+
+
+# --- styles and cells ---------------------------------------------------------------
+
+_PAGE_W, _PAGE_H = A4
+_MARGIN = 15 * mm
+_FRAME_PAD = 6  # SimpleDocTemplate's frame padding
+_LEFT = _MARGIN + _FRAME_PAD
+_FRAME_W = _PAGE_W - 2 * _LEFT  # usable width
+_INK = colors.HexColor("#1A1A1A")
+_MUTED = colors.HexColor("#5F6368")
+_RULE = colors.HexColor("#B0B5BA")
+_HEAD_BG = colors.HexColor("#E8EAED")
+_ACCENT = colors.HexColor("#1F3A5F")
+_CELL_PAD = 4
+
+
+@functools.cache
+def _styles() -> dict[str, ParagraphStyle]:
+    """Paragraph styles, built once per process."""
+    f = _fonts()
+    base = ParagraphStyle("body", fontName=f.regular, fontSize=9, leading=11.5, textColor=_INK)
+
+    def make(name: str, **kw: object) -> ParagraphStyle:
+        return ParagraphStyle(name, parent=base, **kw)
+
+    return {
+        "body": base,
+        "title": make("title", fontName=f.bold, fontSize=18, leading=22, textColor=_ACCENT),
+        "h1": make("h1", fontName=f.bold, fontSize=12, leading=15, spaceBefore=10, spaceAfter=4, textColor=_ACCENT),
+        "note": make("note", fontSize=8, leading=10, textColor=_MUTED),
+        "cell": make("cell", fontSize=8, leading=9.8),
+        "cell_b": make("cell_b", fontName=f.bold, fontSize=8, leading=9.8),
+        "small": make("small", fontSize=7, leading=8.6, textColor=_MUTED),
+        "link": make("link", fontSize=7, leading=8.6, textColor=colors.HexColor("#1F5FA8")),
+        "head": make("head", fontName=f.bold, fontSize=7.5, leading=9, textColor=_ACCENT),
+        "badge": make("badge", fontName=f.bold, fontSize=7.5, leading=9, textColor=colors.white),
+        "meta_k": make("meta_k", fontSize=7.5, leading=9.5, textColor=_MUTED),
+        "meta_v": make("meta_v", fontName=f.bold, fontSize=9.5, leading=12),
+        "bullet": make("bullet", fontSize=8.5, leading=11, leftIndent=10, bulletIndent=0),
+    }
+
+
+class _Para(Paragraph):
+    """A Paragraph that remembers its last wrap.
+
+    Tables wrap every cell again for each height estimate, page split and draw (about 50
+    times per cell in a multi-page report), and line breaking is the costly part.
+    """
+
+    _wrapped_at: tuple[float, float] | None = None
+
+    def wrap(self, availWidth: float, availHeight: float) -> tuple[float, float]:  # noqa: N803
+        # split() may drop the line breaks (blPara); then wrap again
+        if self._wrapped_at is not None and self._wrapped_at[0] == availWidth and "blPara" in self.__dict__:
+            return self._wrapped_at[1], self.height
+        width, height = super().wrap(availWidth, availHeight)
+        self._wrapped_at = (availWidth, width)
+        return width, height
+
+
+def _para(markup: str, style: str = "cell") -> _Para:
+    return _Para(markup, _styles()[style])
+
+
+def _drawable(text: str) -> bool:
+    """True if the main font draws every character of text as it is."""
+    if text.isascii():
+        return text.isprintable()
+    covered = _fonts().covered
+    return text.isprintable() and all(ord(ch) in covered for ch in text)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _em_width(word: str, font: str) -> float:
+    """Width of word at size 1. Words recur across reports, so measuring each once pays."""
+    return stringWidth(word, font, 1.0)
+
+
+def _wrap_words(text: str, font: str, size: float, width: float) -> list[str]:
+    """Greedy lines of text (single-spaced) no wider than width; over-long words are cut."""
+    limit, space = width / size, _em_width(" ", font)
+    lines: list[str] = []
+    line: list[str] = []
+    used = 0.0
+    for word in text.split(" "):
+        w = _em_width(word, font)
+        if line and used + space + w <= limit:
+            line.append(word)
+            used += space + w
+            continue
+        if line:
+            lines.append(" ".join(line))
+        while w > limit and len(word) > 1:  # cut where the running width passes the limit
+            run, cut = 0.0, 0
+            while cut < len(word) and run + _em_width(word[cut], font) <= limit:
+                run += _em_width(word[cut], font)
+                cut += 1
+            soft = max(word.rfind("/", 0, cut), word.rfind("-", 0, cut)) + 1  # URLs break after / or -
+            cut = soft if soft > cut // 2 else max(cut, 1)
+            lines.append(word[:cut])
+            word = word[cut:]
+            w = _em_width(word, font)
+        line, used = [word], w
+    lines.append(" ".join(line))
+    return lines
+
+
+#: one block of a cell: text, style name, and optionally a URL the text links to
+Block = tuple[str, str] | tuple[str, str, str]
+
+
+class _Lines(Flowable):
+    """Blocks of plain text, each in one style and starting on a new line, word-wrapped.
+
+    A fast stand-in for Paragraph in table cells: no markup to parse, and line breaking
+    is a width sum. Paragraph parsing, breaking and drawing were three quarters of the
+    render time. Only for text the main font draws entirely (see ``_cell``).
+    """
+
+    def __init__(self, blocks: list[tuple[str, ParagraphStyle, str | None]]):
+        super().__init__()
+        self._blocks = blocks
+        self._wrapped_at: float | None = None
+        self._lines: list[tuple[str, ParagraphStyle, str | None]] = []
+
+    def wrap(self, availWidth: float, availHeight: float) -> tuple[float, float]:  # noqa: N803
+        if self._wrapped_at != availWidth:
+            self._lines = [
+                (line, st, link)
+                for text, st, link in self._blocks
+                for line in _wrap_words(text, st.fontName, st.fontSize, availWidth)
+            ]
+            self.width, self.height = availWidth, sum(st.leading for _, st, _ in self._lines)
+            self._wrapped_at = availWidth
+        return self.width, self.height
+
+    def draw(self) -> None:
+        if not self._lines:
+            return
+        canv, top = self.canv, self.height
+        text = canv.beginText()
+        current = None
+        for line, st, link in self._lines:  # one text object: font and colour only on change
+            if st is not current:
+                text.setFont(st.fontName, st.fontSize, st.leading)
+                text.setFillColor(st.textColor)
+                current = st
+            # baseline 80% down the line's own leading, so mixed sizes keep even gaps
+            text.setTextOrigin(0, top - 0.8 * st.leading)
+            text.textOut(line)
+            if link:
+                width = stringWidth(line, st.fontName, st.fontSize)
+                canv.linkURL(link, (0, top - st.leading, width, top), relative=1)
+            top -= st.leading
+        canv.drawText(text)
+
+
+class _Badge(Flowable):
+    """A group's label in white on a rounded box of the group's colour, as tall as its lines."""
+
+    _PAD_X, _PAD_Y = 3.0, 2.0
+
+    def __init__(self, group: Group):
+        super().__init__()
+        self._group = group
+        self._lines: list[str] = []
+
+    def wrap(self, availWidth: float, availHeight: float) -> tuple[float, float]:  # noqa: N803
+        st = _styles()["badge"]
+        self._lines = _wrap_words(self._group.label.upper(), st.fontName, st.fontSize, availWidth - 2 * self._PAD_X)
+        text_w = max(stringWidth(line, st.fontName, st.fontSize) for line in self._lines)
+        self.width = min(availWidth, text_w + 2 * self._PAD_X)
+        self.height = len(self._lines) * st.leading + 2 * self._PAD_Y
+        return self.width, self.height
+
+    def draw(self) -> None:
+        st, canv = _styles()["badge"], self.canv
+        canv.setFillColor(self._group.colour)
+        canv.roundRect(0, 0, self.width, self.height, 2, stroke=0, fill=1)
+        text = canv.beginText(self._PAD_X, self.height - self._PAD_Y - st.fontSize + 0.5)
+        text.setFont(st.fontName, st.fontSize, st.leading)
+        text.setFillColor(st.textColor)
+        for line in self._lines:
+            text.textLine(line)
+        canv.drawText(text)
+
+
+_MAX_CELL_CHARS = 2000  # a table row must fit on one page
+
+
+def _cell(blocks: str | list[str | Block], width: float, style: str = "cell") -> Flowable:
+    """A table cell showing data text as plain lines: each block is a string in ``style``,
+    or (text, style) or (text, style, url).
+
+    Text the main font draws entirely becomes a fast ``_Lines``; anything else (CJK,
+    symbols the font lacks) an escaped Paragraph with per-character font fallback.
+    Whitespace runs and line breaks inside a block become single spaces.
+    """
+    styles = _styles()
+    parts: list[tuple[str, ParagraphStyle, str | None]] = []
+    for block in [blocks] if isinstance(blocks, str) else blocks:
+        text, name, link = (block, style, None) if isinstance(block, str) else (*block, None)[:3]
+        text = " ".join(str(text).split())
+        if len(text) > _MAX_CELL_CHARS:
+            text = text[:_MAX_CELL_CHARS] + " ... [shortened; the full text is in the output tables]"
+        if text:
+            parts.append((text, styles[name], link if link and _SAFE_URL.match(link) else None))
+    if all(_drawable(text) for text, _, _ in parts):
+        return _Lines(parts)
+    markup = "<br/>".join(
+        f'<font name="{st.fontName}" size="{st.fontSize}" color="#{st.textColor.hexval()[2:]}">'
+        f"{_markup(text)}</font>"
+        for text, st, _ in parts
+    )
+    return _para(markup, style)
+
+
+def _grid(rows: list[list], widths: list[float], extra: list[tuple]) -> LongTable:
+    """A table with a shaded header row that repeats on every page it runs over."""
+    cmds = [
+        ("BACKGROUND", (0, 0), (-1, 0), _HEAD_BG),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("LINEBELOW", (0, 0), (-1, 0), 0.8, _ACCENT),
+        ("LINEBELOW", (0, 1), (-1, -1), 0.3, _RULE),
+        ("TOPPADDING", (0, 0), (-1, -1), 3),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 3.5),
+        ("LEFTPADDING", (0, 0), (-1, -1), _CELL_PAD),
+        ("RIGHTPADDING", (0, 0), (-1, -1), _CELL_PAD),
+    ]
+    rows[0] = [_cell(h, w, "head") for h, w in zip(rows[0], widths, strict=True)]
+    return LongTable(rows, colWidths=widths, repeatRows=1, style=TableStyle(cmds + extra))
+
+
+def _records(df: pd.DataFrame, columns: Iterable[str]) -> list:
+    """Rows as named tuples with every schema column (absent ones are None)."""
+    columns = list(columns)
+    if any(c not in df.columns for c in columns):
+        df = df.reindex(columns=columns)
+    return list(df[columns].itertuples(index=False, name="Row"))
+
+
+# --- provenance helpers ---------------------------------------------------------------
+
+_KB_DATE = re.compile(r"^(\d{4})[.-](\d{2})[.-](\d{2})")
+_ASSUME_REF = re.compile(r"assume[_-]?reference\W{0,3}[:=]\W{0,3}(true|yes|1|on)\b", re.IGNORECASE)
+_PROVENANCE_LABELS = {  # printed in this order, then any other key
+    "batch": "Batch",
+    "pipeline_version": "Pipeline version",
+    "kb_version": "Knowledge-base version",
+    "kb_sources": "Knowledge-base sources",
+    "genome_build": "Genome build",
+    "n_samples": "Samples in batch",
+    "input_files": "Input files",
+    "input_sha256": "Input SHA-256",
+    "options": "Options",
+    "created": "Created",
+}
+
+
+def _provenance_rows(provenance: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(label, value) rows for the versions table.
+
+    Takes plain keys (``kb_sources``, ``input_sha256``, ``options``) and the pipeline's
+    prefixed ones: ``kb_source:<path>`` rows become one summary row (their checksums stay
+    in the provenance table), ``input_sha256:<file>`` one row per file, and
+    ``option:<name>`` one options row.
+    """
+    plain = {k: v for k, v in provenance.items() if ":" not in k}
+    prefixed: dict[str, list[tuple[str, str]]] = {}
+    for key, value in provenance.items():
+        if ":" in key:
+            prefix, _, rest = key.partition(":")
+            prefixed.setdefault(prefix, []).append((rest, value))
+    rows = [(label, plain.pop(k)) for k, label in _PROVENANCE_LABELS.items() if k in plain]
+    if "kb_source" in prefixed:
+        sources = prefixed.pop("kb_source")
+        versions = sorted({v.split(" sha256:")[0].strip() for _, v in sources} - {""})
+        text = f"{len(sources)} source files" + (f"; data versions {', '.join(versions)}" if versions else "")
+        rows.append(("Knowledge-base sources", text + "; their checksums are in the provenance table"))
+    rows += [("Input SHA-256", f"{name}: {value}") for name, value in sorted(prefixed.pop("input_sha256", []))]
+    if "option" in prefixed:
+        rows.append(("Options", ", ".join(f"{k}={v}" for k, v in sorted(prefixed.pop("option")))))
+    rows += [(k.replace("_", " ").capitalize(), v) for k, v in sorted(plain.items())]
+    rows += [(f"{p.replace('_', ' ').capitalize()}: {k}", v) for p, kv in sorted(prefixed.items()) for k, v in kv]
+    return rows
+
+
+def _kb_date(provenance: Mapping[str, str]) -> str:
+    """The knowledge base's data date: ``kb_date`` if given, else read off ``kb_version``."""
+    if provenance.get("kb_date"):
+        return provenance["kb_date"]
+    m = _KB_DATE.match(provenance.get("kb_version", ""))
+    return f"{m[1]}-{m[2]}-{m[3]}" if m else "date not recorded"
+
+
+def _created(provenance: Mapping[str, str]) -> datetime | None:
+    try:
+        when = datetime.fromisoformat(provenance.get("created", "").strip())
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def _assume_reference(provenance: Mapping[str, str]) -> bool:
+    """Whether the run filled absent positions as reference (``options`` text or ``option:`` key)."""
+    if provenance.get("option:assume_reference", "").strip().lower() in ("true", "1", "yes"):
+        return True
+    return bool(_ASSUME_REF.search(provenance.get("options", "")))
+
+
+# --- page 1: header and summary -----------------------------------------------------
+
+
+def _header(sample_id: str, batch: str, provenance: Mapping[str, str]) -> list:
+    created = _created(provenance)
+    kb = provenance.get("kb_version") or "not recorded"
+
+    def field(label: str, value: str) -> list[_Para]:
+        return [_para(label, "meta_k"), _para(value, "meta_v")]
+
+    if created:
+        corner = ("Report date", created.strftime("%Y-%m-%d"))
+    else:  # reruns give identical files, so without a recorded date there is none to print
+        corner = ("Pipeline", f"pgx {_markup(provenance.get('pipeline_version') or __version__)}")
+    kb_text = f"{_markup(kb)} <font size=8>(data of {_markup(_kb_date(provenance))})</font>"
+    meta = Table(
+        [
+            [field("Sample ID", _markup(sample_id)), field("Batch", _markup(batch))],
+            [field("Knowledge base", kb_text), field(*corner)],
+        ],  # fmt: skip
+        colWidths=[_FRAME_W * 0.62, _FRAME_W * 0.38],
+        style=TableStyle(
+            [
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 5),
+                ("LINEABOVE", (0, 0), (-1, 0), 1.5, _ACCENT),
+                ("TOPPADDING", (0, 0), (-1, 0), 6),
+            ]
+        ),
+    )
+    intro = (
+        "Drugs are grouped by what the guideline recommends for this patient's genotype. "
+        "Details and references follow on the next pages. This report supports, and does "
+        "not replace, clinical judgement."
+    )
+    return [_para("Pharmacogenomic test report", "title"), Spacer(0, 4), meta, _para(intro, "note")]
+
+
+def _badges(rows: Iterable[tuple[int, Group]]) -> list[tuple]:
+    """Table commands colouring column 0 of each (row, group) with the group's colour."""
+    return [("BACKGROUND", (0, row), (0, row), group.colour) for row, group in rows]
+
+
+def _summary(recs: list) -> list:
+    """One row per consequence group: a coloured labelled badge, then its drugs."""
+    by_group: dict[str, list[str]] = {g.key: [] for g in GROUPS}
+    for r in recs:
+        genes = ", ".join(_as_list(r.genes))
+        entry = f"<b>{_markup(r.drug)}</b>" + (f" <font size=7 color='#5F6368'>({_markup(genes)})</font>" if genes else "")
+        items = by_group[ACTION_GROUPS[str(r.action)]]
+        if entry not in items:
+            items.append(entry)
+    widths = [38 * mm, _FRAME_W - 38 * mm]
+    rows, cmds = [], []
+    for i, g in enumerate(GROUPS):
+        drugs = by_group[g.key]
+        text = ", &nbsp;".join(drugs) if drugs else "<font color='#80868B'>none</font>"
+        rows.append([_cell(g.label.upper(), widths[0], "badge"), _para(text)])
+        cmds.append(("BACKGROUND", (1, i), (1, i), g.tint if drugs else colors.white))
+    cmds += _badges(enumerate(GROUPS)) + [
+        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+        ("LINEBELOW", (0, 0), (-1, -1), 1.5, colors.white),
+        ("TOPPADDING", (0, 0), (-1, -1), 4),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 5),
+        ("LEFTPADDING", (0, 0), (-1, -1), _CELL_PAD + 2),
+        ("BOX", (0, 0), (-1, -1), 0.5, _RULE),
+    ]
+    table = Table(rows, colWidths=widths, style=TableStyle(cmds))
+    title = _para("Drug summary", "h1")
+    if not recs:
+        note = _para(
+            "No recommendation rows were produced for this sample: no drug in the knowledge "
+            "base has a guideline for the genes called.",
+            "note",
+        )
+        return [title, note, Spacer(0, 3), table]
+    return [title, table]
+
+
+# --- genotype table -----------------------------------------------------------------
+
+
+def _activity(value: object) -> str:
+    if _is_missing(value):
+        return "–"
+    x = float(value)
+    return f"{x:.1f}" if x.is_integer() else f"{x:g}"
+
+
+def _call_status(c: object, width: float) -> Flowable:
+    """Status, with the reason for a no-call and the count of tied diplotypes."""
+    status = str(c.call_status)
+    label = _CALL_STATUS_TEXT.get(status, status)
+    if status == "no_call":
+        note = "; ".join(map(str, _as_list(c.warnings))) or "no reason recorded"
+    elif status == "ambiguous":
+        note = f"{len(_as_list(c.alternatives))} diplotypes fit equally well; all are listed"
+    elif status == "outside_call":
+        note = "taken from an outside call, not from the VCF"
+    else:
+        note = ""
+    return _cell([(label, "cell_b"), (note, "small")], width)
+
+
+def _genotype_table(calls: list) -> list:
+    title = _para("Genotypes", "h1")
+    if not calls:
+        return [title, _para("No genes were called for this sample.", "body")]
+    widths = [22 * mm, 36 * mm, 21 * mm, 50 * mm, _FRAME_W - 129 * mm]
+    rows: list[list] = [["Gene", "Diplotype", "Activity score", "Phenotype", "Call status"]]
+    for c in calls:
+        alternatives = _as_list(c.alternatives)
+        diplotypes = alternatives if str(c.call_status) == "ambiguous" and alternatives else _text(c.diplotype, "–")
+        rows.append(
+            [
+                _cell(str(c.gene), widths[0], "cell_b"),
+                _cell(diplotypes, widths[1]),
+                _cell(_activity(c.activity_score), widths[2]),
+                _cell(_text(c.phenotype, "–"), widths[3]),
+                _call_status(c, widths[4]),
+            ]
+        )
+    return [title, _grid(rows, widths, [])]
+
+
+# --- recommendations ----------------------------------------------------------------
+
+
+def _sorted_recommendations(recs: pd.DataFrame) -> list:
+    """Rows, most urgent group first, then drug name; refuses actions it cannot group."""
+    rows = _records(recs, schema.RECOMMENDATIONS.names)
+    unknown = sorted({str(r.action) for r in rows} - set(ACTION_GROUPS))
+    if unknown:
+        raise ValueError(f"unknown recommendation action(s) {unknown}; expected one of {schema.ACTIONS}")
+    rank = {g.key: i for i, g in enumerate(GROUPS)}
+    return sorted(rows, key=lambda r: (rank[ACTION_GROUPS[str(r.action)]], str(r.drug).lower()))
+
+
+_SAFE_URL = re.compile(r"^https?://[^\s\"'<>]+$")
+
+
+def _based_on(r: object) -> list[str]:
+    """The phenotypes a recommendation rests on, one per line, and a non-general population."""
+    lines = _as_list(r.phenotypes) or [k.replace("=", ": ") for k in _text(r.lookup_key).split(";") if k]
+    lines = [str(x) for x in lines] or [", ".join(_as_list(r.genes))]
+    population = _text(r.population).strip()
+    if population and population.lower() != "general":
+        lines.append(f"Population: {population}")
+    return lines
+
+
+def _advice(r: object) -> list[Block]:
+    """Action, strength, dose factor, alternative drugs and our text, as cell blocks."""
+    blocks: list[Block] = [(_ACTION_TEXT[str(r.action)], "cell_b")]
+    strength = _text(r.strength).strip()
+    if strength:
+        blocks.append((f"{strength} recommendation", "small"))
+    if not _is_missing(r.dose_factor):
+        blocks.append((f"Dose factor: {float(r.dose_factor):g} × the standard dose", "cell"))
+    alternatives = _as_list(r.alternatives)
+    if alternatives:
+        blocks.append(("Alternatives: " + ", ".join(map(str, alternatives)), "cell"))
+    blocks.append((_text(r.text), "cell"))
+    return blocks
+
+
+def _reference(r: object) -> list[Block]:
+    """Guideline name (prefixed by its source), PMID and URL, as cell blocks."""
+    source, guideline = _text(r.source).strip(), _text(r.guideline).strip()
+    if source and not guideline.upper().startswith(source.upper()):
+        guideline = f"{source}: {guideline}" if guideline else source
+    pmid, url = _text(r.pmid).strip(), _text(r.url).strip()
+    return [(guideline, "small"), (f"PMID {pmid}" if pmid else "", "small"), (url, "link", url)]
+
+
+def _recommendation_table(recs: list) -> list:
+    title = _para("Recommendations", "h1")
+    if not recs:
+        return [title, _para("There are no recommendations for this sample.", "body")]
+    badge = _styles()["badge"]
+    badge_w = 2 * (_CELL_PAD + _Badge._PAD_X) + 1 + max(  # labels break between words, never inside one
+        stringWidth(word, badge.fontName, badge.fontSize) for g in GROUPS for word in g.label.upper().split()
+    )
+    widths = [badge_w, 30 * mm, 34 * mm, 0, 40 * mm]
+    widths[3] = _FRAME_W - sum(widths)
+    rows: list[list] = [["Consequence", "Drug", "Based on", "Recommendation", "Guideline"]]
+    for r in recs:
+        group = _GROUP_BY_KEY[ACTION_GROUPS[str(r.action)]]
+        rows.append(
+            [
+                _Badge(group),
+                _cell(str(r.drug), widths[1], "cell_b"),
+                _cell(_based_on(r), widths[2]),
+                _cell(_advice(r), widths[3]),
+                _cell(_reference(r), widths[4]),
+            ]
+        )
+    table = _grid(rows, widths, [])
+    note = _para(
+        "Sorted by consequence, then drug. Texts are short summaries of the guideline's "
+        "recommendation; read the guideline before acting on an unusual result.",
+        "note",
+    )
+    return [PageBreak(), title, note, Spacer(0, 3), table]
+
+
+# --- what could not be called, methods, versions, limitations -----------------------
+
+
+def _positions(values: list) -> str:
+    return ", ".join(str(int(v)) for v in values)
+
+
+def _gene_gaps(c: object) -> list[str]:
+    """Bullet texts for one gene: no-call and why, ambiguity, missing/assumed positions, novel variants."""
+    gene = f"<b>{_markup(c.gene)}</b>"
+    status = str(c.call_status)
+    warnings = "; ".join(map(str, _as_list(c.warnings)))
+    items = []
+    if status == "no_call":
+        items.append(f"{gene}: no call. " + (_markup(warnings) or "No reason was recorded."))
+    elif status == "ambiguous":
+        items.append(f"{gene}: {len(_as_list(c.alternatives))} diplotypes fit equally well; "
+                     "the data cannot tell them apart.")  # fmt: skip
+    missing = _as_list(c.missing_positions)
+    if missing:
+        items.append(f"{gene}: {len(missing)} position(s) missing from the input, not used in the call: "
+                     f"{_positions(missing)}.")  # fmt: skip
+    assumed = _as_list(c.assumed_reference_positions)
+    if assumed:
+        items.append(f"{gene}: {len(assumed)} position(s) absent from the input were <b>assumed to be "
+                     f"reference</b> (option assume_reference): {_positions(assumed)}.")  # fmt: skip
+    novel = _as_list(c.novel_variants)
+    if novel:
+        items.append(f"{gene}: variant(s) not part of any known allele, ignored in the call: "
+                     f"{_markup(', '.join(map(str, novel)))}.")  # fmt: skip
+    if status != "no_call" and warnings:
+        items.append(f"{gene}: {_markup(warnings)}")
+    return items
+
+
+def _not_called(calls: list, recs: list, provenance: Mapping[str, str]) -> list:
+    """What could not be called and why, gene by gene, then genes the test did not cover."""
+    items = [item for c in calls for item in _gene_gaps(c)]
+    needed = sorted({str(g) for r in recs for g in _as_list(r.genes)} - {str(c.gene) for c in calls})
+    if needed:
+        items.append("Genes that guidelines for these drugs use but this test did not cover (looked up as "
+                     f"'No Result'): {_markup(', '.join(needed))}.")  # fmt: skip
+    if _assume_reference(provenance) and not any(_as_list(c.assumed_reference_positions) for c in calls):
+        items.append("The option assume_reference was on, but no position needed it.")
+    if not items:
+        items.append("Every gene tested was called from the input, with no missing positions.")
+    bullet = _styles()["bullet"]
+    return [_para("What could not be called and why", "h1")] + [_Para(i, bullet, bulletText="•") for i in items]
+
+
+_METHODS = (
+    "Genotypes were read from the input VCF only at the positions the knowledge base defines "
+    "for each gene; other variants in the file were not examined. Star alleles were matched in "
+    "the manner of PharmCAT: each allele definition was compared with the sample's genotypes at "
+    "its defining positions, and the pair of alleles explaining the most defining positions was "
+    "reported, with every equally good pair listed when there was a tie. Each diplotype was then "
+    "translated into allele functions, an activity score for genes that use one, and a "
+    "phenotype, using CPIC's tables. The phenotype (or activity score) was looked up in the "
+    "guideline tables of the knowledge base (CPIC, and DPWG where present) to give the "
+    "recommendation for each drug. Recommendation texts are written for this report from the "
+    "guideline's structured fields; the guideline itself has the full wording."
+)
+
+_LIMITATIONS = (
+    "Only the positions in the knowledge base were tested. A variant elsewhere in a gene, or an "
+    "allele not yet defined, is not detected; such a sample is reported as the closest defined "
+    "allele, often the reference allele.",
+    "Copy-number and structural variants (gene deletions and duplications, hybrid genes such as "
+    "CYP2D6/CYP2D7) cannot be detected from a VCF of small variants; a normal copy number is assumed.",
+    "HLA genes and other genes that need dedicated typing are reported only when given as outside calls.",
+    "Unphased data may leave several diplotypes possible; these are reported as ambiguous.",
+    "The genotype calls in the input file are taken as given; their quality was not re-assessed here.",
+    "Guidelines change. This report reflects the knowledge-base version printed on it.",
+    "Drug response also depends on other drugs (phenoconversion), age, organ function and other "
+    "factors. This report is not a substitute for clinical judgement.",
+)
+
+
+def _methods_and_versions(provenance: Mapping[str, str]) -> list:
+    widths = [42 * mm, _FRAME_W - 42 * mm]
+    rows = [("Report generator", f"pgx {__version__} (pgx.report)"), *_provenance_rows(provenance)]
+    rows = [[_cell(k, widths[0], "cell_b"), _cell(v, widths[1])] for k, v in rows]
+    versions = Table(
+        rows,
+        colWidths=widths,
+        style=TableStyle(
+            [
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LINEBELOW", (0, 0), (-1, -1), 0.3, _RULE),
+                ("TOPPADDING", (0, 0), (-1, -1), 2),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
+                ("LEFTPADDING", (0, 0), (0, -1), 0),
+            ]
+        ),
+    )
+    bullet = _styles()["bullet"]
+    limitations = [_Para(escape(t), bullet, bulletText="•") for t in _LIMITATIONS]
+    return [
+        KeepTogether([_para("Methods", "h1"), _para(_METHODS, "body")]),
+        _para("Versions and inputs", "h1"),
+        versions,
+        KeepTogether([_para("Limitations", "h1"), *limitations]),
+    ]
+
+
+# --- footer and document ------------------------------------------------------------
+
+
+def _fit_runs(text: str, size: float, max_width: float) -> list[tuple[str, str]]:
+    """(font, chunk) runs of text that fit max_width, cut with an ellipsis if needed."""
+    main = _fonts().regular
+    runs = [(font or main, chunk) for font, chunk in _runs(text)]
+    if sum(stringWidth(c, f, size) for f, c in runs) <= max_width:
+        return runs
+    ellipsis = "\u2026" if ord("\u2026") in _fonts().covered else "..."
+    budget = max_width - stringWidth(ellipsis, main, size)
+    fitted: list[tuple[str, str]] = []
+    for font, chunk in runs:
+        kept = []
+        for ch in chunk:
+            budget -= stringWidth(ch, font, size)
+            if budget < 0:
+                break
+            kept.append(ch)
+        if kept:
+            fitted.append((font, "".join(kept)))
+        if budget < 0:
+            break
+    return fitted + [(main, ellipsis)]
+
+
+class _FooterCanvas(Canvas):
+    """A canvas that holds each page until the end, so its footer can say "page X of Y"."""
+
+    def __init__(self, *args: object, sample_id: str, kb_version: str, date_stamp: str | None, **kw: object):
+        super().__init__(*args, **kw)
+        self._held: list[dict] = []
+        self._sample_id = sample_id
+        self._kb_version = kb_version
+        if date_stamp:  # the PDF's CreationDate/ModDate: from provenance, never the clock
+            self.setDateFormatter(lambda *_: date_stamp)
+
+    def showPage(self) -> None:  # noqa: N802 (reportlab's name)
+        self._held.append(dict(self.__dict__))
+        self._startPage()
+
+    def save(self) -> None:
+        total = len(self._held)
+        for number, state in enumerate(self._held, start=1):
+            self.__dict__.update(state)
+            self._footer(number, total)
+            super().showPage()
+        super().save()
+
+    def _footer(self, number: int, total: int) -> None:
+        regular, bold = _fonts().regular, _fonts().bold
+        y, right = 9 * mm, _PAGE_W - _LEFT
+        self.saveState()
+        self.setStrokeColor(_RULE)
+        self.setLineWidth(0.5)
+        self.line(_LEFT, y + 9, right, y + 9)
+        self.setFillColor(_MUTED)
+        page = f"Page {number} of {total}"
+        self.setFont(bold, 8)
+        self.drawRightString(right, y, page)
+        kb = f"KB {self._kb_version}"
+        kb_x = right - stringWidth(page, bold, 8) - 12
+        kb_w = stringWidth(kb, regular, 7.5)
+        self.setFont(regular, 7.5)
+        self.drawRightString(kb_x, y, kb)
+        x = _LEFT
+        for font, chunk in _fit_runs(f"Sample {self._sample_id}", 7.5, kb_x - kb_w - 12 - _LEFT):
+            self.setFont(font, 7.5)
+            self.drawString(x, y, chunk)
+            x += stringWidth(chunk, font, 7.5)
+        self.restoreState()
+
+
+def _pdf_date(when: datetime | None) -> str | None:
+    """A PDF date string (D:YYYYMMDDHHmmSS+HH'mm') for the document information."""
+    if when is None:
+        return None
+    minutes = int(when.utcoffset().total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "-"
+    return when.strftime("D:%Y%m%d%H%M%S") + f"{sign}{abs(minutes) // 60:02d}'{abs(minutes) % 60:02d}'"
+
+
+def _build(sample_id: str, calls: pd.DataFrame, recs: pd.DataFrame, provenance: Mapping[str, str], batch: str) -> bytes:
+    """The PDF as bytes: the story of flowables laid out on A4 pages with the footer."""
+    recs = _sorted_recommendations(recs)
+    calls = sorted(_records(calls, schema.CALLS.names), key=lambda c: str(c.gene))
+    story = [
+        *_header(sample_id, batch, provenance),
+        *_summary(recs),
+        *_genotype_table(calls),
+        *_recommendation_table(recs),
+        *_not_called(calls, recs, provenance),
+        *_methods_and_versions(provenance),
+    ]
+    buffer = io.BytesIO()
+    doc = SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        leftMargin=_MARGIN,
+        rightMargin=_MARGIN,
+        topMargin=13 * mm,
+        bottomMargin=17 * mm,
+        title=f"Pharmacogenomic test report: {sample_id}",
+        author="pgx",
+        subject=f"Sample {sample_id}, batch {batch}",
+        creator=f"pgx {__version__}",
+        invariant=1,
+    )
+    maker = functools.partial(
+        _FooterCanvas,
+        sample_id=sample_id,
+        kb_version=provenance.get("kb_version", "not recorded"),
+        date_stamp=_pdf_date(_created(provenance)),
+    )
+    doc.build(story, canvasmaker=maker)
+    return buffer.getvalue()
+
+
+def render_report(
+    sample_id: str,
+    calls: pd.DataFrame,
+    recommendations: pd.DataFrame,
+    provenance: dict[str, str],
+    out_path: Path,
+    batch: str,
+) -> Path:
+    """Write the PDF report of one sample to ``out_path`` (atomically) and return the path.
+
+    ``calls`` and ``recommendations`` are that sample's rows, with the columns of
+    ``schema.CALLS`` and ``schema.RECOMMENDATIONS``; list columns may hold lists or numpy
+    arrays. ``provenance`` holds text values (pipeline_version, kb_version, kb_sources,
+    input_files, input_sha256, genome_build, options, created, ...); all are printed.
+    Raises ValueError for a recommendation action not in ``schema.ACTIONS``.
+    """
+    provenance = {str(k): _text(v) for k, v in provenance.items()}
+    pdf = _build(str(sample_id), calls, recommendations, provenance, str(batch))
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f".{out_path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        with open(tmp, "xb") as fh:  # honours the umask, unlike tempfile's 0600
+            fh.write(pdf)
+        os.replace(tmp, out_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out_path

@@ -1,0 +1,416 @@
+"""Tests of pgx.report: the PDF says what it must, for any sample ID, fast and reproducibly.
+
+Run as a script to refresh docs/report_page1.png and time the renderer:
+``python tests/test_report.py [--docs] [--bench N]``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from pypdf import PdfReader
+
+from pgx import schema
+from pgx.report import ACTION_GROUPS, GROUPS, render_report
+
+KB = "2025.06.10-1a2b3c4d"
+PROVENANCE = {
+    "pipeline_version": "0.1.0",
+    "kb_version": KB,
+    "kb_sources": "PharmCAT 3.1.1 allele definitions; CPIC database v1.30",
+    "genome_build": "GRCh38",
+    "input_files": "batch7/cohort.vcf.gz",
+    "input_sha256": "9f2c4a7e1b0d3c5a6e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d",
+    "options": "assume_reference=false",
+    "created": "2025-07-01T09:30:00+00:00",
+}
+CPIC = "https://cpicpgx.org/guidelines/"
+
+# --- builders: rows conforming to schema.CALLS / schema.RECOMMENDATIONS ------------------
+
+
+def make_calls(sample_id: str, rows: list[dict]) -> pd.DataFrame:
+    """A calls table: every schema.CALLS column, defaults for what a row leaves out."""
+    lists = {"alternatives", "missing_positions", "assumed_reference_positions", "novel_variants", "warnings"}
+    full = []
+    for row in rows:
+        base = {name: ([] if name in lists else None) for name in schema.CALLS.names}
+        allele_1, _, allele_2 = (row.get("diplotype") or "/").partition("/")
+        base.update(sample_id=sample_id, allele_1=allele_1 or None, allele_2=allele_2 or None,
+                    call_status="called", kb_version=KB, phased=False)  # fmt: skip
+        base.update(row)
+        full.append(base)
+    return pd.DataFrame(full, columns=schema.CALLS.names)
+
+
+def make_recs(sample_id: str, rows: list[dict]) -> pd.DataFrame:
+    """A recommendations table: every schema.RECOMMENDATIONS column, with defaults."""
+    full = []
+    for row in rows:
+        base = {name: None for name in schema.RECOMMENDATIONS.names}
+        base.update(sample_id=sample_id, source="CPIC", kb_version=KB, population="general", alternatives=[])
+        base.update(row)
+        genes = base["genes"]
+        base.setdefault("lookup_key", None)
+        base["lookup_key"] = base["lookup_key"] or ";".join(f"{g}=x" for g in genes)
+        full.append(base)
+    return pd.DataFrame(full, columns=schema.RECOMMENDATIONS.names)
+
+
+def example_calls(sample_id: str = "NA12878") -> pd.DataFrame:
+    """A realistic patient: CYP2C19 *1/*17, CYP2C9 *1/*3, TPMT *1/*3A and friends."""
+    return make_calls(
+        sample_id,
+        [
+            dict(gene="CYP2B6", diplotype="*1/*6", phenotype="Intermediate Metabolizer"),
+            dict(gene="CYP2C19", diplotype="*1/*17", phenotype="Rapid Metabolizer", phased=True),
+            dict(gene="CYP2C9", diplotype="*1/*3", activity_score=1.0, phenotype="Intermediate Metabolizer"),
+            dict(gene="CYP2D6", diplotype=None, call_status="no_call",
+                 warnings=["CYP2D6 is not called from a VCF: copy number and hybrid genes "
+                           "cannot be read from small variants; give an outside call"]),
+            dict(gene="CYP3A5", diplotype="*3/*3", phenotype="Poor Metabolizer"),
+            dict(gene="DPYD", diplotype="Reference/Reference", activity_score=2.0, phenotype="Normal Metabolizer"),
+            dict(gene="NUDT15", diplotype="*1/*1", phenotype="Normal Metabolizer"),
+            dict(gene="SLCO1B1", diplotype=None, call_status="ambiguous", phenotype="Decreased Function",
+                 alternatives=["*1/*15", "*5/*37"]),
+            dict(gene="TPMT", diplotype="*1/*3A", phenotype="Intermediate Metabolizer",
+                 missing_positions=[18143724]),
+            dict(gene="UGT1A1", diplotype="*1/*28", phenotype="Intermediate Metabolizer",
+                 novel_variants=["chr2:233760498:G>T"]),
+        ],
+    )  # fmt: skip
+
+
+def _rec(drug, genes, phenotypes, action, strength, text, guideline, pmid, url, **kw) -> dict:
+    return dict(drug=drug, genes=genes, phenotypes=phenotypes, action=action, strength=strength,
+                text=text, guideline=guideline, pmid=pmid, url=url and CPIC + url, **kw)  # fmt: skip
+
+
+def example_recs(sample_id: str = "NA12878") -> pd.DataFrame:
+    c19, c9 = ["CYP2C19: Rapid Metabolizer"], ["CYP2C9: Intermediate Metabolizer (activity score 1.0)"]
+    tp = ["TPMT: Intermediate Metabolizer", "NUDT15: Normal Metabolizer"]
+    nsaid = ("CPIC guideline for CYP2C9 and NSAIDs", "32189324", "cpic-guideline-for-nsaids-based-on-cyp2c9-genotype/")
+    thio = ("CPIC guideline for thiopurines and TPMT/NUDT15", "30447069", "guideline-for-thiopurines-and-tpmt/")
+    rows = [
+        _rec("clopidogrel", ["CYP2C19"], c19, "standard_dose", "Strong",
+             "Use the standard dose: a rapid metabolizer forms the active metabolite normally.",
+             "CPIC guideline for clopidogrel and CYP2C19", "35034351", "guideline-for-clopidogrel-and-cyp2c19/"),
+        _rec("voriconazole", ["CYP2C19"], c19, "use_alternative", "Moderate",
+             "Voriconazole levels are likely to stay below target. Choose an antifungal that does "
+             "not depend on CYP2C19.", "CPIC guideline for voriconazole and CYP2C19", "27981572",
+             "guideline-for-voriconazole-and-cyp2c19/", alternatives=["isavuconazole", "posaconazole"]),
+        _rec("escitalopram", ["CYP2C19"], c19, "consider_alternative", "Moderate",
+             "Start at the standard dose; if there is no response, consider a drug not cleared by CYP2C19.",
+             "CPIC guideline for SSRIs and CYP2D6, CYP2C19, CYP2B6", "37032427",
+             "cpic-guideline-for-ssri-and-snri-antidepressants/"),
+        _rec("pantoprazole", ["CYP2C19"], c19, "increase_dose", "Optional",
+             "Start at the standard dose; for H. pylori or erosive oesophagitis consider a 50-100% higher dose.",
+             "CPIC guideline for proton pump inhibitors and CYP2C19", "32770672",
+             "guideline-for-proton-pump-inhibitors-and-cyp2c19/"),
+        _rec("celecoxib", ["CYP2C9"], c9, "reduce_dose", "Moderate",
+             "Start at the lowest recommended dose and raise it cautiously; watch blood pressure and "
+             "kidney function.", *nsaid),
+        _rec("meloxicam", ["CYP2C9"], c9, "reduce_dose", "Moderate",
+             "Start at half the lowest recommended dose; raise only after steady state (about a week).",
+             *nsaid, dose_factor=0.5),
+        _rec("piroxicam", ["CYP2C9"], c9, "avoid", "Moderate",
+             "Long half-life, raised further in this genotype: choose an NSAID not cleared by CYP2C9.", *nsaid),
+        _rec("ibuprofen", ["CYP2C9"], c9, "monitor", "Moderate",
+             "Start at the lowest recommended dose; monitor for gastrointestinal bleeding and kidney injury.",
+             *nsaid),
+        _rec("azathioprine", ["NUDT15", "TPMT"], tp, "reduce_dose", "Strong",
+             "Start at 30-80% of the normal dose; adjust to myelosuppression, allowing 2-4 weeks "
+             "for each dose to reach steady state.", *thio),
+        _rec("mercaptopurine", ["NUDT15", "TPMT"], tp, "reduce_dose", "Strong",
+             "Start at 30-80% of the normal dose; adjust to myelosuppression.", *thio),
+        _rec("tacrolimus", ["CYP3A5"], ["CYP3A5: Poor Metabolizer"], "standard_dose", "Strong",
+             "Start at the standard dose and adjust to trough levels.",
+             "CPIC guideline for tacrolimus and CYP3A5", "25801146", "guideline-for-tacrolimus-and-cyp3a5/"),
+        _rec("efavirenz", ["CYP2B6"], ["CYP2B6: Intermediate Metabolizer"], "reduce_dose", "Optional",
+             "Consider starting at 400 mg/day instead of 600 mg/day.",
+             "CPIC guideline for efavirenz and CYP2B6", "31006110", "guideline-for-efavirenz-based-on-cyp2b6-genotype/"),
+        _rec("capecitabine", ["DPYD"], ["DPYD: Normal Metabolizer (activity score 2.0)"], "standard_dose", "Strong",
+             "Use the standard dose.", "CPIC guideline for fluoropyrimidines and DPYD", "29152729",
+             "guideline-for-fluoropyrimidines-and-dpyd/"),
+        _rec("simvastatin", ["SLCO1B1"], ["SLCO1B1: Decreased Function"], "consider_alternative", "Strong",
+             "Higher myopathy risk: prefer another statin, or keep the dose at 20 mg/day or less.",
+             "CPIC guideline for statins and SLCO1B1, ABCG2, CYP2C9", "35152405",
+             "cpic-guideline-for-statins/"),
+        _rec("atazanavir", ["UGT1A1"], ["UGT1A1: Intermediate Metabolizer"], "standard_dose", "Strong",
+             "Little risk of jaundice leading to discontinuation; use as usual.",
+             "CPIC guideline for atazanavir and UGT1A1", "26417955", "guideline-for-atazanavir-and-ugt1a1/"),
+        _rec("irinotecan", ["UGT1A1"], ["UGT1A1: Intermediate Metabolizer"], "standard_dose", None,
+             "No dose change is needed for this genotype.", "DPWG guideline for irinotecan and UGT1A1",
+             None, None, source="DPWG"),
+        _rec("codeine", ["CYP2D6"], ["CYP2D6: No Result"], "no_recommendation", None,
+             "CYP2D6 was not called, so the guideline gives no genotype-based advice.",
+             "CPIC guideline for opioids and CYP2D6, OPRM1, COMT", "33387367", "guideline-for-codeine-and-cyp2d6/"),
+        _rec("phenytoin", ["CYP2C9", "HLA-B"], ["CYP2C9: 1.0", "HLA-B: No Result"], "no_guideline_match", None,
+             "The guideline needs HLA-B as well; test HLA-B*15:02 before starting.",
+             "CPIC guideline for phenytoin and CYP2C9, HLA-B", "32779747",
+             "guideline-for-phenytoin-and-cyp2c9-and-hla-b/"),
+    ]  # fmt: skip
+    return make_recs(sample_id, rows)
+
+
+def many_recs(sample_id: str, n: int) -> pd.DataFrame:
+    actions = list(schema.ACTIONS)
+    rows = [
+        dict(drug=f"drug{i:03d}", genes=["CYP2C19"], phenotypes=["CYP2C19: Rapid Metabolizer"],
+             action=actions[i % len(actions)], strength="Moderate",
+             text=f"Recommendation number {i} in our own words, long enough to wrap over two lines "
+                  "of the table cell so that page breaks fall inside the table.",
+             guideline="CPIC guideline for something", pmid=str(30000000 + i), url=CPIC + f"g{i}/")
+        for i in range(n)
+    ]  # fmt: skip
+    return make_recs(sample_id, rows)
+
+
+def render(tmp_path: Path, sample_id: str = "NA12878", calls=None, recs=None, provenance=None, name="r.pdf") -> Path:
+    calls = example_calls(sample_id) if calls is None else calls
+    recs = example_recs(sample_id) if recs is None else recs
+    out = tmp_path / name
+    return render_report(sample_id, calls, recs, PROVENANCE if provenance is None else provenance, out, "batch-7")
+
+
+def pdf_text(path: Path) -> str:
+    return "\n".join(page.extract_text() for page in PdfReader(path).pages)
+
+
+def squash(text: str) -> str:
+    """Text without whitespace, so words that wrapped across lines still match."""
+    return "".join(text.split())
+
+
+# --- tests --------------------------------------------------------------------------
+
+
+def test_every_action_has_a_group():
+    assert set(ACTION_GROUPS) == set(schema.ACTIONS)
+    assert set(ACTION_GROUPS.values()) == {g.key for g in GROUPS}
+
+
+def test_report_names_sample_diplotypes_drugs_groups_and_kb_version(tmp_path):
+    path = render(tmp_path)
+    assert path == tmp_path / "r.pdf"
+    text = pdf_text(path)
+    flat = squash(text)
+    for needle in ["NA12878", "batch-7", KB, "2025-06-10", "*1/*17", "*1/*3", "*1/*3A", "*3/*3",
+                   "clopidogrel", "voriconazole", "celecoxib", "azathioprine", "35034351",
+                   "Rapid Metabolizer", "isavuconazole"]:  # fmt: skip
+        assert needle in text, needle
+    for group in GROUPS:
+        assert squash(group.label.upper()) in flat, group.label
+    # ambiguous calls list every alternative; no_call shows its reason
+    assert "*1/*15" in text and "*5/*37" in text
+    assert squash("copy number and hybrid genes") in flat
+    # what could not be called, methods, limitations, provenance
+    assert "18143724" in text and "chr2:233760498:G>T" in text
+    assert "HLA-B" in text
+    assert squash(PROVENANCE["input_sha256"]) in flat
+    for heading in ["What could not be called and why", "Methods", "Limitations", "Genotypes"]:
+        assert heading in text
+
+
+def test_page_one_holds_summary_and_genotypes(tmp_path):
+    first = PdfReader(render(tmp_path)).pages[0].extract_text()
+    assert "Pharmacogenomic test report" in first
+    assert "AVOID" in first and "piroxicam" in first
+    assert "Genotypes" in first and "*1/*17" in first
+
+
+def test_footer_on_every_page_says_page_x_of_y(tmp_path):
+    reader = PdfReader(render(tmp_path))
+    n = len(reader.pages)
+    assert 2 <= n <= 5
+    for i, page in enumerate(reader.pages, start=1):
+        text = page.extract_text()
+        assert f"Page {i} of {n}" in text
+        assert "Sample NA12878" in text
+
+
+@pytest.mark.parametrize(
+    "sample_id",
+    ["Zoë-患者", "<b>&\"'</b>", "A" * 300, "x y " * 75, "tab\there\nnew\x00line", "한국어-𝔘-🧬-ok"],
+    ids=["unicode", "markup", "long", "long_words", "control", "hangul_emoji"],
+)
+def test_any_sample_id_renders_and_appears(tmp_path, sample_id):
+    path = render(tmp_path, sample_id=sample_id)
+    first = PdfReader(path).pages[0].extract_text()
+    visible = sample_id.replace("\t", " ").replace("\n", " ").replace("\x00", "[U+0000]")
+    visible = visible.replace("🧬", "[U+1F9EC]").replace("𝔘", "[U+1D518]")
+    assert squash(visible) in squash(first)
+
+
+def test_markup_in_data_is_shown_not_interpreted(tmp_path):
+    recs = example_recs()
+    recs.loc[0, "text"] = 'Use <i>less</i> & "more" <font name=Nope>x</font>'
+    recs.loc[0, "url"] = 'javascript:alert("x")'
+    text = pdf_text(render(tmp_path, recs=recs))
+    assert squash('Use <i>less</i> & "more" <font name=Nope>x</font>') in squash(text)
+    assert 'javascript:alert("x")' in text
+
+
+def test_zero_recommendations(tmp_path):
+    recs = make_recs("NA12878", [])
+    text = pdf_text(render(tmp_path, recs=recs))
+    assert "There are no recommendations for this sample." in text
+    assert "none" in text
+
+
+def test_no_calls_and_no_recommendations(tmp_path):
+    text = pdf_text(render(tmp_path, calls=make_calls("S1", []), recs=make_recs("S1", []), sample_id="S1"))
+    assert "No genes were called for this sample." in text
+
+
+def test_150_recommendations_span_pages_with_repeated_header(tmp_path):
+    reader = PdfReader(render(tmp_path, recs=many_recs("NA12878", 150)))
+    assert len(reader.pages) >= 4
+    text = "\n".join(p.extract_text() for p in reader.pages)
+    for i in (0, 75, 149):
+        assert f"drug{i:03d}" in text
+    with_header = [p for p in reader.pages[1:] if "Consequence" in p.extract_text() and "drug" in p.extract_text()]
+    assert len(with_header) >= 2  # the table's header row is repeated on continuation pages
+
+
+def test_list_columns_as_numpy_arrays(tmp_path):
+    calls, recs = example_calls(), example_recs()
+    for df, cols in ((calls, ["alternatives", "missing_positions", "novel_variants", "warnings"]),
+                     (recs, ["genes", "phenotypes", "alternatives"])):  # fmt: skip
+        for col in cols:
+            df[col] = [np.asarray(v) for v in df[col]]
+    recs["action"] = recs["action"].astype("category")
+    text = pdf_text(render(tmp_path, calls=calls, recs=recs))
+    assert "*5/*37" in text and "18143724" in text and "isavuconazole" in text
+
+
+def test_assumed_reference_positions_are_reported(tmp_path):
+    calls = example_calls()
+    calls.at[2, "assumed_reference_positions"] = [94942290, 94949281]
+    provenance = {**PROVENANCE, "options": "assume_reference=true"}
+    flat = squash(pdf_text(render(tmp_path, calls=calls, provenance=provenance)))
+    assert squash("assumed to be reference") in flat and "94942290" in flat
+
+
+def test_pipeline_style_provenance_keys(tmp_path):
+    """pgx.pipeline writes prefixed keys: kb_source:<path>, input_sha256:<file>, option:<name>."""
+    provenance = {
+        "batch": "demo", "pipeline_version": "0.1.0", "kb_version": KB, "genome_build": "GRCh38",
+        "n_samples": "12",
+        "kb_source:pharmcat/alleles/CYP2C19_translation.json": "2025-06-10 sha256:" + "a" * 64,
+        "kb_source:cpic/recommendation.json": "v1.30 sha256:" + "b" * 64,
+        "input_sha256:simulated.vcf.gz": "c" * 64,
+        "option:assume_reference": "true",
+    }  # fmt: skip
+    text = pdf_text(render(tmp_path, provenance=provenance))
+    flat = squash(text)
+    assert squash("2 source files; data versions 2025-06-10, v1.30") in flat
+    assert "a" * 64 not in flat  # per-file KB checksums stay in the provenance table
+    assert squash("simulated.vcf.gz: " + "c" * 64) in flat
+    assert "assume_reference=true" in flat and squash("no position needed it") in flat
+    assert "Pipeline" in text and "Report date" not in text  # no date recorded: none printed
+
+
+def test_unknown_action_is_refused(tmp_path):
+    recs = example_recs()
+    recs.loc[0, "action"] = "half_dose"
+    with pytest.raises(ValueError, match="half_dose"):
+        render(tmp_path, recs=recs)
+    assert list(tmp_path.iterdir()) == []  # nothing written, not even a temporary file
+
+
+def test_write_is_atomic_and_leaves_no_temporary_file(tmp_path):
+    out = tmp_path / "reports"
+    render_report("S1", example_calls("S1"), example_recs("S1"), PROVENANCE, out / "S1.pdf", "b")
+    assert [p.name for p in out.iterdir()] == ["S1.pdf"]
+    assert (out / "S1.pdf").read_bytes().startswith(b"%PDF-")
+
+
+def test_rerun_gives_identical_bytes_and_date_from_provenance(tmp_path):
+    a = render(tmp_path, name="a.pdf").read_bytes()
+    b = render(tmp_path, name="b.pdf").read_bytes()
+    assert a == b
+    assert b"D:20250701093000+00'00'" in a
+    other = render(tmp_path, provenance={**PROVENANCE, "created": "2026-01-02T03:04:05"}, name="c.pdf")
+    assert b"D:20260102030405+00'00'" in other.read_bytes()
+    assert "Report date" in pdf_text(other) and "2026-01-02" in pdf_text(other)
+
+
+def _nonwhite_fraction(pgm: bytes) -> float:
+    """Share of pixels darker than near-white in a binary PGM (P5, 8-bit) image."""
+    fields, pos = [], 0
+    while len(fields) < 4:  # magic, width, height, maxval; '#' comments allowed
+        while pgm[pos : pos + 1].isspace():
+            pos += 1
+        if pgm[pos : pos + 1] == b"#":
+            pos = pgm.index(b"\n", pos)
+            continue
+        end = pos
+        while not pgm[end : end + 1].isspace():
+            end += 1
+        fields.append(pgm[pos:end])
+        pos = end
+    assert fields[0] == b"P5" and fields[3] == b"255"
+    width, height = int(fields[1]), int(fields[2])
+    pixels = pgm[pos + 1 : pos + 1 + width * height]
+    assert len(pixels) == width * height
+    return sum(1 for v in pixels if v < 240) / len(pixels)
+
+
+@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="pdftoppm (poppler-utils) is not installed")
+def test_page_one_renders_to_a_non_trivial_image(tmp_path):
+    pdf = render(tmp_path)
+    subprocess.run(["pdftoppm", "-f", "1", "-l", "1", "-r", "50", "-gray", "-singlefile", str(pdf),
+                    str(tmp_path / "p1")], check=True)  # fmt: skip
+    pgm = (tmp_path / "p1.pgm").read_bytes()
+    assert len(pgm) > 100_000  # A4 at 50 dpi is ~413 x 585 pixels
+    assert 0.03 < _nonwhite_fraction(pgm) < 0.6  # text and coloured badges, not blank, not black
+    subprocess.run(["pdftoppm", "-f", "1", "-l", "1", "-r", "60", "-png", "-singlefile", str(pdf),
+                    str(tmp_path / "p1")], check=True)  # fmt: skip
+    png = (tmp_path / "p1.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 20_000
+
+
+# --- script: docs image and timing --------------------------------------------------
+
+
+def _write_docs_image(out_dir: Path, tmp: Path) -> Path:
+    pdf = render_report("NA12878", example_calls(), example_recs(), PROVENANCE, tmp / "NA12878.pdf", "batch-7")
+    subprocess.run(["pdftoppm", "-f", "1", "-l", "1", "-r", "110", "-png", "-singlefile", str(pdf),
+                    str(out_dir / "report_page1")], check=True)  # fmt: skip
+    return out_dir / "report_page1.png"
+
+
+def _bench(n: int, tmp: Path, recs: pd.DataFrame) -> tuple[float, float]:
+    """Median wall and CPU milliseconds per render_report call over n calls (after a warm-up)."""
+    calls = example_calls()
+    render_report("NA12878", calls, recs, PROVENANCE, tmp / "warm.pdf", "b")
+    wall, cpu = [], []
+    for i in range(n):
+        w, c = time.perf_counter(), time.process_time()
+        render_report("NA12878", calls, recs, PROVENANCE, tmp / f"s{i % 10}.pdf", "b")
+        wall.append(time.perf_counter() - w)
+        cpu.append(time.process_time() - c)
+    return sorted(wall)[n // 2] * 1000, sorted(cpu)[n // 2] * 1000
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        if "--docs" in sys.argv:
+            print(_write_docs_image(Path(__file__).resolve().parents[1] / "docs", tmp))
+        if "--bench" in sys.argv:
+            n = int(sys.argv[sys.argv.index("--bench") + 1])
+            for label, recs in [("typical (10 genes, 18 recommendations)", example_recs()),
+                                ("150 recommendations", many_recs("NA12878", 150))]:  # fmt: skip
+                wall, cpu = _bench(n, tmp, recs)
+                print(f"{label}: median {wall:.1f} ms wall, {cpu:.1f} ms CPU per PDF over {n} renders")
