@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Sequence
 
 from pgx import __version__
+from pgx.builds import BUILDS
 from pgx.errors import InputError, PgxError
 
 ASSUME_REFERENCE_HELP = (
@@ -38,12 +39,12 @@ def _load_kb(path: Path | None):
     return load_kb(path)
 
 
-def _check_files_exist(paths: Sequence[Path]) -> None:
+def _check_files_exist(paths: Sequence[Path], what: str = "input VCF") -> None:
     """Fail early, before importing the pipeline, on input paths that are not files."""
     for path in paths:
         if not path.is_file():
-            what = "is a directory, not a VCF file" if path.is_dir() else "does not exist"
-            raise InputError(f"input VCF {path} {what}; check the path")
+            problem = "is a directory, not a file" if path.is_dir() else "does not exist"
+            raise InputError(f"{what} {path} {problem}; check the path")
 
 
 # --- subcommands ----------------------------------------------------------------------
@@ -52,6 +53,8 @@ def _check_files_exist(paths: Sequence[Path]) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the whole pipeline on one batch of VCFs."""
     _check_files_exist(args.vcfs)
+    if args.outside_calls is not None:
+        _check_files_exist([args.outside_calls], "outside-call file")
     from pgx.pipeline import run_batch
 
     kb = _load_kb(args.kb) if args.kb is not None else None
@@ -63,9 +66,30 @@ def cmd_run(args: argparse.Namespace) -> int:
         assume_reference=args.assume_reference,
         reports=not args.no_reports,
         kb=kb,
+        genes=args.genes,
+        outside_calls=args.outside_calls,
+        build=args.build,
     )
     for name, path in outputs.items():
         print(f"{name}\t{path}")
+    return 0
+
+
+def cmd_annotate(args: argparse.Namespace) -> int:
+    """Write the batch's pharmacogene variants as an annotated, indexed VCF."""
+    _check_files_exist(args.vcfs)
+    from pgx.pipeline import annotate_batch
+
+    kb = _load_kb(args.kb) if args.kb is not None else None
+    out = annotate_batch(
+        args.vcfs,
+        args.out,
+        assume_reference=args.assume_reference,
+        kb=kb,
+        genes=args.genes,
+        build=args.build,
+    )
+    print(out)
     return 0
 
 
@@ -125,6 +149,22 @@ def _kb_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _input_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by the subcommands that read a batch of VCFs."""
+    parser.add_argument("vcfs", nargs="+", type=Path, metavar="VCF", help="input VCF/BCF file(s)")
+    parser.add_argument("--assume-reference", action="store_true", help=ASSUME_REFERENCE_HELP)
+    parser.add_argument(
+        "--genes", nargs="+", metavar="GENE", help="only these genes (default: every gene the KB calls from a VCF)"
+    )
+    parser.add_argument(
+        "--build",
+        choices=("auto", *BUILDS),
+        default="auto",
+        help="genome build of the VCFs (default: auto, from the VCF headers; GRCh38 when they do not say)",
+    )
+    _kb_option(parser)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pgx",
@@ -146,13 +186,33 @@ def build_parser() -> argparse.ArgumentParser:
             "and reports/<sample>.pdf under --out."
         ),
     )
-    run.add_argument("vcfs", nargs="+", type=Path, metavar="VCF", help="input VCF/BCF file(s)")
     run.add_argument("--out", "-o", type=Path, required=True, metavar="DIR", help="output directory")
     run.add_argument("--batch", metavar="NAME", help="batch name shown in reports (default: name of --out)")
-    run.add_argument("--assume-reference", action="store_true", help=ASSUME_REFERENCE_HELP)
     run.add_argument("--no-reports", action="store_true", help="write the Parquet tables only, no PDFs")
-    _kb_option(run)
+    run.add_argument(
+        "--outside-calls",
+        type=Path,
+        metavar="TSV",
+        help=(
+            "results from other assays (columns sample_id, gene and diplotype, phenotype "
+            "or activity_score) that fill or override genes, e.g. CYP2D6 copy number or HLA"
+        ),
+    )
+    _input_options(run)
     run.set_defaults(func=cmd_run)
+
+    annotate = sub.add_parser(
+        "annotate",
+        help="write the batch's pharmacogene variants as an annotated VCF",
+        description=(
+            "Write a bgzipped, tabix-indexed VCF of the variants at knowledge-base positions, "
+            "with INFO fields naming the gene, rsID, the star alleles each ALT defines and "
+            "their functions."
+        ),
+    )
+    annotate.add_argument("--out", "-o", type=Path, required=True, metavar="VCF_GZ", help="output file (.vcf.gz)")
+    _input_options(annotate)
+    annotate.set_defaults(func=cmd_annotate)
 
     kb = sub.add_parser("kb", help="knowledge base: build it, describe it")
     kb_sub = kb.add_subparsers(dest="kb_command", metavar="KB_COMMAND", required=True)

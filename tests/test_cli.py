@@ -53,11 +53,11 @@ def vcf(tmp_path) -> Path:
 def test_help_lists_every_subcommand():
     result = run_pgx("--help")
     assert result.returncode == 0, result.stderr
-    for command in ("run", "kb", "simulate"):
+    for command in ("run", "annotate", "kb", "simulate"):
         assert command in result.stdout
 
 
-@pytest.mark.parametrize("command", [["run"], ["kb", "build"], ["kb", "info"], ["simulate"]])
+@pytest.mark.parametrize("command", [["run"], ["annotate"], ["kb", "build"], ["kb", "info"], ["simulate"]])
 def test_subcommand_help_exits_0(command, capsys):
     assert main([*command, "--help"]) == 0
     assert "usage: pgx" in capsys.readouterr().out
@@ -181,6 +181,9 @@ def test_run_passes_options_to_run_batch(fake_module, vcf, tmp_path, capsys):
         "assume_reference": True,
         "reports": False,
         "kb": None,  # None: run_batch loads the default KB
+        "genes": None,
+        "outside_calls": None,
+        "build": "auto",
     }
     assert capsys.readouterr().out == f"calls\t{out / 'calls.parquet'}\n"
 
@@ -192,6 +195,49 @@ def test_run_defaults_are_safe(fake_module, vcf, tmp_path):
     assert seen["batch"] == "B1"
     assert seen["assume_reference"] is False  # missing is never silently reference
     assert seen["reports"] is True
+
+
+def test_run_passes_genes_build_and_outside_calls(fake_module, vcf, tmp_path):
+    seen = {}
+    outside = tmp_path / "cyp2d6.tsv"
+    outside.write_text("sample_id\tgene\tdiplotype\nP1\tCYP2D6\t*1/*2x2\n")
+    fake_module("pipeline", run_batch=lambda vcfs, out_dir, **kw: seen.update(kw) or {})
+    argv = ["run", str(vcf), "-o", str(tmp_path), "--genes", "TPMT", "CYP2C19", "--build", "GRCh37"]
+    assert main([*argv, "--outside-calls", str(outside)]) == 0
+    assert seen["genes"] == ["TPMT", "CYP2C19"]
+    assert seen["build"] == "GRCh37"
+    assert seen["outside_calls"] == outside
+
+
+def test_run_missing_outside_calls_file_exits_2(vcf, tmp_path, capsys):
+    assert main(["run", str(vcf), "-o", str(tmp_path), "--outside-calls", str(tmp_path / "no.tsv")]) == 2
+    assert "outside-call file" in capsys.readouterr().err
+
+
+def test_run_unknown_build_is_a_usage_error(vcf, tmp_path, capsys):
+    assert main(["run", str(vcf), "-o", str(tmp_path), "--build", "hg19"]) == 2
+    assert "invalid choice: 'hg19'" in capsys.readouterr().err
+
+
+def test_annotate_passes_options_to_annotate_batch(fake_module, vcf, tmp_path, capsys):
+    seen = {}
+
+    def annotate_batch(vcfs, out, **kwargs):
+        seen.update(vcfs=vcfs, out=out, **kwargs)
+        return out
+
+    fake_module("pipeline", annotate_batch=annotate_batch)
+    out = tmp_path / "annotated.vcf.gz"
+    assert main(["annotate", str(vcf), "--out", str(out), "--assume-reference", "--genes", "TPMT"]) == 0
+    assert seen == {
+        "vcfs": [vcf],
+        "out": out,
+        "assume_reference": True,
+        "kb": None,
+        "genes": ["TPMT"],
+        "build": "auto",
+    }
+    assert capsys.readouterr().out == f"{out}\n"
 
 
 def test_run_kb_option_loads_that_kb(fake_module, monkeypatch, vcf, tmp_path):

@@ -82,6 +82,13 @@ def test_reports_false_skips_the_pdfs(workdir):
     assert "rule reports" not in out
 
 
+def test_gene_subset_and_build_are_accepted(workdir):
+    result = snakemake(
+        "-n", "--directory", str(workdir), "--config", "genes=[TPMT, CYP2C19]", "build=GRCh38", cwd=workdir
+    )
+    assert result.returncode == 0, output_of(result)
+
+
 # --- validation of config and sample sheet --------------------------------------------
 
 
@@ -119,6 +126,27 @@ def test_same_vcf_twice_in_a_batch_is_rejected(workdir):
     assert "lists the same VCF twice in one batch" in output_of(result)
 
 
+def test_several_outside_call_files_in_a_batch_are_rejected(workdir):
+    vcf = "resources/demo/simulated.vcf.gz"
+    shutil.copy(workdir / vcf, workdir / "resources" / "demo" / "second.vcf.gz")
+    write_sheet(
+        workdir,
+        f"batch\tvcf\toutside_calls\nb1\t{vcf}\ta.tsv\nb1\tresources/demo/second.vcf.gz\tb.tsv\n",
+    )
+    result = snakemake("-n", "--directory", str(workdir), cwd=workdir)
+    assert result.returncode != 0
+    assert "batch b1 names several outside_calls files" in output_of(result)
+
+
+def test_outside_calls_file_is_an_input_of_call(workdir):
+    (workdir / "cyp2d6.tsv").write_text("sample_id\tgene\tdiplotype\nSIM0001\tCYP2D6\t*1/*2x2\n")
+    write_sheet(workdir, "batch\tvcf\toutside_calls\nb1\tresources/demo/simulated.vcf.gz\tcyp2d6.tsv\n")
+    result = snakemake("-n", "--cores", "1", "--directory", str(workdir), "--printshellcmds", cwd=workdir)
+    out = output_of(result)
+    assert result.returncode == 0, out
+    assert "cyp2d6.tsv" in out
+
+
 def test_missing_sample_sheet_is_named(workdir):
     (workdir / "config" / "samples.tsv").unlink()
     result = snakemake("-n", "--directory", str(workdir), cwd=workdir)
@@ -139,10 +167,11 @@ def test_unknown_config_key_is_rejected(workdir):
     assert "assume_referense" in output_of(result)
 
 
-def test_wrongly_typed_config_value_is_rejected(workdir):
-    result = snakemake("-n", "--directory", str(workdir), "--config", "threads=0", cwd=workdir)
+@pytest.mark.parametrize("setting", ["threads=0", "build=hg19", "reports=maybe"])
+def test_invalid_config_value_is_rejected(workdir, setting):
+    result = snakemake("-n", "--directory", str(workdir), "--config", setting, cwd=workdir)
     assert result.returncode != 0
-    assert "threads" in output_of(result)
+    assert setting.split("=")[0] in output_of(result)
 
 
 # --- real run -------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 rule call:
     input:
         vcfs=get_batch_vcfs,
+        outside_calls=get_outside_calls,
         checks="results/{batch}/checks.txt",
     output:
         genotypes="results/{batch}/genotypes.parquet",
@@ -14,6 +15,8 @@ rule call:
     params:
         out_dir=lambda wildcards, output: Path(output.calls).parent,
         assume_reference=config["assume_reference"],
+        genes=config["genes"],
+        build=config["build"],
         kb=get_kb(),
     threads: config["threads"]
     log:

@@ -9,6 +9,8 @@ rule check_inputs:
         checks="results/{batch}/checks.txt",
     params:
         assume_reference=config["assume_reference"],
+        genes=config["genes"],
+        build=config["build"],
         kb=get_kb(),
     log:
         "logs/{batch}/check_inputs.log",

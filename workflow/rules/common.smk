@@ -29,6 +29,15 @@ def load_samples(path):
     if not dup.empty:
         rows = ", ".join(f"{b}: {v}" for b, v in dup[["batch", "vcf"]].drop_duplicates().values)
         raise WorkflowError(f"sample sheet {path} lists the same VCF twice in one batch ({rows})")
+    if "outside_calls" not in sheet.columns:
+        sheet["outside_calls"] = ""
+    given = sheet[sheet["outside_calls"] != ""].groupby("batch")["outside_calls"].nunique()
+    if (given > 1).any():
+        batches = ", ".join(given[given > 1].index)
+        raise WorkflowError(
+            f"sample sheet {path}: batch {batches} names several outside_calls files; "
+            "merge them into one TSV per batch"
+        )
     return sheet
 
 
@@ -43,6 +52,12 @@ def get_batches():
 def get_batch_vcfs(wildcards):
     """The VCFs of one batch, in sample-sheet order."""
     return samples.loc[samples["batch"] == wildcards.batch, "vcf"].tolist()
+
+
+def get_outside_calls(wildcards):
+    """The batch's outside-call TSV as a one-element list, or [] when it has none."""
+    files = samples.loc[samples["batch"] == wildcards.batch, "outside_calls"]
+    return sorted(set(files) - {""})
 
 
 def get_kb():

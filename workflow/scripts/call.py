@@ -20,11 +20,15 @@ from pgx.pipeline import run_batch
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+params = snakemake.params
 run_batch(
     [Path(p) for p in snakemake.input.vcfs],
-    Path(snakemake.params.out_dir),
+    Path(params.out_dir),
     batch=snakemake.wildcards.batch,
-    assume_reference=snakemake.params.assume_reference,
+    assume_reference=params.assume_reference,
     reports=False,
-    kb=load_kb(snakemake.params.kb) if snakemake.params.kb else None,
+    kb=load_kb(params.kb) if params.kb else None,
+    genes=params.genes or None,
+    outside_calls=snakemake.input.outside_calls[0] if snakemake.input.outside_calls else None,
+    build=params.build,
 )
