@@ -303,6 +303,41 @@ def test_simulate_passes_options(fake_module, monkeypatch, tmp_path, capsys):
     assert f"vcf\t{tmp_path / 'simulated.vcf.gz'}" in out
 
 
+# --- the real stages -------------------------------------------------------------------
+
+
+def test_kb_info_describes_the_shipped_kb():
+    result = run_pgx("kb", "info")
+    assert result.returncode == 0, result.stderr
+    assert pgx.kb.load_kb().version in result.stdout
+
+
+def test_kb_info_on_an_empty_directory_exits_2(tmp_path):
+    result = run_pgx("kb", "info", "--kb", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.startswith("pgx: error: ")
+    assert str(tmp_path) in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_run_on_a_file_that_is_not_a_vcf_exits_2(tmp_path):
+    bad = tmp_path / "notes.vcf"
+    bad.write_text("this is not a VCF\n")
+    result = run_pgx("run", str(bad), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("pgx: error: ")
+    assert "notes.vcf" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_simulate_writes_vcf_and_truth(tmp_path):
+    result = run_pgx("simulate", "--genes", "TPMT", "--n", "3", "--out", str(tmp_path), "--seed", "1")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "simulated.vcf.gz").exists()
+    truth = (tmp_path / "truth.tsv").read_text().splitlines()
+    assert len(truth) == 1 + 3  # header + one TPMT row per sample
+
+
 # --- end to end on the shipped demo batch ---------------------------------------------
 
 
