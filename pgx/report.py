@@ -42,6 +42,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pandas as pd
+from reportlab import rl_config
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
@@ -384,9 +385,26 @@ class _Lines(Flowable):
                 for text, st, link in self._blocks
                 for line in _wrap_words(text, st.fontName, st.fontSize, availWidth)
             ]
+            self._shorten(availWidth)
             self.width, self.height = availWidth, sum(st.leading for _, st, _ in self._lines)
             self._wrapped_at = availWidth
         return self.width, self.height
+
+    def _shorten(self, width: float) -> None:
+        """Cut lines past _MAX_CELL_HEIGHT, with a note: a table row must fit on a page."""
+        height = sum(st.leading for _, st, _ in self._lines)
+        if height <= _MAX_CELL_HEIGHT:
+            return
+        note_style = _styles()["small"]
+        note = [(line, note_style, None) for line in _wrap_words(_SHORTENED, note_style.fontName, note_style.fontSize, width)]
+        budget = _MAX_CELL_HEIGHT - sum(st.leading for _, st, _ in note)
+        kept, used = [], 0.0
+        for line in self._lines:
+            used += line[1].leading
+            if used > budget:
+                break
+            kept.append(line)
+        self._lines = kept + note
 
     def draw(self) -> None:
         if not self._lines:
@@ -439,7 +457,9 @@ class _Badge(Flowable):
         canv.drawText(text)
 
 
-_MAX_CELL_CHARS = 2000  # a table row must fit on one page
+_MAX_CELL_CHARS = 1500  # Paragraph cells (rare): a table row must fit on one page
+_MAX_CELL_HEIGHT = 450.0  # points; _Lines cells
+_SHORTENED = "[shortened here; the full text is in the output tables]"
 
 
 def _cell(blocks: str | list[str | Block], width: float, style: str = "cell") -> Flowable:
@@ -455,12 +475,13 @@ def _cell(blocks: str | list[str | Block], width: float, style: str = "cell") ->
     for block in [blocks] if isinstance(blocks, str) else blocks:
         text, name, link = (block, style, None) if isinstance(block, str) else (*block, None)[:3]
         text = " ".join(str(text).split())
-        if len(text) > _MAX_CELL_CHARS:
-            text = text[:_MAX_CELL_CHARS] + " ... [shortened; the full text is in the output tables]"
         if text:
             parts.append((text, styles[name], link if link and _SAFE_URL.match(link) else None))
     if all(_drawable(text) for text, _, _ in parts):
         return _Lines(parts)
+    for i, (text, st, link) in enumerate(parts):
+        if len(text) > _MAX_CELL_CHARS:
+            parts[i] = (f"{text[:_MAX_CELL_CHARS]} {_SHORTENED}", st, link)
     markup = "<br/>".join(
         f'<font name="{st.fontName}" size="{st.fontSize}" color="#{st.textColor.hexval()[2:]}">'
         f"{_markup(text)}</font>"
@@ -528,7 +549,7 @@ def _provenance_rows(provenance: Mapping[str, str]) -> list[tuple[str, str]]:
     rows = [(label, plain.pop(k)) for k, label in _PROVENANCE_LABELS.items() if k in plain]
     if "kb_source" in prefixed:
         sources = prefixed.pop("kb_source")
-        versions = sorted({v.split(" sha256:")[0].strip() for _, v in sources} - {""})
+        versions = sorted({v.split(" sha256:")[0].strip() for _, v in sources} - {"", "None"})
         text = f"{len(sources)} source files" + (f"; data versions {', '.join(versions)}" if versions else "")
         rows.append(("Knowledge-base sources", text + "; their checksums are in the provenance table"))
     rows += [("Input SHA-256", f"{name}: {value}") for name, value in sorted(prefixed.pop("input_sha256", []))]
@@ -594,9 +615,10 @@ def _header(sample_id: str, batch: str, provenance: Mapping[str, str]) -> list:
         ),
     )
     intro = (
-        "Drugs are grouped by what the guideline recommends for this patient's genotype. "
-        "Details and references follow on the next pages. This report supports, and does "
-        "not replace, clinical judgement."
+        "Drugs are grouped by what the guidelines recommend for this patient's genotype; a "
+        "drug with several recommendations (CPIC and DPWG, or several populations) is listed "
+        "under the most cautious one. Details and references follow on the next pages. This "
+        "report supports, and does not replace, clinical judgement."
     )
     return [_para("Pharmacogenomic test report", "title"), Spacer(0, 4), meta, _para(intro, "note")]
 
@@ -606,20 +628,40 @@ def _badges(rows: Iterable[tuple[int, Group]]) -> list[tuple]:
     return [("BACKGROUND", (0, row), (0, row), group.colour) for row, group in rows]
 
 
-def _summary(recs: list) -> list:
-    """One row per consequence group: a coloured labelled badge, then its drugs."""
-    by_group: dict[str, list[str]] = {g.key: [] for g in GROUPS}
+def _drugs_by_group(recs: list) -> dict[str, dict[str, list[str]]]:
+    """group key -> drug -> genes its rows rest on. A drug with rows in several groups
+    (CPIC and DPWG, several populations) is listed once, in the most urgent of them."""
+    rank = {g.key: i for i, g in enumerate(GROUPS)}
+    first: dict[str, str] = {}  # drug -> its most urgent group
+    for r in recs:  # recs are sorted most urgent first
+        first.setdefault(str(r.drug), ACTION_GROUPS[str(r.action)])
+    by_group: dict[str, dict[str, list[str]]] = {g.key: {} for g in GROUPS}
     for r in recs:
-        genes = ", ".join(_as_list(r.genes))
-        entry = f"<b>{_markup(r.drug)}</b>" + (f" <font size=7 color='#5F6368'>({_markup(genes)})</font>" if genes else "")
-        items = by_group[ACTION_GROUPS[str(r.action)]]
-        if entry not in items:
-            items.append(entry)
+        drug = str(r.drug)
+        if rank[ACTION_GROUPS[str(r.action)]] == rank[first[drug]]:
+            genes = by_group[first[drug]].setdefault(drug, [])
+            genes += [str(g) for g in _as_list(r.genes) if str(g) not in genes]
+    return by_group
+
+
+def _summary(recs: list) -> list:
+    """One row per consequence group: a coloured labelled badge, then its drugs.
+
+    Drugs with no guideline recommendation are listed by name only, in small type: with
+    an untested gene they can be half the knowledge base, and nothing is to be done.
+    """
     widths = [38 * mm, _FRAME_W - 38 * mm]
     rows, cmds = [], []
-    for i, g in enumerate(GROUPS):
-        drugs = by_group[g.key]
-        text = ", &nbsp;".join(drugs) if drugs else "<font color='#80868B'>none</font>"
+    for i, (g, drugs) in enumerate(zip(GROUPS, _drugs_by_group(recs).values(), strict=True)):
+        if not drugs:
+            text = "<font color='#80868B'>none</font>"
+        elif g.key == "none":
+            text = f"<font size=7>{_markup(', '.join(drugs))}</font>"
+        else:
+            text = ", &nbsp;".join(
+                f"<b>{_markup(drug)}</b>" + (f" <font size=7 color='#5F6368'>({_markup(', '.join(genes))})</font>" if genes else "")
+                for drug, genes in drugs.items()
+            )
         rows.append([_cell(g.label.upper(), widths[0], "badge"), _para(text)])
         cmds.append(("BACKGROUND", (1, i), (1, i), g.tint if drugs else colors.white))
     cmds += _badges(enumerate(GROUPS)) + [
@@ -693,7 +735,7 @@ def _genotype_table(calls: list) -> list:
 
 def _sorted_recommendations(recs: pd.DataFrame) -> list:
     """Rows, most urgent group first, then drug name; refuses actions it cannot group."""
-    rows = _records(recs, schema.RECOMMENDATIONS.names)
+    rows = _records(recs, [*schema.RECOMMENDATIONS.names, "verbatim_text"])
     unknown = sorted({str(r.action) for r in rows} - set(ACTION_GROUPS))
     if unknown:
         raise ValueError(f"unknown recommendation action(s) {unknown}; expected one of {schema.ACTIONS}")
@@ -704,109 +746,156 @@ def _sorted_recommendations(recs: pd.DataFrame) -> list:
 _SAFE_URL = re.compile(r"^https?://[^\s\"'<>]+$")
 
 
-def _based_on(r: object) -> list[str]:
-    """The phenotypes a recommendation rests on, one per line, and a non-general population."""
+def _based_on(r: object) -> list[Block]:
+    """The phenotypes a recommendation rests on, one per line; a non-general population;
+    a note when a gene it needs had no result (the advice rests on part of the genotype)."""
     lines = _as_list(r.phenotypes) or [k.replace("=", ": ") for k in _text(r.lookup_key).split(";") if k]
-    lines = [str(x) for x in lines] or [", ".join(_as_list(r.genes))]
+    lines = [str(x) for x in lines] or [", ".join(map(str, _as_list(r.genes)))]
+    blocks: list[Block] = [(line, "cell") for line in lines]
+    missing = [line.partition(":")[0] for line in lines if line.endswith(": No Result")]
+    if missing and len(missing) < len(lines):
+        blocks.append((f"Rests on part of the genotype: no result for {', '.join(missing)}", "small"))
     population = _text(r.population).strip()
     if population and population.lower() != "general":
-        lines.append(f"Population: {population}")
-    return lines
+        blocks.append((f"Population: {population}", "cell_b"))
+    return blocks
+
+
+def _strength(r: object) -> str:
+    """'Strong recommendation'; nothing for CPIC's 'No Recommendation' or an empty strength."""
+    strength = _text(r.strength).strip()
+    if not strength or strength.lower() in ("no recommendation", "n/a", "none"):
+        return ""
+    return strength if "recommendation" in strength.lower() else f"{strength} recommendation"
 
 
 def _advice(r: object) -> list[Block]:
-    """Action, strength, dose factor, alternative drugs and our text, as cell blocks."""
-    blocks: list[Block] = [(_ACTION_TEXT[str(r.action)], "cell_b")]
-    strength = _text(r.strength).strip()
-    if strength:
-        blocks.append((f"{strength} recommendation", "small"))
-    if not _is_missing(r.dose_factor):
-        blocks.append((f"Dose factor: {float(r.dose_factor):g} × the standard dose", "cell"))
+    """Action, strength, alternative drugs and our text, as cell blocks.
+
+    The dose factor shows only when there is no text: the text already gives the dose,
+    often as a range (30-80%) that a single factor would misstate.
+    """
+    blocks: list[Block] = [(_ACTION_TEXT[str(r.action)], "cell_b"), (_strength(r), "small")]
     alternatives = _as_list(r.alternatives)
     if alternatives:
         blocks.append(("Alternatives: " + ", ".join(map(str, alternatives)), "cell"))
-    blocks.append((_text(r.text), "cell"))
+    text = _text(r.text).strip()
+    if not text and not _is_missing(r.dose_factor):
+        text = f"Dose factor: {float(r.dose_factor):g} × the standard dose"
+    blocks.append((text, "cell"))
+    verbatim = _text(r.verbatim_text).strip()  # only with a user's own CPIC export (pgx.overlay)
+    if verbatim:
+        blocks.append((f"Guideline wording: {verbatim}", "small"))
     return blocks
 
 
 def _reference(r: object) -> list[Block]:
-    """Guideline name (prefixed by its source), PMID and URL, as cell blocks."""
+    """Guideline name (prefixed by its source), PMIDs and URL, as cell blocks."""
     source, guideline = _text(r.source).strip(), _text(r.guideline).strip()
     if source and not guideline.upper().startswith(source.upper()):
         guideline = f"{source}: {guideline}" if guideline else source
-    pmid, url = _text(r.pmid).strip(), _text(r.url).strip()
-    return [(guideline, "small"), (f"PMID {pmid}" if pmid else "", "small"), (url, "link", url)]
+    pmids = [p.strip() for p in re.split(r"[;,]", _text(r.pmid)) if p.strip()]
+    label = "PMIDs" if len(pmids) > 1 else "PMID"
+    url = _text(r.url).strip()
+    return [(guideline, "small"), (f"{label} {', '.join(pmids)}" if pmids else "", "small"), (url, "link", url)]
+
+
+def _badge_width() -> float:
+    """Column width for the badges: labels break between words, never inside one."""
+    badge = _styles()["badge"]
+    widest = max(stringWidth(w, badge.fontName, badge.fontSize) for g in GROUPS for w in g.label.upper().split())
+    return widest + 2 * (_CELL_PAD + _Badge._PAD_X) + 1
 
 
 def _recommendation_table(recs: list) -> list:
+    """Every recommendation that says what to do (all groups but 'none'), full width."""
     title = _para("Recommendations", "h1")
+    recs = [r for r in recs if ACTION_GROUPS[str(r.action)] != "none"]
     if not recs:
-        return [title, _para("There are no recommendations for this sample.", "body")]
-    badge = _styles()["badge"]
-    badge_w = 2 * (_CELL_PAD + _Badge._PAD_X) + 1 + max(  # labels break between words, never inside one
-        stringWidth(word, badge.fontName, badge.fontSize) for g in GROUPS for word in g.label.upper().split()
-    )
-    widths = [badge_w, 30 * mm, 34 * mm, 0, 40 * mm]
+        return [title, _para("No drug has a genotype-based recommendation for this sample's results.", "body")]
+    widths = [_badge_width(), 30 * mm, 34 * mm, 0, 40 * mm]
     widths[3] = _FRAME_W - sum(widths)
     rows: list[list] = [["Consequence", "Drug", "Based on", "Recommendation", "Guideline"]]
     for r in recs:
-        group = _GROUP_BY_KEY[ACTION_GROUPS[str(r.action)]]
         rows.append(
             [
-                _Badge(group),
+                _Badge(_GROUP_BY_KEY[ACTION_GROUPS[str(r.action)]]),
                 _cell(str(r.drug), widths[1], "cell_b"),
                 _cell(_based_on(r), widths[2]),
                 _cell(_advice(r), widths[3]),
                 _cell(_reference(r), widths[4]),
             ]
         )
-    table = _grid(rows, widths, [])
     note = _para(
         "Sorted by consequence, then drug. Texts are short summaries of the guideline's "
         "recommendation; read the guideline before acting on an unusual result.",
         "note",
     )
-    return [PageBreak(), title, note, Spacer(0, 3), table]
+    return [title, note, Spacer(0, 3), _grid(rows, widths, [])]
+
+
+def _no_guideline_table(recs: list) -> list:
+    """Drugs the guidelines give no recommendation for with this result: compact rows."""
+    recs = [r for r in recs if ACTION_GROUPS[str(r.action)] == "none"]
+    if not recs:
+        return []
+    widths = [30 * mm, 42 * mm, 0]
+    widths[2] = _FRAME_W - sum(widths)
+    rows: list[list] = [["Drug", "Based on", "Why, and the guideline"]]
+    for r in recs:
+        details: list[Block] = [(_text(r.text) or _ACTION_TEXT[str(r.action)], "small")]
+        details += _reference(r)
+        rows.append([_cell(str(r.drug), widths[0], "cell_b"), _cell(_based_on(r), widths[1]), _cell(details, widths[2])])
+    note = _para(
+        f"{len(recs)} row(s). The guideline has no recommendation for this result, most often "
+        "because a gene it needs was not tested; decide as you would without a genotype.",
+        "note",
+    )
+    title = _para(escape(_GROUP_BY_KEY["none"].label), "h1")
+    return [title, note, Spacer(0, 3), _grid(rows, widths, [])]
 
 
 # --- what could not be called, methods, versions, limitations -----------------------
 
 
+_POSITIONS_SHOWN = 12
+
+
 def _positions(values: list) -> str:
-    return ", ".join(str(int(v)) for v in values)
+    """Positions, the first few of a long list; the calls table has them all."""
+    shown = ", ".join(str(int(v)) for v in values[:_POSITIONS_SHOWN])
+    more = len(values) - _POSITIONS_SHOWN
+    return f"{shown} and {more} more (all listed in the calls table)" if more > 0 else shown
 
 
-def _gene_gaps(c: object) -> list[str]:
-    """Bullet texts for one gene: no-call and why, ambiguity, missing/assumed positions, novel variants."""
-    gene = f"<b>{_markup(c.gene)}</b>"
+def _gene_gaps(c: object) -> str:
+    """One bullet for a gene: no-call and why, ambiguity, missing/assumed positions, novel
+    variants, other warnings; empty when there is nothing to say."""
     status = str(c.call_status)
     warnings = "; ".join(map(str, _as_list(c.warnings)))
-    items = []
+    said = []
     if status == "no_call":
-        items.append(f"{gene}: no call. " + (_markup(warnings) or "No reason was recorded."))
+        said.append("no call: " + (_markup(warnings) or "no reason was recorded") + ".")
     elif status == "ambiguous":
-        items.append(f"{gene}: {len(_as_list(c.alternatives))} diplotypes fit equally well; "
-                     "the data cannot tell them apart.")  # fmt: skip
+        said.append(f"{len(_as_list(c.alternatives))} diplotypes fit equally well; the data cannot tell them apart.")
     missing = _as_list(c.missing_positions)
     if missing:
-        items.append(f"{gene}: {len(missing)} position(s) missing from the input, not used in the call: "
-                     f"{_positions(missing)}.")  # fmt: skip
+        said.append(f"{len(missing)} position(s) missing from the input, not used: {_positions(missing)}.")
     assumed = _as_list(c.assumed_reference_positions)
     if assumed:
-        items.append(f"{gene}: {len(assumed)} position(s) absent from the input were <b>assumed to be "
-                     f"reference</b> (option assume_reference): {_positions(assumed)}.")  # fmt: skip
+        said.append(f"{len(assumed)} position(s) absent from the input were <b>assumed to be reference</b> "
+                    f"(option assume_reference): {_positions(assumed)}.")  # fmt: skip
     novel = _as_list(c.novel_variants)
     if novel:
-        items.append(f"{gene}: variant(s) not part of any known allele, ignored in the call: "
-                     f"{_markup(', '.join(map(str, novel)))}.")  # fmt: skip
+        said.append(f"variant(s) not part of any known allele, ignored in the call: {_markup(', '.join(map(str, novel)))}.")
     if status != "no_call" and warnings:
-        items.append(f"{gene}: {_markup(warnings)}")
-    return items
+        said.append(_markup(warnings) + ".")
+    return f"<b>{_markup(c.gene)}</b>: " + " ".join(said) if said else ""
 
 
 def _not_called(calls: list, recs: list, provenance: Mapping[str, str]) -> list:
     """What could not be called and why, gene by gene, then genes the test did not cover."""
-    items = [item for c in calls for item in _gene_gaps(c)]
+    items = [item for item in map(_gene_gaps, sorted(calls, key=lambda c: str(c.gene))) if item]
     needed = sorted({str(g) for r in recs for g in _as_list(r.genes)} - {str(c.gene) for c in calls})
     if needed:
         items.append("Genes that guidelines for these drugs use but this test did not cover (looked up as "
@@ -921,7 +1010,13 @@ class _FooterCanvas(Canvas):
             self.__dict__.update(state)
             self._footer(number, total)
             super().showPage()
-        super().save()
+        # binary page streams, not ASCII85: a quarter smaller and no slow pure-Python
+        # encoder; reportlab reads this global only while saving, so set it just for that
+        previous, rl_config.useA85 = rl_config.useA85, 0
+        try:
+            super().save()
+        finally:
+            rl_config.useA85 = previous
 
     def _footer(self, number: int, total: int) -> None:
         regular, bold = _fonts().regular, _fonts().bold
@@ -959,12 +1054,15 @@ def _pdf_date(when: datetime | None) -> str | None:
 def _build(sample_id: str, calls: pd.DataFrame, recs: pd.DataFrame, provenance: Mapping[str, str], batch: str) -> bytes:
     """The PDF as bytes: the story of flowables laid out on A4 pages with the footer."""
     recs = _sorted_recommendations(recs)
-    calls = sorted(_records(calls, schema.CALLS.names), key=lambda c: str(c.gene))
+    # genes with a result first: the top of page 1 is what a clinician reads
+    calls = sorted(_records(calls, schema.CALLS.names), key=lambda c: (str(c.call_status) == "no_call", str(c.gene)))
     story = [
         *_header(sample_id, batch, provenance),
         *_summary(recs),
         *_genotype_table(calls),
+        PageBreak(),
         *_recommendation_table(recs),
+        *_no_guideline_table(recs),
         *_not_called(calls, recs, provenance),
         *_methods_and_versions(provenance),
     ]

@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from pypdf import PdfReader
+from reportlab.pdfbase.pdfmetrics import stringWidth
 
-from pgx import schema
+from pgx import report, schema
 from pgx.report import ACTION_GROUPS, GROUPS, render_report
 
 KB = "2025.06.10-1a2b3c4d"
@@ -219,11 +220,41 @@ def test_report_names_sample_diplotypes_drugs_groups_and_kb_version(tmp_path):
         assert heading in text
 
 
+def test_recommendation_rows_show_population_partial_genotype_and_guideline_wording(tmp_path):
+    recs = example_recs()
+    recs.loc[recs["drug"] == "tacrolimus", "population"] = "transplant recipients"
+    recs.loc[recs["drug"] == "meloxicam", "text"] = None  # the dose factor shows when there is no text
+    recs["verbatim_text"] = None  # present only with a user's own CPIC export (pgx.overlay)
+    recs.loc[recs["drug"] == "clopidogrel", "verbatim_text"] = "Use label-recommended dosage."
+    flat = squash(pdf_text(render(tmp_path, recs=recs)))
+    assert squash("Population: transplant recipients") in flat
+    assert squash("Rests on part of the genotype: no result for HLA-B") in flat  # phenytoin
+    assert squash("Guideline wording: Use label-recommended dosage.") in flat
+    assert squash("Dose factor: 0.5") in flat and squash("Alternatives: isavuconazole, posaconazole") in flat
+
+
 def test_page_one_holds_summary_and_genotypes(tmp_path):
     first = PdfReader(render(tmp_path)).pages[0].extract_text()
     assert "Pharmacogenomic test report" in first
     assert "AVOID" in first and "piroxicam" in first
     assert "Genotypes" in first and "*1/*17" in first
+
+
+def test_summary_lists_a_drug_once_under_its_most_cautious_group(tmp_path):
+    extra = make_recs("NA12878", [dict(drug="piroxicam", genes=["CYP2C9"], action="standard_dose", source="DPWG",
+                                       text="No action needed.", guideline="DPWG guideline for piroxicam")])  # fmt: skip
+    reader = PdfReader(render(tmp_path, recs=pd.concat([example_recs(), extra], ignore_index=True)))
+    assert reader.pages[0].extract_text().count("piroxicam") == 1  # under AVOID only
+    rest = "\n".join(p.extract_text() for p in reader.pages[1:])
+    assert "DPWG guideline for piroxicam" in rest  # both rows are in the details
+
+
+def test_long_position_lists_are_cut_short(tmp_path):
+    calls = example_calls()
+    calls.at[8, "missing_positions"] = list(range(18130000, 18130040))
+    flat = squash(pdf_text(render(tmp_path, calls=calls)))
+    assert squash("40 position(s) missing") in flat and squash("and 28 more (all listed in the calls table)") in flat
+    assert "18130039" not in flat
 
 
 def test_footer_on_every_page_says_page_x_of_y(tmp_path):
@@ -249,6 +280,53 @@ def test_any_sample_id_renders_and_appears(tmp_path, sample_id):
     assert squash(visible) in squash(first)
 
 
+@pytest.fixture
+def without_dejavu(monkeypatch):
+    """Render as on a machine without DejaVu Sans: Helvetica and its cp1252 repertoire."""
+
+    def reset():
+        for cached in (report._fonts, report._styles, report._em_width):
+            cached.cache_clear()
+
+    monkeypatch.setattr(report, "_find_dejavu", lambda: None)
+    reset()
+    yield
+    monkeypatch.undo()
+    reset()
+
+
+def test_helvetica_fallback_replaces_what_it_cannot_draw(tmp_path, without_dejavu):
+    assert report._fonts().regular == "Helvetica"
+    first = PdfReader(render(tmp_path, sample_id="Zoë-Ωmega-患者 ≥1")).pages[0].extract_text()
+    assert squash("Zoë-[U+03A9]mega-患者 >=1") in squash(first)
+
+
+def test_text_runs_pick_a_font_per_character():
+    regular = report._fonts().regular
+    assert report._fit_runs("ab患者cd", 8, 1000) == [(regular, "ab"), ("STSong-Light", "患者"), (regular, "cd")]
+    assert report._markup('<b>&"\'') == "&lt;b&gt;&amp;&quot;&#39;"
+    assert report._markup("a\x00b\tc") == "a[U+0000]b c"
+    fitted = report._fit_runs("X" * 300, 8, 100)
+    assert fitted[-1][1] in ("\u2026", "...") and sum(len(t) for _, t in fitted) < 40
+
+
+def test_wrap_words_breaks_at_spaces_and_inside_long_words():
+    font = report._fonts().regular
+    assert report._wrap_words("one two three", font, 8, 1000) == ["one two three"]
+    lines = report._wrap_words("see https://cpicpgx.org/guidelines/guideline-for-clopidogrel-and-cyp2c19/", font, 7, 100)
+    assert "".join(lines[1:]) == "https://cpicpgx.org/guidelines/guideline-for-clopidogrel-and-cyp2c19/"
+    assert all(stringWidth(line, font, 7) <= 100 for line in lines)
+    assert lines[1].endswith("/")  # URLs break after a slash or hyphen when they can
+
+
+def test_huge_texts_are_shortened_not_fatal(tmp_path):
+    recs = example_recs()
+    recs.loc[0, "text"] = "word " * 3000
+    recs.loc[1, "drug"] = "x" * 400
+    text = pdf_text(render(tmp_path, recs=recs))
+    assert "shortened" in text
+
+
 def test_markup_in_data_is_shown_not_interpreted(tmp_path):
     recs = example_recs()
     recs.loc[0, "text"] = 'Use <i>less</i> & "more" <font name=Nope>x</font>'
@@ -261,7 +339,7 @@ def test_markup_in_data_is_shown_not_interpreted(tmp_path):
 def test_zero_recommendations(tmp_path):
     recs = make_recs("NA12878", [])
     text = pdf_text(render(tmp_path, recs=recs))
-    assert "There are no recommendations for this sample." in text
+    assert "No drug has a genotype-based recommendation" in text
     assert "none" in text
 
 
