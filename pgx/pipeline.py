@@ -57,7 +57,8 @@ def provenance_frame(
         ("n_samples", str(n_samples)),
     ]
     for src in kb.manifest.get("sources", []):
-        rows.append((f"kb_source:{src['path']}", f"{src.get('data_version', '')} sha256:{src['sha256']}"))
+        version = src.get("data_version") or "unversioned"
+        rows.append((f"kb_source:{src['path']}", f"{version} sha256:{src['sha256']}"))
     for path in vcfs:
         rows.append((f"input_sha256:{Path(path).name}", file_sha256(Path(path))))
     for key in sorted(options):

@@ -131,12 +131,31 @@ def sample_ids(n: int) -> list[str]:
     return [f"SIM{i:0{width}d}" for i in range(1, n + 1)]
 
 
-def draw_assignment(kb, genes: Sequence[str], n: int, rng: np.random.Generator) -> dict[str, dict[str, tuple[str, str]]]:
-    """``n`` samples, each with two callable alleles per gene drawn uniformly."""
+def known_function_alleles(kb, gene: str) -> list[str]:
+    """Callable alleles with a known function (and an activity value on score genes),
+    so simulated patients get a phenotype a clinician can act on."""
+    tab = kb.table("alleles", gene).set_index("allele")
+    score_gene = kb.table("genes", gene)["lookup_method"].item() == "activity_score"
+    keep = []
+    for name in callable_alleles(kb, gene):
+        function = tab.at[name, "function"]
+        if not function or function.lower().startswith(("uncertain", "unknown")):
+            continue
+        if score_gene and pd.isna(tab.at[name, "activity_value"]):
+            continue
+        keep.append(name)
+    return keep
+
+
+def draw_assignment(
+    kb, genes: Sequence[str], n: int, rng: np.random.Generator, *, known_function: bool = False
+) -> dict[str, dict[str, tuple[str, str]]]:
+    """``n`` samples, each with two callable alleles per gene drawn uniformly (only
+    alleles of known function when ``known_function``)."""
     samples = sample_ids(n)
     out: dict[str, dict[str, tuple[str, str]]] = {s: {} for s in samples}
     for gene in genes:
-        names = callable_alleles(kb, gene)
+        names = known_function_alleles(kb, gene) if known_function else callable_alleles(kb, gene)
         if not names:
             raise KnowledgeBaseError(f"{gene} has no callable alleles to simulate")
         draws = rng.integers(len(names), size=(n, 2))
@@ -145,13 +164,15 @@ def draw_assignment(kb, genes: Sequence[str], n: int, rng: np.random.Generator) 
     return out
 
 
-def simulate_cohort(kb, genes: Sequence[str], n: int, out_dir: Path, *, phased: bool = True, seed: int = 0) -> tuple[Path, Path]:
+def simulate_cohort(
+    kb, genes: Sequence[str], n: int, out_dir: Path, *, phased: bool = True, seed: int = 0, known_function: bool = False
+) -> tuple[Path, Path]:
     """Write ``n`` random synthetic patients as ``simulated.vcf.gz`` (+ .tbi) and ``truth.tsv``."""
     if n < 1:
         raise ValueError("n must be at least 1")
     rng = np.random.default_rng(seed)
     genes = sorted(dict.fromkeys(genes))
-    assignment = draw_assignment(kb, genes, n, rng)
+    assignment = draw_assignment(kb, genes, n, rng, known_function=known_function)
     return write_cohort(kb, assignment, out_dir, phased=phased, seed=seed)
 
 

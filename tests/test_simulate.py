@@ -234,3 +234,15 @@ def test_every_allele_round_trips_het_and_homozygous(kb, tmp_path, gene, phased)
     wrong = merged[merged["diplotype_truth"] != merged["diplotype"]]
     assert len(merged) == len(pairs)
     assert wrong.empty, wrong[["diplotype_truth", "diplotype", "call_status"]].head().to_string()
+
+
+def test_known_function_draws_only_actionable_alleles(kb, tmp_path):
+    from pgx.simulate import known_function_alleles
+
+    _, truth = simulate_cohort(kb, ["CYP2C9", "TPMT"], 40, tmp_path, seed=3, known_function=True)
+    drawn = pd.read_csv(truth, sep="\t", dtype=str)
+    alleles = kb.tables["alleles"].set_index(["gene", "allele"])
+    for row in drawn.itertuples():
+        for allele in (row.allele_1, row.allele_2):
+            assert allele in known_function_alleles(kb, row.gene)
+            assert alleles.loc[(row.gene, allele), "function"]
