@@ -174,3 +174,37 @@ def call_rates(calls: pd.DataFrame, populations: pd.DataFrame | None = None) -> 
         novel_variant_rate=("has_novel", "mean"),
     )
     return out.round(4).reset_index()
+
+
+def read_populations(path: Path | str) -> pd.DataFrame:
+    """A sample -> population table (``sample`` plus ``superpopulation`` and/or
+    ``population``); the coarsest column present is used for grouping."""
+    df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    df = df.rename(columns={"sample_id": "sample"})
+    if "sample" not in df or not ({"superpopulation", "population"} & set(df.columns)):
+        from pgx.errors import InputError
+
+        raise InputError(f"{path}: needs columns sample and superpopulation (or population)")
+    if "superpopulation" not in df:
+        df["superpopulation"] = df["population"]
+    return df[["sample", "superpopulation"]]
+
+
+def write_validation(
+    calls: pd.DataFrame, kb, out_dir: Path | str, *, truth: pd.DataFrame | None = None, populations: pd.DataFrame | None = None
+) -> dict[str, Path]:
+    """Write the accuracy and call-rate tables as TSVs under ``out_dir``; return their paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tables = {"call_rates": call_rates(calls)}
+    if populations is not None:
+        tables["call_rates_by_population"] = call_rates(calls, populations)
+    if truth is not None:
+        comparison = compare(calls, truth[truth["gene"].isin(set(calls["gene"]))], kb)
+        tables["concordance"] = summarize(comparison)
+        tables["disagreements"] = comparison[~comparison["exact"]] if not comparison.empty else comparison
+    paths = {}
+    for name, df in tables.items():
+        paths[name] = out_dir / f"{name}.tsv"
+        df.to_csv(paths[name], sep="\t", index=False)
+    return paths

@@ -1,0 +1,65 @@
+"""pgx validate: truth parsing, exact/function concordance, rates, the CLI."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from pgx.cli import main
+from pgx.kb import load_kb
+from pgx.pipeline import run_batch
+from pgx.simulate import write_cohort
+from pgx.validate import compare, parse_diplotypes, summarize
+
+
+def test_parse_diplotypes_handles_alternatives_and_notes():
+    assert parse_diplotypes("*1/*2") == [("*1", "*2")]
+    assert parse_diplotypes("*2/*1 or *1/*3") == [("*1", "*2"), ("*1", "*3")]
+    assert parse_diplotypes("*1 (*15; *28)/*2") == [("*1", "*2")]
+    assert parse_diplotypes("*1/*61 | *1/*2") == [("*1", "*61"), ("*1", "*2")]
+    assert parse_diplotypes("undefined") == []
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    kb = load_kb()
+    tmp = tmp_path_factory.mktemp("val")
+    assignment = {"A": {"CYP2C19": ("*1", "*2")}, "B": {"CYP2C19": ("*38", "*17")}, "C": {"CYP2C19": ("*1", "*1")}}
+    vcf, _ = write_cohort(kb, assignment, tmp / "sim")
+    paths = run_batch([vcf], tmp / "out", reports=False, kb=kb, genes=["CYP2C19"])
+    return kb, tmp, paths
+
+
+def test_compare_exact_function_and_reasons(run):
+    kb, _, paths = run
+    calls = pd.read_parquet(paths["calls"])
+    truth = pd.DataFrame(
+        {
+            "sample": ["A", "B", "C"],
+            "gene": ["CYP2C19"] * 3,
+            "diplotype": ["*1/*2", "*1/*17", "*1/*2"],  # B: legacy *1 for *38; C: wrong
+            "flags": ["", "", ""],
+            "alt_diplotype": ["", "", ""],
+        }
+    )
+    cmp = compare(calls, truth, kb).set_index("sample")
+    assert cmp.loc["A", "exact"] and cmp.loc["A", "function"]
+    assert not cmp.loc["B", "exact"] and cmp.loc["B", "function"]
+    assert "allele names differ" in cmp.loc["B", "reason"]
+    assert not cmp.loc["C", "function"]
+    s = summarize(cmp.reset_index()).set_index("gene")
+    assert s.loc["CYP2C19", "exact"] == 1 and s.loc["CYP2C19", "function"] == 2
+
+
+def test_validate_cli_writes_tables(run, capsys):
+    kb, tmp, paths = run
+    truth = tmp / "truth.tsv"
+    truth.write_text("sample\tgene\tdiplotype\nA\tCYP2C19\t*1/*2\n")
+    pops = tmp / "pops.tsv"
+    pops.write_text("sample\tpopulation\tsuperpopulation\nA\tGBR\tEUR\nB\tYRI\tAFR\nC\tGBR\tEUR\n")
+    assert main(["validate", "--calls", str(paths["calls"]), "--truth", str(truth), "--populations", str(pops), "--out", str(tmp / "v")]) == 0
+    rates = pd.read_csv(tmp / "v" / "call_rates_by_population.tsv", sep="\t")
+    assert set(rates["superpopulation"]) == {"EUR", "AFR"}
+    conc = pd.read_csv(tmp / "v" / "concordance.tsv", sep="\t")
+    assert conc.loc[0, "exact_rate"] == 1.0
+    assert "concordance" in capsys.readouterr().out
