@@ -49,6 +49,8 @@ _MAX_CODE = 62  # codes above this cannot be represented in the uint64 masks
 _ALL = np.uint64(np.iinfo(np.uint64).max)
 
 MODE_UNPHASED, MODE_PHASED, MODE_HAPLOID = 0, 1, 2
+#: contigs where one allele per sample is expected (males on X/Y, mitochondria)
+_HAPLOID_CONTIGS = ("chrX", "chrY", "chrM")
 
 
 @dataclass(frozen=True)
@@ -427,6 +429,7 @@ def _to_frame(gm, model, rules, cols, codes, missing, novel, modes, inverse, sol
     positions = model.positions
     status = gm.status[:, cols]
     required = np.isin(positions, rules.required_positions)
+    chrom = str(gm.loci.iloc[int(cols[0])]["chrom"]) if len(cols) else ""
     rows = []
     n_pos = len(positions)
     for s, sample in enumerate(gm.samples):
@@ -447,7 +450,13 @@ def _to_frame(gm, model, rules, cols, codes, missing, novel, modes, inverse, sol
             warnings.append("variant(s) that no known allele contains: " + ", ".join(novel_list))
         hidden = [model.alleles[a] for a in np.flatnonzero(unassessed[u])]
         missing_required = positions[required & missing[s]].tolist()
-        if len(miss) == n_pos:
+        if modes[s] == MODE_HAPLOID and chrom not in _HAPLOID_CONTIGS and len(miss) < n_pos:
+            status_, dips = "no_call", []
+            warnings.append(
+                f"haploid genotypes on autosome {chrom}: {model.gene} needs two alleles; "
+                "check the ploidy the variant caller used for this sample"
+            )
+        elif len(miss) == n_pos:
             status_, dips = "no_call", []
             warnings.append(f"no {model.gene} position present in the input (gene not covered)")
         elif missing_required:

@@ -192,3 +192,19 @@ def test_wrong_number_of_genotype_columns(make_vcf, tmp_path):
     path.write_text(path.read_text().rstrip("\n") + "\tEXTRA\n")
     with pytest.raises(VcfError, match=r"x\.vcf, line \d+: malformed VCF record \(12 columns, but the header names 2"):
         read(path)
+
+
+def test_a_gt_with_more_than_two_alleles_is_missing_with_a_warning(make_vcf, tmp_path):
+    records = [("chr10", 100, "C", "T", ["0/1/1", "0/1"])] + [r[:4] + (["0/0", "0/0"],) for r in ALL_REF[1:]]
+    gm = read(make_vcf(tmp_path / "triploid.vcf", samples=["S1", "S2"], records=records))
+    assert any("triploid.vcf" in w and "chr10:100" in w and "more than two alleles" in w for w in gm.warnings)
+    assert (gm.codes[0, 0] == -1).all()  # S1 at 100: missing, not guessed
+    assert list(gm.codes[1, 0]) == [0, 1]  # S2 untouched
+
+
+def test_haploid_autosomal_genotypes_are_read_and_flagged_by_the_caller(make_vcf, tmp_path):
+    from pgx.genotypes import HAPLOID
+
+    records = [r[:4] + (["1"],) for r in ALL_REF]
+    gm = read(make_vcf(tmp_path / "haploid.vcf", records=records))
+    assert (gm.codes[0, :5, 1] == HAPLOID).all()

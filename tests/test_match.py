@@ -153,10 +153,19 @@ def test_phase_sets_unlink_hets(toy_kb):
     assert not c.loc["S", "phased"]
 
 
-def test_haploid_sample(toy_kb):
-    c = call(toy_kb, {"M": {100: "1", 200: "0", 300: "0", 400: "0"}})
+def test_haploid_sample_on_chrx(toy_kb):
+    kb = toy_kb
+    gm = make_matrix(kb, {"M": {100: "1", 200: "0", 300: "0", 400: "0"}})
+    gm.loci = gm.loci.assign(chrom="chrX")
+    c = call_diplotypes(gm, kb).set_index("sample_id")
     assert c.loc["M", "diplotype"] == "*2"
     assert c.loc["M", "allele_2"] is None
+
+
+def test_haploid_genotypes_on_an_autosome_are_not_called(toy_kb):
+    c = call(toy_kb, {"M": {100: "1", 200: "0", 300: "0", 400: "0"}})
+    assert c.loc["M", "call_status"] == "no_call"
+    assert any("haploid genotypes on autosome chr1" in w for w in c.loc["M", "warnings"])
 
 
 def test_activity_score_gene(toy_kb):
