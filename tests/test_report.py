@@ -6,6 +6,7 @@ Run as a script to refresh docs/report_page1.png and time the renderer:
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -419,6 +420,18 @@ def test_rerun_gives_identical_bytes_and_date_from_provenance(tmp_path):
     other = render(tmp_path, provenance={**PROVENANCE, "created": "2026-01-02T03:04:05"}, name="c.pdf")
     assert b"D:20260102030405+00'00'" in other.read_bytes()
     assert "Report date" in pdf_text(other) and "2026-01-02" in pdf_text(other)
+
+
+def test_identical_bytes_in_another_process(tmp_path):
+    """No set or dict order leaks into the file: another hash seed gives the same bytes."""
+    here = render(tmp_path, sample_id="Zoë-患者", name="here.pdf").read_bytes()
+    script = (
+        "import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); import test_report as t; "
+        "t.render(Path(sys.argv[2]), sample_id='Zoë-患者', name='there.pdf')"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    subprocess.run([sys.executable, "-c", script, str(Path(__file__).parent), str(tmp_path)], check=True, env=env)
+    assert (tmp_path / "there.pdf").read_bytes() == here
 
 
 def _nonwhite_fraction(pgm: bytes) -> float:
