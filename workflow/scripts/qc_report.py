@@ -1,0 +1,27 @@
+"""Rule `qc`: Parquet tables of one batch -> results/<batch>/qc_report.html.
+
+Thin shim over `pgx.qc.render_qc_report`; the sample -> population mapping comes from the
+sample sheet's `population` column (one label per VCF, given as {vcf: population}).
+"""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
+
+import logging
+from pathlib import Path
+
+try:
+    import pgx  # noqa: F401
+except ImportError:  # --use-conda: the env has pgx's dependencies; pgx is this checkout
+    sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))
+
+import pandas as pd
+
+from pgx.qc import populations_from_sheet, render_qc_report
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+sheet = pd.DataFrame(list(snakemake.params.populations.items()), columns=["vcf", "population"])
+populations = populations_from_sheet(sheet, snakemake.input.genotypes)
+render_qc_report(Path(snakemake.params.results_dir), Path(snakemake.output.report), populations=populations)
