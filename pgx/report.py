@@ -53,10 +53,10 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
+    Flowable,
     KeepTogether,
     LongTable,
     PageBreak,
-    Flowable,
     Paragraph,
     SimpleDocTemplate,
     Spacer,
@@ -174,9 +174,9 @@ def _fonts() -> _Fonts:
         pdfmetrics.registerFontFamily(name, normal=name, bold=name, italic=name, boldItalic=name)
     found = _find_dejavu()
     if found is None:
-        covered = frozenset(c for c in range(0x20, 0x100) if c != 0x7F) | frozenset(
-            ord(ch) for ch in bytes(range(0x80, 0xA0)).decode("cp1252", "ignore")
-        )
+        # the standard fonts are WinAnsi (cp1252) encoded
+        cp1252 = bytes(range(0x20, 0x100)).decode("cp1252", "ignore")
+        covered = frozenset(ord(ch) for ch in cp1252 if unicodedata.category(ch) != "Cc")
         return _Fonts("Helvetica", "Helvetica-Bold", covered)
     regular = TTFont("PgxSans", str(found[0]))
     pdfmetrics.registerFont(regular)
@@ -631,14 +631,13 @@ def _badges(rows: Iterable[tuple[int, Group]]) -> list[tuple]:
 def _drugs_by_group(recs: list) -> dict[str, dict[str, list[str]]]:
     """group key -> drug -> genes its rows rest on. A drug with rows in several groups
     (CPIC and DPWG, several populations) is listed once, in the most urgent of them."""
-    rank = {g.key: i for i, g in enumerate(GROUPS)}
     first: dict[str, str] = {}  # drug -> its most urgent group
     for r in recs:  # recs are sorted most urgent first
         first.setdefault(str(r.drug), ACTION_GROUPS[str(r.action)])
     by_group: dict[str, dict[str, list[str]]] = {g.key: {} for g in GROUPS}
     for r in recs:
         drug = str(r.drug)
-        if rank[ACTION_GROUPS[str(r.action)]] == rank[first[drug]]:
+        if ACTION_GROUPS[str(r.action)] == first[drug]:
             genes = by_group[first[drug]].setdefault(drug, [])
             genes += [str(g) for g in _as_list(r.genes) if str(g) not in genes]
     return by_group

@@ -328,6 +328,18 @@ def test_huge_texts_are_shortened_not_fatal(tmp_path):
     assert "shortened" in text
 
 
+def test_guideline_urls_are_clickable_and_only_http(tmp_path):
+    recs = example_recs()
+    recs.loc[recs["drug"] == "celecoxib", "url"] = "javascript:alert(1)"
+    uris = {
+        annot.get_object()["/A"]["/URI"]
+        for page in PdfReader(render(tmp_path, recs=recs)).pages
+        for annot in page.get("/Annots", [])
+    }
+    assert CPIC + "guideline-for-clopidogrel-and-cyp2c19/" in uris
+    assert all(u.startswith("https://") for u in uris)
+
+
 def test_markup_in_data_is_shown_not_interpreted(tmp_path):
     recs = example_recs()
     recs.loc[0, "text"] = 'Use <i>less</i> & "more" <font name=Nope>x</font>'
@@ -410,6 +422,20 @@ def test_write_is_atomic_and_leaves_no_temporary_file(tmp_path):
     render_report("S1", example_calls("S1"), example_recs("S1"), PROVENANCE, out / "S1.pdf", "b")
     assert [p.name for p in out.iterdir()] == ["S1.pdf"]
     assert (out / "S1.pdf").read_bytes().startswith(b"%PDF-")
+
+
+def test_failed_write_keeps_the_old_report_and_leaves_no_temporary_file(tmp_path, monkeypatch):
+    out = tmp_path / "S1.pdf"
+    out.write_bytes(b"old report")
+
+    def interrupted(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(report.os, "replace", interrupted)
+    with pytest.raises(OSError, match="disk full"):
+        render_report("S1", example_calls("S1"), example_recs("S1"), PROVENANCE, out, "b")
+    assert out.read_bytes() == b"old report"
+    assert [p.name for p in tmp_path.iterdir()] == ["S1.pdf"]
 
 
 def test_rerun_gives_identical_bytes_and_date_from_provenance(tmp_path):
