@@ -412,14 +412,14 @@ class _Lines(Flowable):
         canv, top = self.canv, self.height
         text = canv.beginText()
         current = None
-        for line, st, link in self._lines:  # one text object: font and colour only on change
+        for line, st, link in self._lines:  # one text object; font, colour, origin only on change
             if st is not current:
                 text.setFont(st.fontName, st.fontSize, st.leading)
                 text.setFillColor(st.textColor)
+                # baseline 80% down the line's own leading, so mixed sizes keep even gaps
+                text.setTextOrigin(0, top - 0.8 * st.leading)
                 current = st
-            # baseline 80% down the line's own leading, so mixed sizes keep even gaps
-            text.setTextOrigin(0, top - 0.8 * st.leading)
-            text.textOut(line)
+            text.textLine(line)  # next line one leading lower
             if link:
                 width = stringWidth(line, st.fontName, st.fontSize)
                 canv.linkURL(link, (0, top - st.leading, width, top), relative=1)
