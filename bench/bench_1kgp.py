@@ -2,112 +2,70 @@
 """Time pgx on the 1000 Genomes VCFs against the htslib floor, and print ratios.
 
 The floor streams the same files through ``bcftools query -T <KB positions>`` printing
-every genotype: the least any tool must do to read those genotypes. pgx is timed
-in-process stage by stage (read, match + phenotype, recommend) and as a whole
-``run_batch`` (Parquet out, no PDFs), each in a fresh process so peak memory
-(ru_maxrss) is the run's own.
+every genotype: the least any tool must do to read those genotypes (best of
+``--floor-runs``). pgx runs ``run_batch`` (Parquet out, no PDFs, ``assume_reference``:
+these files list only sites that vary in the cohort) in a fresh process, so peak memory
+(ru_maxrss) is the run's own; the time inside each pipeline stage is reported too.
 
     python bench/bench_1kgp.py [--data ../shared/data/1kgp/GRCh38] [--genes CYP2C19 ...]
+                               [--kb DIR] [--runs 1] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
+import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "1kgp" / "GRCh38"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def floor_seconds(vcfs: list[Path], positions: Path) -> float:
-    """bcftools query over the KB positions of every file, sequentially."""
-    start = time.perf_counter()
-    for vcf in vcfs:
-        subprocess.run(
-            ["bcftools", "query", "-T", str(positions), "-f", "[%GT\t]\n", str(vcf)],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-    return time.perf_counter() - start
-
-
-def _child(mode: str, vcfs: list[str], genes: list[str], out: str) -> None:
-    """Run one timed mode in this (child) process and print JSON timings."""
-    sys.path.insert(0, str(ROOT))
-    from pgx.kb import load_kb
-    from pgx.match import call_diplotypes
-    from pgx.phenotype import assign_phenotypes
-    from pgx.pipeline import run_batch
-    from pgx.recommend import recommend
-    from pgx.vcf import read_genotypes
-
-    kb = load_kb()
-    t = {}
-    cpu0 = time.process_time()
-    start = time.perf_counter()
-    if mode == "stages":
-        gm = read_genotypes(vcfs, kb.loci(genes), assume_reference=True)
-        t["read"] = time.perf_counter() - start
-        s = time.perf_counter()
-        calls = assign_phenotypes(call_diplotypes(gm, kb, genes), kb)
-        t["match_phenotype"] = time.perf_counter() - s
-        s = time.perf_counter()
-        recommend(calls, kb)
-        t["recommend"] = time.perf_counter() - s
-        t["samples"] = len(gm.samples)
-    else:
-        run_batch(vcfs, out, batch="bench", assume_reference=True, reports=False, kb=kb, genes=genes)
-    t["total"] = time.perf_counter() - start
-    t["cpu"] = time.process_time() - cpu0
-    t["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps(t))
-
-
-def run_child(mode: str, vcfs: list[Path], genes: list[str], out: Path) -> dict:
-    cmd = [sys.executable, __file__, "--child", mode, "--out", str(out), "--genes", *genes, "--vcfs", *map(str, vcfs)]
-    res = subprocess.run(cmd, check=True, capture_output=True, text=True)
-    return json.loads(res.stdout.strip().splitlines()[-1])
+from bench_cohort import DEFAULT_DATA, ROOT, floor_seconds, run_child, write_positions  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    ap.add_argument("--genes", nargs="*")
-    ap.add_argument("--child")
-    ap.add_argument("--vcfs", nargs="*")
-    ap.add_argument("--out", default="")
+    ap.add_argument("--genes", nargs="*", help="default: every KB gene with a file in --data")
+    ap.add_argument("--kb", type=Path, help="knowledge-base directory (default: the installed KB)")
+    ap.add_argument("--floor-runs", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=1, help="pgx runs (each in a fresh process); the best is shown")
+    ap.add_argument("--chunk-size", type=int, help="run_batch chunk_size (default: the pipeline's)")
+    ap.add_argument("--json", type=Path, help="also write the measurements here")
     args = ap.parse_args(argv)
-    if args.child:
-        _child(args.child, args.vcfs, args.genes, args.out)
-        return 0
 
     sys.path.insert(0, str(ROOT))
     from pgx.kb import load_kb
 
-    kb = load_kb()
+    kb = load_kb(args.kb) if args.kb else load_kb()
     genes = args.genes or [g for g in kb.genes if (args.data / f"{g}.vcf.gz").exists()]
+    if not genes:
+        ap.error(f"no KB gene has a file in {args.data}; give --data (or set PGX_SHARED_DATA)")
     vcfs = [args.data / f"{g}.vcf.gz" for g in genes]
     with tempfile.TemporaryDirectory() as tmp:
         positions = Path(tmp) / "positions.tsv"
-        loci = kb.loci(genes)
-        loci[["chrom", "pos"]].to_csv(positions, sep="\t", header=False, index=False)
-        floor = floor_seconds(vcfs, positions)
-        stages = run_child("stages", vcfs, genes, Path(tmp) / "stages")
-        full = run_child("full", vcfs, genes, Path(tmp) / "full")
-    n = stages["samples"]
-    print(f"genes: {' '.join(genes)}  samples: {n}  KB positions: {len(loci)}")
-    print(f"htslib floor (bcftools query -T)  {floor:8.2f} s")
-    for k in ("read", "match_phenotype", "recommend", "total"):
-        print(f"pgx stages: {k:<20} {stages[k]:8.2f} s")
-    print(f"pgx run_batch (parquet, no PDF)   {full['total']:8.2f} s   ratio to floor {full['total'] / floor:5.2f}x")
-    print(f"CPU per genome (run_batch)        {1000 * full['cpu'] / n:8.3f} ms")
-    print(f"peak RSS: stages {stages['peak_rss_mb']:.0f} MB, run_batch {full['peak_rss_mb']:.0f} MB")
+        n_loci = write_positions(kb, genes, positions)
+        floor = floor_seconds(vcfs, positions, args.floor_runs)
+    runs = [run_child(vcfs, genes, args.kb, args.chunk_size) for _ in range(max(args.runs, 1))]
+    full = min(runs, key=lambda r: r["wall"])
+    n = int(os.popen(f"bcftools query -l {vcfs[0]} | wc -l").read())
+    ratio = full["wall"] / floor["wall"]
+    print(f"genes ({len(genes)}): {' '.join(genes)}")
+    print(f"samples: {n}  KB positions: {n_loci}  cores: {os.cpu_count()}  KB: {kb.version}")
+    print(f"htslib floor (bcftools query -T)   {floor['wall']:8.2f} s wall  {floor['cpu']:8.2f} s CPU")
+    print(f"pgx run_batch (parquet, no PDF)    {full['wall']:8.2f} s wall  {full['cpu']:8.2f} s CPU   ratio to floor {ratio:5.2f}x")
+    print(f"CPU per genome                     {1000 * full['cpu'] / n:8.3f} ms   (wall {1000 * full['wall'] / n:.3f} ms)")
+    print(f"peak RSS                           {full['peak_rss_mb']:8.0f} MB")
+    print("time inside pipeline stages (s):  " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(full["stages"].items())))
+    if len(runs) > 1:
+        print("all runs (wall s): " + ", ".join(f"{r['wall']:.2f}" for r in runs))
+    if args.json:
+        args.json.write_text(
+            json.dumps({"genes": genes, "samples": n, "kb_positions": n_loci, "kb_version": kb.version,
+                        "floor": floor, "runs": runs}, indent=2) + "\n"
+        )
     return 0
 
 

@@ -19,6 +19,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+
+from pgx.schema import GENOTYPES
 
 MISSING = -1
 HAPLOID = -2
@@ -93,36 +96,147 @@ class GenotypeMatrix:
         )
 
 
-def genotype_frame(gm: GenotypeMatrix, kb_version: str, status_names: tuple[str, ...]) -> pd.DataFrame:
-    """The ``genotypes`` output table: one row per sample x KB position, sample-major."""
+#: rows per chunk when :func:`genotype_table` materialises string columns (Arrow string
+#: offsets are int32: a long source_file repeated on millions of rows would overflow one array)
+TABLE_SLICE_ROWS = 1 << 20
+
+#: columns that repeat a per-locus or per-sample value; dictionary-encoded when compact
+_ENCODED = ("sample_id", "gene", "chrom", "rsid", "ref", "source_file", "kb_version")
+
+
+def genotype_table(
+    gm: GenotypeMatrix, kb_version: str, status_names: tuple[str, ...], *, compact: bool = False
+) -> pa.Table:
+    """The ``genotypes`` output table as Arrow: one row per sample x KB position, sample-major.
+
+    Built from the numpy arrays without a Python loop over cells. ``alleles`` is null
+    when both alleles are missing, otherwise one VCF sequence per haplotype (a haploid
+    genotype has one), a missing allele being a null element; ``status`` is a
+    dictionary array over ``status_names`` (the codes are its indices, so every chunk
+    has the same dictionary); an empty rsid and a phase set of 0 are null.
+
+    With ``compact=False`` the columns have exactly the types of ``pgx.schema.GENOTYPES``.
+    With ``compact=True`` the string columns that repeat a per-sample or per-locus value
+    (sample_id, gene, chrom, rsid, ref, source_file, kb_version) stay dictionary-encoded:
+    a few bytes per row instead of the string (source_file lists every input file of the
+    sample, hundreds of bytes, on every row). Casting a compact table to the schema gives
+    the exact table; :class:`pgx.outputs.ChunkedTableWriter` does that slice by slice.
+    """
     n_s, n_l = gm.codes.shape[:2]
     loci = gm.loci.reset_index(drop=True)
-    seqs = [
-        {code: gm.allele_sequence(j, code) for code in np.unique(gm.codes[:, j, :]) if code >= 0}
-        for j in range(n_l)
-    ]
-    alleles = []
-    for s in range(n_s):
-        for j in range(n_l):
-            pair = gm.codes[s, j]
-            if pair[0] == MISSING and pair[1] in (MISSING, HAPLOID):
-                alleles.append(None)
-                continue
-            alleles.append([seqs[j].get(int(c)) if c >= 0 else None for c in pair if c != HAPLOID])
-    status = np.asarray(status_names, dtype=object)[gm.status.reshape(-1)]
-    return pd.DataFrame(
-        {
-            "sample_id": np.repeat(np.asarray(gm.samples, dtype=object), n_l),
-            "gene": np.tile(loci["gene"].to_numpy(dtype=object), n_s),
-            "chrom": np.tile(loci["chrom"].to_numpy(dtype=object), n_s),
-            "pos": np.tile(loci["pos"].to_numpy(dtype=np.int64), n_s),
-            "rsid": np.tile(loci["rsid"].replace("", None).to_numpy(dtype=object), n_s),
-            "ref": np.tile(loci["ref"].to_numpy(dtype=object), n_s),
-            "alleles": alleles,
-            "phased": gm.phased.reshape(-1),
-            "phase_set": np.where(gm.phase_set.reshape(-1) > 0, gm.phase_set.reshape(-1), None),
-            "status": status,
-            "source_file": np.repeat(np.asarray([gm.source_files.get(s, "") for s in gm.samples], dtype=object), n_l),
-            "kb_version": kb_version,
-        }
+    strings, lut = _allele_lookup(gm, loci)
+    ps = gm.phase_set.reshape(-1)
+    columns = {
+        "sample_id": _repeat_each([str(s) for s in gm.samples], n_l),
+        "gene": _tile(_texts(loci["gene"]), n_s),
+        "chrom": _tile(_texts(loci["chrom"]), n_s),
+        "pos": pa.array(np.tile(loci["pos"].to_numpy(dtype=np.int64), n_s), type=pa.int64()),
+        "rsid": _tile(_texts(loci["rsid"], empty_is_null=True), n_s),
+        "ref": _tile(_texts(loci["ref"]), n_s),
+        "alleles": _alleles_array(gm.codes.reshape(n_s * n_l, 2), np.tile(np.arange(n_l), n_s), strings, lut),
+        "phased": pa.array(gm.phased.reshape(-1), type=pa.bool_()),
+        "phase_set": pa.array(ps, type=pa.int64(), mask=ps <= 0),
+        "status": pa.DictionaryArray.from_arrays(
+            pa.array(gm.status.reshape(-1), type=pa.int8()), pa.array(list(status_names), type=pa.string())
+        ),
+        "source_file": _repeat_each([gm.source_files.get(s, "") for s in gm.samples], n_l),
+        "kb_version": _tile([kb_version], n_s * n_l),
+    }
+    if compact:
+        return pa.table([columns[f.name] for f in GENOTYPES], names=GENOTYPES.names)
+    arrays = [_cast_in_slices(columns[f.name], f.type) for f in GENOTYPES]
+    return pa.Table.from_arrays(arrays, schema=GENOTYPES)
+
+
+def genotype_frame(gm: GenotypeMatrix, kb_version: str, status_names: tuple[str, ...]) -> pd.DataFrame:
+    """The ``genotypes`` output table as a DataFrame (``genotype_table(..., compact=True)``).
+
+    Columns are Arrow-backed (``pd.ArrowDtype``), the repeated string columns
+    dictionary-encoded, so the frame costs a few bytes per row and ``pgx.outputs``
+    writes it without converting a value (it casts to the declared schema slice by
+    slice). Missing values are ``<NA>``; alleles is a list.
+    """
+    return genotype_table(gm, kb_version, status_names, compact=True).to_pandas(types_mapper=pd.ArrowDtype)
+
+
+def _texts(col: pd.Series, empty_is_null: bool = False) -> list[str | None]:
+    out: list[str | None] = []
+    for v in col.tolist():
+        missing = v is None or v is pd.NA or (isinstance(v, float) and v != v)
+        out.append(None if missing or (empty_is_null and v == "") else str(v))
+    return out
+
+
+def _dictionary(values: list[str | None]) -> tuple[np.ndarray, pa.Array]:
+    """(index of each value among the distinct non-null values, -1 for null; those values).
+
+    The indices have the smallest integer type that holds them, so repeating them per
+    row stays cheap.
+    """
+    distinct: dict[str, int] = {}
+    codes = [-1 if v is None else distinct.setdefault(v, len(distinct)) for v in values]
+    index_type = next(t for t in (np.int8, np.int16, np.int32) if len(distinct) <= np.iinfo(t).max)
+    return np.array(codes, dtype=index_type), pa.array(list(distinct), type=pa.string())
+
+
+def _encoded(codes: np.ndarray, dictionary: pa.Array) -> pa.DictionaryArray:
+    mask = codes < 0
+    return pa.DictionaryArray.from_arrays(pa.array(codes, mask=mask if mask.any() else None), dictionary)
+
+
+def _tile(values: list[str | None], reps: int) -> pa.DictionaryArray:
+    """``values`` repeated ``reps`` times, dictionary-encoded."""
+    codes, dictionary = _dictionary(values)
+    return _encoded(np.tile(codes, reps), dictionary)
+
+
+def _repeat_each(values: list[str | None], reps: int) -> pa.DictionaryArray:
+    """Each of ``values`` ``reps`` times in a row, dictionary-encoded."""
+    codes, dictionary = _dictionary(values)
+    return _encoded(np.repeat(codes, reps), dictionary)
+
+
+def _cast_in_slices(arr: pa.Array, type_: pa.DataType) -> pa.Array | pa.ChunkedArray:
+    if arr.type.equals(type_):
+        return arr
+    if len(arr) <= TABLE_SLICE_ROWS:
+        return arr.cast(type_)
+    return pa.chunked_array(
+        [arr.slice(i, TABLE_SLICE_ROWS).cast(type_) for i in range(0, len(arr), TABLE_SLICE_ROWS)], type=type_
     )
+
+
+def _allele_lookup(gm: GenotypeMatrix, loci: pd.DataFrame) -> tuple[pa.Array, np.ndarray]:
+    """Distinct allele sequences and lut[locus, code] -> their index (-1: none).
+
+    Same sequences as :meth:`GenotypeMatrix.allele_sequence`, for every code up to the
+    highest one present at the locus.
+    """
+    n_l = len(loci)
+    top = gm.codes.max(axis=(0, 2), initial=0) if gm.codes.size else np.zeros(n_l, dtype=np.int64)
+    lut = np.full((n_l, int(top.max(initial=0)) + 1), -1, dtype=np.int32)
+    index: dict[str, int] = {}
+    for j, (ref, alts) in enumerate(zip(loci["ref"].tolist(), loci["alts"].tolist())):
+        listed = [a for a in str(alts).split(",") if a]
+        for code in range(int(top[j]) + 1):
+            if code == 0:
+                seq = ref
+            elif code <= len(listed):
+                seq = listed[code - 1]
+            else:
+                seq = gm.novel_alleles.get((j, code), "?")
+            lut[j, code] = index.setdefault(seq, len(index))
+    return pa.array(list(index), type=pa.string()), lut
+
+
+def _alleles_array(codes: np.ndarray, locus: np.ndarray, strings: pa.Array, lut: np.ndarray) -> pa.ListArray:
+    """list<string> per row from allele codes [rows, 2] at locus indices [rows]."""
+    null_row = (codes[:, 0] == MISSING) & ((codes[:, 1] == MISSING) | (codes[:, 1] == HAPLOID))
+    keep = (codes != HAPLOID) & ~null_row[:, None]
+    offsets = np.zeros(len(codes) + 1, dtype=np.int32)
+    np.cumsum(keep.sum(axis=1, dtype=np.int32), out=offsets[1:])
+    elem = codes[keep]
+    elem_locus = np.broadcast_to(locus[:, None], codes.shape)[keep]
+    ids = lut[elem_locus, np.clip(elem, 0, None)]
+    values = pa.DictionaryArray.from_arrays(pa.array(ids, type=pa.int32(), mask=elem < 0), strings).cast(pa.string())
+    return pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), values, mask=pa.array(null_row))
