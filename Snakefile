@@ -15,11 +15,13 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/check.smk"
 include: "workflow/rules/call.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/cohort.smk"
 include: "workflow/rules/qc.smk"
 
 
 rule all:
     input:
         get_final_outputs(),
+        rules.cohort.output.manifest,
         expand("results/{batch}/qc_report.html", batch=get_batches()),
     default_target: True

@@ -183,3 +183,352 @@ def annotate_batch(
     build = resolve_build(vcfs, build)
     chunks = list(_genotype_chunks(vcfs, loci, assume_reference=assume_reference, chunk_size=DEFAULT_CHUNK_SIZE, build=build))
     return write_annotated_vcf(concat_matrices(chunks, loci), kb, out)
+
+
+# --- input checks of a batch (the workflow's first rule and `pgx batch`) -------------------
+
+#: an unindexed file larger than this gets a note: pgx has to read all of it
+UNINDEXED_NOTE_BYTES = 16 << 20
+
+
+def check_batch(
+    vcfs: Sequence[Path | str],
+    out: Path | str,
+    *,
+    assume_reference: bool = False,
+    kb: KnowledgeBase | None = None,
+    genes: Sequence[str] | None = None,
+    build: str = "auto",
+    batch: str | None = None,
+) -> list[str]:
+    """Check every VCF of a batch before anything is called; return every problem found.
+
+    Each file is read at the KB positions on its own, so one bad file does not hide the
+    problems of the others: readable (exists, permissions, VCF header, GT, not truncated,
+    well-formed records), genome build (headers agree; REF bases agree with the KB, see
+    :func:`pgx.vcf.read_genotypes`), sample IDs (safe as file names, unique in the file).
+    Across files, a sample may appear in several files only when the files split the
+    genome: the same sample with genotypes for the same gene in two files is a problem,
+    even when they agree, because pgx cannot tell one person's data given twice from two
+    people who were given the same ID (two labs' ``SAMPLE1``). (``pgx run`` itself merges
+    agreeing genotypes; this gate is stricter on purpose.)
+
+    Each problem is one line that names the file and says what to do. Notes (an
+    unindexed large file, positions missing in every sample, REF disagreements too few to
+    mean another build) do not stop a run. The report written to ``out`` lists the files,
+    problems, notes and, per gene, how many genotypes are missing (as the run will see
+    them, i.e. after ``assume_reference``). Memory is bounded: samples are read in chunks.
+    """
+    from pgx.outputs import atomic_path
+
+    kb = kb or load_kb()
+    vcfs = [Path(v) for v in vcfs]
+    genes = list(genes) if genes else kb.genes
+    loci = kb.loci(genes)
+    problems: list[str] = []
+    notes: list[str] = []
+    if not vcfs:
+        problems.append("no VCF files were given; name the batch's .vcf/.vcf.gz files or their directory")
+    seen_paths: dict[Path, Path] = {}
+    for v in vcfs:
+        key = v.resolve()
+        if key in seen_paths:
+            problems.append(f"{v}: listed twice (also as {seen_paths[key]}); give every file once")
+        seen_paths.setdefault(key, v)
+    unique = list(dict.fromkeys(seen_paths.values()))
+
+    headers = {v: _header_build_or_none(v) for v in unique}
+    if build == "auto":
+        named = sorted({b for b in headers.values() if b})
+        if len(named) > 1:
+            listing = "; ".join(f"{v}: {b or 'not stated'}" for v, b in headers.items())
+            problems.append(
+                f"the files are on different genome builds ({listing}); put the files of each build in a "
+                "separate batch (or lift them over to GRCh38)"
+            )
+        batch_build = named[0] if len(named) == 1 else GRCH38
+    else:
+        batch_build = resolve_build(unique, build)
+        for v, b in headers.items():
+            if b and b != batch_build:
+                notes.append(
+                    f"{v}: the header describes {b}, but the batch is read as {batch_build} (--build); "
+                    "the REF check against the knowledge base decides"
+                )
+
+    scan = _BatchScan(loci_on_build(loci, batch_build)[0])
+    files: list[tuple[str, str]] = []
+    for v in unique:
+        file_build = headers[v] if build == "auto" and headers[v] else batch_build
+        file_loci = scan.loci if file_build == batch_build else loci_on_build(loci, file_build)[0]
+        files.append((str(v), f"{_describe_format(v)}; genome build {headers[v] or 'not stated in the header'}"))
+        problems.extend(_check_file(scan, v, file_loci, counted=file_build == batch_build))
+        notes.extend(_index_notes(v))
+    problems.extend(scan.duplicate_problems())
+    problems = list(dict.fromkeys(problems))
+    notes.extend(scan.warnings)
+    table = scan.missing_table(assume_reference)
+    notes.extend(_coverage_notes(table, scan.absent_genes(), scan.n_samples, assume_reference))
+
+    lines = [f"# batch\t{batch}"] if batch is not None else []
+    lines += [
+        f"# result\t{'ok' if not problems else f'{len(problems)} problem(s); nothing can be called until they are fixed'}",
+        f"# kb_version\t{kb.version}",
+        f"# genome_build\t{batch_build}",
+        f"# assume_reference\t{str(assume_reference).lower()}",
+        *(f"# file\t{name}\t{what}" for name, what in files),
+        f"# samples\t{scan.n_samples}",
+        *(f"# problem\t{p}" for p in problems),
+        *(f"# note\t{_one_line(n)}" for n in dict.fromkeys(notes)),
+        "gene\tpositions\tsamples_with_missing\tmissing_genotypes",
+        *(f"{g}\t{r.positions}\t{r.samples_with_missing}\t{r.missing_genotypes}" for g, r in table.iterrows()),
+    ]
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return problems
+
+
+class _BatchScan:
+    """What check_batch keeps per sample while it reads the files one by one.
+
+    Per sample (rows grow as samples appear): which KB positions have a genotype in any
+    file so far and which are covered by a record, bit-packed; and per gene, the first
+    file that gave the sample a genotype there (to name both files of a duplicate).
+    """
+
+    def __init__(self, loci: pd.DataFrame):
+        import numpy as np
+
+        self.loci = loci
+        self.genes = sorted(loci["gene"].unique())
+        gene = loci["gene"].to_numpy()
+        self.gene_cols = [np.flatnonzero(gene == g) for g in self.genes]
+        self.files: list[Path] = []
+        self.row: dict[str, int] = {}
+        n_bytes = (len(loci) + 7) // 8
+        self.genotyped = np.zeros((0, n_bytes), dtype=np.uint8)
+        self.covered = np.zeros((0, n_bytes), dtype=np.uint8)
+        self.first_file = np.zeros((0, len(self.genes)), dtype=np.int32)
+        self.duplicates: dict[tuple[int, int], dict[str, set[str]]] = {}
+        self.warnings: list[str] = []
+
+    @property
+    def n_samples(self) -> int:
+        return len(self.row)
+
+    def read_file(self, path: Path, loci: pd.DataFrame, *, counted: bool, samples: list[str] | None = None) -> None:
+        """Read one file (only ``samples`` if given) in sample chunks, raising the reader's
+        PgxError; with ``counted``, add its samples to the batch's tallies (a file on
+        another genome build than the batch is only checked)."""
+        from pgx.genotypes import STATUS_MISSING
+        from pgx.vcf import iter_genotype_chunks
+
+        if path not in self.files:
+            self.files.append(path)
+        k = self.files.index(path)
+        for gm in iter_genotype_chunks([path], loci, chunk_size=DEFAULT_CHUNK_SIZE, samples=samples):
+            self.warnings.extend(gm.warnings)
+            if counted:
+                self._add(k, gm.samples, gm.status != STATUS_MISSING)
+
+    def _add(self, k: int, samples: list[str], genotyped) -> None:
+        import numpy as np
+
+        new = [s for s in samples if s not in self.row]
+        if new:
+            base = len(self.row)
+            self.row.update((s, base + i) for i, s in enumerate(new))
+            grow = len(new)
+            self.genotyped = np.vstack([self.genotyped, np.zeros((grow, self.genotyped.shape[1]), np.uint8)])
+            self.covered = np.vstack([self.covered, np.zeros((grow, self.covered.shape[1]), np.uint8)])
+            self.first_file = np.vstack([self.first_file, np.full((grow, len(self.genes)), -1, np.int32)])
+        if not self.genes:
+            return
+        rows = np.array([self.row[s] for s in samples], dtype=np.int64)
+        # a record covers a position for every sample of the file (assume_reference fills
+        # only positions no file has a record at); approximated by "some sample has a genotype"
+        present = genotyped.any(axis=0)
+        self.genotyped[rows] |= np.packbits(genotyped, axis=1)
+        self.covered[rows] |= np.packbits(np.broadcast_to(present, genotyped.shape), axis=1)
+        has_gene = np.stack([genotyped[:, cols].any(axis=1) for cols in self.gene_cols], axis=1)
+        first = self.first_file[rows]
+        clash = has_gene & (first >= 0)
+        for r, g in zip(*np.nonzero(clash)):
+            entry = self.duplicates.setdefault((int(first[r, g]), k), {})
+            entry.setdefault(samples[r], set()).add(self.genes[g])
+        first[has_gene & (first < 0)] = k
+        self.first_file[rows] = first
+
+    def duplicate_problems(self) -> list[str]:
+        out = []
+        for (a, b), who in sorted(self.duplicates.items()):
+            names = sorted(who)
+            genes = sorted(set().union(*who.values()))
+            shown = ", ".join(repr(s) for s in names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            out.append(
+                f"{self.files[b]}: sample(s) {shown} also in {self.files[a]}, with genotypes for the same "
+                f"gene(s) ({', '.join(genes)}) in both files. pgx cannot tell one person's data given twice "
+                "from two people given the same ID: if they are different people, give them distinct IDs "
+                "(bcftools reheader -s new_names.txt); if it is the same data twice, keep only one of the files"
+            )
+        return out
+
+    def absent_genes(self) -> list[str]:
+        """Genes no file has a single genotype for."""
+        import numpy as np
+
+        covered = np.bitwise_or.reduce(self.covered, axis=0)  # zeros when there are no samples
+        bits = np.unpackbits(covered, count=len(self.loci)).astype(bool)
+        return [g for g, cols in zip(self.genes, self.gene_cols) if not bits[cols].any()]
+
+    def missing_table(self, assume_reference: bool) -> pd.DataFrame:
+        """Per gene: KB positions, samples with a missing genotype, missing genotypes."""
+        import numpy as np
+
+        n_loci = len(self.loci)
+        rows = []
+        for gene, cols in zip(self.genes, self.gene_cols):
+            missing = np.zeros((self.n_samples, len(cols)), dtype=bool)
+            for start in range(0, self.n_samples, DEFAULT_CHUNK_SIZE):  # unpack a chunk at a time
+                sl = slice(start, start + DEFAULT_CHUNK_SIZE)
+                have = np.unpackbits(self.genotyped[sl], axis=1, count=n_loci)[:, cols].astype(bool)
+                miss = ~have
+                if assume_reference:  # positions no file covers become assumed reference
+                    miss &= np.unpackbits(self.covered[sl], axis=1, count=n_loci)[:, cols].astype(bool)
+                missing[sl] = miss
+            rows.append((gene, len(cols), int(missing.any(axis=1).sum()), int(missing.sum())))
+        return pd.DataFrame(
+            rows, columns=["gene", "positions", "samples_with_missing", "missing_genotypes"]
+        ).set_index("gene")
+
+
+def _coverage_notes(table: pd.DataFrame, absent: list[str], n_samples: int, assume_reference: bool) -> list[str]:
+    """Genes the VCFs do not cover at all, and genes every sample misses positions of."""
+    if not n_samples:
+        return []
+    notes = []
+    if absent and assume_reference:
+        notes.append(
+            f"no file has any record for {', '.join(absent)}: with --assume-reference these genes are called as "
+            "reference (normal) in every sample; make sure the VCFs really cover them, or leave them out with --genes"
+        )
+    elif absent:
+        notes.append(f"no file has any genotype for {', '.join(absent)}: these genes will be reported as not called")
+    partial = [g for g, r in table.iterrows() if g not in absent and r["samples_with_missing"] == n_samples]
+    if partial and not assume_reference:
+        notes.append(
+            f"every sample misses some knowledge-base positions of {', '.join(partial)}: if the VCFs list only "
+            "variant sites (most lab VCFs do), run with --assume-reference (workflow: assume_reference: true)"
+        )
+    return notes
+
+
+def _check_file(scan: _BatchScan, path: Path, loci: pd.DataFrame, *, counted: bool) -> list[str]:
+    """The problems of one file (none: its samples are now in ``scan``).
+
+    A file with unsafe sample IDs is still read for its other samples, so its format,
+    its genome build and its safe samples' duplicates are checked in the same pass.
+    """
+    from pgx.errors import PgxError, SampleError
+    from pgx.vcf import SAFE_SAMPLE_ID
+
+    try:
+        scan.read_file(path, loci, counted=counted)
+        return []
+    except SampleError as exc:
+        samples = _header_samples(path)
+        if samples is None or len(set(samples)) != len(samples):
+            return [_one_line(exc)]
+        problems = [_one_line(exc)]
+        safe = [s for s in samples if SAFE_SAMPLE_ID.fullmatch(s)]
+    except PgxError as exc:
+        return [_one_line(exc)]
+    except (OSError, EOFError) as exc:
+        return [f"{path}: cannot be read ({exc}); check that the file is there, complete and readable"]
+    try:
+        scan.read_file(path, loci, counted=counted, samples=safe)
+    except PgxError as exc:
+        problems.append(_one_line(exc))
+    except (OSError, EOFError) as exc:
+        problems.append(f"{path}: cannot be read ({exc}); check that the file is there, complete and readable")
+    return problems
+
+
+def _header_samples(path: Path) -> list[str] | None:
+    """The sample IDs of a VCF's #CHROM line (None when it cannot be read)."""
+    import gzip
+    import zlib
+
+    try:
+        opener = gzip.open if _compression(path) != "plain" else open
+        with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("#CHROM"):
+                    return line.rstrip("\r\n").split("\t")[9:]
+                if not line.startswith("#"):
+                    return None
+    except (OSError, EOFError, zlib.error):
+        return None
+    return None
+
+
+def _header_build_or_none(path: Path) -> str | None:
+    """The build a file's header names, or None (also when the header cannot be read:
+    the file check then says why)."""
+    import zlib
+
+    from pgx.errors import PgxError
+
+    try:
+        return header_build(path)
+    except (PgxError, OSError, EOFError, zlib.error, UnicodeDecodeError):
+        return None
+
+
+def _compression(path: Path) -> str:
+    """bgzip | gzip | plain, from the first bytes (BGZF has a 'BC' extra subfield)."""
+    with open(path, "rb") as fh:
+        head = fh.read(18)
+    if head[:2] != b"\x1f\x8b":
+        return "plain"
+    return "bgzip" if len(head) >= 18 and head[3] & 4 and head[12:14] == b"BC" else "gzip"
+
+
+def _index_of(path: Path) -> Path | None:
+    for suffix in (".tbi", ".csi"):
+        idx = Path(f"{path}{suffix}")
+        if idx.exists():
+            return idx
+    return None
+
+
+def _describe_format(path: Path) -> str:
+    try:
+        kind = _compression(path)
+    except OSError:
+        return "unreadable"
+    idx = _index_of(path)
+    if kind == "bgzip":
+        return f"bgzip, indexed ({idx.name})" if idx else "bgzip, not indexed"
+    return "gzip (not bgzip, so it cannot be indexed)" if kind == "gzip" else "plain text (not compressed)"
+
+
+def _index_notes(path: Path) -> list[str]:
+    """A note when a large file has to be read whole (no index, or not indexable)."""
+    try:
+        size, kind = path.stat().st_size, _compression(path)
+    except OSError:
+        return []
+    if size < UNINDEXED_NOTE_BYTES or (kind == "bgzip" and _index_of(path)):
+        return []
+    how = {
+        "bgzip": f"index it (tabix -p vcf {path})",
+        "gzip": f"re-compress it with bgzip and index it (zcat {path} | bgzip > new.vcf.gz; tabix -p vcf new.vcf.gz)",
+        "plain": f"compress and index it (bgzip {path}; tabix -p vcf {path}.gz)",
+    }[kind]
+    return [f"{path}: not indexed, so pgx reads the whole file ({size >> 20} MB); to read only the pharmacogene positions, {how}"]
+
+
+def _one_line(message: object) -> str:
+    return " ".join(str(message).split())

@@ -1,0 +1,23 @@
+# Cohort: every batch's tables under results/ as one hive-partitioned Parquet dataset,
+# results/_cohort/<table>/batch=<batch>/part-0.parquet (see pgx/cohort.py). It holds every
+# complete batch in results/, including batches of earlier sample sheets.
+
+COHORT_TABLES = ["genotypes", "calls", "recommendations", "provenance"]
+
+
+rule cohort:
+    input:
+        tables=expand("results/{batch}/{table}.parquet", batch=get_batches(), table=COHORT_TABLES),
+    output:
+        manifest="results/_cohort/batches.tsv",
+    params:
+        out=lambda wildcards, output: Path(output.manifest).parent,
+        results_root=lambda wildcards, output: Path(output.manifest).parent.parent,
+    log:
+        "logs/cohort.log",
+    benchmark:
+        "benchmarks/cohort.tsv"
+    conda:
+        "../envs/pgx.yaml"
+    script:
+        "../scripts/cohort.py"
