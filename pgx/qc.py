@@ -48,6 +48,7 @@ __all__ = [
     "gene_rates",
     "missing_by_sample",
     "normalise_populations",
+    "null_warnings",
     "novel_variant_table",
     "phenotype_category",
     "phenotype_counts",
@@ -95,11 +96,12 @@ _CATEGORY_COLOUR = {key: colour for key, _, colour in CATEGORIES}
 # first match wins, so "uncertain susceptibility" is uncertain and "ultrarapid" is not "rapid"
 _CATEGORY_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("indeterminate", ("indeterminate", "uncertain", "unknown")),
-    ("poor", ("non-responsive", "increased risk", "susceptib", "poor", "deficient", "no function", "positive")),
+    ("other", ("responsive",)),  # CFTR/ivacaftor: a drug response, not a function scale
+    ("poor", ("increased risk", "susceptib", "poor", "deficient", "no function", "positive")),
     ("ultrarapid", ("ultrarapid",)),
     ("rapid", ("rapid", "increased")),
     ("intermediate", ("intermediate", "decreased", "variable")),
-    ("normal", ("normal", "responsive", "negative")),
+    ("normal", ("normal", "negative")),
 )
 
 _PLOT_STYLE = {
@@ -288,31 +290,40 @@ def novel_variant_table(calls: pd.DataFrame) -> pd.DataFrame:
 
 
 _VARIANT = re.compile(r"\b(?:chr)?[0-9XYMT]{1,2}:\d+:[ACGTN*.<>\w]+>[^\s,;]+")
+_HGVS = re.compile(r"(?<![\w.])[cgmnpr]\.[\w*+\-_>?]+")  # c.6178G>T, c.4024A>G
 _NUMBER = re.compile(r"(?<![\w*])\d+(?:\.\d+)?(?![\w])")
 _STAR_ALLELE = re.compile(r"\*\d+[A-Z]?(?:\.\d+)?")
+_LIST = re.compile(r"(\*N|N|<variant>)(?:,\s*(?:\*N|N|<variant>))+")
 
 
 def warning_kind(text: str) -> str:
     """A warning with its particulars taken out, so that warnings of one kind count together.
 
-    Variants become ``<variant>``, star alleles ``*N``, numbers ``N``, and whatever
-    follows a ``": "`` (a list of positions, alleles or variants) becomes ``…``.
+    Variants become ``<variant>``, star alleles ``*N``, numbers ``N`` (a list of them one
+    ``N``), and whatever follows a ``": "`` (a list of positions, alleles or variants)
+    becomes ``…``.
     """
-    text = _VARIANT.sub("<variant>", str(text))
+    text = _HGVS.sub("<variant>", _VARIANT.sub("<variant>", str(text)))
     head, sep, _ = text.partition(": ")
     text = head + (": …" if sep else "")
     text = _STAR_ALLELE.sub("*N", text)
     text = _NUMBER.sub("N", text)
+    text = _LIST.sub(r"\1", text)  # "N, N, N" -> "N"
     return re.sub(r"\s+", " ", text).strip()
 
 
 def warning_table(calls: pd.DataFrame) -> pd.DataFrame:
-    """Warnings counted by kind: calls and samples carrying it, genes, one example text."""
+    """Warnings counted by kind: calls and samples carrying it, genes, one example text.
+
+    Null entries in a ``warnings`` list are not warnings and are left out (see
+    :func:`null_warnings`).
+    """
     df = calls[["sample_id", "gene", "warnings"]]
     df = df[df["warnings"].map(_length) > 0]
+    df = df.assign(warning=df["warnings"].map(list)).explode("warning")
+    df = df[df["warning"].map(lambda w: isinstance(w, str))]
     if df.empty:
         return pd.DataFrame(columns=["kind", "calls", "samples", "genes", "example"])
-    df = df.assign(warning=df["warnings"].map(list)).explode("warning")
     df["kind"] = df["warning"].map(warning_kind)
     out = df.groupby("kind").agg(
         calls=("warning", "size"),
@@ -321,6 +332,11 @@ def warning_table(calls: pd.DataFrame) -> pd.DataFrame:
         example=("warning", "first"),
     )
     return out.reset_index().sort_values(["calls", "kind"], ascending=[False, True]).reset_index(drop=True)
+
+
+def null_warnings(calls: pd.DataFrame) -> int:
+    """Null entries in the ``warnings`` lists: an upstream bug the report points out."""
+    return int(sum(sum(not isinstance(w, str) for w in ws) for ws in calls["warnings"] if _length(ws)))
 
 
 def population_rates(calls: pd.DataFrame, populations: pd.DataFrame) -> pd.DataFrame:
@@ -470,18 +486,19 @@ def _plot_missing(missing: pd.DataFrame, genes: list[str]) -> str:
     samples = list(top["sample_id"])[::-1]
     per_gene = pd.DataFrame(list(top["per_gene"])[::-1], index=samples).reindex(columns=genes).fillna(0)
     per_gene = per_gene.loc[:, per_gene.sum() > 0]
-    fig = _figure(9.6, 1.2 + 0.26 * len(samples))
+    fig = _figure(9.6, 1.1 + 0.24 * len(samples))
     ax = fig.subplots()
     left = np.zeros(len(samples))
-    for i, gene in enumerate(per_gene.columns):
-        ax.barh(range(len(samples)), per_gene[gene], left=left, height=0.7, color=GENE_COLOURS[i % len(GENE_COLOURS)], label=gene)
+    colours = _gene_colours(per_gene.columns, genes)
+    for gene, colour in zip(per_gene.columns, colours):
+        ax.barh(range(len(samples)), per_gene[gene], left=left, height=0.6, color=colour, label=gene)
         left += per_gene[gene].to_numpy()
     ax.set_yticks(range(len(samples)), [_shorten(s, 40) for s in samples])
     ax.set_xlabel("missing KB positions")
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.grid(axis="x")
     ax.set_title(f"Samples with the most missing positions (top {len(samples)}), by gene")
-    ax.legend(loc="lower right", fontsize=7.5)
+    fig.legend(loc="outside lower right", ncols=min(len(colours), 6), fontsize=7.5)
     return _png(fig)
 
 
@@ -490,9 +507,9 @@ def _plot_counts(labels: list[str], values: list[int], colours: list[str], title
     values = values[::-1]
     colours = colours[::-1]
     lines = sum(label.count("\n") + 1 for label in labels)
-    fig = _figure(9.6, 1.0 + 0.2 * lines + 0.12 * len(labels))
+    fig = _figure(9.6, 0.8 + 0.2 * lines + 0.1 * len(labels))
     ax = fig.subplots()
-    ax.barh(range(len(labels)), values, color=colours, height=0.7)
+    ax.barh(range(len(labels)), values, color=colours, height=0.6)
     top = max(values) if values else 1
     for i, v in enumerate(values):
         ax.text(v + top * 0.01, i, f"{v:,}", va="center", fontsize=7, color=MUTED)
@@ -519,10 +536,10 @@ _HEATMAPS = (
 
 
 def _plot_population_rates(rates: pd.DataFrame, pops: list[str], genes: list[str]) -> str:
-    cell_w = max(0.55, min(0.9, 6.0 / max(len(genes), 1)))
-    width = min(9.6, 1.6 + 2 * (cell_w * len(genes) + 0.9))
-    fig = _figure(max(width, 7.5), 1.2 + 2 * (0.35 + 0.27 * len(pops)))
-    axes = fig.subplots(2, 2).ravel()
+    wide = len(genes) > 8  # one heatmap per row, so the cells stay readable
+    nrows, ncols = (4, 1) if wide else (2, 2)
+    fig = _figure(9.6, 0.4 + nrows * (0.65 + 0.27 * len(pops)))
+    axes = fig.subplots(nrows, ncols).ravel()
     for ax, (col, title, cmap, zero_is_good) in zip(axes, _HEATMAPS):
         grid = rates.pivot(index="population", columns="gene", values=col).reindex(index=pops, columns=genes)
         values = grid.to_numpy(dtype=float)
@@ -583,7 +600,7 @@ th {{ background: {HEAD_BG}; color: {ACCENT}; text-align: left; font-weight: bol
 td {{ border-bottom: 1px solid {HEAD_BG}; padding: 4px 9px; vertical-align: top; }}
 td.n, th.n {{ text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }}
 td.id {{ font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 12px; overflow-wrap: anywhere; }}
-td.flag {{ color: {RED}; font-weight: bold; }}
+td.flag, p.flag {{ color: {RED}; font-weight: bold; }}
 .sw {{ display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 5px; vertical-align: -1px; }}
 details summary {{ cursor: pointer; color: {BLUE}; margin: 6px 0; }}
 footer {{ margin-top: 40px; color: {MUTED}; font-size: 11.5px; border-top: 1px solid {HEAD_BG}; padding-top: 8px; }}
@@ -674,8 +691,9 @@ def _call_rate_section(rates: pd.DataFrame, status: pd.DataFrame | None) -> str:
         body += "<h3>Genotypes at knowledge-base positions</h3>" + _table(
             [("Gene", ""), ("Genotypes", "n"), *((c.replace("_", " ").capitalize(), "n") for c in cols)], srows
         )
-        body += ('<p class="note">One genotype per sample and KB position (genotypes.parquet). Assumed reference: '
-                 "the position is absent from the input and <code>assume_reference</code> was on.</p>")  # fmt: skip
+        body += ('<p class="note">One genotype per sample and KB position (genotypes.parquet). Missing: no GT in the '
+                 "input or <code>./.</code>; partial: one allele only (treated as missing); assumed reference: absent "
+                 "from the input while <code>assume_reference</code> was on.</p>")  # fmt: skip
     return _section("call-rates", body)
 
 
@@ -735,9 +753,15 @@ def _novel_section(novel: pd.DataFrame, genes: list[str]) -> str:
     return _section("novel", body)
 
 
-def _warnings_section(warnings: pd.DataFrame) -> str:
+def _warnings_section(warnings: pd.DataFrame, nulls: int) -> str:
+    bug = (
+        f'<p class="note flag">{_n(nulls)} null entries in <code>calls.warnings</code> were ignored: '
+        "a pipeline bug (a warning list should hold text only); please report it.</p>"
+        if nulls
+        else ""
+    )
     if warnings.empty:
-        return _section("warnings", '<p class="note">No call carries a warning.</p>')
+        return _section("warnings", bug + '<p class="note">No call carries a warning.</p>')
     plot = warnings.head(15)
     rows = [[_e(r.kind), _e(r.genes), _n(r.calls), _n(r.samples), _e(r.example)] for r in warnings.itertuples(index=False)]
     body = (
@@ -747,6 +771,7 @@ def _warnings_section(warnings: pd.DataFrame) -> str:
                             "Warnings by kind (sample × gene results carrying it)", "results"),
                "warnings counted by kind")  # fmt: skip
         + _table([("Kind", ""), ("Genes", ""), ("Results", "n"), ("Samples", "n"), ("Example", "")], rows)
+        + bug
     )
     return _section("warnings", body)
 
@@ -813,7 +838,7 @@ def render_qc_report(results_dir: Path | str, out_path: Path | str, *, populatio
             _phenotype_section(counts, genes),
             _missing_section(missing, genes, calls["sample_id"].nunique(), prov.get("option:assume_reference") == "true"),
             _novel_section(novel, genes),
-            _warnings_section(warnings),
+            _warnings_section(warnings, null_warnings(calls)),
         ]
         if populations is not None and not calls.empty:
             parts.append(_population_section(calls, populations, genes))
