@@ -75,6 +75,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_batch(args: argparse.Namespace) -> int:
+    """Lab staff: check a batch of VCFs, run the workflow, say where the results are."""
+    from pgx.batch import run_batch_command
+
+    return run_batch_command(args)
+
+
 def cmd_annotate(args: argparse.Namespace) -> int:
     """Write the batch's pharmacogene variants as an annotated, indexed VCF."""
     _check_files_exist(args.vcfs)
@@ -200,6 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _input_options(run)
     run.set_defaults(func=cmd_run)
+
+    from pgx.batch import add_parser as add_batch_parser
+
+    add_batch_parser(sub).set_defaults(func=cmd_batch)
 
     annotate = sub.add_parser(
         "annotate",

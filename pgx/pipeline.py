@@ -427,8 +427,9 @@ def _coverage_notes(table: pd.DataFrame, absent: list[str], n_samples: int, assu
 def _check_file(scan: _BatchScan, path: Path, loci: pd.DataFrame, *, counted: bool) -> list[str]:
     """The problems of one file (none: its samples are now in ``scan``).
 
-    A file with unsafe sample IDs is still read for its other samples, so its format,
-    its genome build and its safe samples' duplicates are checked in the same pass.
+    The reader stops at a file's first problem; to report them all, the sample IDs of a
+    file that failed are checked from its header too, and a file whose only fault is some
+    unsafe sample IDs is read again for its other samples (format, build, duplicates).
     """
     from pgx.errors import PgxError, SampleError
     from pgx.vcf import SAFE_SAMPLE_ID
@@ -436,18 +437,33 @@ def _check_file(scan: _BatchScan, path: Path, loci: pd.DataFrame, *, counted: bo
     try:
         scan.read_file(path, loci, counted=counted)
         return []
-    except SampleError as exc:
-        samples = _header_samples(path)
-        if samples is None or len(set(samples)) != len(samples):
-            return [_one_line(exc)]
-        problems = [_one_line(exc)]
-        safe = [s for s in samples if SAFE_SAMPLE_ID.fullmatch(s)]
     except PgxError as exc:
-        return [_one_line(exc)]
+        first = exc
     except (OSError, EOFError) as exc:
         return [f"{path}: cannot be read ({exc}); check that the file is there, complete and readable"]
-    try:
-        scan.read_file(path, loci, counted=counted, samples=safe)
+    problems = [_one_line(first)]
+    samples = _header_samples(path)
+    if samples is None:
+        return problems
+    seen: set[str] = set()
+    dups = sorted({s for s in samples if s in seen or seen.add(s)})
+    unsafe = [s for s in samples if not SAFE_SAMPLE_ID.fullmatch(s)]
+    reader_said = ("dups" if dups else "unsafe") if isinstance(first, SampleError) else None
+    if dups and reader_said != "dups":
+        problems.append(
+            f"{path}: sample ID(s) {', '.join(map(repr, dups[:5]))} appear more than once in the #CHROM line; "
+            "give every sample a unique ID (e.g. bcftools reheader -s new_names.txt)"
+        )
+    if unsafe and reader_said != "unsafe":
+        problems.append(
+            f"{path}: sample ID(s) {', '.join(map(repr, unsafe[:5]))}{' ...' if len(unsafe) > 5 else ''} are not "
+            "safe as file names (allowed: letters, digits, '_', '.', '+', '-'; not starting with '-' or '.'; "
+            "at most 200 characters); rename them, e.g. bcftools reheader -s new_names.txt"
+        )
+    if reader_said != "unsafe":
+        return problems
+    try:  # the file's only fault so far is some sample IDs: check the rest with the others
+        scan.read_file(path, loci, counted=counted, samples=[s for s in samples if s not in set(unsafe)])
     except PgxError as exc:
         problems.append(_one_line(exc))
     except (OSError, EOFError) as exc:
