@@ -128,6 +128,121 @@ OUTPUT_SCHEMAS: dict[str, pa.Schema] = {
     "provenance": PROVENANCE,
 }
 
+# --- what every output column means ----------------------------------------------------
+# One entry per table and per column of the schemas above (a test fails when a column is
+# added without its meaning, or a meaning outlives its column). README's "Output columns"
+# is generated from these (python -m pgx.docs_schema --write README.md).
+
+
+def _one_of(values: tuple[str, ...]) -> str:
+    return ", ".join(f"`{v}`" for v in values)
+
+
+#: what one row of each output table is
+TABLE_DOCS: dict[str, str] = {
+    "genotypes": "one row per sample and knowledge-base position: the genotype pgx read",
+    "calls": "one row per sample and gene: the diplotype call, its phenotype and why a call is incomplete",
+    "recommendations": (
+        "one row per sample, drug, guideline source and population: the recommendation that applies "
+        "to the sample's result (or `no_guideline_match`)"
+    ),
+    "provenance": "key/value rows: what produced the batch",
+}
+
+#: Parquet key-value metadata of every output file
+METADATA_DOCS: dict[str, str] = {
+    "pgx_table": "the table's name (`genotypes`, `calls`, `recommendations`, `provenance`)",
+    "pgx_schema_version": (
+        f"the version of these schemas (now `{SCHEMA_VERSION}`); it changes whenever a column is "
+        "added, removed, renamed or retyped"
+    ),
+    "pgx_version": "the pgx version that wrote the file",
+}
+
+COLUMN_DOCS: dict[str, dict[str, str]] = {
+    "genotypes": {
+        "sample_id": "sample ID, as in the VCF's #CHROM line",
+        "gene": "gene the position belongs to",
+        "chrom": "chromosome, `chr`-prefixed GRCh38 name (whatever the VCF calls it)",
+        "pos": "GRCh38 position, 1-based as in a VCF; for an indel, its padding base (GRCh37 input is reported at GRCh38 positions)",
+        "rsid": "dbSNP rsID of the position; null when it has none",
+        "ref": "reference allele at the position, as in the VCF",
+        "alleles": (
+            "the genotype as VCF allele sequences, one per haplotype (one for a haploid call); a missing "
+            "allele is a null element; null when both are missing"
+        ),
+        "phased": "true when the genotype is phased (`|` in the VCF) or haploid",
+        "phase_set": "FORMAT/PS phase set; null when the VCF gives none",
+        "status": (
+            f"one of {_one_of(GENOTYPE_STATUSES)}: read from the VCF; absent from every file or `./.`; "
+            "absent and taken as reference because of `--assume-reference`; one allele called, the other missing"
+        ),
+        "source_file": "the VCF file(s) the sample was read from, `;`-separated in input order",
+        "kb_version": "version of the knowledge base used (see `pgx kb info`)",
+    },
+    "calls": {
+        "sample_id": "sample ID, as in the VCF",
+        "gene": "gene",
+        "diplotype": (
+            "the call, lower allele first (`*1/*17`); a haploid call is one allele; for an ambiguous call, "
+            "the first of `alternatives`; null for a no-call"
+        ),
+        "allele_1": "first allele of `diplotype`",
+        "allele_2": "second allele of `diplotype`; null for a haploid call",
+        "function_1": "clinical function of `allele_1` (CPIC wording, e.g. `No function`); null when unknown",
+        "function_2": "clinical function of `allele_2`",
+        "score": "number of allele-defining positions the diplotype matches (the most specific diplotype wins); null for no-calls and outside calls",
+        "alternatives": "every diplotype tied with the best one, sorted; empty unless `call_status` is `ambiguous`",
+        "activity_score": "sum of the two alleles' activity values, for activity-score genes (CYP2C9, DPYD, ...); null otherwise or when an allele has none",
+        "phenotype": "phenotype (e.g. `Intermediate Metabolizer`); `Indeterminate` when tied diplotypes disagree; null for a no-call",
+        "lookup_key": (
+            "what guideline recommendations are looked up by: the phenotype, or the activity score in CPIC's "
+            "spelling (`1.5`); `No Result` for a no-call"
+        ),
+        "call_status": (
+            f"one of {_one_of(CALL_STATUSES)}: one best diplotype; several tie (see `alternatives`); "
+            "nothing could be called (see `warnings`); taken from the outside-call file"
+        ),
+        "phased": "true when the sample's genotypes for the gene were matched haplotype by haplotype",
+        "missing_positions": "GRCh38 positions of the gene with no genotype; alleles defined there were scored without them",
+        "assumed_reference_positions": "positions absent from the VCFs and taken as reference (`--assume-reference`)",
+        "novel_variants": "non-reference alleles at KB positions that no known allele explains, as `chrom:pos:ref>alt`",
+        "warnings": "why a call is incomplete or uncertain (missing positions, uncallable alleles, copy number not assessed, outside-call notes)",
+        "kb_version": "version of the knowledge base used",
+    },
+    "recommendations": {
+        "sample_id": "sample ID",
+        "drug": "drug name (lower case)",
+        "genes": "the genes the recommendation rests on",
+        "lookup_key": "the sample's result the row matched, `GENE=key` joined by `;`, genes sorted (`CYP2C19=Poor Metabolizer`)",
+        "phenotypes": "the sample's result per gene, readable (`CYP2C19: Poor Metabolizer`; `No Result` for a gene without a call)",
+        "population": "the population or context the guideline row is for (e.g. `general`); null when the guideline does not say",
+        "action": (
+            f"what to do, one of {_one_of(ACTIONS)}; `no_guideline_match`: the guideline has no row for "
+            "the sample's result"
+        ),
+        "dose_factor": "multiply the standard dose by this (e.g. `0.5`) when the guideline gives a number; else null",
+        "alternatives": "alternative drugs the guideline names",
+        "strength": "classification of the recommendation as the guideline gives it (`Strong`, `Moderate`, `Optional`, ...)",
+        "text": "the recommendation in pgx's own words, from the structured facts (the guideline is cited, not quoted)",
+        "source": "guideline source: `CPIC` or `DPWG`",
+        "guideline": "guideline title",
+        "cpic_level": "CPIC level of the drug-gene pair (`A`, `B`, ...); null for DPWG rows",
+        "url": "guideline web page",
+        "pmid": "PubMed IDs of the guideline publications, `;`-separated",
+        "recommendation_id": "ID of the knowledge-base recommendation row (`CPIC:8479701`); null for `no_guideline_match`",
+        "kb_version": "version of the knowledge base used",
+    },
+    "provenance": {
+        "key": (
+            "what is recorded: `batch`, `pipeline_version`, `kb_version`, `genome_build`, `n_samples`, "
+            "`kb_source:<file>` (one per source of the knowledge base), `input_sha256:<file>` (one per input "
+            "file), `option:<name>` (one per option used, e.g. `option:assume_reference`)"
+        ),
+        "value": "its value (a checksum is the file's sha256 in hex; a KB source is `<data version> sha256:<checksum>`)",
+    },
+}
+
 # --- knowledge-base tables (TSV) ------------------------------------------------------
 # name -> {column: dtype}; dtypes are pandas dtypes used when reading the TSV.
 
