@@ -34,6 +34,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,6 +196,7 @@ class Progress:
 
     def __init__(self, stream: TextIO):
         self.stream = stream
+        self.started = time.monotonic()
         self.rule_of_job: dict[str, str] = {}
         self.last_rule: str | None = None
         self.last_finished: str | None = None
@@ -219,7 +221,7 @@ class Progress:
             done, total, _ = m.groups()
             rule = self.last_finished or "?"
             what = STEPS.get(rule, (rule, rule))[1]
-            self._say(f"  [{done}/{total}] {what}")
+            self._say(f"  [{done}/{total}] {what}  ({_elapsed(time.monotonic() - self.started)})")
         elif m := self._ERROR.match(line):
             self.failed.append((m.group(1), []))
             self._in_error = True
@@ -232,6 +234,11 @@ class Progress:
 
     def _say(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
+
+
+def _elapsed(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}:{secs:02d} elapsed"
 
 
 def run_workflow(run: BatchRun, *, cores: int, stream: TextIO = sys.stdout) -> tuple[int, Progress]:

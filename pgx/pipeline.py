@@ -339,10 +339,11 @@ class _BatchScan:
         if new:
             base = len(self.row)
             self.row.update((s, base + i) for i, s in enumerate(new))
-            grow = len(new)
-            self.genotyped = np.vstack([self.genotyped, np.zeros((grow, self.genotyped.shape[1]), np.uint8)])
-            self.covered = np.vstack([self.covered, np.zeros((grow, self.covered.shape[1]), np.uint8)])
-            self.first_file = np.vstack([self.first_file, np.full((grow, len(self.genes)), -1, np.int32)])
+            if len(self.row) > len(self.genotyped):  # grow by doubling: copies stay linear overall
+                rows_needed = max(len(self.row), 2 * len(self.genotyped))
+                self.genotyped = _grown(self.genotyped, rows_needed, 0)
+                self.covered = _grown(self.covered, rows_needed, 0)
+                self.first_file = _grown(self.first_file, rows_needed, -1)
         if not self.genes:
             return
         rows = np.array([self.row[s] for s in samples], dtype=np.int64)
@@ -378,7 +379,7 @@ class _BatchScan:
         """Genes no file has a single genotype for."""
         import numpy as np
 
-        covered = np.bitwise_or.reduce(self.covered, axis=0)  # zeros when there are no samples
+        covered = np.bitwise_or.reduce(self.covered[: self.n_samples], axis=0)  # zeros when there are no samples
         bits = np.unpackbits(covered, count=len(self.loci)).astype(bool)
         return [g for g, cols in zip(self.genes, self.gene_cols) if not bits[cols].any()]
 
@@ -386,21 +387,31 @@ class _BatchScan:
         """Per gene: KB positions, samples with a missing genotype, missing genotypes."""
         import numpy as np
 
-        n_loci = len(self.loci)
-        rows = []
-        for gene, cols in zip(self.genes, self.gene_cols):
-            missing = np.zeros((self.n_samples, len(cols)), dtype=bool)
-            for start in range(0, self.n_samples, DEFAULT_CHUNK_SIZE):  # unpack a chunk at a time
-                sl = slice(start, start + DEFAULT_CHUNK_SIZE)
-                have = np.unpackbits(self.genotyped[sl], axis=1, count=n_loci)[:, cols].astype(bool)
-                miss = ~have
-                if assume_reference:  # positions no file covers become assumed reference
-                    miss &= np.unpackbits(self.covered[sl], axis=1, count=n_loci)[:, cols].astype(bool)
-                missing[sl] = miss
-            rows.append((gene, len(cols), int(missing.any(axis=1).sum()), int(missing.sum())))
+        n, n_loci = self.n_samples, len(self.loci)
+        with_missing = np.zeros(len(self.genes), dtype=np.int64)
+        n_missing = np.zeros(len(self.genes), dtype=np.int64)
+        for start in range(0, n, DEFAULT_CHUNK_SIZE):  # unpack a chunk of samples at a time
+            sl = slice(start, min(start + DEFAULT_CHUNK_SIZE, n))
+            missing = ~np.unpackbits(self.genotyped[sl], axis=1, count=n_loci).astype(bool)
+            if assume_reference:  # positions no file covers become assumed reference
+                missing &= np.unpackbits(self.covered[sl], axis=1, count=n_loci).astype(bool)
+            for g, cols in enumerate(self.gene_cols):
+                m = missing[:, cols]
+                with_missing[g] += int(m.any(axis=1).sum())
+                n_missing[g] += int(m.sum())
+        rows = zip(self.genes, (len(c) for c in self.gene_cols), with_missing.tolist(), n_missing.tolist())
         return pd.DataFrame(
-            rows, columns=["gene", "positions", "samples_with_missing", "missing_genotypes"]
+            list(rows), columns=["gene", "positions", "samples_with_missing", "missing_genotypes"]
         ).set_index("gene")
+
+
+def _grown(arr, rows: int, fill: int):
+    """``arr`` with ``rows`` rows, the new ones set to ``fill``."""
+    import numpy as np
+
+    out = np.full((rows, *arr.shape[1:]), fill, dtype=arr.dtype)
+    out[: len(arr)] = arr
+    return out
 
 
 def _coverage_notes(table: pd.DataFrame, absent: list[str], n_samples: int, assume_reference: bool) -> list[str]:
