@@ -120,6 +120,21 @@ def load_kb(root: Path | str | None = None) -> KnowledgeBase:
 
 _ROLES = ("core", "extra", "ignored")
 _LOOKUP_METHODS = ("activity_score", "phenotype", "allele_status")
+_CALLED_FROM = ("vcf", "outside")
+#: gene_rules vocabulary (declared in pgx.schema with the table) and what its value is
+GENE_RULES = {
+    "required_position": "position",
+    "fallback_position": "position",
+    "unphased_priority": "diplotypes",
+    "lowest_function": "empty",
+    "hemizygous": "chrom",
+    "copy_number_not_assessed": "empty",
+    "ignored_allele": "allele",
+}
+#: outside_results kinds (declared in pgx.schema with the table)
+OUTSIDE_KINDS = ("allele_status", "activity_score", "allele_activity")
+#: lookup-key values the calling layer produces itself (no call, disagreeing ties, no score)
+CALLER_KEYS = ("No Result", "Indeterminate", "n/a")
 
 
 def validate(tables: dict[str, pd.DataFrame], where: str = "knowledge base") -> None:
@@ -127,9 +142,13 @@ def validate(tables: dict[str, pd.DataFrame], where: str = "knowledge base") -> 
 
     Checks what the matcher and phenotyper silently rely on: unique genes, loci and
     alleles; definitions only at known core positions of known alleles; one reference
-    allele per gene; known roles and lookup methods; well-formed score ranges.
+    allele per gene; known roles and lookup methods; well-formed score ranges; gene
+    rules from the vocabulary naming known genes, positions, alleles and chromosomes;
+    outside results of known kinds for known genes; no loci for outside-call genes.
     """
     problems = _table_problems(tables)
+    problems += _gene_rule_problems(tables)
+    problems += _outside_problems(tables)
     if problems:
         shown = "; ".join(problems[:20]) + (f"; ... {len(problems) - 20} more" if len(problems) > 20 else "")
         raise KnowledgeBaseError(f"{where} is inconsistent ({shown}); rebuild it with `pgx kb build`")
@@ -148,6 +167,15 @@ def _table_problems(t: dict[str, pd.DataFrame]) -> list[str]:
         if unknown:
             problems.append(f"{name} names genes absent from genes: {', '.join(unknown)}")
     problems += [f"loci role {r!r} unknown" for r in sorted(set(loci["role"]) - set(_ROLES))]
+    problems += [f"called_from {c!r} unknown" for c in sorted(set(genes["called_from"]) - set(_CALLED_FROM))]
+    outside = set(genes.loc[genes["called_from"] == "outside", "gene"])
+    with_loci = sorted(outside & (set(loci["gene"]) | set(defs["gene"])))
+    if with_loci:
+        problems.append(f"outside-call genes have loci or definitions: {', '.join(with_loci)}")
+    structural = set(zip(alleles.loc[alleles["is_structural"], "gene"], alleles.loc[alleles["is_structural"], "allele"]))
+    defined_structural = sorted({f"{g} {a}" for g, a in zip(defs["gene"], defs["allele"]) if (g, a) in structural})
+    if defined_structural:
+        problems.append(f"structural alleles with definitions: {', '.join(defined_structural[:5])}")
     problems += [f"lookup_method {m!r} unknown" for m in sorted(set(genes["lookup_method"]) - set(_LOOKUP_METHODS))]
     core = set(zip(loci.loc[loci["role"] == "core", "gene"], loci.loc[loci["role"] == "core", "pos"]))
     stray = [f"{g} {a} at {p}" for g, a, p in zip(defs["gene"], defs["allele"], defs["pos"]) if (g, p) not in core]
@@ -185,46 +213,255 @@ def _reference_problems(genes: pd.DataFrame, alleles: pd.DataFrame) -> list[str]
     return problems
 
 
+def _gene_rule_problems(t: dict[str, pd.DataFrame]) -> list[str]:
+    """gene_rules rows: known gene and rule, a value of the kind the rule takes."""
+    rules = t.get("gene_rules")
+    if rules is None or rules.empty:
+        return []
+    genes = t["genes"].set_index("gene")
+    loci = t["loci"]
+    core = set(zip(loci.loc[loci["role"] == "core", "gene"], loci.loc[loci["role"] == "core", "pos"]))
+    alleles = set(zip(t["alleles"]["gene"], t["alleles"]["allele"]))
+    problems = []
+    for gene, rule, value in zip(rules["gene"], rules["rule"], rules["value"]):
+        what = f"gene_rules {gene} {rule} {value!r}"
+        if gene not in genes.index:
+            problems.append(f"{what}: unknown gene")
+            continue
+        kind = GENE_RULES.get(rule)
+        if kind is None:
+            problems.append(f"{what}: rule not in the vocabulary ({', '.join(GENE_RULES)})")
+        elif kind == "position" and not (str(value).isdigit() and (gene, int(value)) in core):
+            problems.append(f"{what}: not a core locus of {gene}")
+        elif kind == "chrom" and value != genes.loc[gene, "chrom"]:
+            problems.append(f"{what}: {gene} is on {genes.loc[gene, 'chrom']}")
+        elif kind == "empty" and value:
+            problems.append(f"{what}: this rule takes no value")
+        elif kind == "diplotypes":
+            options, sep, pick = str(value).partition(">")
+            named = {a for d in options.split("|") + [pick] for a in d.split("/")}
+            if not sep or pick not in options.split("|") or any((gene, a) not in alleles for a in named):
+                problems.append(f"{what}: not 'A/B|C/D>C/D' over known alleles")
+        elif kind == "allele" and not value:
+            problems.append(f"{what}: names no allele")
+    return problems
+
+
+def _outside_problems(t: dict[str, pd.DataFrame]) -> list[str]:
+    """outside_results rows: known gene and kind, unique result per gene and kind."""
+    out = t.get("outside_results")
+    if out is None or out.empty:
+        return []
+    known = set(t["genes"]["gene"])
+    problems = _duplicates(out, ["gene", "kind", "result"], "outside_results")
+    problems += [f"outside_results names unknown gene {g}" for g in sorted(set(out["gene"]) - known)]
+    problems += [f"outside_results kind {k!r} unknown" for k in sorted(set(out["kind"]) - set(OUTSIDE_KINDS))]
+    alleles = set(zip(t["alleles"]["gene"], t["alleles"]["allele"]))
+    activity = out[out["kind"] == "allele_activity"]
+    stray = sorted(f"{g} {a}" for g, a in zip(activity["gene"], activity["result"]) if (g, a) not in alleles)
+    if stray:
+        problems.append(f"outside_results allele_activity for alleles absent from alleles: {', '.join(stray)}")
+    return problems
+
+
+# --- what the KB can produce ------------------------------------------------------------
+
+
+def score_text(score: float, lower_bound: bool = False) -> str:
+    """An activity score as CPIC writes it: ``0.0``, ``1.25``, ``≥4.0``."""
+    text = f"{score:.2f}".rstrip("0")
+    text = text + "0" if text.endswith(".") else text
+    return ("≥" if lower_bound else "") + text
+
+
+def reachable_results(kb: KnowledgeBase) -> dict[str, set[str]]:
+    """gene -> every lookup-key value some diplotype or outside result of the KB gives.
+
+    Phenotype genes: the phenotypes of function pairs whose functions some listed allele
+    has (single-allele rows only for hemizygous or outside-call genes). Activity-score
+    genes: every sum of two listed alleles' activity values (structural ones included,
+    lower bounds from ``outside_results`` keeping their ``≥``), the phenotypes the
+    rules give, and the gene's ``activity_score`` outside results. Allele-status genes:
+    their ``allele_status`` outside results. The caller's own keys (:data:`CALLER_KEYS`)
+    are not listed.
+    """
+    t = kb.tables
+    genes = t["genes"].set_index("gene")
+    outside = t.get("outside_results", pd.DataFrame(columns=list(KB_TABLES["outside_results"])))
+    rules = t["gene_rules"] if "gene_rules" in t else pd.DataFrame(columns=["gene", "rule"])
+    haploid = set(rules.loc[rules["rule"] == "hemizygous", "gene"]) | set(genes.index[genes["called_from"] == "outside"])
+    out: dict[str, set[str]] = {}
+    for gene, method in genes["lookup_method"].items():
+        alleles = kb.table("alleles", gene)
+        mine = outside[outside["gene"] == gene]
+        found = set(mine.loc[mine["kind"].isin(["allele_status", "activity_score"]), "lookup_key"])
+        if method == "activity_score":
+            values = [(float(v), False) for v in alleles["activity_value"].dropna()]
+            for text in mine.loc[mine["kind"] == "allele_activity", "lookup_key"]:
+                values.append((float(text.lstrip("≥")), text.startswith("≥")))
+            for i, (a, ba) in enumerate(values):
+                for b, bb in values[i:]:
+                    found.add(score_text(a + b, ba or bb))
+            found |= set(kb.table("phenotype_rules", gene)["phenotype"])
+        else:
+            functions = set(alleles["function"]) - {""}
+            pairs = kb.table("function_phenotypes", gene)
+            for f1, f2, phenotype in zip(pairs["function_1"], pairs["function_2"], pairs["phenotype"]):
+                if f1 in functions and (f2 in functions or (f2 == "" and gene in haploid)):
+                    found.add(phenotype)
+        out[gene] = found - set(CALLER_KEYS)
+    return out
+
+
+def lookup_key_values(recommendations: pd.DataFrame) -> dict[str, set[str]]:
+    """gene -> the key values the recommendations table looks up (``GENE=key;...``)."""
+    keys: dict[str, set[str]] = {}
+    for key in recommendations["lookup_key"]:
+        for part in str(key).split(";"):
+            gene, _, value = part.partition("=")
+            keys.setdefault(gene, set()).add(value)
+    return keys
+
+
+def unreachable_keys(kb: KnowledgeBase, keys: dict[str, set[str]] | None = None) -> dict[str, list[str]]:
+    """gene -> guideline key values no diplotype or outside result of the KB gives (sorted).
+
+    ``keys`` defaults to those of the KB's own recommendations table; a gene absent
+    from the genes table has every key unreachable. A key that is a diplotype of two
+    listed alleles (DPWG's genotype-keyed rows, e.g. CYP2C9 ``*1/*3``) is reachable.
+    """
+    keys = lookup_key_values(kb.tables["recommendations"]) if keys is None else keys
+    reachable = reachable_results(kb)
+    alleles = set(zip(kb.tables["alleles"]["gene"], kb.tables["alleles"]["allele"]))
+    out = {}
+    for gene, values in sorted(keys.items()):
+        missing = sorted(
+            v for v in set(values) - set(CALLER_KEYS) - reachable.get(gene, set()) if not _is_diplotype_of(gene, v, alleles)
+        )
+        if missing:
+            out[gene] = missing
+    return out
+
+
+def _is_diplotype_of(gene: str, value: str, alleles: set[tuple[str, str]]) -> bool:
+    """Is ``value`` a diplotype ``A/B`` of two listed alleles (DPWG keys some rows by genotype)?"""
+    parts = value.split("/")
+    return len(parts) == 2 and all((gene, a) in alleles for a in parts)
+
+
 # --- description (`pgx kb info`) ------------------------------------------------------------
 
 
 def describe(kb: KnowledgeBase) -> str:
-    """A short human-readable summary of ``kb``: what `pgx kb info` prints."""
+    """A human-readable summary of ``kb``: what `pgx kb info` prints.
+
+    Per gene: where it is called from, alleles, alleles with a function, alleles whose
+    function no source gives, structural alleles, loci by role, loci with a GRCh37
+    position, phenotype rules (function pairs or score ranges) and gene rules; then the
+    alleles of unknown function by name, outside results, guideline keys the KB cannot
+    reach, drugs per guideline source, recommendation rows, and the source versions.
+    """
     m = kb.manifest
+    genes = kb.tables["genes"]
+    n_vcf = int((genes["called_from"] == "vcf").sum())
     lines = [
         f"knowledge base {kb.version}",
         f"  directory        {kb.root}",
         f"  built by         pgx {m.get('pipeline_version', '?')}",
         f"  genome build     {m.get('genome_build', '?')}",
         "",
+        f"genes: {len(genes)} ({n_vcf} called from the VCF, {len(genes) - n_vcf} outside calls only)",
+        *_gene_lines(kb),
+        "",
+        *_unknown_function_lines(kb),
+        "",
+        *_outside_lines(kb),
+        "",
+        *_unreachable_lines(kb),
+        "",
+        *_drug_lines(kb),
+        "",
         "sources (data version):",
     ]
     lines += [f"  {s['path']}  {s.get('data_version') or '-'}" for s in m.get("sources", [])]
-    lines += ["", "genes:", *_gene_lines(kb), "", *_drug_lines(kb)]
     return "\n".join(lines) + "\n"
 
 
+def _count(n: int) -> str:
+    return str(int(n))
+
+
 def _gene_lines(kb: KnowledgeBase) -> list[str]:
-    """One aligned row per gene: alleles, alleles with a function, loci by role."""
-    header = ("gene", "chrom", "lookup", "reference", "alleles", "with function", "loci core/extra/ignored")
+    """One aligned row per gene."""
+    header = (
+        "gene", "from", "chrom", "lookup", "reference", "alleles", "with function", "function unknown",
+        "structural", "loci core/extra/ignored", "GRCh37", "phenotype rules", "gene rules",
+    )  # fmt: skip
     rows = [header]
     for gene in sorted(kb.tables["genes"]["gene"]):
         g = kb.table("genes", gene).iloc[0]
         alleles = kb.table("alleles", gene)
-        roles = kb.table("loci", gene)["role"].value_counts()
+        loci = kb.table("loci", gene)
+        roles = loci["role"].value_counts()
+        core = loci[loci["role"] == "core"]
+        if g["lookup_method"] == "activity_score":
+            pheno = f"{len(kb.table('phenotype_rules', gene))} score ranges"
+        else:
+            pheno = f"{len(kb.table('function_phenotypes', gene))} function pairs"
+        rule_counts = kb.table("gene_rules", gene)["rule"].value_counts() if "gene_rules" in kb.tables else {}
+        rules = ", ".join(f"{r}" + (f" x{int(n)}" if n > 1 else "") for r, n in sorted(dict(rule_counts).items())) or "-"
         rows.append(
             (
                 gene,
+                g["called_from"],
                 g["chrom"],
                 g["lookup_method"],
-                g["reference_allele"],
-                str(len(alleles)),
-                str(int((alleles["function"] != "").sum())),
+                g["reference_allele"] or "-",
+                _count(len(alleles)),
+                _count((alleles["function"] != "").sum()),
+                _count((alleles["function"] == "").sum()),
+                _count(alleles["is_structural"].sum()),
                 "/".join(str(int(roles.get(r, 0))) for r in _ROLES),
+                f"{int(core['grch37_pos'].notna().sum())}/{len(core)}",
+                pheno,
+                rules,
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     return ["  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+
+
+def _unknown_function_lines(kb: KnowledgeBase, shown: int = 12) -> list[str]:
+    """The alleles whose function no source gives, per gene (the first ``shown`` names)."""
+    alleles = kb.tables["alleles"]
+    unknown = alleles[alleles["function"] == ""]
+    if unknown.empty:
+        return ["function unknown: none"]
+    lines = [f"function unknown (no source gives one): {len(unknown)} alleles"]
+    for gene, names in unknown.groupby("gene", sort=True)["allele"]:
+        names = list(names)
+        more = f", ... {len(names) - shown} more" if len(names) > shown else ""
+        lines.append(f"  {gene} ({len(names)}): {', '.join(names[:shown])}{more}")
+    return lines
+
+
+def _outside_lines(kb: KnowledgeBase) -> list[str]:
+    """Outside results per gene and kind."""
+    out = kb.tables.get("outside_results")
+    if out is None or out.empty:
+        return ["outside results: none"]
+    counts = out.groupby(["gene", "kind"]).size()
+    return ["outside results: " + ", ".join(f"{g} {n} {k}" for (g, k), n in counts.items())]
+
+
+def _unreachable_lines(kb: KnowledgeBase) -> list[str]:
+    """Guideline key values (of the recommendations table) no diplotype or outside result gives."""
+    missing = unreachable_keys(kb)
+    if not missing:
+        return ["guideline lookup keys: every key is reachable from a diplotype or an outside result"]
+    lines = ["guideline lookup keys no diplotype or outside result reaches:"]
+    lines += [f"  {gene}: {'; '.join(values)}" for gene, values in missing.items()]
+    return lines
 
 
 def _drug_lines(kb: KnowledgeBase) -> list[str]:

@@ -310,6 +310,24 @@ KB_TABLES: dict[str, dict[str, str]] = {
         "value": "string",
         "note": "string",
     },
+    # Results the tables above cannot express, so that outside calls and guideline lookup
+    # keys can be checked against the KB. One row per result; kind:
+    #   allele_status    result="*57:01 positive": an allele-status result (HLA-A, HLA-B);
+    #                    lookup_key = result; phenotype empty
+    #   activity_score   result="≥4.0": a score CPIC writes for the gene (incl. the "≥" scores
+    #                    only copy-number calls reach); phenotype from phenotype_rules;
+    #                    lookup_key = result
+    #   allele_activity  result="*1x≥3": an allele whose activity is a lower bound, so
+    #                    alleles.activity_value is empty; lookup_key = the activity text
+    #                    ("≥3.0"); a diplotype's score adds the other allele and keeps the ≥
+    "outside_results": {
+        "gene": "string",
+        "kind": "string",
+        "result": "string",
+        "phenotype": "string",
+        "lookup_key": "string",
+        "note": "string",  # source
+    },
     "drugs": {
         "source": "string",  # CPIC | DPWG
         "drug": "string",

@@ -3,9 +3,10 @@
 ``build_kb(sources, out_dir, genes)`` reads ``../shared/data`` (see its README), builds
 every table of ``pgx.schema.KB_TABLES`` and writes them with ``manifest.json``:
 
-* genes, loci, allele_definitions, alleles, function_phenotypes, phenotype_rules:
-  :mod:`pgx.kb_build.gene_tables` (PharmCAT definitions and phenotypes, PyPGx GRCh37
-  positions and score equations, CPIC gene lookup methods);
+* genes, loci, allele_definitions, alleles, function_phenotypes, phenotype_rules,
+  gene_rules, outside_results: :mod:`pgx.kb_build.gene_tables` (PharmCAT definitions
+  and phenotypes, PyPGx GRCh37 positions, fallback functions and score equations, CPIC
+  gene lookup methods, guideline citations and allele-status keys);
 * drugs, recommendations: ``pgx.kb_build.recommendations.build_recommendation_tables``.
 
 The output is deterministic (see :mod:`pgx.kb_build.tables`) and validated by reading
@@ -31,8 +32,33 @@ from pgx.kb_build.sources import SourceReader, sha256_bytes
 from pgx.kb_build.tables import kb_version, manifest_bytes, table_bytes
 from pgx.schema import KB_TABLES
 
+#: genes called from a VCF: every gene with a PharmCAT allele-definition file
+VCF_GENES: tuple[str, ...] = (
+    "ABCG2",
+    "CACNA1S",
+    "CFTR",
+    "CYP2B6",
+    "CYP2C19",
+    "CYP2C9",
+    "CYP2D6",
+    "CYP3A4",
+    "CYP3A5",
+    "CYP4F2",
+    "DPYD",
+    "G6PD",
+    "IFNL3",
+    "NAT2",
+    "NUDT15",
+    "RYR1",
+    "SLCO1B1",
+    "TPMT",
+    "UGT1A1",
+    "VKORC1",
+)
+#: genes taken only as outside calls (no definition file; CPIC guidelines key on them)
+OUTSIDE_GENES: tuple[str, ...] = ("HLA-A", "HLA-B", "MT-RNR1")
 #: genes the shipped KB covers; extend the list to add genes
-DEFAULT_GENES: tuple[str, ...] = ("CYP2C19", "CYP2C9", "TPMT")
+DEFAULT_GENES: tuple[str, ...] = VCF_GENES + OUTSIDE_GENES
 
 RECOMMENDATION_TABLES = ("drugs", "recommendations")
 
@@ -66,24 +92,25 @@ def build_kb(sources: Path, out_dir: Path, genes: Sequence[str] = DEFAULT_GENES)
         raise KnowledgeBaseError(f"sources directory {sources} does not exist; point --sources at ../shared/data")
     genes = tuple(genes)
     reader = SourceReader(sources)
-    tables, gene_sources = build_gene_tables(reader, genes)
+    tables, gene_sources, audit = build_gene_tables(reader, genes)
     extra, used = recommendation_tables(sources, genes)
     tables.update(extra)
     for path in used:
         reader.record(path)
     manifest = {
+        "audit": audit,
         "genes": list(genes),
         "genome_build": _genome_build(gene_sources),
         "pipeline_version": pgx.__version__,
         "sources": reader.manifest_entries(),
     }
-    definition_versions = [s.translation["version"] for s in gene_sources]
+    definition_versions = [s.translation["version"] for s in gene_sources if s.translation is not None]
     return write_kb(tables, manifest, definition_versions, out_dir)
 
 
 def _genome_build(gene_sources: list) -> str:
     """The one genome build every definition file uses (``GRCh38.p14``)."""
-    builds = {s.translation.get("genomeBuild") for s in gene_sources}
+    builds = {s.translation.get("genomeBuild") for s in gene_sources if s.translation is not None}
     if len(builds) != 1:
         raise KnowledgeBaseError(f"allele definitions use several genome builds: {sorted(map(str, builds))}")
     return builds.pop()
@@ -118,4 +145,4 @@ def _validate_written(root: Path) -> None:
     validate({name: read_table(root, name) for name in KB_TABLES})
 
 
-__all__ = ["DEFAULT_GENES", "GENE_TABLES", "build_kb", "build_gene_tables", "write_kb"]
+__all__ = ["DEFAULT_GENES", "GENE_TABLES", "OUTSIDE_GENES", "VCF_GENES", "build_kb", "build_gene_tables", "write_kb"]

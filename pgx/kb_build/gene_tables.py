@@ -1,7 +1,10 @@
-"""The gene-level KB tables: genes, loci, allele definitions, alleles, phenotype lookups.
+"""The gene-level KB tables: genes, loci, allele definitions, alleles, phenotype lookups,
+gene rules and outside results.
 
-Assembles the rows made by :mod:`pgx.kb_build.alleles` and
-:mod:`pgx.kb_build.phenotypes` into one DataFrame per table, for a list of genes.
+Assembles the rows made by :mod:`pgx.kb_build.alleles`, :mod:`pgx.kb_build.phenotypes`,
+:mod:`pgx.kb_build.rules` and :mod:`pgx.kb_build.outside_results` into one DataFrame
+per table, for a list of genes, plus an audit record (what came from a fallback source,
+what a source names that the KB leaves out) that goes into the manifest.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import pandas as pd
 
 from pgx.errors import KnowledgeBaseError
 from pgx.kb_build import alleles as al
+from pgx.kb_build import outside_results as ou
 from pgx.kb_build import phenotypes as ph
 from pgx.kb_build import rules as ru
 from pgx.kb_build.sources import SourceReader
@@ -26,6 +30,7 @@ GENE_TABLES = (
     "function_phenotypes",
     "phenotype_rules",
     "gene_rules",
+    "outside_results",
 )
 
 
@@ -52,24 +57,48 @@ def phenotype_lookup_rows(src: al.GeneSources, equations: list[dict[str, str]]) 
     return ph.function_phenotype_rows(src.gene, src.phenotype, functions), []
 
 
-def build_gene_tables(reader: SourceReader, genes: Sequence[str]) -> tuple[dict[str, pd.DataFrame], list[al.GeneSources]]:
-    """The gene-level tables for ``genes``, plus the parsed sources (for the manifest)."""
+def audit_entry(src: al.GeneSources, pypgx: al.PyPGxGene | None, allele_rows: list[dict]) -> dict:
+    """What the manifest records about one gene's alleles beyond the tables themselves."""
+    listed = {r["allele"] for r in allele_rows}
+    fills = al.pypgx_function_fills(src, pypgx)
+    entry: dict = {
+        "called_from": src.called_from,
+        "phenotype_source": src.phenotype_path or "",
+        "function_from_pypgx": {a: f"{f} (PyPGx: {t})" for a, (f, t) in sorted(fills.items())},
+        "phenotype_file_alleles_not_listed": sorted(a for a in al.allele_facts(src.gene, src.phenotype) if a not in listed),
+        "ignored_variants_without_locus_row": al.shadowed_ignored_variants(src),
+    }
+    return {k: v for k, v in entry.items() if v or k in ("called_from", "phenotype_source")}
+
+
+def build_gene_tables(
+    reader: SourceReader, genes: Sequence[str]
+) -> tuple[dict[str, pd.DataFrame], list[al.GeneSources], dict[str, dict]]:
+    """The gene-level tables for ``genes``, the parsed sources, and the per-gene audit."""
     if not genes:
         raise KnowledgeBaseError("no genes given to build the knowledge base for")
     if len(set(genes)) != len(genes):
         raise KnowledgeBaseError(f"a gene is listed twice: {list(genes)}")
     sources = al.read_gene_sources(reader, genes)
     index = al.grch37_index(reader.csv_rows(al.PYPGX_VARIANTS))
-    needs_rules = any(al.lookup_method(s) == "activity_score" and s.phenotype is not None for s in sources)
+    pypgx = al.pypgx_alleles(reader.csv_rows(al.PYPGX_ALLELES))
+    methods = {s.gene: al.lookup_method(s) for s in sources}
+    needs_rules = any(methods[s.gene] == "activity_score" and s.phenotype is not None for s in sources)
     equations = reader.csv_rows(ph.PYPGX_EQUATIONS) if needs_rules else []
+    pmids = ru.guideline_pmids(reader.json(ru.CPIC_GUIDELINES))
     rows: dict[str, list[dict]] = {name: [] for name in GENE_TABLES}
+    audit: dict[str, dict] = {}
     for src in sources:
         rows["genes"].append(al.gene_row(src))
-        rows["loci"] += al.locus_rows(src, index)
+        loci = al.locus_rows(src, index)
+        rows["loci"] += loci
         rows["allele_definitions"] += al.definition_rows(src)
-        rows["alleles"] += al.allele_rows(src)
+        allele_rows = al.allele_rows(src, pypgx.get(src.gene))
+        rows["alleles"] += allele_rows
         pairs, rules = phenotype_lookup_rows(src, equations)
         rows["function_phenotypes"] += pairs
         rows["phenotype_rules"] += rules
-        rows["gene_rules"] += ru.exemption_rule_rows(src)
-    return {name: frame(name, rows[name]) for name in GENE_TABLES}, sources
+        rows["gene_rules"] += ru.exemption_rule_rows(src) + ru.practice_rule_rows(src, loci, pmids)
+        audit[src.gene] = audit_entry(src, pypgx.get(src.gene), allele_rows)
+    rows["outside_results"] = ou.build_outside_rows(reader, sources, methods, rows["phenotype_rules"], rows["alleles"])
+    return {name: frame(name, rows[name]) for name in GENE_TABLES}, sources, audit

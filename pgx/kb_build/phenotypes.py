@@ -11,6 +11,9 @@
   so). Together the rules must tile ``[0, 2 x the highest allele activity value]``
   without gap or overlap. They are then checked against every PharmCAT diplotype with
   a numeric ``activityScore``: both sources must give the same phenotype.
+* Single-allele diplotypes (G6PD hemizygous males, the haplotype-keyed MT-RNR1 file)
+  become rows ``(function, "", phenotype)``; the second slot is empty, never sorted
+  before the first.
 
 No gene is named here; genes differ only through their source files.
 """
@@ -39,7 +42,11 @@ def diplotype_phenotype(diplotype: dict) -> str:
 
 
 def diplotype_functions(gene: str, diplotype: dict, functions: dict[str, str]) -> tuple[str, str]:
-    """The sorted function pair of one phenotype-file diplotype (``""`` for a haploid slot)."""
+    """The sorted function pair of one phenotype-file diplotype.
+
+    A diplotype of one allele (G6PD in males, MT-RNR1) gives ``(function, "")``: the
+    empty second slot is how ``function_phenotypes`` holds single-allele rows.
+    """
     found: list[str] = []
     for allele, count in diplotype["diplotypekey"].items():
         function = functions.get(allele)
@@ -49,7 +56,7 @@ def diplotype_functions(gene: str, diplotype: dict, functions: dict[str, str]) -
             )
         found += [function] * int(count)
     if len(found) == 1:
-        found.append("")
+        return found[0], ""  # one allele (hemizygous chrX, mitochondrial): (function, "")
     if len(found) != 2:
         raise KnowledgeBaseError(f"{gene}: diplotype {diplotype['diplotype']} has {len(found)} alleles")
     first, second = sorted(found)

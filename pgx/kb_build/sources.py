@@ -70,6 +70,13 @@ class SourceReader:
         text = self.read_bytes(relpath).decode("utf-8")
         return list(csv.DictReader(io.StringIO(text)))
 
+    def tsv_rows(self, relpath: str) -> list[dict[str, str]]:
+        """Rows of a tab-separated file with a header; short rows get empty trailing cells."""
+        text = self.read_bytes(relpath).decode("utf-8")
+        reader = csv.reader(io.StringIO(text), delimiter="\t")
+        header = next(reader, [])
+        return [dict(zip(header, row + [""] * (len(header) - len(row)))) for row in reader if row]
+
     def record(self, path: Path) -> None:
         """Record a file read by another module (given as an absolute or relative path)."""
         path = Path(path)

@@ -36,6 +36,7 @@ SORT_KEYS: dict[str, tuple[str, ...]] = {
     "function_phenotypes": ("gene", "function_1", "function_2"),
     "phenotype_rules": ("gene", "min_score"),
     "gene_rules": ("gene", "rule", "value"),
+    "outside_results": ("gene", "kind"),
 }
 
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
