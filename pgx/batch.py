@@ -73,6 +73,7 @@ QC_REPORT_NAMES = ("qc_report.html", "qc_report.pdf")
 
 
 def is_vcf_name(path: Path) -> bool:
+    """Named like a VCF (in any letter case; see :func:`find_vcfs`), and not hidden."""
     return path.name.lower().endswith(VCF_SUFFIXES) and not path.name.startswith(".")
 
 
@@ -96,6 +97,10 @@ def find_vcfs(inputs: Sequence[Path | str]) -> tuple[list[Path], list[str]]:
             vcfs.append(item)
         else:
             problems.append(f"{item}: no such file or directory; check the path")
+    for v in dict.fromkeys(vcfs):  # the workflow's sample sheet takes lower-case suffixes only
+        if not v.name.endswith(VCF_SUFFIXES):
+            how = "in lower case" if is_vcf_name(v) else "like a VCF"
+            problems.append(f"{v}: the file name must end {how} ({', '.join(VCF_SUFFIXES[:3])}); rename the file")
     return [v.absolute() for v in dict.fromkeys(vcfs)], problems
 
 

@@ -176,6 +176,15 @@ def test_find_vcfs_takes_a_folder_s_vcfs_and_reports_empty_folders(tmp_path):
     assert len(problems) == 2 and "no VCF files" in problems[0] and "no such file" in problems[1]
 
 
+def test_find_vcfs_wants_names_the_workflow_accepts(tmp_path):
+    for name in ("UPPER.VCF.GZ", "notes.txt"):
+        (tmp_path / name).write_text("")
+    vcfs, problems = find_vcfs([tmp_path, tmp_path / "notes.txt"])
+    assert [v.name for v in vcfs] == ["UPPER.VCF.GZ", "notes.txt"]
+    assert "UPPER.VCF.GZ: the file name must end in lower case" in problems[0]
+    assert "notes.txt: the file name must end like a VCF" in problems[1]
+
+
 @pytest.mark.parametrize(
     "given, name",
     [("/data/incoming/lab 2025-06", "lab_2025-06"), ("/x/patient1.vcf.gz", "patient1"), ("/x/.hidden", "hidden")],
