@@ -122,7 +122,7 @@ def assign_phenotypes(calls: pd.DataFrame, kb) -> pd.DataFrame:
         out[col] = add[col]
     out["activity_score"] = out["activity_score"].astype("float64")
     warn = add["_warn"]
-    out["warnings"] = [list(w) + ([x] if x else []) for w, x in zip(out["warnings"], warn)]
+    out["warnings"] = [list(w) + ([x] if isinstance(x, str) and x else []) for w, x in zip(out["warnings"], warn)]
     out["kb_version"] = kb.version
     return out
 
