@@ -58,7 +58,8 @@ def _build_gene_tables(kb) -> dict:
         rules.setdefault(g, []).append((float(lo), float(hi), p))
     genes = kb.tables["genes"]
     method = dict(zip(genes["gene"], genes["lookup_method"]))
-    return {"function": function, "activity": activity, "pair": pair, "rules": rules, "method": method}
+    phenotyped = set(rules) | {g for g, _, _ in pair}
+    return {"function": function, "activity": activity, "pair": pair, "rules": rules, "method": method, "phenotyped": phenotyped}
 
 
 def phenotype_from_score(rules: list[tuple[float, float, str]], score: float) -> str | None:
@@ -89,10 +90,15 @@ def _one_diplotype(t: dict, gene: str, a1: str, a2: str | None) -> dict:
     return out
 
 
+def _text_or_none(value) -> str | None:
+    """An allele name, or None for a missing one (None, NaN, empty)."""
+    return value if isinstance(value, str) and value else None
+
+
 def _alternative_pairs(row) -> list[tuple[str, str | None]]:
     alts = row["alternatives"]
     if alts is None or len(alts) == 0:
-        return [(row["allele_1"], row["allele_2"])]
+        return [(row["allele_1"], _text_or_none(row["allele_2"]))]
     pairs = []
     for d in alts:
         a, _, b = d.partition("/")
@@ -130,6 +136,15 @@ def assign_phenotypes(calls: pd.DataFrame, kb) -> pd.DataFrame:
 def _resolve(t: dict, gene: str, pairs: tuple) -> dict:
     """Phenotype of a call, reconciling ambiguous alternatives."""
     results = [_one_diplotype(t, gene, a, b) for a, b in pairs]
+    if gene not in t["phenotyped"]:
+        # e.g. CYP4F2, IFNL3: the sources define allele functions but no phenotype
+        return {
+            **results[0],
+            "activity_score": None,
+            "phenotype": None,
+            "lookup_key": None,
+            "_warn": f"no phenotype is defined for {gene} in the guideline sources; the diplotype and allele functions are reported",
+        }
     first = dict(results[0])
     first["_warn"] = None
     if first["phenotype"] is None:

@@ -162,6 +162,15 @@ def test_haploid_sample_on_chrx(toy_kb):
     assert c.loc["M", "allele_2"] is None
 
 
+def test_hemizygous_and_diploid_samples_in_one_batch_get_their_own_phenotypes(toy_kb):
+    gm = make_matrix(toy_kb, {"M": {100: "1", 200: "0", 300: "0", 400: "0"}, "F": {100: "0/1"}})
+    gm.loci = gm.loci.assign(chrom="chrX")
+    c = assign_phenotypes(call_diplotypes(gm, toy_kb), toy_kb).set_index("sample_id")
+    assert c.loc["M", "diplotype"] == "*2"
+    assert c.loc["M", "phenotype"] == "Poor Metabolizer"
+    assert c.loc["F", "phenotype"] == "Intermediate Metabolizer"
+
+
 def test_haploid_genotypes_on_an_autosome_are_not_called(toy_kb):
     c = call(toy_kb, {"M": {100: "1", 200: "0", 300: "0", 400: "0"}})
     assert c.loc["M", "call_status"] == "no_call"
@@ -271,3 +280,19 @@ def test_fallback_position_when_no_star_call_fits(rules_kb):
 def test_copy_number_warning_on_every_call(rules_kb):
     c = call(rules_kb, {"S": {}}, gene="TOY2")
     assert any("copy number not assessed" in w for w in c.loc["S", "warnings"])
+
+
+def test_gene_without_phenotype_rules_reports_functions_only(tmp_path):
+    kb = load_kb(write_toy_kb(tmp_path / "kb", version="toy-nopheno"))
+    gm = make_matrix(kb, {"S": {1000: "0/1"}}, gene="TOY2")
+    # a KB whose TOY2 has no phenotype rules at all
+    kb.tables["phenotype_rules"] = kb.tables["phenotype_rules"][kb.tables["phenotype_rules"]["gene"] != "TOY2"]
+    from pgx import phenotype
+
+    phenotype._TABLES.clear()
+    c = assign_phenotypes(call_diplotypes(gm, kb), kb).set_index("sample_id")
+    phenotype._TABLES.clear()
+    assert c.loc["S", "diplotype"] == "*1/*2"
+    assert c.loc["S", "function_2"] == "Decreased function"
+    assert c.loc["S", "phenotype"] is None
+    assert any("no phenotype is defined for TOY2" in w for w in c.loc["S", "warnings"])

@@ -89,6 +89,7 @@ TABLES = {
             ("Decreased function", "Decreased function", "Intermediate Metabolizer"),
             ("Increased function", "No function", "Intermediate Metabolizer"),
             ("Decreased function", "Increased function", "Intermediate Metabolizer"),
+            ("No function", "", "Poor Metabolizer"),  # hemizygous (one allele)
         ]
     ],
     "phenotype_rules": [
