@@ -24,7 +24,7 @@ candidates are paired.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import combinations_with_replacement
+from itertools import combinations, combinations_with_replacement
 
 import numpy as np
 import pandas as pd
@@ -314,8 +314,12 @@ def call_gene(gm: GenotypeMatrix, kb, gene: str, model: GeneModel | None = None)
             dips, score = _solve_pattern(model, mask, b0, b1, scores[u], union[u], compat0[u], compat1[u], mode)
             if mode == MODE_UNPHASED and len(dips) > 1 and rules.unphased_priorities:
                 dips, notes = _apply_priority(dips, rules.unphased_priorities)
+            # when no pair fits: the gene's single-position fallback gives an actionable
+            # result, so it comes before a combination call (whose function is unknown)
             if not dips and rules.fallback_position is not None:
                 dips, score, notes = _solve_fallback(model, mask, nonref, b0, b1, u_ignore[u], mode, rules.fallback_position)
+            if not dips and mode in (MODE_PHASED, MODE_HAPLOID):
+                dips, score, notes = _solve_combination(model, mask, nonref, (b0, b1), scores[u], compat0[u], compat1[u], mode)
         solutions.append((dips, score, notes))
     # alleles a missing position hides: not callable, or at least not ruled out
     unassessed = ((nonref[None, :, :] & u_ignore[:, None, :]).any(axis=2)) | ~callable_
@@ -372,6 +376,66 @@ def _solve_lowest_function(model, mask, nonref, b0, b1, ignored, mode, ranks):
     chosen = names[:slots] + [model.reference] * (slots - len(names[:slots]))
     dip = (chosen[0], None) if slots == 1 else tuple(sorted(chosen, key=allele_sort_key))
     return [dip], int((~ignored).sum()), notes
+
+
+#: most alleles a combination call may join on one haplotype
+MAX_COMBINATION = 3
+
+
+def combination_name(alleles: list[str]) -> str:
+    """``[*6 + *18]``: several named alleles found together on one haplotype."""
+    return "[" + " + ".join(sorted(alleles, key=allele_sort_key)) + "]"
+
+
+def _haplotype_cover(model, mask, nonref, hap_bits) -> list[str] | None:
+    """Fewest alleles whose variants, disjoint, make up exactly this haplotype's variants."""
+    carried = (hap_bits != np.uint64(1)) & (hap_bits != _ALL)  # non-reference, called
+    if not carried.any():
+        return None
+    fits = [
+        a
+        for a in np.flatnonzero(nonref.any(axis=1))
+        if not (nonref[a] & ~carried).any() and ((mask[a, nonref[a]] & hap_bits[nonref[a]]) != 0).all()
+    ]
+    for size in range(2, MAX_COMBINATION + 1):
+        best = None
+        for combo in combinations(fits, size):
+            cover = nonref[list(combo)]
+            if (cover.sum(axis=0) > 1).any() or not (cover.any(axis=0) == carried).all():
+                continue
+            names = [model.alleles[a] for a in combo]
+            key = sorted(names, key=allele_sort_key)
+            if best is None or [allele_sort_key(n) for n in key] < [allele_sort_key(n) for n in best]:
+                best = key
+        if best:
+            return best
+    return None
+
+
+def _solve_combination(model, mask, nonref, bits, scores, compat0, compat1, mode):
+    """Phased (or haploid) data whose haplotype matches no single allele: try a
+    combination of named alleles on that haplotype, PharmCAT-style (``[*6 + *18]``)."""
+    haps = (0,) if mode == MODE_HAPLOID else (0, 1)
+    names, total, notes = [], 0, []
+    for h in haps:
+        best = _best(compat0 if h == 0 else compat1, scores)
+        if best and len(best) == 1:
+            names.append(model.alleles[best[0]])
+            total += int(scores[best[0]])
+            continue
+        if best:
+            return [], 0, []  # ties on a haplotype: leave to the caller's no-call
+        cover = _haplotype_cover(model, mask, nonref, bits[h])
+        if cover is None:
+            return [], 0, []
+        names.append(combination_name(cover))
+        notes.append(
+            f"haplotype {h + 1} carries several named alleles together: {combination_name(cover)}; "
+            "a combination has no defined function"
+        )
+    if mode == MODE_HAPLOID:
+        return [(names[0], None)], total, notes
+    return [tuple(sorted(names, key=allele_sort_key))], total, notes
 
 
 def _apply_priority(dips, priorities) -> tuple[list, list[str]]:
@@ -458,7 +522,10 @@ def _to_frame(gm, model, rules, cols, codes, missing, novel, modes, inverse, sol
             )
         elif len(miss) == n_pos:
             status_, dips = "no_call", []
-            warnings.append(f"no {model.gene} position present in the input (gene not covered)")
+            warnings.append(
+                f"no {model.gene} position present in the input (gene not covered; --assume-reference "
+                "only fills genes the input has records near)"
+            )
         elif missing_required:
             status_, dips = "no_call", []
             warnings.append(

@@ -115,6 +115,13 @@ _REF_BLOCK_ALTS = {"<NON_REF>", "<*>"}
 _END_RE = re.compile(r"(?:^|;)END=(\d+)")
 _MAX_LISTED = 5
 
+#: With --assume-reference, a gene's absent KB positions are filled as reference only
+#: when the file has some record within this many bases of the gene's KB positions: a
+#: variant-only VCF from genome or exome sequencing has records near every gene it
+#: covers, while a file that does not cover the gene (a panel, a per-chromosome split)
+#: has none, and its positions stay missing instead of turning into a "normal" call.
+GENE_REGION_MARGIN = 20_000
+
 
 # --- public API ------------------------------------------------------------------------
 
@@ -234,6 +241,8 @@ class _KbIndex:
     alts: list[list[str]]
     sites: dict[str, dict[int, list[int]]]  # canon contig -> pos -> locus indices
     sorted_pos: dict[str, list[int]]  # canon contig -> sorted distinct positions
+    windows: dict[str, list[tuple[int, int, str]]]  # canon contig -> (start, end, gene) regions
+    gene_of: list[str]  # gene of each locus ("" when the loci table has no gene column)
 
     @classmethod
     def build(cls, loci: pd.DataFrame) -> "_KbIndex":
@@ -245,7 +254,14 @@ class _KbIndex:
         for j, (c, p) in enumerate(zip(canon, loci["pos"].astype("int64"))):
             sites.setdefault(c, {}).setdefault(int(p), []).append(j)
         sorted_pos = {c: sorted(d) for c, d in sites.items()}
-        return cls(loci, canon, refs, alts, sites, sorted_pos)
+        gene_of = [str(g) for g in loci["gene"]] if "gene" in loci.columns else [""] * len(loci)
+        windows: dict[str, list[tuple[int, int, str]]] = {}
+        spans: dict[tuple[str, str], list[int]] = {}
+        for c, p, g in zip(canon, loci["pos"].astype("int64"), gene_of):
+            spans.setdefault((c, g), []).append(int(p))
+        for (c, g), ps in sorted(spans.items()):
+            windows.setdefault(c, []).append((max(1, min(ps) - GENE_REGION_MARGIN), max(ps) + GENE_REGION_MARGIN, g))
+        return cls(loci, canon, refs, alts, sites, sorted_pos, windows, gene_of)
 
     @property
     def n(self) -> int:
@@ -287,6 +303,7 @@ class _VcfFile:
     index: Path | None  # a usable (fresh) tabix/CSI index
     warnings: list[str] = field(default_factory=list)
     extracted: Path | None = None
+    covered_genes: set[str] = field(default_factory=set)  # genes with any record in their region
 
 
 def _open_binary(path: Path, kind: str):
@@ -442,6 +459,7 @@ class _Extractor:
         self.ref_mismatch: dict[tuple[str, int], tuple[str, str]] = {}
         self.symbolic: dict[str, list[str]] = {}
         self.n_columns = 9 + len(vf.samples)
+        self.pending_windows = {c: list(w) for c, w in kbi.windows.items()}  # regions not yet seen
 
     def run(self, out: Path) -> None:
         with open(out, "wb") as dst:
@@ -489,6 +507,7 @@ class _Extractor:
                 canon = self._canon(contig)
                 if canon is None:
                     continue
+                self._fetch_regions(tb, contig, canon)
                 prev_end = 0
                 for start, end in _clusters(self.kbi.sorted_pos[canon]):
                     for line in tb.fetch(contig, start - 1, end):
@@ -526,6 +545,9 @@ class _Extractor:
             pos = int(line[t1 + 1 : t2])
         except ValueError:
             self._malformed(where, f"POS is not a number ({line[t1 + 1 : t2]!r})")
+        pending = self.pending_windows.get(canon)
+        if pending:
+            self._note_region(canon, pending, pos)
         at_site = pos in self.kbi.sites[canon]
         if not at_site:  # only a reference block starting elsewhere can still concern the KB
             t3 = line.find(sep, t2 + 1)
@@ -555,6 +577,18 @@ class _Extractor:
         if block:
             self.present_sites.update((canon, p) for p in self.kbi.covered(canon, pos, end))
         return data + b"\n"
+
+    def _note_region(self, canon: str, pending: list[tuple[int, int, str]], pos: int) -> None:
+        """Mark the genes whose region holds a record at ``pos`` as covered by the file."""
+        for window in [w for w in pending if w[0] <= pos <= w[1]]:
+            self.vf.covered_genes.add(window[2])
+            pending.remove(window)
+
+    def _fetch_regions(self, tb, contig: str, canon: str) -> None:
+        """Indexed files: one tiny region query per gene tells whether the file covers it."""
+        for start, end, gene in self.kbi.windows.get(canon, []):
+            if gene not in self.vf.covered_genes and next(iter(tb.fetch(contig, start - 1, end)), None) is not None:
+                self.vf.covered_genes.add(gene)
 
     def _check_site(self, canon: str, pos: int, ref: str, alts: list[str], block: bool) -> None:
         self.present_sites.add((canon, pos))
@@ -927,7 +961,7 @@ class _Session:
             o[take] = k
             origin[grid] = o
         if assume_reference:
-            self._assume_reference(codes, status, origin)
+            self._assume_reference(codes, status, origin, self._coverage(chunk, row))
         return GenotypeMatrix(
             samples=list(chunk),
             loci=self.kbi.loci,
@@ -971,8 +1005,19 @@ class _Session:
             out.append("." if c < 0 else seqs[c] if c < len(seqs) else table.get((j, c), "?"))
         return "/".join(out)
 
-    def _assume_reference(self, codes, status, origin) -> None:
-        absent = origin < 0
+    def _coverage(self, chunk: list[str], row: dict[str, int]) -> np.ndarray:
+        """bool [samples, loci]: some file holding the sample covers the locus's gene."""
+        cover = np.zeros((len(chunk), self.kbi.n), dtype=bool)
+        gene_of = np.asarray(self.kbi.gene_of, dtype=object)
+        for vf in self.files:
+            rows = [row[s] for s in vf.samples if s in row]
+            if rows and vf.covered_genes:
+                cols = np.flatnonzero(np.isin(gene_of, sorted(vf.covered_genes)))
+                cover[np.ix_(rows, cols)] = True
+        return cover
+
+    def _assume_reference(self, codes, status, origin, cover) -> None:
+        absent = (origin < 0) & cover
         if not absent.any():
             return
         haploid_slot = codes[..., 1] == HAPLOID

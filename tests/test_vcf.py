@@ -136,7 +136,17 @@ def test_assumed_reference_is_haploid_where_the_sample_is_haploid_on_that_chromo
     gm = read(path, assume_reference=True)
     assert at(gm, "MALE", 1100)[:2] == ((0, HAPLOID), STATUS_ASSUMED_REFERENCE)
     assert at(gm, "FEMALE", 1100)[:2] == ((0, 0), STATUS_ASSUMED_REFERENCE)
-    assert at(gm, "MALE", 100)[:2] == ((0, 0), STATUS_ASSUMED_REFERENCE)  # no evidence on chr10
+    # the file has no record near the chr10 gene: it does not cover it, nothing is assumed
+    assert at(gm, "MALE", 100)[:2] == ((MISSING, MISSING), STATUS_MISSING)
+
+
+@pytest.mark.parametrize("indexed", [False, True])
+def test_assume_reference_only_fills_genes_the_file_covers(make_vcf, tmp_path, indexed):
+    loci = loci_table([("NEAR", "chr10", 100_000, "C", "T"), ("NEAR", "chr10", 100_500, "C", "T"), ("FAR", "chr10", 900_000, "G", "A")])
+    # one unrelated record 15 kb from NEAR's positions, none near FAR
+    path = make_vcf(tmp_path / "v.vcf", records=[("chr10", 85_000, "A", "G", ["0/1"])], bgzip=indexed, index=indexed)
+    gm = read_genotypes([path], loci, assume_reference=True)
+    assert list(gm.status[0]) == [STATUS_ASSUMED_REFERENCE, STATUS_ASSUMED_REFERENCE, STATUS_MISSING]
 
 
 # --- contig names, compression, index ---------------------------------------------------
