@@ -296,3 +296,18 @@ def test_gene_without_phenotype_rules_reports_functions_only(tmp_path):
     assert c.loc["S", "function_2"] == "Decreased function"
     assert c.loc["S", "phenotype"] is None
     assert any("no phenotype is defined for TOY2" in w for w in c.loc["S", "warnings"])
+
+
+def test_phased_haplotype_with_two_named_alleles_is_a_combination_call(toy_kb):
+    # hap 1 carries *2's variant (100 T) and *5's deletion (400): no single allele has both
+    c = call(toy_kb, {"S": {100: "1|0", 400: "1|0"}})
+    row = c.loc["S"]
+    assert row["diplotype"] == "*1/[*2 + *5]"
+    assert row["call_status"] == "called"
+    assert any("several named alleles together" in w for w in row["warnings"])
+    assert row["phenotype"] == "Indeterminate"
+
+
+def test_unphased_unexplained_genotype_is_not_a_combination(toy_kb):
+    c = call(toy_kb, {"S": {100: "0/1", 400: "0/1", 200: "1/1"}})
+    assert c.loc["S", "call_status"] == "no_call"
