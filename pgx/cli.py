@@ -1,4 +1,4 @@
-"""Command-line interface: ``pgx run``, ``pgx kb build``, ``pgx kb info``, ``pgx simulate``.
+"""Command-line interface: ``pgx run``, ``pgx kb build``, ``pgx kb info``, ``pgx kb import-cpic``, ``pgx simulate``.
 
 Each subcommand is a thin shim over one contract function (``docs/architecture.md``),
 the same function the Snakemake workflow calls. Heavy modules are imported inside the
@@ -125,6 +125,17 @@ def cmd_kb_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_kb_import_cpic(args: argparse.Namespace) -> int:
+    """Load the user's own CPIC recommendation export into the local overlay (verbatim texts)."""
+    from pgx.overlay import import_cpic, load_overlay
+
+    manifest = import_cpic(args.file, args.overlay)
+    overlay = load_overlay(manifest.parent)
+    print(f"imported {overlay.manifest['rows']} CPIC recommendations (sha256 {overlay.manifest['sha256']})")
+    print(manifest)
+    return 0
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Write a synthetic cohort with known diplotypes (VCF + truth table)."""
     if args.n < 1:
@@ -225,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     _input_options(annotate)
     annotate.set_defaults(func=cmd_annotate)
 
-    kb = sub.add_parser("kb", help="knowledge base: build it, describe it")
+    kb = sub.add_parser("kb", help="knowledge base: build it, describe it, add a CPIC overlay")
     kb_sub = kb.add_subparsers(dest="kb_command", metavar="KB_COMMAND", required=True)
     build = kb_sub.add_parser(
         "build",
@@ -240,6 +251,24 @@ def build_parser() -> argparse.ArgumentParser:
     info = kb_sub.add_parser("info", help="print the knowledge-base version, sources and coverage")
     _kb_option(info)
     info.set_defaults(func=cmd_kb_info)
+    imp = kb_sub.add_parser(
+        "import-cpic",
+        help="load your own CPIC recommendation export into a local overlay (CPIC's exact wording)",
+        description=(
+            "Import CPIC's `recommendation` table (a JSON array, as from "
+            "https://api.cpicpgx.org/v1/recommendation?select=*) into a local overlay, so that "
+            "recommendations can show CPIC's verbatim text and implications. The knowledge base "
+            "itself carries only texts in our own words."
+        ),
+    )
+    imp.add_argument("file", type=Path, metavar="FILE", help="the CPIC recommendation export (JSON)")
+    imp.add_argument(
+        "--overlay",
+        type=Path,
+        metavar="DIR",
+        help="overlay directory (default: $PGX_OVERLAY, else ~/.local/share/pgx/overlay)",
+    )
+    imp.set_defaults(func=cmd_kb_import_cpic)
 
     sim = sub.add_parser(
         "simulate",

@@ -1,81 +1,113 @@
-"""Look up guideline recommendations for every sample and every drug in the knowledge base.
+"""Look up guideline recommendations (CPIC, DPWG) for every sample and every drug in the KB.
 
-For each sample and each drug with recommendation rows, the sample's key for the drug's
-genes is built from the calls and matched against ``recommendations.lookup_key``:
+For each sample and each (source, drug, genes) with recommendation rows, the sample's
+result for each gene is matched against the rows' ``lookup_key`` (``GENE=key;GENE=key``,
+genes sorted).
 
-* a gene's key is the call's ``lookup_key`` (the phenotype, or the activity score written
-  as CPIC writes it, ``1.5``, ``2.0``);
-* a gene without a call for the sample, with ``call_status`` ``no_call`` or with an
-  empty ``lookup_key`` is ``No Result``, as CPIC writes it.
+**What a sample brings, per gene** (from the calls table): ``lookup_key`` (the
+phenotype, or the activity score as CPIC writes it, ``1.5``, ``2.0``), ``phenotype``,
+the two alleles (``allele_1``/``allele_2``, or ``diplotype``) and ``call_status``. A
+gene without a call for the sample, a ``no_call`` and an empty ``lookup_key`` are
+``No Result``, as CPIC writes it.
 
-**Drugs whose genes are only partly covered.** A drug needs the genes its guideline rows
-name (amitriptyline: CYP2C19 and CYP2D6). A gene the KB does not call (CYP2D6 today) has
-no calls, so it is looked up as ``No Result``. CPIC writes rows for exactly that case
-(``CYP2C19=Normal Metabolizer;CYP2D6=No Result`` says what to do when only CYP2C19 was
-tested), so the recommendation is CPIC's own advice for an untested gene, and
-``phenotypes`` shows ``CYP2D6: No Result`` so the report can say the advice rests on
-part of the genotype. When CPIC has no row for such a key, the drug gets one
-``no_guideline_match`` row naming the result that had no entry. Nothing is guessed.
+**Key grammar.** Each gene's part of a row key is one of (parsed once, when the index is
+built; nothing is evaluated):
 
-**Matching.** An exact string match of the whole key wins. Otherwise rows whose
-activity-score keys are bounds (``≥3.75``) match a score at or above the bound (the
-bounds are parsed once, when the index is built; nothing is evaluated), and of those only
-the tightest bound is kept, so a score of 4.5 gets the ``≥4.0`` row rather than also
-``≥3.0``. Every matching row is one output row, so several populations give several rows.
+============  ==========================================  =====================================
+kind          example                                     matches the sample when
+============  ==========================================  =====================================
+exact         ``Poor Metabolizer``, ``1.25``, ``n/a``,     the call's ``lookup_key`` or its
+              ``No Result``, ``-1639 AA``                  ``phenotype`` is this text
+bound         ``≥3.75`` (also ``>=``)                      the ``lookup_key`` is this bound, or a
+                                                          number or bound at or above it
+status        ``*57:01 positive``, ``*15:02 negative``,    every statement holds for the HLA
+              ``*15:02 positive + *15:11 positive``        result (:func:`hla_allele_status`)
+genotype      ``*1/*3``, ``*80+*28/*80+*28`` (a ``/``)     the call's two alleles are these two
+                                                          (DPWG's ``{allele: count}`` keys)
+qualified     ``1.0 (Phenotyping)``                        the ``lookup_key`` is this text; or,
+                                                          as a last resort, the plain score
+============  ==========================================  =====================================
 
-**Speed.** Samples are grouped by their tuple of keys (and phenotypes) per gene set;
-each distinct tuple is looked up once (:func:`match_rows`) and the result is broadcast
-to the samples that share it. The lookup index is built once per KB version.
+A genotype part matches only a ``called`` or ``outside_call`` result (an ambiguous call
+is not one genotype).
+
+**Which rows win.** Every row whose parts all match is a candidate; only the most
+specific candidates are returned, compared by (sum of part tiers, number of status
+statements, sum of bounds) with tiers genotype 3, exact/status 2, bound 1, qualified
+fallback 0. So an exact key beats a bound (score 4.0 gets ``4.0``, not ``≥3.0``); of
+bounds the tightest wins (score 4.5 gets ``≥4.0``, not ``≥3.0``); a genotype row beats
+the phenotype row of the same guideline (DPWG siponimod: ``*1/*3`` before
+``Intermediate Metabolizer``); ``*15:02 positive + *15:11 positive`` beats either alone;
+``1.0 (Phenotyping)`` is used for a DPYD score of 1.0 only when the guideline has no row
+for ``1.0`` itself (DPWG has one for 1.0, none for 0.5). Every winning row is one output
+row, so several populations give several rows, all shown.
+
+**HLA allele status** (:func:`hla_allele_status`, :func:`allele_status_key`). A drug keyed
+on ``*58:01`` needs that allele's status whatever the HLA result names: an outside call
+with the genotype ``*57:01/*08:01`` is ``*57:01 positive`` and ``*58:01 negative``; one
+that only states ``*57:01 positive`` (its ``lookup_key``) says nothing about ``*58:01``,
+which is then ``No Result`` (CPIC's key for an untested gene). The ``lookup_key`` used
+and shown for an HLA gene is therefore per drug: the statuses of the alleles that
+drug's rows name.
+
+**Drugs whose genes are only partly covered.** A drug needs the genes its rows name
+(amitriptyline: CYP2C19 and CYP2D6). A gene without calls is looked up as ``No Result``;
+CPIC writes rows for exactly that case (``CYP2C19=Normal Metabolizer;CYP2D6=No Result``)
+and ``phenotypes`` shows ``CYP2D6: No Result`` so the report can say the advice rests on
+part of the genotype. When the guideline has no row for the sample's result, the drug
+gets one ``no_guideline_match`` row naming that result. Nothing is guessed.
+
+**Verbatim texts.** With ``overlay`` (a user's own CPIC export, see :mod:`pgx.overlay`)
+the frame has two more columns, ``verbatim_text`` and ``implications``, filled for CPIC
+rows the overlay holds; without it the frame has exactly ``schema.RECOMMENDATIONS``.
+
+**Speed.** Drugs are grouped by the view they need of each gene (which HLA alleles,
+whether genotypes matter); samples are grouped by their tuple of per-gene results for
+that view; each distinct tuple is looked up once per drug (:func:`match_rows`) and the
+result is broadcast to the samples that share it. The index is built once per KB version.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from dataclasses import dataclass
+from itertools import product
 
 import numpy as np
 import pandas as pd
 
 from pgx.errors import InputError, KnowledgeBaseError
+from pgx.naming import format_diplotype
 from pgx.schema import RECOMMENDATIONS
 
 NO_RESULT = "No Result"
 NO_MATCH = "no_guideline_match"
 BOUND_PREFIXES = ("≥", ">=")
 COLUMNS = [f.name for f in RECOMMENDATIONS]
+OVERLAY_COLUMNS = ["verbatim_text", "implications"]
+#: call statuses whose two alleles are one genotype
+GENOTYPE_STATUSES = ("called", "outside_call")
+
+# tiers of a matched key part (see the module docstring)
+TIER_GENOTYPE, TIER_EXACT, TIER_BOUND, TIER_FALLBACK = 3, 2, 1, 0
+
+# --- key grammar -------------------------------------------------------------------------
+
+_STATUS = re.compile(r"^(?P<allele>\S+) (?P<status>positive|negative)$")
+_QUALIFIED = re.compile(r"^(?P<base>\d+(?:\.\d+)?) \((?P<qualifier>[^()]+)\)$")
 
 
 @dataclass(frozen=True)
-class DrugEntry:
-    """What the lookup needs to know about one (source, drug)."""
+class KeyPart:
+    """One gene's part of a recommendation key, parsed (see the module docstring)."""
 
-    source: str
-    drug: str
-    genes: tuple[str, ...]
-    exact: dict[tuple[str, ...], tuple[int, ...]]  # key tuple -> row positions
-    bounded: tuple[tuple[tuple[str | float, ...], int], ...]  # per row: exact key or float bound per gene
-    cpic_level: str | None
-    guideline: str | None
-    url: str | None
-    pmid: str | None
-
-
-@dataclass(frozen=True)
-class LookupIndex:
-    """All drugs of one KB version, ready for matching."""
-
-    version: str
-    drugs: tuple[DrugEntry, ...]
-    rows: pd.DataFrame  # the recommendations table, positionally indexed
-
-    @property
-    def genes(self) -> tuple[str, ...]:
-        """Every gene some drug needs, sorted."""
-        return tuple(sorted({g for d in self.drugs for g in d.genes}))
-
-
-# --- the index ---------------------------------------------------------------------------
+    text: str
+    kind: str  # exact | bound | status | genotype | qualified
+    bound: float | None = None
+    statuses: tuple[tuple[str, str], ...] = ()  # status: (allele, "positive"|"negative")
+    base: str = ""  # qualified: the plain key it falls back to
 
 
 def parse_bound(key: str) -> float | None:
@@ -89,9 +121,176 @@ def parse_bound(key: str) -> float | None:
     return None
 
 
+def parse_key_part(text: str) -> KeyPart:
+    """Parse one gene's key text into a :class:`KeyPart`."""
+    if (bound := parse_bound(text)) is not None:
+        return KeyPart(text, "bound", bound=bound)
+    pieces = text.split(" + ")
+    statuses = [_STATUS.match(p) for p in pieces]
+    if all(statuses):
+        return KeyPart(text, "status", statuses=tuple((m["allele"], m["status"]) for m in statuses))
+    if "/" in text:
+        alleles = text.split("/")
+        if len(alleles) != 2 or not all(alleles):
+            raise KnowledgeBaseError(f"genotype key {text!r} does not name two alleles")
+        return KeyPart(format_diplotype(*alleles), "genotype")
+    if m := _QUALIFIED.match(text):
+        return KeyPart(text, "qualified", base=m["base"])
+    return KeyPart(text, "exact")
+
+
 def split_lookup_key(lookup_key: str) -> dict[str, str]:
     """``"A=x;B=y"`` -> ``{"A": "x", "B": "y"}``."""
     return dict(part.split("=", 1) for part in lookup_key.split(";") if part)
+
+
+# --- HLA allele status (pure functions) ----------------------------------------------------
+
+_HLA_PREFIX = re.compile(r"^(?:HLA-)?[A-Z]+\d*\*|^\*")
+_EXPRESSION_SUFFIX = re.compile(r"[NLSCAQG]$")
+
+
+def hla_fields(name: str) -> tuple[int, ...] | None:
+    """The numeric fields of an HLA allele name: ``HLA-B*57:01:01`` -> ``(57, 1, 1)``.
+
+    A leading ``HLA-B*`` or ``*`` and a trailing expression/group letter (``N``, ``L``,
+    ``S``, ``C``, ``A``, ``Q``, ``G``) are dropped; old four-digit names (``5701``) are
+    read as two fields. None when the name is not an HLA allele.
+    """
+    s = _HLA_PREFIX.sub("", name.strip())
+    s = _EXPRESSION_SUFFIX.sub("", s)
+    if re.fullmatch(r"\d{4}", s):
+        s = f"{s[:2]}:{s[2:]}"
+    if not re.fullmatch(r"\d+(?::\d+)*", s):
+        return None
+    return tuple(int(f) for f in s.split(":"))
+
+
+def _carries(allele: tuple[int, ...], target: tuple[int, ...]) -> bool | None:
+    """Whether a typed allele belongs to ``target``: True, False, or None when too coarse."""
+    if allele[: len(target)] == target:
+        return True
+    if len(allele) < len(target) and target[: len(allele)] == allele:
+        return None  # "*57" cannot say whether it is "*57:01"
+    return False
+
+
+_STATEMENT = re.compile(r"(?P<allele>\S*\*?[\d:]+[A-Z]?)\s+(?P<status>positive|negative)\b", re.IGNORECASE)
+
+
+def hla_allele_status(
+    allele: str,
+    *,
+    diplotype: str | None = None,
+    alleles: tuple[str | None, ...] = (),
+    statements: str | None = None,
+) -> str | None:
+    """``"positive"``, ``"negative"`` or None (unknown) for HLA ``allele`` (``*58:01``).
+
+    From the genotype (``alleles``, else ``diplotype`` split at ``/``): positive when
+    either typed allele lies within ``allele`` (its leading fields equal the key's:
+    ``*57:01:01`` is ``*57:01``); negative when two alleles are typed, at enough
+    resolution, and neither does; unknown when an allele is too coarse to tell (``*57``
+    for ``*57:01``) or only one allele is given and it is not ``allele``.
+
+    From ``statements`` (the call's ``lookup_key``, e.g. ``*57:01 positive`` or
+    ``*57:01 negative; *15:02 positive``): a positive statement about ``S`` makes every
+    key ``S`` lies within positive; a negative one makes every key within ``S`` negative.
+    Statements about other alleles say nothing.
+
+    The genotype decides when it can; otherwise the statements; when the two disagree
+    the status is unknown.
+    """
+    target = hla_fields(allele)
+    if target is None:
+        raise ValueError(f"{allele!r} is not an HLA allele name")
+    typed = [a for a in alleles if a] or ([a for a in (diplotype or "").split("/") if a.strip()])
+    from_genotype = None
+    if typed:
+        fields = [hla_fields(a) for a in typed]
+        carried = [None if f is None else _carries(f, target) for f in fields]
+        if any(c is True for c in carried):
+            from_genotype = "positive"
+        elif len(carried) == 2 and all(c is False for c in carried):
+            from_genotype = "negative"
+    from_statements = None
+    for m in _STATEMENT.finditer(statements or ""):
+        said = hla_fields(m["allele"])
+        if said is None:
+            continue
+        if m["status"].lower() == "positive" and said[: len(target)] == target:
+            from_statements = "positive" if from_statements in (None, "positive") else "conflict"
+        elif m["status"].lower() == "negative" and target[: len(said)] == said:
+            from_statements = "negative" if from_statements in (None, "negative") else "conflict"
+    if from_statements == "conflict":
+        from_statements = None
+    if from_genotype and from_statements and from_genotype != from_statements:
+        return None
+    return from_genotype or from_statements
+
+
+def allele_status_key(allele: str, **result) -> str:
+    """The CPIC key for ``allele`` given an HLA result: ``*58:01 negative``, or ``No Result``.
+
+    ``result`` takes the keywords of :func:`hla_allele_status`.
+    """
+    status = hla_allele_status(allele, **result)
+    return NO_RESULT if status is None else f"{allele} {status}"
+
+
+# --- the index ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GeneView:
+    """What one drug needs to know about one gene."""
+
+    gene: str
+    status_alleles: tuple[str, ...] = ()  # HLA alleles whose status the rows name
+    genotype: bool = False  # some row is keyed on a genotype
+
+
+@dataclass(frozen=True)
+class GeneResult:
+    """A sample's result for one gene, as one drug view sees it (hashable: grouped on)."""
+
+    key: str  # the lookup key shown (HLA: the derived statuses)
+    shown: str  # what `phenotypes` shows
+    phenotype: str  # the phenotype matched against exact parts (= key when absent)
+    genotype: str | None = None
+    statuses: tuple[tuple[str, str | None], ...] = ()
+
+
+@dataclass(frozen=True)
+class DrugEntry:
+    """What the lookup needs to know about one (source, drug, genes)."""
+
+    source: str
+    drug: str
+    genes: tuple[str, ...]
+    view: tuple[GeneView, ...]
+    rows_by_key: dict[tuple[str, ...], tuple[int, ...]]  # part texts -> row positions
+    parts: tuple[tuple[KeyPart, ...], ...]  # per gene: the distinct parts of the rows
+    cpic_level: str | None
+    guideline: str | None
+    url: str | None
+    pmid: str | None
+    drug_id: str | None = None
+
+
+@dataclass(frozen=True)
+class LookupIndex:
+    """All drugs of one KB version, ready for matching."""
+
+    version: str
+    drugs: tuple[DrugEntry, ...]
+    rows: pd.DataFrame  # the recommendations table, positionally indexed
+    records: tuple[dict, ...] = ()  # the same rows as dicts (fast access by position)
+
+    @property
+    def genes(self) -> tuple[str, ...]:
+        """Every gene some drug needs, sorted."""
+        return tuple(sorted({g for d in self.drugs for g in d.genes}))
 
 
 def _factor(value) -> float | None:
@@ -103,7 +302,7 @@ def _factor(value) -> float | None:
 
 
 def _none_if_empty(value) -> str | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return None
     value = str(value)
     return value or None
@@ -121,30 +320,40 @@ def cpic_level(drugs: pd.DataFrame, source: str, drug: str, genes: tuple[str, ..
 
 
 def _drug_entry(source: str, drug: str, rows: pd.DataFrame, drugs: pd.DataFrame) -> DrugEntry:
-    """Index the rows of one drug by key tuple, keeping bound keys apart."""
+    """Index the rows of one (source, drug, genes) by their parsed key parts."""
     genes = tuple(sorted(split_lookup_key(rows["lookup_key"].iloc[0])))
-    exact: dict[tuple[str, ...], list[int]] = {}
-    bounded = []
+    by_key: dict[tuple[str, ...], list[int]] = {}
+    parts: list[dict[str, KeyPart]] = [{} for _ in genes]
     for pos, lookup_key in zip(rows.index, rows["lookup_key"]):
         keys = split_lookup_key(lookup_key)
         if tuple(sorted(keys)) != genes:
             raise KnowledgeBaseError(f"{source} {drug}: recommendation rows name different genes ({lookup_key})")
-        key = tuple(keys[g] for g in genes)
-        exact.setdefault(key, []).append(int(pos))
-        spec = tuple(parse_bound(k) if parse_bound(k) is not None else k for k in key)
-        if any(isinstance(s, float) for s in spec):
-            bounded.append((spec, int(pos)))
+        parsed = [parse_key_part(keys[g]) for g in genes]
+        for i, p in enumerate(parsed):
+            parts[i].setdefault(p.text, p)
+        by_key.setdefault(tuple(p.text for p in parsed), []).append(int(pos))
+    view = tuple(
+        GeneView(
+            gene=g,
+            status_alleles=tuple(sorted({a for p in ps.values() for a, _ in p.statuses})),
+            genotype=any(p.kind == "genotype" for p in ps.values()),
+        )
+        for g, ps in zip(genes, parts)
+    )
     first = rows.iloc[0]
+    ids = drugs.loc[(drugs["source"] == source) & (drugs["drug"] == drug), "drug_id"]
     return DrugEntry(
         source=source,
         drug=drug,
         genes=genes,
-        exact={k: tuple(v) for k, v in exact.items()},
-        bounded=tuple(bounded),
+        view=view,
+        rows_by_key={k: tuple(v) for k, v in by_key.items()},
+        parts=tuple(tuple(ps.values()) for ps in parts),
         cpic_level=cpic_level(drugs, source, drug, genes),
         guideline=_none_if_empty(first["guideline"]),
         url=_none_if_empty(first["url"]),
         pmid=_none_if_empty(first["pmid"]),
+        drug_id=next((i for i in ids if i), None),
     )
 
 
@@ -153,9 +362,9 @@ def build_index(recommendations: pd.DataFrame, drugs: pd.DataFrame, version: str
     rows = recommendations.reset_index(drop=True)
     entries = tuple(
         _drug_entry(source, drug, group, drugs)
-        for (source, drug), group in rows.groupby(["source", "drug"], sort=True)
+        for (source, drug, _), group in rows.groupby(["source", "drug", "genes"], sort=True)
     )
-    return LookupIndex(version=version, drugs=entries, rows=rows)
+    return LookupIndex(version=version, drugs=entries, rows=rows, records=tuple(rows.to_dict("records")))
 
 
 _INDEX_CACHE: dict[str, LookupIndex] = {}
@@ -180,86 +389,216 @@ def _as_number(key: str) -> float | None:
         return None
 
 
-def match_rows(entry: DrugEntry, key: tuple[str, ...]) -> tuple[int, ...]:
-    """Positions of the rows of ``entry`` matching the sample's ``key`` (one per gene).
+def match_part(part: KeyPart, result: GeneResult) -> tuple[int, int, float] | None:
+    """How specifically ``part`` matches ``result``: (tier, statements, bound), or None."""
+    if part.kind == "exact":
+        return (TIER_EXACT, 0, 0.0) if part.text in (result.key, result.phenotype) else None
+    if part.kind == "bound":
+        if result.key == part.text or (parse_bound(result.key) is not None and parse_bound(result.key) == part.bound):
+            return TIER_EXACT, 0, 0.0
+        n = _as_number(result.key)
+        if n is None:
+            n = parse_bound(result.key)  # a result that is itself a lower bound ("≥4.5") meets lower bounds
+        return (TIER_BOUND, 0, part.bound) if n is not None and n >= part.bound else None
+    if part.kind == "status":
+        known = dict(result.statuses)
+        ok = all(known.get(allele) == status for allele, status in part.statuses)
+        return (TIER_EXACT, len(part.statuses), 0.0) if ok else None
+    if part.kind == "genotype":
+        return (TIER_GENOTYPE, 0, 0.0) if result.genotype == part.text else None
+    if result.key == part.text:  # qualified
+        return TIER_EXACT, 0, 0.0
+    same = result.key == part.base or (_as_number(result.key) is not None and _as_number(result.key) == float(part.base))
+    return (TIER_FALLBACK, 0, 0.0) if same else None
 
-    Exact match first; otherwise the bound rows (``≥x``) the scores satisfy, keeping
-    only those with the tightest bounds.
-    """
-    if key in entry.exact:
-        return entry.exact[key]
-    numbers = [_as_number(k) for k in key]
+
+def match_rows(entry: DrugEntry, key: tuple[GeneResult, ...]) -> tuple[int, ...]:
+    """Positions of the most specific rows of ``entry`` matching the sample's results (one per gene)."""
+    per_gene = []
+    for parts, result in zip(entry.parts, key):
+        matched = [(p.text, spec) for p in parts if (spec := match_part(p, result)) is not None]
+        if not matched:
+            return ()
+        per_gene.append(matched)
     best: list[int] = []
-    best_bound = -math.inf
-    for spec, pos in entry.bounded:
-        ok = all(
-            (n is not None and n >= s) if isinstance(s, float) else s == k
-            for s, k, n in zip(spec, key, numbers)
-        )
-        if not ok:
+    best_spec = None
+    for combo in product(*per_gene):
+        positions = entry.rows_by_key.get(tuple(text for text, _ in combo))
+        if positions is None:
             continue
-        bound = sum(s for s in spec if isinstance(s, float))
-        if bound > best_bound:
-            best, best_bound = [pos], bound
-        elif bound == best_bound:
-            best.append(pos)
-    return tuple(sorted(best))
+        spec = tuple(sum(s[i] for _, s in combo) for i in range(3))
+        if best_spec is None or spec > best_spec:
+            best, best_spec = list(positions), spec
+        elif spec == best_spec:
+            best.extend(positions)
+    return tuple(sorted(set(best)))
 
 
 # --- samples -----------------------------------------------------------------------------
 
 
-def sample_tables(calls: pd.DataFrame, genes: tuple[str, ...]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per sample (rows, sorted) and gene (columns): the lookup key and the phenotype shown.
+def _factorized(calls: pd.DataFrame, name: str, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, texts) of a calls column over the ``keep`` rows: ``texts[codes]`` is the column.
 
-    Genes without a usable call are ``No Result`` in both tables.
+    Missing values and an absent column are ""; every text occurs once in ``texts``.
     """
-    samples = sorted(pd.unique(calls["sample_id"].astype(str)))
-    c = calls[calls["gene"].isin(genes)]
-    dup = c.duplicated(["sample_id", "gene"])
+    n = int(keep.sum())
+    if name not in calls:
+        return np.zeros(n, dtype=np.int64), np.array([""], dtype=object)
+    codes, uniques = pd.factorize(calls[name][keep], use_na_sentinel=True)
+    texts = [str(u) for u in uniques] + [""]
+    codes = np.where(codes < 0, len(uniques), codes)
+    return _dedupe(codes, texts)
+
+
+def _dedupe(codes: np.ndarray, texts: list) -> tuple[np.ndarray, np.ndarray]:
+    """``codes`` into ``texts`` rewritten so that each distinct text has one code."""
+    remap, distinct = pd.factorize(pd.Series(texts, dtype=object))
+    return remap[codes].astype(np.int64), np.asarray(distinct, dtype=object)
+
+
+@dataclass
+class SampleTables:
+    """Per sample (rows, sorted) and gene (columns): codes into one value array per field.
+
+    Fields: ``key`` (lookup key, ``No Result`` without a usable call), ``shown`` (the
+    phenotype, else the key), ``genotype`` (the diplotype in canonical order for a called
+    or outside call with two alleles, else ""), and for HLA genes ``diplotype``,
+    ``allele_1``, ``allele_2``, ``statements`` (the raw ``lookup_key``).
+    """
+
+    samples: np.ndarray
+    genes: tuple[str, ...]
+    codes: dict[str, np.ndarray]  # field -> (samples x genes) int64
+    values: dict[str, np.ndarray]  # field -> object array of texts
+
+    def column(self, field: str, gene: str) -> tuple[np.ndarray, np.ndarray]:
+        """(codes per sample, values) of one field for one gene."""
+        return self.codes[field][:, self.genes.index(gene)], self.values[field]
+
+
+FIELDS = ("key", "shown", "genotype", "diplotype", "allele_1", "allele_2", "statements")
+
+
+def sample_tables(calls: pd.DataFrame, genes: tuple[str, ...]) -> SampleTables:
+    """The call fields recommend() uses, per sample and gene, as :class:`SampleTables`.
+
+    Everything is done on factorized codes: each distinct text is handled once.
+    """
+    sample_codes, sample_uniques = pd.factorize(calls["sample_id"].astype(str))
+    samples = np.array(sorted(sample_uniques), dtype=object)
+    rank = pd.Index(samples).get_indexer(sample_uniques)
+    keep = calls["gene"].isin(genes).to_numpy()
+    sample_pos = rank[sample_codes[keep]]
+    gene_pos = pd.Index(list(genes)).get_indexer(calls["gene"][keep])
+    cell = sample_pos.astype(np.int64) * len(genes) + gene_pos
+    dup = pd.Series(cell).duplicated().to_numpy()
     if dup.any():
-        first = c.loc[dup].iloc[0]
+        first = calls[keep].iloc[int(np.flatnonzero(dup)[0])]
         raise InputError(f"calls list sample {first['sample_id']} gene {first['gene']} more than once")
-    usable = (c["call_status"].astype(str) != "no_call") & c["lookup_key"].fillna("").astype(str).ne("")
-    key = c["lookup_key"].where(usable, NO_RESULT).astype(str)
-    shown = c["phenotype"].where(usable & c["phenotype"].notna(), None)
-    shown = shown.where(shown.notna() & shown.astype(str).ne(""), key).astype(str)
-    frame = pd.DataFrame({"sample_id": c["sample_id"].astype(str), "gene": c["gene"], "key": key, "shown": shown})
+    f = {name: _factorized(calls, name, keep) for name in
+         ("call_status", "lookup_key", "phenotype", "allele_1", "allele_2", "diplotype")}  # fmt: skip
 
-    def wide(col: str) -> pd.DataFrame:
-        table = frame.pivot(index="sample_id", columns="gene", values=col)
-        return table.reindex(index=samples, columns=list(genes)).astype(object).fillna(NO_RESULT)
+    def has(name: str, texts: tuple[str, ...]) -> np.ndarray:  # per call: is the field one of texts
+        codes, values = f[name]
+        return np.isin(values, texts)[codes]
 
-    return wide("key"), wide("shown")
+    usable = ~has("call_status", ("no_call",)) & ~has("lookup_key", ("",))
+    key_codes, key_texts = f["lookup_key"]
+    n_key = len(key_texts)
+    key = (np.where(usable, key_codes, n_key), [*key_texts, NO_RESULT])
+    pheno_codes, pheno_texts = f["phenotype"]
+    with_pheno = usable & ~has("phenotype", ("",))
+    shown = (np.where(with_pheno, pheno_codes, len(pheno_texts) + key[0]), [*pheno_texts, *key[1]])
+    a1_codes, a1_texts = f["allele_1"]
+    a2_codes, a2_texts = f["allele_2"]
+    pair_ok = usable & has("call_status", GENOTYPE_STATUSES) & ~has("allele_1", ("",)) & ~has("allele_2", ("",))
+    pairs, pair_index = pd.factorize(np.where(pair_ok, a1_codes * len(a2_texts) + a2_codes, -1))
+    pair_texts = ["" if u < 0 else format_diplotype(a1_texts[u // len(a2_texts)], a2_texts[u % len(a2_texts)])
+                  for u in pair_index]  # fmt: skip
+    per_call = {
+        "key": key,
+        "shown": shown,
+        "genotype": (pairs, pair_texts),
+        "diplotype": (np.where(usable, f["diplotype"][0], len(f["diplotype"][1])), [*f["diplotype"][1], ""]),
+        "allele_1": (np.where(usable, a1_codes, len(a1_texts)), [*a1_texts, ""]),
+        "allele_2": (np.where(usable, a2_codes, len(a2_texts)), [*a2_texts, ""]),
+        "statements": (np.where(usable, key_codes, n_key), [*key_texts, ""]),
+    }
+    empty = {"key": NO_RESULT, "shown": NO_RESULT}
+    codes_out, values_out = {}, {}
+    for name, (codes, texts) in per_call.items():
+        codes, values = _dedupe(np.append(codes, len(texts)), [*texts, empty.get(name, "")])
+        table = np.full((len(samples), len(genes)), codes[-1], dtype=np.int64)
+        table[sample_pos, gene_pos] = codes[:-1]
+        codes_out[name], values_out[name] = table, values
+    return SampleTables(samples=samples, genes=tuple(genes), codes=codes_out, values=values_out)
 
 
-def _joined(table: pd.DataFrame, genes: tuple[str, ...], sep: str, joiner: str) -> pd.Series:
-    """Row-wise ``GENE<sep>value`` joined by ``joiner`` (vectorised)."""
-    out = None
-    for g in genes:
-        part = g + sep + table[g]
-        out = part if out is None else out + joiner + part
-    return out
+def _combine(code_arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """One code per distinct tuple of codes (0..n-1), and the first row of each."""
+    combined = code_arrays[0]
+    for codes in code_arrays[1:]:
+        combined, _ = pd.factorize(combined * (int(codes.max()) + 1) + codes)
+    combined, _ = pd.factorize(combined)
+    first = np.unique(combined, return_index=True)[1]
+    return combined.astype(np.int64), first
 
 
-def no_match_text(entry: DrugEntry, key: tuple[str, ...]) -> str:
+def view_results(tables: SampleTables, view: GeneView) -> tuple[np.ndarray, list[GeneResult]]:
+    """Per sample: a code into the list of distinct :class:`GeneResult` for ``view``."""
+    g = view.gene
+    if view.status_alleles:
+        fields = ("key", "diplotype", "allele_1", "allele_2", "statements")
+    else:
+        fields = ("key", "shown", "genotype") if view.genotype else ("key", "shown")
+    cols = {name: tables.column(name, g) for name in fields}
+    codes, first = _combine([c for c, _ in cols.values()])
+    rows = [{name: v[c[i]] for name, (c, v) in cols.items()} for i in first]
+    if view.status_alleles:
+        made = [_status_result(view, r) for r in rows]
+    else:
+        made = [GeneResult(key=r["key"], shown=r["shown"], phenotype=r["shown"], genotype=r.get("genotype") or None)
+                for r in rows]  # fmt: skip
+    return codes, made
+
+
+def _status_result(view: GeneView, r: dict) -> GeneResult:
+    """The :class:`GeneResult` of an HLA call for the alleles ``view`` names."""
+    if r["key"] == NO_RESULT:
+        statuses = tuple((a, None) for a in view.status_alleles)
+    else:
+        statuses = tuple(
+            (a, hla_allele_status(a, diplotype=r["diplotype"], alleles=(r["allele_1"], r["allele_2"]),
+                                  statements=r["statements"]))
+            for a in view.status_alleles
+        )  # fmt: skip
+    known = [f"{a} {s}" for a, s in statuses if s is not None]
+    key = " + ".join(known) if known else NO_RESULT
+    typed = r["diplotype"] or (f"{r['allele_1']}/{r['allele_2']}" if r["allele_1"] and r["allele_2"] else "")
+    shown = f"{key} ({typed})" if typed and known else key
+    return GeneResult(key=key, shown=shown, phenotype=key, statuses=statuses)
+
+
+def no_match_text(entry: DrugEntry, key: tuple[GeneResult, ...]) -> str:
     """Which result had no guideline entry, in words."""
-    parts = [f"{g} {k}" + (" (not called)" if k == NO_RESULT else "") for g, k in zip(entry.genes, key)]
+    parts = [f"{g} {r.key}" + (" (not called)" if r.key == NO_RESULT else "") for g, r in zip(entry.genes, key)]
     return (
         f"{entry.source} has no {entry.drug} recommendation for {' and '.join(parts)}; "
         "decide without genotype guidance."
     )
 
 
-def _hit_records(
-    index: LookupIndex, entry: DrugEntry, key: tuple[str, ...], lookup_key: str, phenotypes: list[str]
-) -> list[dict]:
-    """Output rows (without sample_id) for one drug and one distinct key."""
+def _hit_records(index: LookupIndex, entry: DrugEntry, key: tuple[GeneResult, ...], overlay=None) -> list[dict]:
+    """Output rows (without sample_id) for one drug and one distinct tuple of results.
+
+    With ``overlay``, each row also has ``verbatim_text`` and ``implications``.
+    """
     base = {
         "drug": entry.drug,
         "genes": list(entry.genes),
-        "lookup_key": lookup_key,
-        "phenotypes": phenotypes,
+        "lookup_key": ";".join(f"{g}={r.key}" for g, r in zip(entry.genes, key)),
+        "phenotypes": [f"{g}: {r.shown}" for g, r in zip(entry.genes, key)],
         "source": entry.source,
         "guideline": entry.guideline,
         "cpic_level": entry.cpic_level,
@@ -267,16 +606,17 @@ def _hit_records(
         "pmid": entry.pmid,
         "kb_version": index.version,
     }
+    if overlay is not None:
+        base.update(verbatim_text=None, implications=None)
     positions = match_rows(entry, key)
     if not positions:
         return [
             {**base, "population": None, "action": NO_MATCH, "dose_factor": None, "alternatives": [],
              "strength": None, "text": no_match_text(entry, key), "recommendation_id": None}
         ]  # fmt: skip
-    rows = index.rows
     out = []
     for pos in positions:
-        r = rows.iloc[pos]
+        r = index.records[pos]
         out.append(
             {
                 **base,
@@ -292,55 +632,75 @@ def _hit_records(
                 "recommendation_id": _none_if_empty(r["recommendation_id"]),
             }
         )
+        if overlay is not None and entry.source == "CPIC":
+            text, implications = overlay.verbatim(r["recommendation_id"], entry.drug_id, r["lookup_key"], r["population"])
+            out[-1].update(verbatim_text=text, implications=implications)
     return out
 
 
-def empty_recommendations() -> pd.DataFrame:
-    """A recommendations frame with no rows and the declared columns."""
-    return pd.DataFrame({c: pd.Series(dtype="float64" if c == "dose_factor" else object) for c in COLUMNS})
+def empty_recommendations(overlay: bool = False) -> pd.DataFrame:
+    """A recommendations frame with no rows and the declared columns (plus the overlay's)."""
+    cols = COLUMNS + (OVERLAY_COLUMNS if overlay else [])
+    return pd.DataFrame({c: pd.Series(dtype="float64" if c == "dose_factor" else object) for c in cols})
 
 
-def recommend(calls: pd.DataFrame, kb) -> pd.DataFrame:
+def recommend(calls: pd.DataFrame, kb, overlay=None) -> pd.DataFrame:
     """Recommendations for every sample in ``calls`` and every drug in ``kb`` (``schema.RECOMMENDATIONS``).
 
-    ``calls`` needs sample_id, gene, lookup_key, phenotype and call_status. Rows are
-    sorted by sample, drug, source, population and recommendation id.
+    ``calls`` needs sample_id, gene, lookup_key, phenotype and call_status; allele_1,
+    allele_2 and diplotype are used when present (DPWG genotype keys, HLA statuses).
+    Rows are sorted by sample, drug, source, genes, population and recommendation id.
+    ``overlay`` (a :class:`pgx.overlay.Overlay` or its directory) adds ``verbatim_text``
+    and ``implications``.
     """
     index = lookup_index(kb)
+    if overlay is not None:
+        from pgx.overlay import as_overlay
+
+        overlay = as_overlay(overlay)
     if calls.empty or not index.drugs:
-        return empty_recommendations()
+        return empty_recommendations(overlay is not None)
     if "kb_version" in calls and (calls["kb_version"].dropna().astype(str) != index.version).any():
         warnings.warn(f"calls were made with another knowledge base than {index.version}", stacklevel=2)
-    keys, shown = sample_tables(calls, index.genes)
+    tables = sample_tables(calls, index.genes)
     hits: list[dict] = []
     pairs_sample, pairs_hit = [], []
-    for genes in sorted({d.genes for d in index.drugs}):
-        codes, combo_hits = _gene_set_hits(index, genes, keys, shown, hits)
+    views: dict[tuple[GeneView, ...], list[DrugEntry]] = {}
+    for d in index.drugs:
+        views.setdefault(d.view, []).append(d)
+    per_gene: dict[GeneView, tuple[np.ndarray, list[GeneResult]]] = {}
+    for view, entries in views.items():
+        for gv in view:
+            if gv not in per_gene:
+                per_gene[gv] = view_results(tables, gv)
+        codes, combo_hits = _view_hits(index, view, entries, per_gene, hits, overlay)
         sample_pos, hit_pos = broadcast(codes, combo_hits)
         pairs_sample.append(sample_pos)
         pairs_hit.append(hit_pos)
-    return _assemble(hits, np.concatenate(pairs_sample), np.concatenate(pairs_hit), keys.index.to_numpy())
+    sample_ids = tables.samples
+    columns = COLUMNS + (OVERLAY_COLUMNS if overlay is not None else [])
+    return _assemble(hits, np.concatenate(pairs_sample), np.concatenate(pairs_hit), sample_ids, columns)
 
 
-def _gene_set_hits(
-    index: LookupIndex, genes: tuple[str, ...], keys: pd.DataFrame, shown: pd.DataFrame, hits: list[dict]
+def _view_hits(
+    index: LookupIndex,
+    view: tuple[GeneView, ...],
+    entries: list[DrugEntry],
+    per_gene: dict[GeneView, tuple[np.ndarray, list[GeneResult]]],
+    hits: list[dict],
+    overlay=None,
 ) -> tuple[np.ndarray, list[list[int]]]:
-    """Look up every distinct key of ``genes`` once for each drug that needs exactly them.
+    """Look up every distinct tuple of results for ``view`` once per drug that has it.
 
     Appends the output rows to ``hits``; returns each sample's combination code and, per
     combination, the positions in ``hits`` that apply to it.
     """
-    lookup = _joined(keys, genes, "=", ";")
-    phenos = _joined(shown, genes, ": ", "\x1f")
-    codes, uniques = pd.factorize(lookup + "\x1e" + phenos)
-    first_sample = np.unique(codes, return_index=True)[1]
-    entries = [d for d in index.drugs if d.genes == genes]
-    combo_hits: list[list[int]] = [[] for _ in range(len(uniques))]
+    codes, first_sample = _combine([per_gene[gv][0] for gv in view])
+    combo_hits: list[list[int]] = [[] for _ in range(len(first_sample))]
     for combo, row in enumerate(first_sample):
-        key = tuple(keys[g].iat[row] for g in genes)
-        phenotype_list = phenos.iat[row].split("\x1f")
+        key = tuple(per_gene[gv][1][per_gene[gv][0][row]] for gv in view)
         for entry in entries:
-            for record in _hit_records(index, entry, key, lookup.iat[row], phenotype_list):
+            for record in _hit_records(index, entry, key, overlay):
                 combo_hits[combo].append(len(hits))
                 hits.append(record)
     return codes, combo_hits
@@ -357,7 +717,7 @@ def broadcast(codes: np.ndarray, combo_hits: list[list[int]]) -> tuple[np.ndarra
     return sample_pos, flat[np.repeat(starts[codes], per_sample) + within]
 
 
-def _column(hits: list[dict], name: str) -> np.ndarray:
+def _hit_column(hits: list[dict], name: str) -> np.ndarray:
     """One output column over the distinct hits, as a numpy array (lists kept whole)."""
     if name == "dose_factor":
         return np.array([np.nan if h[name] is None else h[name] for h in hits], dtype="float64")
@@ -367,18 +727,36 @@ def _column(hits: list[dict], name: str) -> np.ndarray:
     return arr
 
 
-def _assemble(hits: list[dict], sample_pos: np.ndarray, hit_pos: np.ndarray, sample_ids: np.ndarray) -> pd.DataFrame:
+def _assemble(
+    hits: list[dict], sample_pos: np.ndarray, hit_pos: np.ndarray, sample_ids: np.ndarray, columns: list[str] = COLUMNS
+) -> pd.DataFrame:
     """Broadcast the distinct hits to their samples, in the documented order."""
-    cols = {c: _column(hits, c) for c in COLUMNS if c != "sample_id"}
-    by = ("drug", "source", "population", "recommendation_id")
-    sort_keys = [np.array(["" if v is None else str(v) for v in cols[c]]) for c in by]
+    cols = {c: _hit_column(hits, c) for c in columns if c != "sample_id"}
+    sort_keys = [
+        np.array(["" if v is None else str(v) for v in cols["drug"]]),
+        np.array(["" if v is None else str(v) for v in cols["source"]]),
+        np.array([";".join(v) for v in cols["genes"]]),
+        *(np.array(["" if v is None else str(v) for v in cols[c]]) for c in ("population", "recommendation_id")),
+    ]
     rank = np.empty(len(hits), dtype=np.int64)
     rank[np.lexsort(sort_keys[::-1])] = np.arange(len(hits))
-    order = np.lexsort([rank[hit_pos], sample_pos])
+    order = np.argsort(sample_pos.astype(np.int64) * max(len(hits), 1) + rank[hit_pos], kind="stable")
     take = hit_pos[order]
     # object columns share the few distinct Python strings: no per-row string copies
     data = {"sample_id": sample_ids[sample_pos[order]], **{c: arr[take] for c, arr in cols.items()}}
-    return pd.DataFrame({c: pd.Series(data[c], dtype=data[c].dtype, copy=False) for c in COLUMNS})
+    # one block per column (pd.concat), not one consolidated copy of every object column
+    return pd.concat([pd.Series(data[c], dtype=data[c].dtype, name=c) for c in columns], axis=1)
 
 
-__all__ = ["recommend", "match_rows", "lookup_index", "build_index", "parse_bound", "NO_RESULT", "NO_MATCH"]
+__all__ = [
+    "recommend",
+    "match_rows",
+    "lookup_index",
+    "build_index",
+    "parse_bound",
+    "parse_key_part",
+    "hla_allele_status",
+    "allele_status_key",
+    "NO_RESULT",
+    "NO_MATCH",
+]

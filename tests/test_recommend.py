@@ -1,7 +1,10 @@
-"""recommend(): per-sample lookup of guideline rows, on small hand-made KB frames.
+"""recommend(): per-sample lookup of guideline rows.
 
-The KB here is a few rows written for these tests (texts in our own words); one test at
-the end runs against tables built in memory from the shared CPIC export.
+The first tests use a few hand-made KB rows (texts in our own words). The ``shared_data``
+tests build the CPIC and DPWG tables in memory from the shared export and check every
+lookup kind end to end: phenotype, activity score (incl. ``≥`` keys), HLA allele status
+from an outside call, every multi-gene combination, DPWG genotype keys and the DPYD
+phenotyping keys; and that every row of every drug is reachable from some result.
 """
 
 from __future__ import annotations
@@ -71,12 +74,17 @@ def make_kb(rows=ROWS, drugs=DRUGS) -> KnowledgeBase:
 
 
 def calls_frame(*rows: tuple) -> pd.DataFrame:
-    """Calls from (sample, gene, lookup_key, phenotype[, call_status])."""
+    """Calls from (sample, gene, lookup_key, phenotype[, call_status[, diplotype]])."""
     out = []
     for r in rows:
         sample, gene, key, phenotype = r[:4]
         status = r[4] if len(r) > 4 else "called"
-        out.append(dict(sample_id=sample, gene=gene, lookup_key=key, phenotype=phenotype, call_status=status))
+        diplotype = r[5] if len(r) > 5 else None
+        a1, _, a2 = (diplotype or "").partition("/")
+        out.append(
+            dict(sample_id=sample, gene=gene, lookup_key=key, phenotype=phenotype, call_status=status,
+                 diplotype=diplotype, allele_1=a1 or None, allele_2=a2 or None)
+        )  # fmt: skip
     return pd.DataFrame(out)
 
 
@@ -220,22 +228,334 @@ def test_parse_bound(key: str, bound: float | None) -> None:
     assert rec.parse_bound(key) == bound
 
 
-@pytest.mark.shared_data
-def test_against_tables_built_from_the_cpic_export(shared_data) -> None:
+
+def test_a_result_that_is_itself_a_bound_meets_lower_bounds_only() -> None:
+    calls = calls_frame(("S1", "CYP2C19", "Normal Metabolizer", "NM"), ("S1", "CYP2D6", "≥4.5", "UM"))
+    assert for_drug(rec.recommend(calls, make_kb()), "S1", "tca")["recommendation_id"].tolist() == ["T:7"]  # ≥3.75
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("Poor Metabolizer", "exact"),
+        ("No Result", "exact"),
+        ("≥3.75", "bound"),
+        ("*57:01 positive", "status"),
+        ("*15:02 positive + *15:11 positive", "status"),
+        ("*3/*1", "genotype"),
+        ("*80+*28/*80+*28", "genotype"),
+        ("0.5 (Phenotyping)", "qualified"),
+        ("-1639 AA", "exact"),
+    ],
+)
+def test_key_grammar(text: str, kind: str) -> None:
+    part = rec.parse_key_part(text)
+    assert part.kind == kind
+    if kind == "genotype":
+        assert part.text == "/".join(sorted(text.split("/"), key=lambda a: (a != "*1", a)))  # canonical order
+
+
+# --- HLA allele status (the pure function) --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("allele", "result", "status"),
+    [
+        ("*57:01", dict(diplotype="*57:01/*08:01"), "positive"),
+        ("*58:01", dict(diplotype="*57:01/*08:01"), "negative"),
+        ("*57:01", dict(diplotype="HLA-B*57:01:01/HLA-B*08:01:01"), "positive"),  # higher resolution
+        ("*57:01", dict(alleles=("*57:03", "*44:02")), "negative"),
+        ("*57:01", dict(alleles=("*57", "*44:02")), None),  # too coarse to tell
+        ("*57:01", dict(diplotype="*57:01"), "positive"),  # one allele listed
+        ("*58:01", dict(diplotype="*57:01"), None),
+        ("*57:01", dict(statements="*57:01 positive"), "positive"),
+        ("*58:01", dict(statements="*57:01 positive"), None),  # says nothing about *58:01
+        ("*15:02", dict(statements="*57:01 negative; *15:02 positive"), "positive"),
+        ("*57:01", dict(statements="*57 negative"), "negative"),  # no *57 at all
+        ("*57:01", dict(statements="*57:01:01 positive"), "positive"),
+        ("*57:01", dict(diplotype="*57:01/*08:01", statements="*57:01 negative"), None),  # contradiction
+        ("*31:01", dict(diplotype="A*31:01/A*02:01"), "positive"),
+    ],
+)
+def test_hla_allele_status(allele: str, result: dict, status: str | None) -> None:
+    assert rec.hla_allele_status(allele, **result) == status
+
+
+def test_allele_status_key_spells_cpic_keys() -> None:
+    assert rec.allele_status_key("*58:01", diplotype="*57:01/*08:01") == "*58:01 negative"
+    assert rec.allele_status_key("*57:01", diplotype="*57:01/*08:01") == "*57:01 positive"
+    assert rec.allele_status_key("*58:01", statements="*57:01 positive") == "No Result"
+
+
+HLA_ROWS = [
+    ("abacavir", "HLA-B=*57:01 negative", "general", "standard_dose", "", "", "Strong"),
+    ("abacavir", "HLA-B=*57:01 positive", "general", "avoid", "", "", "Strong"),
+    ("allopurinol", "HLA-B=*58:01 negative", "general", "standard_dose", "", "", "Strong"),
+    ("allopurinol", "HLA-B=*58:01 positive", "general", "avoid", "", "", "Strong"),
+    ("cbz", "HLA-B=*15:02 positive", "general", "use_alternative", "", "", "N/A"),
+    ("cbz", "HLA-B=*15:11 positive", "general", "monitor", "", "", "N/A"),
+    ("cbz", "HLA-B=*15:02 positive + *15:11 positive", "general", "no_recommendation", "", "", "N/A"),
+]
+
+
+def test_one_hla_genotype_answers_every_allele_status_key() -> None:
+    kb = make_kb(HLA_ROWS, [("abacavir", "HLA-B", "A"), ("allopurinol", "HLA-B", "A"), ("cbz", "HLA-B", "A")])
+    calls = calls_frame(
+        ("S1", "HLA-B", "*57:01/*08:01", None, "outside_call", "*57:01/*08:01"),
+        ("S2", "HLA-B", "*57:01 positive", None, "outside_call"),
+        ("S3", "HLA-B", "*15:02/*15:11", None, "outside_call", "*15:02/*15:11"),
+        ("S4", "HLA-B", "*15:02/*07:02", None, "outside_call", "*15:02/*07:02"),
+    )
+    out = rec.recommend(calls, kb)
+    assert for_drug(out, "S1", "abacavir")["action"].tolist() == ["avoid"]
+    allo = for_drug(out, "S1", "allopurinol").iloc[0]
+    assert (allo["action"], allo["lookup_key"]) == ("standard_dose", "HLA-B=*58:01 negative")
+    assert allo["phenotypes"] == ["HLA-B: *58:01 negative (*57:01/*08:01)"]
+    assert for_drug(out, "S2", "abacavir")["action"].tolist() == ["avoid"]
+    allo2 = for_drug(out, "S2", "allopurinol").iloc[0]  # a bare "*57:01 positive" says nothing about *58:01
+    assert (allo2["action"], allo2["lookup_key"]) == ("no_guideline_match", "HLA-B=No Result")
+    assert for_drug(out, "S3", "cbz")["action"].tolist() == ["no_recommendation"]  # both: the conjunction wins
+    assert for_drug(out, "S4", "cbz")["action"].tolist() == ["use_alternative"]
+
+
+GENOTYPE_ROWS = [
+    ("sipo", "CYP2C9=*1/*3", "", "reduce_dose", "0.5", "", "N/A"),
+    ("sipo", "CYP2C9=*3/*3", "", "avoid", "", "", "N/A"),
+    ("sipo", "CYP2C9=Intermediate Metabolizer", "", "reduce_dose", "0.6", "", "N/A"),
+    ("sipo", "CYP2C9=Poor Metabolizer", "", "avoid", "", "", "N/A"),
+    ("fu", "DPYD=1.0", "", "reduce_dose", "0.5", "", "N/A"),
+    ("fu", "DPYD=1.0 (Phenotyping)", "", "no_recommendation", "", "", "N/A"),
+    ("fu", "DPYD=0.5 (Phenotyping)", "", "no_recommendation", "", "", "N/A"),
+]
+
+
+def test_genotype_keys_beat_phenotype_keys_and_need_one_genotype() -> None:
+    kb = make_kb(GENOTYPE_ROWS, [("sipo", "CYP2C9", ""), ("fu", "DPYD", "")])
+    calls = calls_frame(
+        ("S1", "CYP2C9", "1.0", "Intermediate Metabolizer", "called", "*1/*3"),
+        ("S2", "CYP2C9", "1.0", "Intermediate Metabolizer", "called", "*3/*1"),  # allele order does not matter
+        ("S3", "CYP2C9", "1.0", "Intermediate Metabolizer", "called", "*1/*8"),  # no genotype row
+        ("S4", "CYP2C9", "1.0", "Intermediate Metabolizer", "ambiguous", "*1/*3"),  # not one genotype
+        ("S5", "CYP2C9", "0.0", "Poor Metabolizer", "called", "*3/*3"),
+    )
+    out = rec.recommend(calls, kb)
+    ids = {s: for_drug(out, s, "sipo")["recommendation_id"].tolist() for s in ("S1", "S2", "S3", "S4", "S5")}
+    assert ids == {"S1": ["T:0"], "S2": ["T:0"], "S3": ["T:2"], "S4": ["T:2"], "S5": ["T:1"]}
+
+
+def test_phenotyping_keys_apply_only_when_the_score_has_no_row_of_its_own() -> None:
+    kb = make_kb(GENOTYPE_ROWS, [("sipo", "CYP2C9", ""), ("fu", "DPYD", "")])
+    calls = calls_frame(
+        ("S1", "DPYD", "1.0", "Intermediate Metabolizer"),
+        ("S2", "DPYD", "0.5", "Poor Metabolizer"),
+        ("S3", "DPYD", "1.0 (Phenotyping)", None, "outside_call"),
+    )
+    out = rec.recommend(calls, kb)
+    assert for_drug(out, "S1", "fu")["recommendation_id"].tolist() == ["T:4"]
+    assert for_drug(out, "S2", "fu")["recommendation_id"].tolist() == ["T:6"]
+    assert for_drug(out, "S3", "fu")["recommendation_id"].tolist() == ["T:5"]
+
+
+def test_one_drug_with_two_single_gene_guidelines_gets_a_row_for_each() -> None:
+    rows = [
+        ("warf", "CYP2C9=Poor Metabolizer", "", "reduce_dose", "0.2", "", "N/A"),
+        ("warf", "VKORC1=-1639 AA", "", "reduce_dose", "0.6", "", "N/A"),
+    ]
+    kb = make_kb(rows, [("warf", "CYP2C9", ""), ("warf", "VKORC1", "")])
+    calls = calls_frame(("S1", "CYP2C9", "0.0", "Poor Metabolizer"), ("S1", "VKORC1", "-1639 AA", "-1639 AA"))
+    out = for_drug(rec.recommend(calls, kb), "S1", "warf")
+    assert out["genes"].tolist() == [["CYP2C9"], ["VKORC1"]] and out["dose_factor"].tolist() == [0.2, 0.6]
+
+
+# --- against the tables built from the shared CPIC export and DPWG files ------------------------
+
+ALL_GENES = (
+    "ABCG2", "CACNA1S", "CFTR", "CYP2B6", "CYP2C19", "CYP2C9", "CYP2D6", "CYP3A4", "CYP3A5", "CYP4F2",
+    "DPYD", "G6PD", "IFNL3", "NAT2", "NUDT15", "RYR1", "SLCO1B1", "TPMT", "UGT1A1", "VKORC1",
+    "HLA-A", "HLA-B", "MT-RNR1",
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def real_kb(shared_data) -> KnowledgeBase:
     from pgx.kb_build.recommendations import build_recommendation_tables
 
-    built, _ = build_recommendation_tables(shared_data, ("CYP2C19", "CYP2C9", "TPMT"))
+    built, _ = build_recommendation_tables(shared_data, ALL_GENES)
     tables = {name: _typed(name, df.to_dict("records")) for name, df in built.items()}
-    kb = KnowledgeBase(root=Path("."), manifest={"kb_version": f"test-{next(_versions)}"}, tables=tables)
+    return KnowledgeBase(root=Path("."), manifest={"kb_version": f"test-{next(_versions)}"}, tables=tables)
+
+
+def _pick(out: pd.DataFrame, sample: str, drug: str, source: str = "CPIC") -> pd.DataFrame:
+    rows = for_drug(out, sample, drug)
+    return rows[rows["source"] == source]
+
+
+@pytest.mark.shared_data
+def test_phenotype_and_activity_score_keys(real_kb) -> None:
     calls = calls_frame(
         ("S1", "CYP2C19", "Poor Metabolizer", "Poor Metabolizer"),
         ("S1", "CYP2C9", "1.0", "Intermediate Metabolizer"),
         ("S1", "TPMT", "Normal Metabolizer", "Normal Metabolizer"),
     )
-    out = rec.recommend(calls, kb)
-    clop = for_drug(out, "S1", "clopidogrel")
-    assert len(clop) == 3 and set(clop["action"]) == {"use_alternative"}  # three populations
-    assert set(for_drug(out, "S1", "amitriptyline")["lookup_key"]) == {"CYP2C19=Poor Metabolizer;CYP2D6=No Result"}
-    assert set(for_drug(out, "S1", "azathioprine")["action"]) == {"standard_dose"}  # NUDT15 No Result row
-    assert set(for_drug(out, "S1", "celecoxib")["action"]) == {"reduce_dose"}
-    assert "no_guideline_match" not in set(out["action"])
+    out = rec.recommend(calls, real_kb)
+    clop = _pick(out, "S1", "clopidogrel")
+    assert len(clop) == 3 and set(clop["action"]) == {"use_alternative"}  # three populations, all shown
+    assert set(clop["population"]) == {"CVI ACS PCI", "CVI non-ACS non-PCI", "NVI"}
+    assert _pick(out, "S1", "clopidogrel", "DPWG")["action"].tolist() == ["use_alternative"]
+    assert set(_pick(out, "S1", "amitriptyline")["lookup_key"]) == {"CYP2C19=Poor Metabolizer;CYP2D6=No Result"}
+    assert set(_pick(out, "S1", "azathioprine")["action"]) == {"standard_dose"}  # NUDT15 No Result row
+    assert set(_pick(out, "S1", "celecoxib")["action"]) == {"reduce_dose"}
+    called = {"CYP2C19", "CYP2C9", "TPMT"}  # and CYP2D6, NUDT15 when CPIC pairs them with these (No Result rows)
+    mine = out[(out["source"] == "CPIC") & out["genes"].map(lambda gs: bool(set(gs) & called))]
+    assert "no_guideline_match" not in set(mine["action"])
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize(
+    ("score", "codeine_key"),
+    [("4.0", "CYP2D6=4.0"), ("5.0", "CYP2D6=≥5.0"), ("≥6.0", "CYP2D6=≥6.0"), ("≥4.5", "CYP2D6=≥4.0"), ("2.75", "CYP2D6=2.75")],
+)
+def test_cyp2d6_scores_and_bound_keys(real_kb, score: str, codeine_key: str) -> None:
+    out = rec.recommend(calls_frame(("S1", "CYP2D6", score, "x")), real_kb)
+    codeine = _pick(out, "S1", "codeine")
+    ids = set(codeine["recommendation_id"])
+    keys = set(real_kb.tables["recommendations"].set_index("recommendation_id").loc[sorted(ids), "lookup_key"])
+    assert keys == {codeine_key}
+    onda = _pick(out, "S1", "ondansetron")
+    assert len(onda) == 1 and onda["recommendation_id"].iloc[0].startswith("CPIC:ondansetron:v1.30:")
+
+
+@pytest.mark.shared_data
+def test_hla_outside_call_maps_to_each_drugs_allele(real_kb) -> None:
+    calls = calls_frame(
+        ("S1", "HLA-B", "*57:01/*08:01", None, "outside_call", "*57:01/*08:01"),
+        ("S1", "HLA-A", "*31:01/*02:01", None, "outside_call", "*31:01/*02:01"),
+        ("S2", "HLA-B", "*57:01 positive", None, "outside_call"),
+    )
+    out = rec.recommend(calls, real_kb)
+    assert _pick(out, "S1", "abacavir")["action"].tolist() == ["avoid"]
+    assert _pick(out, "S1", "allopurinol")["lookup_key"].tolist() == ["HLA-B=*58:01 negative"]
+    cbz = _pick(out, "S1", "carbamazepine")
+    assert set(cbz["lookup_key"]) == {"HLA-A=*31:01 positive;HLA-B=*15:02 negative"}
+    assert set(cbz["population"]) == {"CBZ naive", "CBZ use >3mos", "CBZ-no alternatives"}
+    pht = _pick(out, "S1", "phenytoin")  # CYP2C9 not called, HLA-B *15:02 negative
+    assert set(pht["lookup_key"]) == {"CYP2C9=No Result;HLA-B=*15:02 negative"} and len(pht) == 2
+    assert _pick(out, "S2", "abacavir")["action"].tolist() == ["avoid"]
+    assert _pick(out, "S2", "allopurinol")["action"].tolist() == ["no_guideline_match"]
+    assert set(_pick(out, "S2", "carbamazepine")["lookup_key"]) == {"HLA-A=No Result;HLA-B=No Result"}
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize(
+    ("drug", "calls"),
+    [
+        ("amitriptyline", [("CYP2C19", "Poor Metabolizer"), ("CYP2D6", "1.0")]),
+        ("azathioprine", [("TPMT", "Intermediate Metabolizer"), ("NUDT15", "Intermediate Metabolizer")]),
+        ("phenytoin", [("CYP2C9", "1.0"), ("HLA-B", "*15:02 negative")]),
+        ("sertraline", [("CYP2B6", "Poor Metabolizer"), ("CYP2C19", "Normal Metabolizer")]),
+        ("desflurane", [("CACNA1S", "Uncertain Susceptibility"), ("RYR1", "Malignant Hyperthermia Susceptibility")]),
+        ("fluvastatin", [("CYP2C9", "1.5"), ("SLCO1B1", "Decreased Function")]),
+        ("rosuvastatin", [("ABCG2", "Poor Function"), ("SLCO1B1", "Normal Function")]),
+        ("carbamazepine", [("HLA-A", "*31:01 negative"), ("HLA-B", "*15:02 negative")]),
+    ],
+)
+def test_every_multi_gene_combination(real_kb, drug: str, calls: list) -> None:
+    out = rec.recommend(calls_frame(*[("S1", g, k, None) for g, k in calls]), real_kb)
+    rows = _pick(out, "S1", drug)
+    expected = ";".join(f"{g}={k}" for g, k in sorted(calls))
+    assert set(rows["lookup_key"]) == {expected}
+    kb_keys = real_kb.tables["recommendations"].set_index("recommendation_id")["lookup_key"]
+    assert {kb_keys[i] for i in rows["recommendation_id"]} == {expected}
+
+
+@pytest.mark.shared_data
+def test_dpwg_genotype_keys_are_matched_against_the_calls_alleles(real_kb) -> None:
+    calls = calls_frame(
+        ("S1", "CYP2C9", "1.0", "Intermediate Metabolizer", "called", "*1/*3"),
+        ("S2", "CYP2C9", "1.0", "Intermediate Metabolizer", "called", "*1/*11"),
+        ("S3", "CYP2C9", "0.0", "Poor Metabolizer", "called", "*3/*3"),
+        ("S4", "UGT1A1", "Poor Metabolizer", "Poor Metabolizer", "called", "*28/*28"),
+    )
+    out = rec.recommend(calls, real_kb)
+    kb_keys = real_kb.tables["recommendations"].set_index("recommendation_id")["lookup_key"]
+
+    def keys(sample, drug):
+        return [kb_keys[i] for i in _pick(out, sample, drug, "DPWG")["recommendation_id"].dropna()]
+
+    assert keys("S1", "siponimod") == ["CYP2C9=*1/*3"]
+    assert keys("S2", "siponimod") == ["CYP2C9=Intermediate Metabolizer"]
+    assert keys("S3", "siponimod") == ["CYP2C9=*3/*3"]
+    assert _pick(out, "S3", "siponimod", "DPWG")["action"].tolist() == ["avoid"]
+    assert keys("S1", "warfarin") == ["CYP2C9=*1/*3"]  # and a no_guideline_match row for VKORC1 (not called)
+    assert _pick(out, "S1", "warfarin", "DPWG")["genes"].tolist() == [["CYP2C9"], ["VKORC1"]]
+    assert keys("S4", "irinotecan") == ["UGT1A1=*28/*28"]
+    assert _pick(out, "S1", "warfarin", "CPIC").empty  # CPIC has no warfarin rows (flowchart only)
+
+
+@pytest.mark.shared_data
+def test_dpyd_scores_reach_dpwg_rows(real_kb) -> None:
+    calls = calls_frame(("S1", "DPYD", "1.0", "Intermediate Metabolizer"), ("S2", "DPYD", "0.5", "Poor Metabolizer"))
+    out = rec.recommend(calls, real_kb)
+    kb_keys = real_kb.tables["recommendations"].set_index("recommendation_id")["lookup_key"]
+    fu1 = _pick(out, "S1", "fluorouracil", "DPWG")["recommendation_id"]
+    fu2 = _pick(out, "S2", "fluorouracil", "DPWG")["recommendation_id"]
+    assert [kb_keys[i] for i in fu1] == ["DPYD=1.0"]
+    assert [kb_keys[i] for i in fu2] == ["DPYD=0.5 (Phenotyping)"]
+    assert _pick(out, "S2", "fluorouracil")["action"].tolist() == ["avoid"]  # CPIC
+
+
+def _calls_for_row(sample: str, lookup_key: str) -> list[tuple]:
+    """Calls that should reach a row keyed ``lookup_key`` (a gene keyed No Result is left out)."""
+    calls = []
+    for gene, key in rec.split_lookup_key(lookup_key).items():
+        part = rec.parse_key_part(key)
+        if key == rec.NO_RESULT:
+            continue
+        if part.kind == "genotype":
+            calls.append((sample, gene, "x", "x", "called", part.text))
+        elif part.kind == "status" and len(part.statuses) > 1:
+            diplotype = "/".join(a for a, _ in part.statuses)  # all positive in the data
+            calls.append((sample, gene, "x", None, "outside_call", diplotype))
+        else:
+            calls.append((sample, gene, key, None, "outside_call" if part.kind == "status" else "called"))
+    return calls
+
+
+@pytest.mark.shared_data
+def test_every_row_of_every_drug_is_reachable(real_kb) -> None:
+    """For each KB row, a sample whose results are the row's key gets that row (2,688 rows)."""
+    recs = real_kb.tables["recommendations"]
+    calls, wanted = [("R_none", "G6PD", "Normal", "Normal")], {}
+    for i, (rid, key) in enumerate(zip(recs["recommendation_id"], recs["lookup_key"])):
+        row_calls = _calls_for_row(f"R{i:05d}", key)
+        sample = f"R{i:05d}" if row_calls else "R_none"  # a row keyed No Result on every gene
+        calls += row_calls
+        wanted.setdefault(sample, set()).add(rid)
+    out = rec.recommend(calls_frame(*calls), real_kb)
+    got = out.groupby("sample_id")["recommendation_id"].agg(lambda ids: set(ids.dropna()))
+    unreachable = sorted(rid for sample, rids in wanted.items() for rid in rids - got.get(sample, set()))
+    assert not unreachable
+    assert len(recs) > 2600
+
+
+@pytest.mark.shared_data
+def test_many_samples_are_grouped_by_distinct_results(real_kb, monkeypatch) -> None:
+    seen = []
+    real = rec.match_rows
+
+    def counting(entry, key):
+        seen.append((entry.source, entry.drug, entry.genes, key))
+        return real(entry, key)
+
+    monkeypatch.setattr(rec, "match_rows", counting)
+    rows = []
+    phenos = ["Normal Metabolizer", "Poor Metabolizer", "Intermediate Metabolizer"]
+    for i in range(3000):
+        rows.append((f"S{i:05d}", "CYP2C19", phenos[i % 3], phenos[i % 3]))
+        rows.append((f"S{i:05d}", "CYP2D6", ["1.0", "2.0"][i % 2], "x"))
+        rows.append((f"S{i:05d}", "HLA-B", "*57:01/*08:01", None, "outside_call", "*57:01/*08:01"))
+    out = rec.recommend(calls_frame(*rows), real_kb)
+    assert len(seen) == len(set(seen))
+    n_entries = len(rec.lookup_index(real_kb).drugs)
+    assert len(seen) <= n_entries * 6  # at most 3 x 2 distinct results per drug
+    assert out["sample_id"].nunique() == 3000
