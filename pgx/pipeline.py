@@ -268,7 +268,7 @@ def check_batch(
     problems = list(dict.fromkeys(problems))
     notes.extend(scan.warnings)
     table = scan.missing_table(assume_reference)
-    notes.extend(_coverage_notes(table, scan.absent_genes(), scan.n_samples, assume_reference))
+    notes.extend(_coverage_notes(table, scan.uncovered_genes(), scan.n_samples, assume_reference))
 
     lines = [f"# batch\t{batch}"] if batch is not None else []
     lines += [
@@ -292,9 +292,12 @@ def check_batch(
 class _BatchScan:
     """What check_batch keeps per sample while it reads the files one by one.
 
-    Per sample (rows grow as samples appear): which KB positions have a genotype in any
-    file so far and which are covered by a record, bit-packed; and per gene, the first
-    file that gave the sample a genotype there (to name both files of a duplicate).
+    Per sample (rows grow as samples appear), bit-packed over the KB positions: which
+    have a genotype in some file of the sample, which have a record in some file of the
+    sample; per gene, whether some file of the sample covers it (has a record in or near
+    it, :data:`pgx.vcf.GENE_REGION_MARGIN`) and the first file that gave the sample a
+    genotype there (to name both files of a duplicate). With these the missing genotypes
+    of the whole batch are counted as the run will see them, without the union in memory.
     """
 
     def __init__(self, loci: pd.DataFrame):
@@ -304,11 +307,15 @@ class _BatchScan:
         self.genes = sorted(loci["gene"].unique())
         gene = loci["gene"].to_numpy()
         self.gene_cols = [np.flatnonzero(gene == g) for g in self.genes]
+        self.gene_of_col = np.zeros(len(loci), dtype=np.int64)
+        for g, cols in enumerate(self.gene_cols):
+            self.gene_of_col[cols] = g
         self.files: list[Path] = []
         self.row: dict[str, int] = {}
         n_bytes = (len(loci) + 7) // 8
         self.genotyped = np.zeros((0, n_bytes), dtype=np.uint8)
-        self.covered = np.zeros((0, n_bytes), dtype=np.uint8)
+        self.recorded = np.zeros((0, n_bytes), dtype=np.uint8)
+        self.gene_covered = np.zeros((0, len(self.genes)), dtype=bool)
         self.first_file = np.zeros((0, len(self.genes)), dtype=np.int32)
         self.duplicates: dict[tuple[int, int], dict[str, set[str]]] = {}
         self.warnings: list[str] = []
@@ -320,20 +327,26 @@ class _BatchScan:
     def read_file(self, path: Path, loci: pd.DataFrame, *, counted: bool, samples: list[str] | None = None) -> None:
         """Read one file (only ``samples`` if given) in sample chunks, raising the reader's
         PgxError; with ``counted``, add its samples to the batch's tallies (a file on
-        another genome build than the batch is only checked)."""
-        from pgx.genotypes import STATUS_MISSING
+        another genome build than the batch is only checked).
+
+        The file is read with ``assume_reference`` whatever the batch uses: the positions
+        the reader would fill tell which genes the file covers.
+        """
         from pgx.vcf import iter_genotype_chunks
 
         if path not in self.files:
             self.files.append(path)
         k = self.files.index(path)
-        for gm in iter_genotype_chunks([path], loci, chunk_size=DEFAULT_CHUNK_SIZE, samples=samples):
+        chunks = iter_genotype_chunks([path], loci, chunk_size=DEFAULT_CHUNK_SIZE, samples=samples, assume_reference=True)
+        for gm in chunks:
             self.warnings.extend(gm.warnings)
             if counted:
-                self._add(k, gm.samples, gm.status != STATUS_MISSING)
+                self._add(k, gm.samples, gm.status)
 
-    def _add(self, k: int, samples: list[str], genotyped) -> None:
+    def _add(self, k: int, samples: list[str], status) -> None:
         import numpy as np
+
+        from pgx.genotypes import STATUS_ASSUMED_REFERENCE, STATUS_CALLED, STATUS_PARTIAL
 
         new = [s for s in samples if s not in self.row]
         if new:
@@ -342,16 +355,22 @@ class _BatchScan:
             if len(self.row) > len(self.genotyped):  # grow by doubling: copies stay linear overall
                 rows_needed = max(len(self.row), 2 * len(self.genotyped))
                 self.genotyped = _grown(self.genotyped, rows_needed, 0)
-                self.covered = _grown(self.covered, rows_needed, 0)
+                self.recorded = _grown(self.recorded, rows_needed, 0)
+                self.gene_covered = _grown(self.gene_covered, rows_needed, False)
                 self.first_file = _grown(self.first_file, rows_needed, -1)
         if not self.genes:
             return
         rows = np.array([self.row[s] for s in samples], dtype=np.int64)
-        # a record covers a position for every sample of the file (assume_reference fills
-        # only positions no file has a record at); approximated by "some sample has a genotype"
-        present = genotyped.any(axis=0)
+        genotyped = (status == STATUS_CALLED) | (status == STATUS_PARTIAL)
+        assumed = (status == STATUS_ASSUMED_REFERENCE).any(axis=0)  # the same for every sample of a file
+        # a position has a record when some sample has a genotype there, or when the file
+        # covers the gene and the reader did not have to fill it (a record of ./. only)
+        has_record = genotyped.any(axis=0)
+        covers = np.array([(assumed[c] | has_record[c]).any() for c in self.gene_cols])
+        has_record |= covers[self.gene_of_col] & ~assumed
         self.genotyped[rows] |= np.packbits(genotyped, axis=1)
-        self.covered[rows] |= np.packbits(np.broadcast_to(present, genotyped.shape), axis=1)
+        self.recorded[rows] |= np.packbits(np.broadcast_to(has_record, genotyped.shape), axis=1)
+        self.gene_covered[rows] |= covers
         has_gene = np.stack([genotyped[:, cols].any(axis=1) for cols in self.gene_cols], axis=1)
         first = self.first_file[rows]
         clash = has_gene & (first >= 0)
@@ -375,13 +394,10 @@ class _BatchScan:
             )
         return out
 
-    def absent_genes(self) -> list[str]:
-        """Genes no file has a single genotype for."""
-        import numpy as np
-
-        covered = np.bitwise_or.reduce(self.covered[: self.n_samples], axis=0)  # zeros when there are no samples
-        bits = np.unpackbits(covered, count=len(self.loci)).astype(bool)
-        return [g for g, cols in zip(self.genes, self.gene_cols) if not bits[cols].any()]
+    def uncovered_genes(self) -> list[str]:
+        """Genes no file covers (no record in or near them): they cannot be called."""
+        covered = self.gene_covered[: self.n_samples].any(axis=0)
+        return [g for g, c in zip(self.genes, covered) if not c]
 
     def missing_table(self, assume_reference: bool) -> pd.DataFrame:
         """Per gene: KB positions, samples with a missing genotype, missing genotypes."""
@@ -393,8 +409,9 @@ class _BatchScan:
         for start in range(0, n, DEFAULT_CHUNK_SIZE):  # unpack a chunk of samples at a time
             sl = slice(start, min(start + DEFAULT_CHUNK_SIZE, n))
             missing = ~np.unpackbits(self.genotyped[sl], axis=1, count=n_loci).astype(bool)
-            if assume_reference:  # positions no file covers become assumed reference
-                missing &= np.unpackbits(self.covered[sl], axis=1, count=n_loci).astype(bool)
+            if assume_reference:  # the reader fills a position no file has a record at, in a covered gene
+                recorded = np.unpackbits(self.recorded[sl], axis=1, count=n_loci).astype(bool)
+                missing &= recorded | ~self.gene_covered[sl][:, self.gene_of_col]
             for g, cols in enumerate(self.gene_cols):
                 m = missing[:, cols]
                 with_missing[g] += int(m.any(axis=1).sum())
@@ -414,19 +431,19 @@ def _grown(arr, rows: int, fill: int):
     return out
 
 
-def _coverage_notes(table: pd.DataFrame, absent: list[str], n_samples: int, assume_reference: bool) -> list[str]:
+def _coverage_notes(table: pd.DataFrame, uncovered: list[str], n_samples: int, assume_reference: bool) -> list[str]:
     """Genes the VCFs do not cover at all, and genes every sample misses positions of."""
+    from pgx.vcf import GENE_REGION_MARGIN
+
     if not n_samples:
         return []
     notes = []
-    if absent and assume_reference:
+    if uncovered:
         notes.append(
-            f"no file has any record for {', '.join(absent)}: with --assume-reference these genes are called as "
-            "reference (normal) in every sample; make sure the VCFs really cover them, or leave them out with --genes"
+            f"no file has any record in or near (within {GENE_REGION_MARGIN // 1000} kb of its positions) "
+            f"{', '.join(uncovered)}: these genes will be reported as not called"
         )
-    elif absent:
-        notes.append(f"no file has any genotype for {', '.join(absent)}: these genes will be reported as not called")
-    partial = [g for g, r in table.iterrows() if g not in absent and r["samples_with_missing"] == n_samples]
+    partial = [g for g, r in table.iterrows() if g not in uncovered and r["samples_with_missing"] == n_samples]
     if partial and not assume_reference:
         notes.append(
             f"every sample misses some knowledge-base positions of {', '.join(partial)}: if the VCFs list only "

@@ -150,12 +150,42 @@ def test_variant_only_vcf_gets_a_note_about_assume_reference(make_vcf, tmp_path)
     assert f"TPMT\t{len(kb_loci_for('TPMT'))}\t0\t0" in report.splitlines()
 
 
-def test_genes_no_file_covers_are_named(make_vcf, tmp_path):
+def test_genes_no_file_covers_are_named_and_stay_missing_even_with_assume_reference(make_vcf, tmp_path):
     vcf = tpmt_vcf(make_vcf, tmp_path / "x.vcf", ["S1"])
-    _, report = check([vcf], tmp_path, genes=["TPMT", "CYP2C19"])
-    assert "no file has any genotype for CYP2C19" in report
-    _, report = check([vcf], tmp_path, genes=["TPMT", "CYP2C19"], assume_reference=True)
-    assert "no file has any record for CYP2C19: with --assume-reference these genes are called as reference" in report
+    n = len(kb_loci_for("CYP2C19"))
+    for assume_reference in (False, True):
+        _, report = check([vcf], tmp_path, genes=["TPMT", "CYP2C19"], assume_reference=assume_reference)
+        assert "no file has any record in or near (within 20 kb of its positions) CYP2C19: these genes will be reported as not called" in report
+        assert f"CYP2C19\t{n}\t1\t{n}" in report.splitlines()
+
+
+def test_missing_counts_match_the_reader_s_union_of_the_files(make_vcf, tmp_path):
+    """The per-gene table is what the run will see: the union over files, with the
+    reader's --assume-reference rule (fill only genes some file of the sample covers)."""
+    from pgx.genotypes import STATUS_MISSING
+    from pgx.kb import load_kb
+    from pgx.vcf import iter_genotype_chunks
+
+    tpmt, cyp = kb_loci_for("TPMT").reset_index(drop=True), kb_loci_for("CYP2C19").reset_index(drop=True)
+    alt = lambda row: str(row.alts).split(",")[0]  # noqa: E731
+    files = [
+        make_vcf(tmp_path / "a.vcf", samples=["S1", "S2"], records=[(r.chrom, int(r.pos), r.ref, alt(r), ["0/1", "./."]) for r in tpmt.iloc[:3].itertuples()]),
+        make_vcf(tmp_path / "b.vcf", samples=["S2", "S3"], records=[(r.chrom, int(r.pos), r.ref, alt(r), ["0|1", "0/0"]) for r in cyp.iloc[:2].itertuples()]),
+        make_vcf(tmp_path / "c.vcf", samples=["S4"], loci=cyp),
+    ]
+    genes = ["CYP2C19", "TPMT"]
+    loci = load_kb().loci(genes)
+    for assume_reference in (False, True):
+        _, report = check(files, tmp_path, genes=genes, assume_reference=assume_reference)
+        expected = {}
+        for gm in iter_genotype_chunks(files, loci, chunk_size=2, assume_reference=assume_reference):
+            missing = gm.status == STATUS_MISSING
+            for g in genes:
+                m = missing[:, gm.gene_columns(g)]
+                a, b = expected.get(g, (0, 0))
+                expected[g] = (a + int(m.any(axis=1).sum()), b + int(m.sum()))
+        got = {line.split("\t")[0]: tuple(map(int, line.split("\t")[2:])) for line in report.splitlines()[-2:]}
+        assert got == expected, assume_reference
 
 
 def test_the_demo_batch_passes():
