@@ -83,19 +83,33 @@ def write_positions(kb, genes: list[str], path: Path) -> int:
 # --- pgx in a fresh process ---------------------------------------------------------------------
 
 
-def _timed(fn, name: str, acc: dict):
+def current_rss_mb() -> float:
+    """Resident set size now (Linux /proc), to see which stage memory grows in."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return 0.0
+
+
+def _note(acc: dict, rss: dict, name: str, start: float) -> None:
+    acc[name] = acc.get(name, 0.0) + time.perf_counter() - start
+    rss[name] = max(rss.get(name, 0.0), current_rss_mb())
+
+
+def _timed(fn, name: str, acc: dict, rss: dict):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         start = time.perf_counter()
         try:
             return fn(*args, **kwargs)
         finally:
-            acc[name] = acc.get(name, 0.0) + time.perf_counter() - start
+            _note(acc, rss, name, start)
 
     return wrapper
 
 
-def _timed_iter(fn, name: str, acc: dict):
+def _timed_iter(fn, name: str, acc: dict, rss: dict):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         it = iter(fn(*args, **kwargs))
@@ -104,9 +118,9 @@ def _timed_iter(fn, name: str, acc: dict):
             try:
                 item = next(it)
             except StopIteration:
-                acc[name] = acc.get(name, 0.0) + time.perf_counter() - start
+                _note(acc, rss, name, start)
                 return
-            acc[name] = acc.get(name, 0.0) + time.perf_counter() - start
+            _note(acc, rss, name, start)
             yield item
 
     return wrapper
@@ -121,6 +135,7 @@ def child(vcfs: list[str], genes: list[str], out: str, kb_dir: str | None, chunk
 
     kb = load_kb(kb_dir) if kb_dir else load_kb()
     stages: dict[str, float] = {}
+    stage_rss: dict[str, float] = {}  # the highest RSS seen at the end of a stage call
     # reading is timed once: through the pipeline's own generator when it has one
     readers = [a for a in ("_genotype_chunks", "iter_genotype_chunks") if hasattr(pipeline, a)][:1]
     for attr, name in STAGES.items():
@@ -128,11 +143,11 @@ def child(vcfs: list[str], genes: list[str], out: str, kb_dir: str | None, chunk
         if fn is None or (name == "read" and attr not in readers):
             continue
         wrap = _timed_iter if name == "read" else _timed
-        setattr(pipeline, attr, wrap(fn, name, stages))
+        setattr(pipeline, attr, wrap(fn, name, stages, stage_rss))
     writer_cls = getattr(pipeline, "ChunkedTableWriter", None)
     if writer_cls is not None:  # converting + handing chunks to the genotypes writer, and finishing it
-        writer_cls.write = _timed(writer_cls.write, "genotypes_write", stages)
-        writer_cls.close = _timed(writer_cls.close, "genotypes_close", stages)
+        writer_cls.write = _timed(writer_cls.write, "genotypes_write", stages, stage_rss)
+        writer_cls.close = _timed(writer_cls.close, "genotypes_close", stages, stage_rss)
     kwargs = {"chunk_size": chunk_size} if chunk_size else {}
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
@@ -145,6 +160,7 @@ def child(vcfs: list[str], genes: list[str], out: str, kb_dir: str | None, chunk
         "cpu": (ru.ru_utime - ru0.ru_utime) + (ru.ru_stime - ru0.ru_stime),
         "peak_rss_mb": ru.ru_maxrss / 1024,
         "stages": stages,
+        "stage_rss_mb": stage_rss,
         "genotypes_parquet_mb": genotypes.stat().st_size / 1e6 if genotypes.exists() else None,
         "pgx_outputs": pgx.outputs.__file__,
     }
@@ -157,8 +173,12 @@ def run_child(vcfs: list[Path], genes: list[str], kb_dir: Path | None, chunk_siz
             cmd += ["--kb", str(kb_dir)]
         if chunk_size:
             cmd += ["--chunk-size", str(chunk_size)]
+        load0 = os.getloadavg()[0]
         res = subprocess.run(cmd, check=True, capture_output=True, text=True)
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    # other work on the machine inflates wall time (not CPU time): keep the load beside it
+    out["load_1min"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
+    return out
 
 
 # --- cohorts ------------------------------------------------------------------------------------
@@ -215,7 +235,7 @@ def print_table(rows: list[dict], genes: list[str], n_loci: int) -> None:
     print(f"genes ({len(genes)}): {' '.join(genes)}   KB positions: {n_loci}   cores: {os.cpu_count()}")
     head = (
         f"{'N':>8} {'VCF MB':>7} {'floor s':>8} {'pgx s':>8} {'ratio':>6} {'CPU s':>8} "
-        f"{'CPU ms/g':>9} {'wall ms/g':>9} {'RSS MB':>7} {'parquet MB':>10}"
+        f"{'CPU ms/g':>9} {'wall ms/g':>9} {'RSS MB':>7} {'parquet MB':>10} {'load':>9}"
     )
     print(head)
     print("-" * len(head))
@@ -223,7 +243,8 @@ def print_table(rows: list[dict], genes: list[str], n_loci: int) -> None:
         print(
             f"{r['n']:>8} {r['vcf_mb']:>7.1f} {r['floor_wall']:>8.2f} {r['pgx_wall']:>8.2f} {r['ratio']:>5.2f}x "
             f"{r['pgx_cpu']:>8.2f} {r['cpu_ms_per_genome']:>9.3f} {1000 * r['pgx_wall'] / r['n']:>9.3f} "
-            f"{r['peak_rss_mb']:>7.0f} {r['genotypes_parquet_mb'] or 0:>10.1f}"
+            f"{r['peak_rss_mb']:>7.0f} {r['genotypes_parquet_mb'] or 0:>10.1f} "
+            f"{'/'.join(f'{x:.1f}' for x in r.get('load_1min', [])):>9}"
         )
     print()
     names = sorted({k for r in rows for k in r["stages"]})
@@ -231,8 +252,14 @@ def print_table(rows: list[dict], genes: list[str], n_loci: int) -> None:
     for name in names:
         print(f"{name:<22}" + "".join(f"{r['stages'].get(name, 0):>10.2f}" for r in rows))
     print()
+    print(f"{'RSS MB after stage':<22}" + "".join(f"{r['n']:>10}" for r in rows))
+    for name in sorted({k for r in rows for k in r.get("stage_rss_mb", {})}):
+        print(f"{name:<22}" + "".join(f"{r.get('stage_rss_mb', {}).get(name, 0):>10.0f}" for r in rows))
+    print()
     for line in verdicts(rows):
         print(line)
+    print(f"load = 1-minute load average before/after each pgx run ({os.cpu_count()} cores): above the core "
+          "count, other processes shared the CPUs and wall times are inflated; CPU times are not")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -284,6 +311,8 @@ def main(argv: list[str] | None = None) -> int:
             "peak_rss_mb": pgx["peak_rss_mb"],
             "genotypes_parquet_mb": pgx["genotypes_parquet_mb"],
             "stages": pgx["stages"],
+            "stage_rss_mb": pgx["stage_rss_mb"],
+            "load_1min": pgx.get("load_1min"),
         }
         rows.append(row)
         print(

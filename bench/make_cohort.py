@@ -16,10 +16,16 @@ Choices (see bench/README.md):
   pharmacogene position: PharmCAT's position list (``pharmcat_positions.vcf``, every
   position of the 20 genes' allele definitions, which the knowledge base is built from)
   united with the loci of the installed KB. pgx and ``bcftools query -T`` only read
-  records at those positions, so other records would add disk and bgzip time but no
-  work for either; with flank 0 a 100,000-genome cohort of all 19 genes is ~300 records
-  and ~20 MB on disk. KB positions absent from 1000 Genomes (invariant there) stay
-  absent, as in the source files: run pgx with ``assume_reference``.
+  records at those positions, so the other records of a gene region would add disk,
+  bgzip and streaming time but no genotypes for either; with flank 0 a 100,000-genome
+  cohort of all 19 genes is ~300 records and ~5 MB on disk. KB positions absent from
+  1000 Genomes (invariant there) stay absent, as in the source files: run pgx with
+  ``assume_reference``. pgx assumes reference only in genes a file *covers* (has a
+  record within 20 kb of the gene's positions), so a gene region the source file
+  covers but whose KB positions all lack records (CACNA1S, IFNL3 in 1000 Genomes) keeps
+  its first record as a coverage anchor. ``--all-records`` keeps every record instead
+  (files as dense as the 1000 Genomes ones, ~100x larger, for a floor that streams
+  whole regions as in ``bench_1kgp.py``).
 * **Genotypes.** FORMAT is ``GT`` only; INFO and QUAL are dropped (``.``), ID/REF/ALT
   are copied. Alleles are written phased (``|``) in their drawn order, or unphased
   (``/``) with ``--unphased``. A missing allele stays ``.``.
@@ -62,27 +68,44 @@ RECORD_BLOCK = 256  # records turned into bytes at a time (bounds memory with a 
 # --- positions ---------------------------------------------------------------------------
 
 
-def pharmacogene_positions(kb_root: Path | None = None) -> dict[str, np.ndarray]:
-    """chrom -> sorted unique positions: PharmCAT's list united with the installed KB loci."""
+#: a gene counts as covered by a VCF when it has a record within this many bases of the
+#: gene's positions (pgx.vcf.GENE_REGION_MARGIN: only then does --assume-reference fill it)
+COVERAGE_MARGIN = 20_000
+
+
+def pharmacogene_positions(kb_root: Path | None = None) -> tuple[dict[str, np.ndarray], list[tuple[str, int, int]]]:
+    """(chrom -> sorted unique positions, gene regions (chrom, first, last position)).
+
+    PharmCAT's position list united with the installed KB's loci.
+    """
     found: dict[str, set[int]] = {}
+    genes: dict[str, tuple[str, list[int]]] = {}
+
+    def add(chrom: str, pos: int, gene: str) -> None:
+        found.setdefault(chrom, set()).add(pos)
+        if gene:
+            genes.setdefault(gene, (chrom, []))[1].append(pos)
+
     if PHARMCAT_POSITIONS.exists():
         with open(PHARMCAT_POSITIONS) as fh:
             for line in fh:
                 if not line.startswith("#"):
-                    chrom, pos = line.split("\t", 2)[:2]
-                    found.setdefault(chrom, set()).add(int(pos))
+                    chrom, pos, _, _, _, _, _, info = line.split("\t", 8)[:8]
+                    gene = next((f[3:] for f in info.split(";") if f.startswith("PX=")), "")
+                    add(chrom, int(pos), gene)
     try:
         sys.path.insert(0, str(ROOT))
         from pgx.kb import load_kb
 
         loci = load_kb(kb_root).loci()
-        for chrom, pos in zip(loci["chrom"], loci["pos"]):
-            found.setdefault(str(chrom), set()).add(int(pos))
+        for chrom, pos, gene in zip(loci["chrom"], loci["pos"], loci["gene"]):
+            add(str(chrom), int(pos), str(gene))
     except Exception as exc:  # the KB is optional here: PharmCAT's list covers every gene
         print(f"make_cohort: KB loci not used ({exc})", file=sys.stderr)
     if not found:
         raise SystemExit(f"make_cohort: no positions: {PHARMCAT_POSITIONS} is missing and the KB did not load")
-    return {c: np.array(sorted(p), dtype=np.int64) for c, p in found.items()}
+    regions = sorted((chrom, min(ps), max(ps)) for chrom, ps in genes.values())
+    return {c: np.array(sorted(p), dtype=np.int64) for c, p in found.items()}, regions
 
 
 def targets_file(positions: dict[str, np.ndarray], flank: int, path: Path) -> Path:
@@ -104,20 +127,27 @@ def targets_file(positions: dict[str, np.ndarray], flank: int, path: Path) -> Pa
 
 # --- the source haplotypes ----------------------------------------------------------------
 
+QUERY_FORMAT = "%CHROM\t%POS\t%ID\t%REF\t%ALT[\t%GT]\n"
+
 
 class SourceGene:
-    """One 1000 Genomes gene file at the kept records: sites and a haplotype matrix."""
+    """One 1000 Genomes gene file at the kept records: sites and a haplotype matrix.
 
-    def __init__(self, path: Path, targets: Path):
+    Kept: every record (``targets`` None), or the records of ``targets`` plus, for each
+    gene region in ``regions`` that the source file covers but none of those records
+    does, the region's first record (a "coverage anchor"): pgx assumes reference only
+    for genes a file covers, so the synthetic file covers the same genes as its source.
+    """
+
+    def __init__(self, path: Path, targets: Path | None, regions: list[tuple[str, int, int]] = ()):
         self.path = path
         self.header = self._header()
         self.samples = self.header[-1].rstrip("\n").split("\t")[9:]
-        out = subprocess.run(
-            ["bcftools", "query", "-T", str(targets), "-f", "%CHROM\t%POS\t%ID\t%REF\t%ALT[\t%GT]\n", str(path)],
-            check=True,
-            capture_output=True,
-        ).stdout
-        lines = out.splitlines()
+        cmd = ["bcftools", "query", "-f", QUERY_FORMAT, str(path)]
+        lines = _query(cmd if targets is None else cmd[:2] + ["-T", str(targets)] + cmd[2:])
+        self.anchors = 0
+        if targets is not None:
+            lines = self._add_anchors(lines, regions)
         self.sites = [b"\t".join(line.split(b"\t", 5)[:5]) for line in lines]
         n_s = len(self.samples)
         # haplotypes [records, 2 * samples]: sample s has columns 2s and 2s+1
@@ -136,6 +166,23 @@ class SourceGene:
         self.haploid = haploid_votes * 2 > max(len(lines), 1)
         self.sha256 = _sha256(path)
 
+    def _add_anchors(self, lines: list[bytes], regions: list[tuple[str, int, int]]) -> list[bytes]:
+        contigs = {h[len("##contig=<ID=") :].split(",")[0].rstrip(">\n") for h in self.header if h.startswith("##contig=<ID=")}
+        kept = [(line.split(b"\t", 1)[0].decode(), int(line.split(b"\t", 2)[1])) for line in lines]
+        extra = []
+        for chrom, first, last in regions:
+            start, end = max(1, first - COVERAGE_MARGIN), last + COVERAGE_MARGIN
+            if chrom not in contigs or any(c == chrom and start <= p <= end for c, p in kept):
+                continue
+            found = _query(["bcftools", "query", "-r", f"{chrom}:{start}-{end}", "-f", QUERY_FORMAT, str(self.path)])
+            if found:
+                extra.append(found[0])
+                kept.append((chrom, int(found[0].split(b"\t", 2)[1])))
+        self.anchors = len(extra)
+        if not extra:
+            return lines
+        return sorted([*lines, *extra], key=lambda line: int(line.split(b"\t", 2)[1]))
+
     def _header(self) -> list[str]:
         text = subprocess.run(["bcftools", "view", "-h", str(self.path)], check=True, capture_output=True, text=True).stdout
         return text.splitlines(keepends=True)
@@ -151,6 +198,10 @@ class SourceGene:
         g = pool[rng.integers(0, len(pool), size=(n, 2))]
         second = np.where(self.haploid[donors], -1, g[:, 1])
         return g[:, 0], second
+
+
+def _query(cmd: list[str]) -> list[bytes]:
+    return subprocess.run(cmd, check=True, capture_output=True).stdout.splitlines()
 
 
 def _parse_gt(token: bytes) -> tuple[int, int]:
@@ -222,7 +273,7 @@ def output_header(src: SourceGene, sample_ids: list[str], args: argparse.Namespa
         keep.append('##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n')
     keep.append("##source=pgx bench/make_cohort.py\n")
     keep.append(
-        f"##make_cohort=<seed={args.seed},n={args.n},flank={args.flank},phased={str(not args.unphased).lower()},"
+        f"##make_cohort=<seed={args.seed},n={args.n},flank={'all' if args.all_records else args.flank},phased={str(not args.unphased).lower()},"
         f"source={src.path.name},source_sha256={src.sha256}>\n"
     )
     cols = ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", *sample_ids]
@@ -249,6 +300,7 @@ def write_gene(src: SourceGene, gene: str, sample_ids: list[str], out: Path, arg
         "gene": gene,
         "file": path.name,
         "records": len(src.sites),
+        "coverage_anchors": src.anchors,
         "haploid_genomes": int((second < 0).sum()),
         "bytes": path.stat().st_size,
         "sha256": _sha256(path),
@@ -265,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="1000 Genomes per-gene VCFs")
     ap.add_argument("--flank", type=int, default=0, help="also keep records this many bp around a position")
+    ap.add_argument("--all-records", action="store_true", help="keep every record of the source files")
     ap.add_argument("--unphased", action="store_true", help="write '/' genotypes")
     ap.add_argument("--threads", type=int, default=2, help="bgzip threads")
     ap.add_argument("--kb", type=Path, help="KB directory whose loci are added to PharmCAT's positions")
@@ -278,13 +331,14 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         ap.error(f"no 1000 Genomes file for {', '.join(missing)} in {args.data}")
     args.out.mkdir(parents=True, exist_ok=True)
-    targets = targets_file(pharmacogene_positions(args.kb), args.flank, args.out / "positions.targets.tsv")
+    positions, regions = pharmacogene_positions(args.kb)
+    targets = None if args.all_records else targets_file(positions, args.flank, args.out / "positions.targets.tsv")
     sample_ids = [f"SYN{i:07d}" for i in range(1, args.n + 1)]
     start = time.perf_counter()
     written = []
     for gene in genes:
         t = time.perf_counter()
-        src = SourceGene(args.data / f"{gene}.vcf.gz", targets)
+        src = SourceGene(args.data / f"{gene}.vcf.gz", targets, regions)
         info = write_gene(src, gene, sample_ids, args.out, args)
         written.append(info)
         print(
@@ -295,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         "generator": "bench/make_cohort.py",
         "n": args.n,
         "seed": args.seed,
-        "flank": args.flank,
+        "flank": "all records" if args.all_records else args.flank,
         "phased": not args.unphased,
         "positions": "pharmcat_positions.vcf + KB loci",
         "files": written,
