@@ -745,7 +745,7 @@ def _assemble(
     # object columns share the few distinct Python strings: no per-row string copies
     data = {"sample_id": sample_ids[sample_pos[order]], **{c: arr[take] for c, arr in cols.items()}}
     # one block per column (pd.concat), not one consolidated copy of every object column
-    return pd.concat([pd.Series(data[c], dtype=data[c].dtype, name=c) for c in columns], axis=1)
+    return pd.concat([pd.Series(data[c], dtype=data[c].dtype, name=c, copy=False) for c in columns], axis=1)
 
 
 __all__ = [
