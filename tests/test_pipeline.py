@@ -125,3 +125,15 @@ def test_outside_calls_go_through_the_pipeline(cohort, kb, tmp_path):
 def test_output_schema_metadata_declared_once():
     for name in TABLES:
         assert schema_for(name).remove_metadata().equals(OUTPUT_SCHEMAS[name])
+
+
+def test_outputs_are_readable_by_others_like_any_new_file(batch):
+    import os
+    import stat
+
+    _, paths = batch
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in TABLES:
+        mode = stat.S_IMODE(os.stat(paths[name]).st_mode)
+        assert mode == 0o666 & ~umask, (name, oct(mode))
