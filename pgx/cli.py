@@ -136,6 +136,22 @@ def cmd_kb_import_cpic(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Accuracy against a truth table and call rates (per gene, per population)."""
+    from pgx.outputs import read_table
+    from pgx.validate import read_populations, read_truth, write_validation
+
+    calls = read_table(args.calls)
+    truth = read_truth(args.truth) if args.truth else None
+    populations = read_populations(args.populations) if args.populations else None
+    paths = write_validation(calls, _load_kb(args.kb), args.out, truth=truth, populations=populations)
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+    if "concordance" in paths:
+        print(open(paths["concordance"]).read(), end="")
+    return 0
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Write a synthetic cohort with known diplotypes (VCF + truth table)."""
     if args.n < 1:
@@ -149,6 +165,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         args.out,
         phased=not args.unphased,
         seed=args.seed,
+        known_function=args.known_function,
     )
     print(f"vcf\t{vcf}")
     print(f"truth\t{truth}")
@@ -283,8 +300,30 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--out", "-o", type=Path, required=True, metavar="DIR", help="output directory")
     sim.add_argument("--unphased", action="store_true", help="write unphased genotypes (0/1 instead of 0|1)")
     sim.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: 0)")
+    sim.add_argument(
+        "--known-function",
+        action="store_true",
+        help="draw only alleles whose function is known, so every patient gets an actionable phenotype",
+    )
     _kb_option(sim)
     sim.set_defaults(func=cmd_simulate)
+
+    val = sub.add_parser(
+        "validate",
+        help="accuracy against a truth table, call and ambiguity rates per gene and population",
+        description=(
+            "Compare calls.parquet with a truth TSV (sample, gene, diplotype[, flags, alt_diplotype]) "
+            "at the exact and the function level, list every disagreement with a reason, and "
+            "tabulate call, ambiguity, no-call and novel-variant rates per gene (and per population "
+            "with --populations)."
+        ),
+    )
+    val.add_argument("--calls", type=Path, required=True, metavar="PARQUET", help="calls.parquet of a run")
+    val.add_argument("--truth", type=Path, metavar="TSV", help="truth diplotypes, e.g. GeT-RM consensus")
+    val.add_argument("--populations", type=Path, metavar="TSV", help="sample -> superpopulation table")
+    val.add_argument("--out", "-o", type=Path, required=True, metavar="DIR", help="where to write the TSV tables")
+    _kb_option(val)
+    val.set_defaults(func=cmd_validate)
     return parser
 
 

@@ -298,7 +298,10 @@ def test_simulate_passes_options(fake_module, monkeypatch, tmp_path, capsys):
         "out_dir": tmp_path,
         "phased": False,
         "seed": 7,
+        "known_function": False,
     }
+    assert main([*argv, "--known-function"]) == 0
+    assert seen["known_function"] is True
     out = capsys.readouterr().out
     assert f"vcf\t{tmp_path / 'simulated.vcf.gz'}" in out
 
