@@ -69,6 +69,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         genes=args.genes,
         outside_calls=args.outside_calls,
         build=args.build,
+        overlay=None if args.no_overlay else (args.overlay or "auto"),
     )
     for name, path in outputs.items():
         print(f"{name}\t{path}")
@@ -233,6 +234,15 @@ def build_parser() -> argparse.ArgumentParser:
             "or activity_score) that fill or override genes, e.g. CYP2D6 copy number or HLA"
         ),
     )
+    overlay = run.add_mutually_exclusive_group()
+    overlay.add_argument(
+        "--overlay",
+        type=Path,
+        metavar="DIR",
+        help="CPIC export imported with `pgx kb import-cpic` whose own wording is added to the "
+        "recommendations (default: the imported one, if any: $PGX_OVERLAY or ~/.local/share/pgx/overlay)",
+    )
+    overlay.add_argument("--no-overlay", action="store_true", help="use no CPIC overlay even if one was imported")
     _input_options(run)
     run.set_defaults(func=cmd_run)
 

@@ -8,6 +8,7 @@ to Parquet chunk by chunk; calls and recommendations (a few rows per sample) are
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,9 +23,12 @@ from pgx.match import call_diplotypes
 from pgx.outputs import ChunkedTableWriter, read_table, write_table
 from pgx.outside import apply_outside_calls, read_outside_calls
 from pgx.phenotype import assign_phenotypes
+from pgx.overlay import as_overlay, find_overlay, overlay_provenance
 from pgx.recommend import recommend
 from pgx.schema import GENOTYPE_STATUSES
 from pgx.vcf import header_build, iter_genotype_chunks
+
+log = logging.getLogger(__name__)
 
 TABLES = ("genotypes", "calls", "recommendations", "provenance")
 DEFAULT_CHUNK_SIZE = 2000
@@ -100,12 +104,16 @@ def run_batch(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     outside_calls: Path | str | None = None,
     build: str = "auto",
+    overlay: Path | str | None = "auto",
 ) -> dict[str, Path]:
     """Call every sample of ``vcfs`` and write the batch's tables (and PDFs) to ``out_dir``.
 
     ``outside_calls`` is a TSV of results from other assays (see ``pgx.outside``) that
     fill or override genes, e.g. CYP2D6 copy number or HLA types. ``build`` is GRCh38,
     GRCh37 (read at the KB's GRCh37 positions) or auto (from the VCF headers).
+    ``overlay`` is a CPIC export imported with ``pgx kb import-cpic`` whose verbatim
+    texts are added to the recommendations: ``auto`` uses the imported one if any,
+    None uses none.
     """
     kb = kb or load_kb()
     vcfs = [Path(v) for v in vcfs]
@@ -118,24 +126,36 @@ def run_batch(
     loci = kb.loci(genes)
     build = resolve_build(vcfs, build)
     paths = {name: out_dir / f"{name}.parquet" for name in TABLES}
-    calls_parts, n_samples = [], 0
-    with ChunkedTableWriter("genotypes", paths["genotypes"]) as gw:
+    outside = read_outside_calls(outside_calls) if outside_calls else None
+    overlay = find_overlay() if overlay == "auto" else (as_overlay(overlay) if overlay else None)
+    samples: set[str] = set()
+    # every table is streamed chunk by chunk: memory stays bounded by the sample chunk
+    with (
+        ChunkedTableWriter("genotypes", paths["genotypes"]) as gw,
+        ChunkedTableWriter("calls", paths["calls"]) as cw,
+        ChunkedTableWriter("recommendations", paths["recommendations"]) as rw,
+    ):
         for gm in _genotype_chunks(vcfs, loci, assume_reference=assume_reference, chunk_size=chunk_size, build=build):
             gw.write(genotype_frame(gm, kb.version, GENOTYPE_STATUSES))
-            calls_parts.append(assign_phenotypes(call_diplotypes(gm, kb, genes), kb))
-            n_samples += len(gm.samples)
-    calls = pd.concat(calls_parts, ignore_index=True)
-    if outside_calls:
-        calls = apply_outside_calls(calls, read_outside_calls(outside_calls), kb)
-    recs = recommend(calls, kb)
-    write_table(calls, "calls", paths["calls"])
-    write_table(recs, "recommendations", paths["recommendations"])
+            calls = assign_phenotypes(call_diplotypes(gm, kb, genes), kb)
+            if outside is not None:
+                calls = apply_outside_calls(calls, outside, kb)
+            cw.write(calls)
+            rw.write(recommend(calls, kb, overlay=overlay))
+            samples.update(gm.samples)
     options = {"assume_reference": assume_reference, "genes": ",".join(genes), "chunk_size": chunk_size}
     inputs = list(vcfs)
-    if outside_calls:
+    if outside is not None:
         options["outside_calls"] = str(outside_calls)
         inputs.append(Path(outside_calls))
-    provenance = provenance_frame(kb, inputs, batch=batch, options=options, n_samples=n_samples, build=build)
+        unmatched = sorted(set(outside["sample_id"]) - samples)
+        if unmatched:
+            options["outside_calls_unmatched_samples"] = ",".join(unmatched)
+            log.warning("%s: outside calls for samples not in this batch were ignored: %s", outside_calls, ", ".join(unmatched))
+    provenance = provenance_frame(kb, inputs, batch=batch, options=options, n_samples=len(samples), build=build)
+    if overlay is not None:
+        extra = pd.DataFrame(sorted(overlay_provenance(overlay).items()), columns=["key", "value"])
+        provenance = pd.concat([provenance, extra], ignore_index=True)
     write_table(provenance, "provenance", paths["provenance"])
     if reports:
         paths["reports"] = out_dir / "reports"

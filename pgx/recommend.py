@@ -85,8 +85,10 @@ from pgx.schema import RECOMMENDATIONS
 NO_RESULT = "No Result"
 NO_MATCH = "no_guideline_match"
 BOUND_PREFIXES = ("≥", ">=")
-COLUMNS = [f.name for f in RECOMMENDATIONS]
 OVERLAY_COLUMNS = ["verbatim_text", "implications"]
+#: the columns filled from the KB; the overlay's are null unless an overlay is given
+COLUMNS = [f.name for f in RECOMMENDATIONS if f.name not in OVERLAY_COLUMNS]
+ALL_COLUMNS = [f.name for f in RECOMMENDATIONS]
 #: call statuses whose two alleles are one genotype
 GENOTYPE_STATUSES = ("called", "outside_call")
 
@@ -606,8 +608,7 @@ def _hit_records(index: LookupIndex, entry: DrugEntry, key: tuple[GeneResult, ..
         "pmid": entry.pmid,
         "kb_version": index.version,
     }
-    if overlay is not None:
-        base.update(verbatim_text=None, implications=None)
+    base.update(verbatim_text=None, implications=None)  # filled only from a user's overlay
     positions = match_rows(entry, key)
     if not positions:
         return [
@@ -639,8 +640,8 @@ def _hit_records(index: LookupIndex, entry: DrugEntry, key: tuple[GeneResult, ..
 
 
 def empty_recommendations(overlay: bool = False) -> pd.DataFrame:
-    """A recommendations frame with no rows and the declared columns (plus the overlay's)."""
-    cols = COLUMNS + (OVERLAY_COLUMNS if overlay else [])
+    """A recommendations frame with no rows and the declared columns."""
+    cols = ALL_COLUMNS
     return pd.DataFrame({c: pd.Series(dtype="float64" if c == "dose_factor" else object) for c in cols})
 
 
@@ -678,7 +679,7 @@ def recommend(calls: pd.DataFrame, kb, overlay=None) -> pd.DataFrame:
         pairs_sample.append(sample_pos)
         pairs_hit.append(hit_pos)
     sample_ids = tables.samples
-    columns = COLUMNS + (OVERLAY_COLUMNS if overlay is not None else [])
+    columns = ALL_COLUMNS
     return _assemble(hits, np.concatenate(pairs_sample), np.concatenate(pairs_hit), sample_ids, columns)
 
 
@@ -728,7 +729,7 @@ def _hit_column(hits: list[dict], name: str) -> np.ndarray:
 
 
 def _assemble(
-    hits: list[dict], sample_pos: np.ndarray, hit_pos: np.ndarray, sample_ids: np.ndarray, columns: list[str] = COLUMNS
+    hits: list[dict], sample_pos: np.ndarray, hit_pos: np.ndarray, sample_ids: np.ndarray, columns: list[str] = ALL_COLUMNS
 ) -> pd.DataFrame:
     """Broadcast the distinct hits to their samples, in the documented order."""
     cols = {c: _hit_column(hits, c) for c in columns if c != "sample_id"}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: recommendations.verbatim_text, implications (CPIC overlay)
 
 # --- enumerations -------------------------------------------------------------------
 
@@ -110,6 +110,8 @@ RECOMMENDATIONS = pa.schema(
         pa.field("url", pa.string()),
         pa.field("pmid", pa.string()),
         pa.field("recommendation_id", pa.string()),
+        pa.field("verbatim_text", pa.string()),  # CPIC's own wording, only from a user's overlay
+        pa.field("implications", _str_list),
         pa.field("kb_version", pa.string(), nullable=False),
     ]
 )
@@ -231,6 +233,11 @@ COLUMN_DOCS: dict[str, dict[str, str]] = {
         "url": "guideline web page",
         "pmid": "PubMed IDs of the guideline publications, `;`-separated",
         "recommendation_id": "ID of the knowledge-base recommendation row (`CPIC:8479701`); null for `no_guideline_match`",
+        "verbatim_text": (
+            "CPIC's own recommendation text, only when the user imported their CPIC export with "
+            "`pgx kb import-cpic` (never shipped with pgx); else null"
+        ),
+        "implications": "CPIC's implication text per gene (`GENE: text`) from the same imported export; else null",
         "kb_version": "version of the knowledge base used",
     },
     "provenance": {

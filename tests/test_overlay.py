@@ -151,7 +151,7 @@ def test_verbatim_text_is_attached_only_with_an_overlay(tmp_path) -> None:
     plain = rec.recommend(calls, kb)
     assert list(plain.columns) == [f.name for f in RECOMMENDATIONS]
     out = rec.recommend(calls, kb, overlay=tmp_path / "o")
-    assert list(out.columns) == [f.name for f in RECOMMENDATIONS] + ["verbatim_text", "implications"]
+    assert list(out.columns) == [f.name for f in RECOMMENDATIONS]
     row = for_drug(out, "S1", "clopidogrel").iloc[0]
     assert (row["verbatim_text"], row["implications"]) == ("made-up PM text", ["CYP2C19: implication 2 for CYP2C19"])
     assert row["text"] == for_drug(plain, "S1", "clopidogrel").iloc[0]["text"]  # our text is untouched
@@ -179,7 +179,7 @@ def test_an_overlay_row_for_another_key_is_not_shown_but_a_renumbered_one_is(tmp
 def test_empty_calls_with_an_overlay_still_have_its_columns(tmp_path) -> None:
     ov.import_cpic(_export(tmp_path, [_row(2, {"CYP2C19": "Poor Metabolizer"}, "t")]), tmp_path / "o")
     out = rec.recommend(calls_frame(), make_kb(), overlay=tmp_path / "o")
-    assert out.empty and list(out.columns)[-2:] == ["verbatim_text", "implications"]
+    assert out.empty and {"verbatim_text", "implications"} <= set(out.columns)
 
 
 # --- the shared CPIC export ------------------------------------------------------------------

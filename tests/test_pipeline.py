@@ -137,3 +137,21 @@ def test_outputs_are_readable_by_others_like_any_new_file(batch):
     for name in TABLES:
         mode = stat.S_IMODE(os.stat(paths[name]).st_mode)
         assert mode == 0o666 & ~umask, (name, oct(mode))
+
+
+@pytest.mark.shared_data
+def test_cpic_overlay_adds_verbatim_text_and_provenance(cohort, kb, tmp_path, shared_data):
+    from pgx.overlay import import_cpic
+
+    import_cpic(shared_data / "cpic" / "recommendation.json", tmp_path / "overlay")
+    overlay = tmp_path / "overlay"
+    paths = run_batch([cohort[0]], tmp_path / "out", batch="sim", reports=False, kb=kb, genes=GENES, overlay=overlay)
+    recs = pq.read_table(paths["recommendations"]).to_pandas()
+    cpic = recs[(recs["source"] == "CPIC") & recs["recommendation_id"].notna()]
+    assert cpic["verbatim_text"].notna().mean() > 0.9
+    assert recs.loc[recs["source"] == "DPWG", "verbatim_text"].isna().all()
+    prov = dict(pq.read_table(paths["provenance"]).to_pandas().values)
+    assert len(prov["cpic_overlay_sha256"]) == 64
+    # without an overlay the columns exist and are empty
+    plain = run_batch([cohort[0]], tmp_path / "plain", batch="sim", reports=False, kb=kb, genes=GENES, overlay=None)
+    assert pq.read_table(plain["recommendations"]).to_pandas()["verbatim_text"].isna().all()
