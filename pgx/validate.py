@@ -121,10 +121,30 @@ def _reason(kb, gene: str, options, flags: set[str], call) -> str:
             + " are absent from the input and were assumed reference"
         )
     ours = _call_pairs(call)
-    if any(_phenotype(kb, gene, p) == call["phenotype"] for p in options) and ours:
+    if any(_phenotype(kb, gene, p) == call["phenotype"] for p in options) and ours and call["phenotype"]:
         diff = sorted({a for p in options for a in p} ^ {a for p in ours for a in p})
         return f"same phenotype, allele names differ ({', '.join(diff)})"
+    untested = _untested_star1(kb, gene, options, ours)
+    if untested:
+        return (
+            f"truth *1 may mean 'none of the tested alleles' (targeted assay); the call names {untested}, "
+            "which such an assay may not test"
+        )
     return "different call: to investigate"
+
+
+def _untested_star1(kb, gene: str, options, ours: set) -> str | None:
+    """The allele our call has where the truth says *1 (the other allele agreeing)."""
+    for truth_pair in options:
+        for call_pair in ours:
+            t, c = list(truth_pair), list(call_pair)
+            for a in list(t):
+                if a in c:
+                    t.remove(a)
+                    c.remove(a)
+            if t == ["*1"] and len(c) == 1 and c[0] != "*1":
+                return c[0]
+    return None
 
 
 def _assumed_truth_positions(kb, gene: str, options, call) -> list[int]:

@@ -47,6 +47,10 @@ def test_compare_exact_function_and_reasons(run):
     assert not cmp.loc["B", "exact"] and cmp.loc["B", "function"]
     assert "allele names differ" in cmp.loc["B", "reason"]
     assert not cmp.loc["C", "function"]
+    # A: truth *1/*1 where we find *2 -> the targeted-assay explanation
+    truth2 = truth.assign(diplotype=["*1/*1", "*17/*38", "*1/*1"])
+    cmp2 = compare(calls, truth2, kb).set_index("sample")
+    assert "none of the tested alleles" in cmp2.loc["A", "reason"] and "*2" in cmp2.loc["A", "reason"]
     s = summarize(cmp.reset_index()).set_index("gene")
     assert s.loc["CYP2C19", "exact"] == 1 and s.loc["CYP2C19", "function"] == 2
 
