@@ -124,17 +124,31 @@ def _reason(kb, gene: str, options, flags: set[str], call) -> str:
     if any(_phenotype(kb, gene, p) == call["phenotype"] for p in options) and ours and call["phenotype"]:
         diff = sorted({a for p in options for a in p} ^ {a for p in ours for a in p})
         return f"same phenotype, allele names differ ({', '.join(diff)})"
-    untested = _untested_star1(kb, gene, options, ours)
+    untested = _untested_variants(kb, gene, options, ours)
     if untested:
         return (
-            f"truth *1 may mean 'none of the tested alleles' (targeted assay); the call names {untested}, "
-            "which such an assay may not test"
+            f"the call names {untested}: alleles carrying every variant of the truth's allele and more "
+            "(truth *1 may mean 'none of the tested alleles'); a targeted assay may not test the extra variants"
         )
     return "different call: to investigate"
 
 
-def _untested_star1(kb, gene: str, options, ours: set) -> str | None:
-    """The allele our call has where the truth says *1 (the other allele agreeing)."""
+def _variant_sets(kb, gene: str) -> dict[str, frozenset]:
+    """Non-reference (pos, bases) of every allele's definition."""
+    ref = dict(zip(kb.table("loci", gene)["pos"].astype(int), kb.table("loci", gene)["ref"]))
+    defs = kb.table("allele_definitions", gene)
+    out: dict[str, set] = {}
+    for a, p, b in zip(defs["allele"], defs["pos"].astype(int), defs["bases"]):
+        out.setdefault(a, set())
+        if b != ref.get(p):
+            out[a].add((p, b))
+    return {a: frozenset(v) for a, v in out.items()}
+
+
+def _untested_variants(kb, gene: str, options, ours: set) -> str | None:
+    """Our alleles that extend the truth's (*1 = nothing tested found), pairing the
+    alleles that differ; None when some truth allele is not contained in ours."""
+    variants = _variant_sets(kb, gene)
     for truth_pair in options:
         for call_pair in ours:
             t, c = list(truth_pair), list(call_pair)
@@ -142,8 +156,14 @@ def _untested_star1(kb, gene: str, options, ours: set) -> str | None:
                 if a in c:
                     t.remove(a)
                     c.remove(a)
-            if t == ["*1"] and len(c) == 1 and c[0] != "*1":
-                return c[0]
+            if not t:
+                continue
+            for order in (c, c[::-1]):
+                if all(
+                    (ta == "*1" or (ta in variants and cb in variants and variants[ta] <= variants[cb]))
+                    for ta, cb in zip(t, order)
+                ):
+                    return ", ".join(x for x, ta in zip(order, t) if x != ta)
     return None
 
 

@@ -51,6 +51,12 @@ def test_compare_exact_function_and_reasons(run):
     truth2 = truth.assign(diplotype=["*1/*1", "*17/*38", "*1/*1"])
     cmp2 = compare(calls, truth2, kb).set_index("sample")
     assert "none of the tested alleles" in cmp2.loc["A", "reason"] and "*2" in cmp2.loc["A", "reason"]
+    # a truth allele whose variants our allele contains, plus more: the same explanation
+    truth3 = truth.assign(diplotype=["*1/*15", "*1/*17", "*1/*1"])
+    calls3 = calls.copy()
+    calls3.loc[calls3["sample_id"] == "A", "diplotype"] = "*1/*28"  # *28 carries *15's variants and more
+    calls3.loc[calls3["sample_id"] == "A", "phenotype"] = "Intermediate Metabolizer"
+    assert "targeted assay" in compare(calls3, truth3, kb).set_index("sample").loc["A", "reason"]
     s = summarize(cmp.reset_index()).set_index("gene")
     assert s.loc["CYP2C19", "exact"] == 1 and s.loc["CYP2C19", "function"] == 2
 
