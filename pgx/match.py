@@ -172,7 +172,11 @@ def _masks(model: GeneModel, gm: GenotypeMatrix, cols: np.ndarray) -> tuple[np.n
     explicit = np.ones(n_l, dtype=np.uint64)
     for j, col in enumerate(cols):
         seqs = _locus_sequences(gm, int(col))
-        ref_bit = np.uint64(1)
+        # blanks take the reference allele's definition (PharmCAT); it is the genome's
+        # base except where the reference allele itself has a wobble (CYP2D6 *1: R, S)
+        ref_def = model.bases[model.alleles.index(model.reference)][j] if model.reference in model.alleles else None
+        fill = sum(1 << c for c, seq in enumerate(seqs) if ref_def is not None and _matches(ref_def, seq))
+        ref_bit = np.uint64(fill or 1)
         for a in range(n_a):
             definition = model.bases[a][j]
             if definition is None:

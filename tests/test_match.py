@@ -311,3 +311,24 @@ def test_phased_haplotype_with_two_named_alleles_is_a_combination_call(toy_kb):
 def test_unphased_unexplained_genotype_is_not_a_combination(toy_kb):
     c = call(toy_kb, {"S": {100: "0/1", 400: "0/1", 200: "1/1"}})
     assert c.loc["S", "call_status"] == "no_call"
+
+
+def test_blanks_take_the_reference_alleles_wobble(tmp_path):
+    # the reference allele *1 accepts C or T (Y) at 200; *2's blank there must too
+    import tests.toy_kb as toy
+
+    tables = {k: list(v) for k, v in toy.TABLES.items()}
+    tables["allele_definitions"] = [r for r in tables["allele_definitions"] if r[:2] != ("TOY1", "*1") or r[2] != 200]
+    tables["allele_definitions"].append(("TOY1", "*1", 200, "S"))  # C or G
+    saved = toy.TABLES
+    toy.TABLES = tables
+    try:
+        kb = load_kb(write_toy_kb(tmp_path / "kb", version="toy-wobble"))
+    finally:
+        toy.TABLES = saved
+    c = call(kb, {"S": {100: "1|0", 200: "1|0"}})
+    # hap 1: T at 100 and G at 200 -> *3 (both defined) still beats *2 (G allowed by the fill)
+    assert c.loc["S", "diplotype"] == "*1/*3"
+    # the deletion (*5) with G at 200: *5's blank at 200 takes *1's wobble, so it fits
+    c2 = call(kb, {"S": {400: "1|0", 200: "1|0"}})
+    assert c2.loc["S", "diplotype"] == "*1/*5"
