@@ -120,9 +120,9 @@ def cmd_kb_build(args: argparse.Namespace) -> int:
 def cmd_kb_info(args: argparse.Namespace) -> int:
     """Print the knowledge-base version, its sources and what it covers."""
     kb = _load_kb(args.kb)
-    from pgx.kb import describe
+    from pgx.kb import coverage_markdown, describe
 
-    print(describe(kb))
+    print(coverage_markdown(kb) if args.markdown else describe(kb), end="" if args.markdown else "\n")
     return 0
 
 
@@ -276,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.set_defaults(func=cmd_kb_build)
     info = kb_sub.add_parser("info", help="print the knowledge-base version, sources and coverage")
+    info.add_argument("--markdown", action="store_true", help="print per-gene and per-drug coverage tables as Markdown")
     _kb_option(info)
     info.set_defaults(func=cmd_kb_info)
     imp = kb_sub.add_parser(

@@ -857,3 +857,14 @@ def test_a_gene_without_definitions_must_be_a_cpic_gene(shared_data):
     with pytest.raises(KnowledgeBaseError, match="CYP2C191: no PharmCAT definition file"):
         build_gene_tables(SourceReader(shared_data), ("CYP2C191",))
 
+
+
+def test_coverage_tables_account_for_every_gene_and_recommendation_row():
+    from pgx.kb import coverage_markdown, coverage_tables, load_kb
+
+    kb = load_kb()
+    tabs = coverage_tables(kb)
+    assert set(tabs["genes"]["gene"]) == set(kb.tables["genes"]["gene"])
+    assert tabs["drugs"]["rows"].sum() == len(kb.tables["recommendations"])
+    assert tabs["genes"].set_index("gene").loc["CYP2C19", "alleles"] == (kb.tables["alleles"]["gene"] == "CYP2C19").sum()
+    assert kb.version in coverage_markdown(kb)
