@@ -55,7 +55,6 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
     Flowable,
     KeepTogether,
-    LongTable,
     PageBreak,
     Paragraph,
     SimpleDocTemplate,
@@ -66,7 +65,7 @@ from reportlab.platypus import (
 
 from pgx import __version__, schema
 
-__all__ = ["ACTION_GROUPS", "GROUPS", "render_report"]
+__all__ = ["ACTION_GROUPS", "GROUPS", "render_report", "render_reports"]
 
 # --- consequence groups -------------------------------------------------------------
 
@@ -407,24 +406,29 @@ class _Lines(Flowable):
         self._lines = kept + note
 
     def draw(self) -> None:
-        if not self._lines:
-            return
-        canv, top = self.canv, self.height
-        text = canv.beginText()
-        current = None
-        for line, st, link in self._lines:  # one text object; font, colour, origin only on change
+        if self._lines:
+            text = self.canv.beginText()
+            self.emit(self.canv, text, [None], 0.0, self.height)
+            self.canv.drawText(text)
+
+    def emit(self, canv: Canvas, text: object, state: list, x: float, top: float) -> None:
+        """Add the lines to text (a text object shared by a table's cells), the first one
+        hanging from (x, top); state[0] is the style text is currently set to."""
+        current = state[0]
+        for line, st, link in self._lines:  # font and colour only on change
             if st is not current:
                 text.setFont(st.fontName, st.fontSize, st.leading)
-                text.setFillColor(st.textColor)
-                # baseline 80% down the line's own leading, so mixed sizes keep even gaps
-                text.setTextOrigin(0, top - 0.8 * st.leading)
+                if current is None or st.textColor != current.textColor:
+                    text.setFillColor(st.textColor)
                 current = st
-            text.textLine(line)  # next line one leading lower
+            # baseline 80% down the line's own leading, so mixed sizes keep even gaps
+            text.setTextOrigin(x, top - 0.8 * st.leading)
+            text.textOut(line)
             if link:
                 width = stringWidth(line, st.fontName, st.fontSize)
-                canv.linkURL(link, (0, top - st.leading, width, top), relative=1)
+                canv.linkURL(link, (x, top - st.leading, x + width, top), relative=1)
             top -= st.leading
-        canv.drawText(text)
+        state[0] = current
 
 
 class _Badge(Flowable):
@@ -490,20 +494,91 @@ def _cell(blocks: str | list[str | Block], width: float, style: str = "cell") ->
     return _para(markup, style)
 
 
-def _grid(rows: list[list], widths: list[float], extra: list[tuple]) -> LongTable:
-    """A table with a shaded header row that repeats on every page it runs over."""
-    cmds = [
-        ("BACKGROUND", (0, 0), (-1, 0), _HEAD_BG),
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("LINEBELOW", (0, 0), (-1, 0), 0.8, _ACCENT),
-        ("LINEBELOW", (0, 1), (-1, -1), 0.3, _RULE),
-        ("TOPPADDING", (0, 0), (-1, -1), 3),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 3.5),
-        ("LEFTPADDING", (0, 0), (-1, -1), _CELL_PAD),
-        ("RIGHTPADDING", (0, 0), (-1, -1), _CELL_PAD),
-    ]
+class _Grid(Flowable):
+    """A table of flowable cells with a shaded header row repeated on every page it runs
+    over; it looks like the ``LongTable`` it replaced (top-aligned cells, a rule under
+    each row).
+
+    reportlab's Table measures every cell again for each height estimate, page split and
+    draw, and wraps each cell's drawing in its own graphics state; with a hundred rows
+    that was most of a report's time. Here each cell is measured once, a split only
+    slices the row list, and the ``_Lines`` cells of a page share one text object.
+    """
+
+    _TOP, _BOTTOM = 3.0, 3.5
+
+    def __init__(self, rows: list[list[Flowable]], widths: list[float], heights: list[float] | None = None):
+        super().__init__()
+        self._rows, self._widths = rows, widths  # rows[0] is the header
+        self._heights = heights
+        self.width = sum(widths)
+
+    def _measure(self) -> list[float]:
+        if self._heights is None:
+            pad = 2 * _CELL_PAD
+            self._heights = [
+                max((cell.wrap(w - pad, _MAX_CELL_HEIGHT * 4)[1] for cell, w in zip(row, self._widths)), default=0)
+                + self._TOP + self._BOTTOM
+                for row in self._rows
+            ]
+        return self._heights
+
+    def wrap(self, availWidth: float, availHeight: float) -> tuple[float, float]:  # noqa: N803
+        self.height = sum(self._measure())
+        return self.width, self.height
+
+    def split(self, availWidth: float, availHeight: float) -> list[Flowable]:  # noqa: N803
+        heights = self._measure()
+        used, n = heights[0], 1
+        while n < len(heights) and used + heights[n] <= availHeight:
+            used += heights[n]
+            n += 1
+        if n == 1 or n == len(heights):  # not even one row fits (next frame), or all do
+            return [] if n == 1 else [self]
+        head = self._rows[:1]
+        return [
+            _Grid(self._rows[:n], self._widths, heights[:n]),
+            _Grid(head + self._rows[n:], self._widths, heights[:1] + heights[n:]),
+        ]
+
+    def draw(self) -> None:
+        canv, heights = self.canv, self._measure()
+        top = self.height
+        canv.setFillColor(_HEAD_BG)
+        canv.rect(0, top - heights[0], self.width, heights[0], stroke=0, fill=1)
+        # rules: accent under the header, thin grey under every other row
+        canv.setStrokeColor(_ACCENT)
+        canv.setLineWidth(0.8)
+        canv.line(0, top - heights[0], self.width, top - heights[0])
+        canv.setStrokeColor(_RULE)
+        canv.setLineWidth(0.3)
+        y = top - heights[0]
+        rules = []
+        for h in heights[1:]:
+            y -= h
+            rules.append((0, y, self.width, y))
+        if rules:
+            canv.lines(rules)
+        text = canv.beginText()
+        state: list = [None]  # the style the text object is set to
+        y = top
+        for row, h in zip(self._rows, heights):
+            x = 0.0
+            for cell, w in zip(row, self._widths):
+                cell_top = y - self._TOP
+                if isinstance(cell, _Lines):
+                    cell.emit(canv, text, state, x + _CELL_PAD, cell_top)
+                else:
+                    cell.drawOn(canv, x + _CELL_PAD, cell_top - cell.height)
+                x += w
+            y -= h
+        canv.drawText(text)
+
+
+def _grid(rows: list[list], widths: list[float]) -> _Grid:
+    """A table whose first row (strings) is a header repeated on every page."""
     rows[0] = [_cell(h, w, "head") for h, w in zip(rows[0], widths, strict=True)]
-    return LongTable(rows, colWidths=widths, repeatRows=1, style=TableStyle(cmds + extra))
+    return _Grid(rows, widths)
 
 
 def _records(df: pd.DataFrame, columns: Iterable[str]) -> list:
@@ -726,7 +801,7 @@ def _genotype_table(calls: list) -> list:
                 _call_status(c, widths[4]),
             ]
         )
-    return [title, _grid(rows, widths, [])]
+    return [title, _grid(rows, widths)]
 
 
 # --- recommendations ----------------------------------------------------------------
@@ -830,7 +905,7 @@ def _recommendation_table(recs: list) -> list:
         "recommendation; read the guideline before acting on an unusual result.",
         "note",
     )
-    return [title, note, Spacer(0, 3), _grid(rows, widths, [])]
+    return [title, note, Spacer(0, 3), _grid(rows, widths)]
 
 
 def _no_guideline_table(recs: list) -> list:
@@ -851,7 +926,7 @@ def _no_guideline_table(recs: list) -> list:
         "note",
     )
     title = _para(escape(_GROUP_BY_KEY["none"].label), "h1")
-    return [title, note, Spacer(0, 3), _grid(rows, widths, [])]
+    return [title, note, Spacer(0, 3), _grid(rows, widths)]
 
 
 # --- what could not be called, methods, versions, limitations -----------------------
@@ -1117,3 +1192,9 @@ def render_report(
     finally:
         tmp.unlink(missing_ok=True)
     return out_path
+
+
+def render_reports(jobs: list[tuple], provenance: dict[str, str], batch: str) -> list[Path]:
+    """Render several reports: ``jobs`` holds (sample_id, calls, recommendations, out_path)
+    tuples. A module-level function, so a process pool can run it on chunks of a batch."""
+    return [render_report(sid, calls, recs, provenance, Path(out), batch) for sid, calls, recs, out in jobs]
