@@ -163,9 +163,19 @@ def run_batch(
     return paths
 
 
-def render_batch_reports(results_dir: Path | str, reports_dir: Path | str) -> list[Path]:
-    """One PDF per sample of a batch, from the batch's Parquet tables."""
-    from pgx.report import render_report
+def render_batch_reports(results_dir: Path | str, reports_dir: Path | str, *, workers: int | None = None) -> list[Path]:
+    """One PDF per sample of a batch, from the batch's Parquet tables.
+
+    Samples are rendered by a pool of ``workers`` processes (default: one per CPU;
+    ``workers=1`` renders in this process). Each task carries only its own samples' rows.
+    Every PDF depends on its sample's rows alone, so the files are the same whatever the
+    number of workers; the paths come back in the order of the calls table.
+    """
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    from pgx.report import render_reports
 
     results_dir, reports_dir = Path(results_dir), Path(reports_dir)
     reports_dir.mkdir(parents=True, exist_ok=True)
@@ -176,11 +186,22 @@ def render_batch_reports(results_dir: Path | str, reports_dir: Path | str) -> li
     batch = provenance.get("batch", results_dir.name)
     recs_by_sample = dict(tuple(recs.groupby("sample_id", sort=False)))
     empty = recs.iloc[0:0]
-    written = []
-    for sample_id, sample_calls in calls.groupby("sample_id", sort=False):
-        out = reports_dir / f"{sample_id}.pdf"
-        render_report(sample_id, sample_calls, recs_by_sample.get(sample_id, empty), provenance, out, batch)
-        written.append(out)
+    jobs = [
+        (sample_id, sample_calls, recs_by_sample.get(sample_id, empty), str(reports_dir / f"{sample_id}.pdf"))
+        for sample_id, sample_calls in calls.groupby("sample_id", sort=False)
+    ]
+    written = [Path(job[3]) for job in jobs]
+    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
+    if workers == 1:
+        render_reports(jobs, provenance, batch)
+        return written
+    # small chunks keep the workers evenly busy; each chunk pickles only its own rows
+    size = max(1, min(64, len(jobs) // (workers * 8)))
+    chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
+        for future in [pool.submit(render_reports, chunk, provenance, batch) for chunk in chunks]:
+            future.result()  # re-raises a worker's error here
     return written
 
 
