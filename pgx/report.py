@@ -53,9 +53,9 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
+    ActionFlowable,
     Flowable,
     KeepTogether,
-    PageBreak,
     Paragraph,
     SimpleDocTemplate,
     Spacer,
@@ -881,52 +881,160 @@ def _badge_width() -> float:
     return widest + 2 * (_CELL_PAD + _Badge._PAD_X) + 1
 
 
-def _recommendation_table(recs: list) -> list:
-    """Every recommendation that says what to do (all groups but 'none'), full width."""
-    title = _para("Recommendations", "h1")
-    recs = [r for r in recs if ACTION_GROUPS[str(r.action)] != "none"]
-    if not recs:
-        return [title, _para("No drug has a genotype-based recommendation for this sample's results.", "body")]
+_CHANGES = ("avoid", "alternative", "adjust", "monitor")  # groups whose rows get full detail
+_SUFFIX = re.compile(r"\s*\(((?:CPIC|DPWG)\b[^()]*)\)\.?\s*$")
+
+
+@dataclass
+class _Entry:
+    """The rows of one drug with one action and population, from any source: one table row."""
+
+    drug: str
+    action: str
+    rows: list
+
+    @property
+    def group(self) -> Group:
+        return _GROUP_BY_KEY[ACTION_GROUPS[self.action]]
+
+
+def _entries(recs: list) -> list[_Entry]:
+    """Recommendations merged by (drug, action, population), in the order of recs; a drug
+    whose CPIC and DPWG rows agree becomes one row citing both."""
+    merged: dict[tuple[str, str, str], _Entry] = {}
+    for r in recs:
+        population = _text(r.population).strip().lower()
+        key = (str(r.drug), str(r.action), "" if population == "general" else population)
+        if key in merged:
+            merged[key].rows.append(r)
+        else:
+            merged[key] = _Entry(key[0], key[1], [r])
+    return list(merged.values())
+
+
+def _unique(blocks: Iterable[Block]) -> list[Block]:
+    return list(dict.fromkeys(blocks))
+
+
+def _merged_advice(e: _Entry) -> list[Block]:
+    """Action, strengths, alternatives and the texts of an entry's rows. Texts that say the
+    same apart from their "(CPIC, Strong)" ending are printed once, with both endings."""
+    if len(e.rows) == 1:
+        return _advice(e.rows[0])
+    strengths = [f"{_text(r.source) or 'Guideline'}: {_strength(r)}" for r in e.rows if _strength(r)]
+    blocks: list[Block] = [(_ACTION_TEXT[e.action], "cell_b"), ("; ".join(dict.fromkeys(strengths)), "small")]
+    alternatives = list(dict.fromkeys(str(a) for r in e.rows for a in _as_list(r.alternatives)))
+    if alternatives:
+        blocks.append(("Alternatives: " + ", ".join(alternatives), "cell"))
+    texts = [b for r in e.rows for b in _advice(r)[2:] if b[1] == "cell" and not b[0].startswith("Alternatives: ")]
+    cores = {(_SUFFIX.sub("", t).strip().rstrip(".").lower()) for t, _ in texts}
+    endings = [m[1] for t, _ in texts if (m := _SUFFIX.search(t))]
+    if len(cores) == 1 and len(endings) == len(texts):
+        blocks.append((f"{_SUFFIX.sub('', texts[0][0]).rstrip('.')} ({'; '.join(dict.fromkeys(endings))}).", "cell"))
+    else:
+        blocks += _unique(texts)
+    blocks += _unique(b for r in e.rows for b in _advice(r) if b[1] == "small" and b[0].startswith("Guideline wording"))
+    return blocks
+
+
+def _recommendation_table(entries: list[_Entry]) -> list:
+    """Full rows for the recommendations that change something: avoid, an alternative, a
+    dose change or monitoring."""
+    title = _para("Recommendations that change the prescription", "h1")
+    entries = [e for e in entries if e.group.key in _CHANGES]
+    if not entries:
+        return [title, _para("No drug has a genotype-based recommendation that changes its use for "
+                             "this sample's results.", "body")]  # fmt: skip
     widths = [_badge_width(), 30 * mm, 34 * mm, 0, 40 * mm]
     widths[3] = _FRAME_W - sum(widths)
     rows: list[list] = [["Consequence", "Drug", "Based on", "Recommendation", "Guideline"]]
-    for r in recs:
+    for e in entries:
         rows.append(
             [
-                _Badge(_GROUP_BY_KEY[ACTION_GROUPS[str(r.action)]]),
-                _cell(str(r.drug), widths[1], "cell_b"),
-                _cell(_based_on(r), widths[2]),
-                _cell(_advice(r), widths[3]),
-                _cell(_reference(r), widths[4]),
+                _Badge(e.group),
+                _cell(e.drug, widths[1], "cell_b"),
+                _cell(_unique(b for r in e.rows for b in _based_on(r)), widths[2]),
+                _cell(_merged_advice(e), widths[3]),
+                _cell(_unique(b for r in e.rows for b in _reference(r)), widths[4]),
             ]
         )
     note = _para(
-        "Sorted by consequence, then drug. Texts are short summaries of the guideline's "
-        "recommendation; read the guideline before acting on an unusual result.",
+        "Sorted by consequence, then drug; CPIC and DPWG rows with the same action share a row. "
+        "Texts are short summaries of the guideline's recommendation; read the guideline before "
+        "acting on an unusual result.",
         "note",
     )
     return [title, note, Spacer(0, 3), _grid(rows, widths)]
 
 
-def _no_guideline_table(recs: list) -> list:
-    """Drugs the guidelines give no recommendation for with this result: compact rows."""
-    recs = [r for r in recs if ACTION_GROUPS[str(r.action)] == "none"]
-    if not recs:
+def _short_reference(r: object) -> list[Block]:
+    """One line: source (and strength), guideline name, PMIDs; the name links to the URL.
+    A URL that is not a plain http(s) link is printed instead, so it is not lost."""
+    source, guideline = _text(r.source).strip(), _text(r.guideline).strip()
+    guideline = re.sub(r"^Annotation of\s+", "", guideline)
+    if source and not guideline.upper().startswith(source.upper()):
+        guideline = f"{source}: {guideline}" if guideline else source
+    strength = _text(r.strength).strip()
+    if strength and strength.lower() not in ("no recommendation", "n/a", "none"):
+        guideline += f" ({strength})"
+    pmids = [p.strip() for p in re.split(r"[;,]", _text(r.pmid)) if p.strip()]
+    if pmids:
+        guideline += f", PMID{'s' if len(pmids) > 1 else ''} {', '.join(pmids)}"
+    url = _text(r.url).strip()
+    if url and not _SAFE_URL.match(url):
+        return [(guideline, "small"), (url, "small")]
+    return [(guideline, "small", url)] if url else [(guideline, "small")]
+
+
+def _extra_text(r: object) -> str:
+    """A standard-dose text without what the table already says ("Use X at the usual dose",
+    the source ending); empty when nothing is left."""
+    text = _SUFFIX.sub("", " ".join(_text(r.text).split()))
+    text = re.sub(rf"^Use {re.escape(str(r.drug))} at the usual dose\.?\s*", "", text, flags=re.IGNORECASE)
+    return text.strip()
+
+
+def _compact_table(entries: list[_Entry], group: str, title: str, note: str) -> list:
+    """Drug, what it rests on, and per row a line of guideline reference (with any text
+    beyond the table's own heading): for results that leave the prescription as it is."""
+    entries = [e for e in entries if e.group.key == group]
+    if not entries:
         return []
-    widths = [30 * mm, 42 * mm, 0]
+    widths = [34 * mm, 56 * mm, 0]
     widths[2] = _FRAME_W - sum(widths)
-    rows: list[list] = [["Drug", "Based on", "Why, and the guideline"]]
-    for r in recs:
-        details: list[Block] = [(_text(r.text) or _ACTION_TEXT[str(r.action)], "small")]
-        details += _reference(r)
-        rows.append([_cell(str(r.drug), widths[0], "cell_b"), _cell(_based_on(r), widths[1]), _cell(details, widths[2])])
-    note = _para(
-        f"{len(recs)} row(s). The guideline has no recommendation for this result, most often "
-        "because a gene it needs was not tested; decide as you would without a genotype.",
-        "note",
-    )
-    title = _para(escape(_GROUP_BY_KEY["none"].label), "h1")
-    return [title, note, Spacer(0, 3), _grid(rows, widths)]
+    rows: list[list] = [["Drug", "Based on", "Guideline and note"]]
+    for e in entries:
+        details: list[Block] = []
+        for r in e.rows:
+            extra = _extra_text(r) if group == "usual" else _SUFFIX.sub("", " ".join(_text(r.text).split()))
+            if extra:
+                details.append((extra, "small" if group == "none" else "cell"))
+            details += _short_reference(r)
+            verbatim = _text(r.verbatim_text).strip()
+            if verbatim:
+                details.append((f"Guideline wording: {verbatim}", "small"))
+        rows.append([_cell(e.drug, widths[0], "cell_b"), _cell(_unique(b for r in e.rows for b in _based_on(r)), widths[1]),
+                     _cell(_unique(details), widths[2])])  # fmt: skip
+    n = sum(len(e.rows) for e in entries)
+    return [_para(escape(title), "h1"), _para(f"{len(entries)} drug(s), {n} row(s). {note}", "note"), Spacer(0, 3),
+            _grid(rows, widths)]  # fmt: skip
+
+
+def _standard_table(entries: list[_Entry]) -> list:
+    return _compact_table(
+        entries, "usual", "Use as usual",
+        "The guidelines recommend the usual drug and dose for this result; a note follows only "
+        "when the guideline adds something (such as letting drug levels guide the dose).",
+    )  # fmt: skip
+
+
+def _no_guideline_table(entries: list[_Entry]) -> list:
+    """Drugs the guidelines give no recommendation for with this result: compact rows."""
+    return _compact_table(
+        entries, "none", _GROUP_BY_KEY["none"].label,
+        "The guideline has no recommendation for this result, most often because a gene it "
+        "needs was not tested; decide as you would without a genotype.",
+    )  # fmt: skip
 
 
 # --- what could not be called, methods, versions, limitations -----------------------
@@ -1125,18 +1233,32 @@ def _pdf_date(when: datetime | None) -> str | None:
     return when.strftime("D:%Y%m%d%H%M%S") + f"{sign}{abs(minutes) // 60:02d}'{abs(minutes) % 60:02d}'"
 
 
+class _DetailsBreak(ActionFlowable):
+    """A page break if still on page 1: the details start on a new page, or go on right
+    after a genotype table that already ran over to page 2."""
+
+    def __init__(self) -> None:
+        super().__init__(("pageBreak",))
+
+    def apply(self, doc: SimpleDocTemplate) -> None:
+        if doc.page == 1:
+            doc.handle_pageBreak()
+
+
 def _build(sample_id: str, calls: pd.DataFrame, recs: pd.DataFrame, provenance: Mapping[str, str], batch: str) -> bytes:
     """The PDF as bytes: the story of flowables laid out on A4 pages with the footer."""
     recs = _sorted_recommendations(recs)
+    entries = _entries(recs)
     # genes with a result first: the top of page 1 is what a clinician reads
     calls = sorted(_records(calls, schema.CALLS.names), key=lambda c: (str(c.call_status) == "no_call", str(c.gene)))
     story = [
         *_header(sample_id, batch, provenance),
         *_summary(recs),
         *_genotype_table(calls),
-        PageBreak(),
-        *_recommendation_table(recs),
-        *_no_guideline_table(recs),
+        _DetailsBreak(),
+        *_recommendation_table(entries),
+        *_standard_table(entries),
+        *_no_guideline_table(entries),
         *_not_called(calls, recs, provenance),
         *_methods_and_versions(provenance),
     ]
