@@ -250,6 +250,35 @@ def test_summary_lists_a_drug_once_under_its_most_cautious_group(tmp_path):
     assert "DPWG guideline for piroxicam" in rest  # both rows are in the details
 
 
+def test_detail_section_full_rows_only_for_changes_and_compact_tables_for_the_rest(tmp_path):
+    reader = PdfReader(render(tmp_path))
+    rest = "\n".join(p.extract_text() for p in reader.pages[1:])
+    full, _, after = rest.partition("Use as usual")
+    usual, _, none = after.partition("No guideline for this result")
+    for drug in ["voriconazole", "celecoxib", "piroxicam", "ibuprofen", "azathioprine", "simvastatin"]:
+        assert drug in full, drug
+    for drug in ["clopidogrel", "tacrolimus", "capecitabine", "atazanavir", "irinotecan"]:
+        assert drug not in full and drug in usual, drug
+    assert "codeine" in none and "phenytoin" in none
+    assert squash("Little risk of jaundice") in squash(usual)  # text beyond "use the usual dose" stays
+
+
+def test_cpic_and_dpwg_rows_with_one_action_share_a_row_citing_both(tmp_path):
+    rows = [
+        dict(drug="amitriptyline", genes=["CYP2D6"], phenotypes=["CYP2D6: Intermediate Metabolizer"],
+             action="reduce_dose", strength="Optional", source="CPIC", guideline="CYP2D6 and TCAs", pmid="27997040",
+             text="Start amitriptyline at about 75% of the usual dose (CPIC, Optional)."),
+        dict(drug="amitriptyline", genes=["CYP2D6"], phenotypes=["CYP2D6: Intermediate Metabolizer"],
+             action="reduce_dose", strength="N/A", source="DPWG", population=None, pmid="21412232",
+             guideline="Annotation of DPWG Guideline for amitriptyline and CYP2D6",
+             text="Start amitriptyline at about 75% of the usual dose (DPWG)."),
+    ]  # fmt: skip
+    flat = squash(pdf_text(render(tmp_path, recs=make_recs("NA12878", rows))))
+    assert flat.count(squash("Start amitriptyline at about 75% of the usual dose")) == 1
+    assert squash("(CPIC, Optional; DPWG)") in flat
+    assert "27997040" in flat and "21412232" in flat and flat.count("Reducethedose") == 1
+
+
 def test_long_position_lists_are_cut_short(tmp_path):
     calls = example_calls()
     calls.at[8, "missing_positions"] = list(range(18130000, 18130040))
@@ -369,6 +398,8 @@ def test_150_recommendations_span_pages_with_repeated_header(tmp_path):
         assert f"drug{i:03d}" in text
     with_header = [p for p in reader.pages[1:] if "Consequence" in p.extract_text() and "drug" in p.extract_text()]
     assert len(with_header) >= 2  # the table's header row is repeated on continuation pages
+    for i in range(150):  # every row is somewhere: full rows, "Use as usual" or "No guideline"
+        assert f"drug{i:03d}" in text
 
 
 def test_list_columns_as_numpy_arrays(tmp_path):
@@ -458,6 +489,24 @@ def test_identical_bytes_in_another_process(tmp_path):
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     subprocess.run([sys.executable, "-c", script, str(Path(__file__).parent), str(tmp_path)], check=True, env=env)
     assert (tmp_path / "there.pdf").read_bytes() == here
+
+
+def test_render_batch_reports_same_bytes_with_any_number_of_workers(tmp_path):
+    from pgx.outputs import write_table
+    from pgx.pipeline import render_batch_reports
+
+    ids = ["S1", "S2", "Zoë-患者"]
+    write_table(pd.concat([example_calls(i) for i in ids], ignore_index=True), "calls", tmp_path / "calls.parquet")
+    write_table(pd.concat([example_recs(i) for i in ids[:2]], ignore_index=True), "recommendations",
+                tmp_path / "recommendations.parquet")  # fmt: skip
+    prov = pd.DataFrame(sorted({**PROVENANCE, "batch": "b1"}.items()), columns=["key", "value"])
+    write_table(prov, "provenance", tmp_path / "provenance.parquet")
+    one = render_batch_reports(tmp_path, tmp_path / "one", workers=1)
+    two = render_batch_reports(tmp_path, tmp_path / "two", workers=2)
+    assert [p.name for p in one] == [p.name for p in two] == [f"{i}.pdf" for i in ids]
+    for a, b in zip(one, two, strict=True):
+        assert a.read_bytes() == b.read_bytes()
+    assert "isavuconazole" in pdf_text(two[1]) and "No drug has a genotype-based" in pdf_text(two[2])
 
 
 def _nonwhite_fraction(pgm: bytes) -> float:
