@@ -198,7 +198,9 @@ def render_batch_reports(results_dir: Path | str, reports_dir: Path | str, *, wo
     # small chunks keep the workers evenly busy; each chunk pickles only its own rows
     size = max(1, min(64, len(jobs) // (workers * 8)))
     chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
-    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    # fork where there is one: forkserver and spawn re-run the caller's main module, which
+    # breaks callers without a __main__ guard (Snakemake's script rules, plain scripts)
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
         for future in [pool.submit(render_reports, chunk, provenance, batch) for chunk in chunks]:
             future.result()  # re-raises a worker's error here
