@@ -11,6 +11,7 @@ rule reports:
         reports=directory("results/{batch}/reports"),
     params:
         results_dir=lambda wildcards, input: Path(input.calls).parent,
+    threads: config["threads"]
     log:
         "logs/{batch}/reports.log",
     benchmark:
