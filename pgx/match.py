@@ -289,9 +289,10 @@ def call_gene(gm: GenotypeMatrix, kb, gene: str, model: GeneModel | None = None)
     pattern = np.where(ignore[:, :, None], MISSING, codes)
     unphased = modes == MODE_UNPHASED
     pattern[unphased] = np.sort(pattern[unphased], axis=2)
-    key = np.concatenate([modes[:, None].astype(np.int16), pattern.reshape(len(codes), -1), novel.astype(np.int16)], axis=1)
-    uniq, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
-    inverse = inverse.reshape(-1)
+    novel_codes = np.where(novel[:, :, None], codes, 0).reshape(len(codes), -1)
+    key = np.concatenate([modes[:, None].astype(np.int16), pattern.reshape(len(codes), -1), novel_codes], axis=1)
+    first, inverse = unique_rows(key)
+    uniq = first
 
     u_pattern = pattern[first]
     u_ignore = ignore[first]
@@ -484,6 +485,26 @@ def _solve_fallback(model, mask, nonref, b0, b1, ignored, mode, position):
     return dips, score, [rsid_note] if dips else []
 
 
+def unique_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index of the first occurrence of each distinct row, row -> distinct-row number).
+
+    Rows are hashed as bytes, not sorted: much faster than ``np.unique(axis=0)`` on the
+    wide int16 rows of genes with hundreds of positions.
+    """
+    a = np.ascontiguousarray(a)
+    seen: dict[bytes, int] = {}
+    first: list[int] = []
+    inverse = np.empty(len(a), dtype=np.int64)
+    for i, row in enumerate(a):
+        k = row.tobytes()
+        j = seen.get(k)
+        if j is None:
+            j = seen[k] = len(first)
+            first.append(i)
+        inverse[i] = j
+    return np.asarray(first, dtype=np.int64), inverse
+
+
 def _all_compatible(mask: np.ndarray, hap_bits: np.ndarray, block: int = 256) -> np.ndarray:
     """compat[u, a] = every position of pattern u is accepted by allele a."""
     out = np.empty((hap_bits.shape[0], mask.shape[0]), dtype=bool)
@@ -498,9 +519,15 @@ def _to_frame(gm, model, rules, cols, codes, missing, novel, modes, inverse, sol
     status = gm.status[:, cols]
     required = np.isin(positions, rules.required_positions)
     chrom = str(gm.loci.iloc[int(cols[0])]["chrom"]) if len(cols) else ""
-    rows = []
     n_pos = len(positions)
-    for s, sample in enumerate(gm.samples):
+    # samples with the same genotypes and statuses get the same row: build it once
+    group_key = np.concatenate(
+        [inverse[:, None], codes.reshape(len(codes), -1).astype(np.int64), status.astype(np.int64)], axis=1
+    )
+    group_first, group_of = unique_rows(group_key)
+    group_rows = []
+    for s in group_first:
+        s = int(s)
         u = int(inverse[s])
         dips, score, notes = solutions[u]
         warnings: list[str] = list(notes)
@@ -552,9 +579,8 @@ def _to_frame(gm, model, rules, cols, codes, missing, novel, modes, inverse, sol
                 "of SNVs and indels; give an outside call from a copy-number caller to include them"
             )
         a1, a2 = dips[0] if dips else (None, None)
-        rows.append(
+        group_rows.append(
             {
-                "sample_id": sample,
                 "gene": model.gene,
                 "diplotype": format_diplotype(a1, a2) if a1 else None,
                 "allele_1": a1,
@@ -569,7 +595,8 @@ def _to_frame(gm, model, rules, cols, codes, missing, novel, modes, inverse, sol
                 "warnings": warnings,
             }
         )
-    return pd.DataFrame(rows)
+    rows = [{"sample_id": sample, **group_rows[g]} for sample, g in zip(gm.samples, group_of.tolist())]
+    return pd.DataFrame(rows, columns=["sample_id", *group_rows[0]] if group_rows else None)
 
 
 def _describe_variant(gm: GenotypeMatrix, col: int, pair: np.ndarray) -> str:
