@@ -100,9 +100,6 @@ class GenotypeMatrix:
 #: offsets are int32: a long source_file repeated on millions of rows would overflow one array)
 TABLE_SLICE_ROWS = 1 << 20
 
-#: columns that repeat a per-locus or per-sample value; dictionary-encoded when compact
-_ENCODED = ("sample_id", "gene", "chrom", "rsid", "ref", "source_file", "kb_version")
-
 
 def genotype_table(
     gm: GenotypeMatrix, kb_version: str, status_names: tuple[str, ...], *, compact: bool = False
