@@ -26,7 +26,7 @@ import numpy as np
 from pgx import __version__
 from pgx.builds import LENGTHS
 from pgx.genotypes import HAPLOID, MISSING, GenotypeMatrix
-from pgx.match import IUPAC
+from pgx.naming import definition_matches
 
 _ENCODE = {" ": "%20", ",": "%2C", ";": "%3B", "=": "%3D", "|": "%7C", "%": "%25", ":": "%3A"}
 
@@ -45,19 +45,13 @@ def encode(text: str) -> str:
     return "".join(_ENCODE.get(c, c) for c in text)
 
 
-def _definition_matches(definition: str, sequence: str) -> bool:
-    if definition == sequence:
-        return True
-    return len(definition) == 1 and len(sequence) == 1 and sequence in IUPAC.get(definition, "")
-
-
 def alleles_by_alt(kb, gene: str, pos: int, ref: str, alts: list[str]) -> list[list[str]]:
     """Per ALT sequence, the non-reference alleles of ``gene`` defined by it at ``pos``."""
     defs = kb.table("allele_definitions", gene)
     here = defs[defs["pos"] == pos]
     out = []
     for alt in alts:
-        names = [a for a, b in zip(here["allele"], here["bases"]) if b != ref and _definition_matches(b, alt)]
+        names = [a for a, b in zip(here["allele"], here["bases"]) if b != ref and definition_matches(b, alt)]
         out.append(sorted(set(names)))
     return out
 

@@ -36,14 +36,7 @@ from pgx.genotypes import (
     STATUS_PARTIAL,
     GenotypeMatrix,
 )
-from pgx.naming import allele_sort_key, format_diplotype
-
-#: IUPAC nucleotide codes used in allele definitions
-IUPAC = {
-    "A": "A", "C": "C", "G": "G", "T": "T",
-    "R": "AG", "Y": "CT", "S": "CG", "W": "AT", "K": "GT", "M": "AC",
-    "B": "CGT", "D": "AGT", "H": "ACT", "V": "ACG", "N": "ACGT",
-}  # fmt: skip
+from pgx.naming import allele_sort_key, definition_matches, format_diplotype
 
 _MAX_CODE = 62  # codes above this cannot be represented in the uint64 masks
 _ALL = np.uint64(np.iinfo(np.uint64).max)
@@ -138,17 +131,6 @@ def build_gene_model(kb, gene: str) -> GeneModel:
     return GeneModel(gene, positions, names, bases, defined, reference)
 
 
-def _matches(definition: str, sequence: str | None) -> bool:
-    """Does a VCF allele ``sequence`` satisfy a definition cell (exact or IUPAC)?"""
-    if sequence is None:
-        return False
-    if definition == sequence:
-        return True
-    if len(definition) == 1 and len(sequence) == 1 and definition in IUPAC:
-        return sequence in IUPAC[definition]
-    return False
-
-
 def _locus_sequences(gm: GenotypeMatrix, col: int) -> list[str | None]:
     """Allele sequence for every code observed at matrix column ``col`` (index = code)."""
     row = gm.loci.iloc[col]
@@ -175,7 +157,7 @@ def _masks(model: GeneModel, gm: GenotypeMatrix, cols: np.ndarray) -> tuple[np.n
         # blanks take the reference allele's definition (PharmCAT); it is the genome's
         # base except where the reference allele itself has a wobble (CYP2D6 *1: R, S)
         ref_def = model.bases[model.alleles.index(model.reference)][j] if model.reference in model.alleles else None
-        fill = sum(1 << c for c, seq in enumerate(seqs) if ref_def is not None and _matches(ref_def, seq))
+        fill = sum(1 << c for c, seq in enumerate(seqs) if ref_def is not None and definition_matches(ref_def, seq))
         ref_bit = np.uint64(fill or 1)
         for a in range(n_a):
             definition = model.bases[a][j]
@@ -184,7 +166,7 @@ def _masks(model: GeneModel, gm: GenotypeMatrix, cols: np.ndarray) -> tuple[np.n
                 continue
             bits = 0
             for code, seq in enumerate(seqs):
-                if _matches(definition, seq):
+                if definition_matches(definition, seq):
                     bits |= 1 << code
             mask[a, j] = np.uint64(bits)
             explicit[j] |= np.uint64(bits)

@@ -15,6 +15,23 @@ from collections.abc import Iterable
 _STAR = re.compile(r"^\*(\d+)(.*)$")
 
 
+#: IUPAC nucleotide codes an allele definition may use for an SNV, and the bases each allows
+IUPAC = {
+    "A": "A", "C": "C", "G": "G", "T": "T",
+    "R": "AG", "Y": "CT", "S": "CG", "W": "AT", "K": "GT", "M": "AC",
+    "B": "CGT", "D": "AGT", "H": "ACT", "V": "ACG", "N": "ACGT",
+}  # fmt: skip
+
+
+def definition_matches(definition: str, sequence: str | None) -> bool:
+    """Does a VCF allele ``sequence`` satisfy a definition cell (exact, or an IUPAC code)?"""
+    if sequence is None:
+        return False
+    if definition == sequence:
+        return True
+    return len(definition) == 1 and len(sequence) == 1 and sequence in IUPAC.get(definition, "")
+
+
 def allele_sort_key(name: str) -> tuple:
     """Sort key: star alleles by number then suffix, then every other name by text."""
     m = _STAR.match(name)

@@ -28,7 +28,7 @@ import pandas as pd
 
 from pgx.errors import OutsideCallError
 from pgx.naming import format_diplotype
-from pgx.phenotype import NO_RESULT, _gene_tables, format_activity_score, phenotype_from_score
+from pgx.phenotype import NO_RESULT, _gene_tables, format_activity_score, phenotype_from_facts, phenotype_from_score
 
 REQUIRED = ("sample_id", "gene")
 RESULT_COLUMNS = ("diplotype", "phenotype", "activity_score")
@@ -134,23 +134,14 @@ def resolve_row(row: dict, kb) -> dict:
 
 
 def _derived_phenotype(t: dict, gene: str, facts) -> dict:
-    """Score/phenotype/key from two (function, activity) pairs."""
+    """Score/phenotype/key from two (function, activity) pairs; nothing for a gene scored
+    by function pairs when a function or the pair is unknown (the diplotype then serves
+    as the key, as for HLA)."""
+    found = phenotype_from_facts(t, gene, facts)
     if t["method"].get(gene) == "activity_score":
-        values = [a for _, a in facts]
-        if any(v is None for v in values):
-            return {"activity_score": None, "phenotype": "Indeterminate", "lookup_key": "n/a"}
-        score = float(sum(values))
-        return {
-            "activity_score": score,
-            "phenotype": phenotype_from_score(t["rules"].get(gene, []), score),
-            "lookup_key": format_activity_score(score),
-        }
-    functions = [f for f, _ in facts]
-    if all(functions):
-        f1, f2 = sorted(functions)
-        phenotype = t["pair"].get((gene, f1, f2))
-        if phenotype:
-            return {"phenotype": phenotype, "lookup_key": phenotype}
+        return {k: found[k] for k in ("activity_score", "phenotype", "lookup_key")}
+    if all(f for f, _ in facts) and found["phenotype"]:
+        return {"phenotype": found["phenotype"], "lookup_key": found["phenotype"]}
     return {}
 
 

@@ -73,10 +73,16 @@ def phenotype_from_score(rules: list[tuple[float, float, str]], score: float) ->
 def _one_diplotype(t: dict, gene: str, a1: str, a2: str | None) -> dict:
     """Function, score, phenotype and key of one allele pair (a2 None = haploid)."""
     alleles = [a1] if a2 is None else [a1, a2]
-    functions = [t["function"].get((gene, a)) for a in alleles]
-    out = {"function_1": functions[0], "function_2": functions[1] if a2 is not None else None}
+    return phenotype_from_facts(t, gene, [(t["function"].get((gene, a)), t["activity"].get((gene, a))) for a in alleles])
+
+
+def phenotype_from_facts(t: dict, gene: str, facts: list[tuple[str | None, float | None]]) -> dict:
+    """Function, score, phenotype and key from each allele's (function, activity value);
+    one pair for a haploid call. Used for KB alleles and for outside calls (``*2x2``)."""
+    functions = [f for f, _ in facts]
+    out = {"function_1": functions[0], "function_2": functions[1] if len(facts) > 1 else None}
     if t["method"].get(gene) == "activity_score":
-        values = [t["activity"].get((gene, a)) for a in alleles]
+        values = [v for _, v in facts]
         score = None if any(v is None for v in values) else float(sum(values))
         phenotype = INDETERMINATE if score is None else phenotype_from_score(t["rules"].get(gene, []), score)
         out.update(activity_score=score, phenotype=phenotype, lookup_key=format_activity_score(score))
@@ -84,7 +90,7 @@ def _one_diplotype(t: dict, gene: str, a1: str, a2: str | None) -> dict:
     if any(f is None for f in functions):
         phenotype = INDETERMINATE
     else:
-        f = sorted(functions) if a2 is not None else [functions[0], ""]
+        f = sorted(functions) if len(facts) > 1 else [functions[0], ""]
         phenotype = t["pair"].get((gene, f[0], f[1]))
     out.update(activity_score=None, phenotype=phenotype, lookup_key=phenotype)
     return out

@@ -31,15 +31,9 @@ import pandas as pd
 
 from pgx.builds import GRCH38, LENGTHS
 from pgx.errors import KnowledgeBaseError
-from pgx.naming import format_diplotype, sort_alleles
+from pgx.naming import IUPAC, format_diplotype, sort_alleles
 
 GRCH38_LENGTHS = LENGTHS[GRCH38]
-
-#: IUPAC codes for SNVs and the bases each allows
-IUPAC = {
-    "R": "AG", "Y": "CT", "S": "CG", "W": "AT", "K": "GT", "M": "AC",
-    "B": "CGT", "D": "AGT", "H": "ACT", "V": "ACG", "N": "ACGT",
-}  # fmt: skip
 
 VCF_NAME = "simulated.vcf.gz"
 TRUTH_NAME = "truth.tsv"

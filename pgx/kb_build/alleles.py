@@ -61,6 +61,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pgx.errors import KnowledgeBaseError
+from pgx.naming import IUPAC
 from pgx.kb_build.sources import SourceReader
 
 EXEMPTIONS = "pharmcat/alleles/exemptions.json"
@@ -70,21 +71,6 @@ PYPGX_ALLELES = "pypgx/allele-table.csv"
 
 #: the name PharmCAT gives the reference allele of variant-named genes without a definition file
 OUTSIDE_REFERENCE_NAME = "Reference"
-
-#: IUPAC ambiguity codes for SNVs and the bases each stands for
-IUPAC = {
-    "R": "AG",
-    "Y": "CT",
-    "S": "CG",
-    "W": "AT",
-    "K": "GT",
-    "M": "AC",
-    "B": "CGT",
-    "D": "AGT",
-    "H": "ACT",
-    "V": "ACG",
-    "N": "ACGT",
-}
 
 _CPIC_LOOKUP = {"ACTIVITY_SCORE": "activity_score", "PHENOTYPE": "phenotype", "ALLELE_STATUS": "allele_status"}
 

@@ -40,6 +40,14 @@ class PracticeRule:
     note: str
 
 
+#: the cited reason shared by the two malignant-hyperthermia genes
+_MHS_NOTE = (
+    "CPIC RYR1/CACNA1S guideline: one Malignant Hyperthermia associated variant gives "
+    "Malignant Hyperthermia Susceptibility (the phenotype file's function pairs agree); "
+    "PharmCAT reports these genes by the variants found"
+)
+
+
 PRACTICE_RULES: tuple[PracticeRule, ...] = (
     PracticeRule(
         "DPYD",
@@ -54,18 +62,14 @@ PRACTICE_RULES: tuple[PracticeRule, ...] = (
         "lowest_function",
         "",
         "30499100",
-        "CPIC RYR1/CACNA1S guideline: one Malignant Hyperthermia associated variant gives "
-        "Malignant Hyperthermia Susceptibility (the phenotype file's function pairs agree); "
-        "PharmCAT reports these genes by the variants found",
+        _MHS_NOTE,
     ),
     PracticeRule(
         "CACNA1S",
         "lowest_function",
         "",
         "30499100",
-        "CPIC RYR1/CACNA1S guideline: one Malignant Hyperthermia associated variant gives "
-        "Malignant Hyperthermia Susceptibility (the phenotype file's function pairs agree); "
-        "PharmCAT reports these genes by the variants found",
+        _MHS_NOTE,
     ),
     PracticeRule(
         "SLCO1B1",
