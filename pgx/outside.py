@@ -16,11 +16,18 @@ number, two rows for the same sample and gene) fails that gene for that sample w
 message naming the file and line; the rest of the batch goes on.
 
 Duplicated alleles are written ``*2x2``: their function is the base allele's and their
-activity value the base value times the copy number (CPIC's rule for CYP2D6).
+activity value the base value times the copy number (CPIC's rule for CYP2D6). A copy
+number the assay could only bound (``*1xN``: two or more; ``*1x≥3`` / ``*1x>=3``: at
+least three) gives a lower bound on the activity score: the phenotype is reported only
+when every score from that bound up gives the same one (for CYP2D6, a bound above the
+Ultrarapid threshold), the lookup key is the bound (``≥3.0``), and the call says so;
+otherwise the phenotype is Indeterminate. A duplicated no-function allele scores 0 at any
+copy number.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -28,12 +35,12 @@ import pandas as pd
 
 from pgx.errors import OutsideCallError
 from pgx.naming import format_diplotype
-from pgx.phenotype import NO_RESULT, _gene_tables, format_activity_score, phenotype_from_facts, phenotype_from_score
+from pgx.phenotype import INDETERMINATE, NO_RESULT, _gene_tables, format_activity_score, phenotype_from_facts, phenotype_from_score
 
 REQUIRED = ("sample_id", "gene")
 RESULT_COLUMNS = ("diplotype", "phenotype", "activity_score")
 _HLA_ALLELE = re.compile(r"^\*\d{2,3}:\d{2,3}(:\d{2,3}){0,2}[A-Z]?$")
-_DUPLICATION = re.compile(r"^(?P<base>.+?)x(?P<n>\d+|N)$")
+_DUPLICATION = re.compile(r"^(?P<base>.+?)x(?P<bound>≥|>=)?(?P<n>\d+|N)$")
 
 
 def read_outside_calls(path: Path | str) -> pd.DataFrame:
@@ -61,15 +68,32 @@ def read_outside_calls(path: Path | str) -> pd.DataFrame:
     return df
 
 
-def _allele_facts(t: dict, gene: str, allele: str) -> tuple[str | None, float | None] | None:
-    """(function, activity) of an allele, handling ``xN`` duplications; None if unknown."""
-    if (gene, allele) in t["function"]:
-        return t["function"][(gene, allele)], t["activity"].get((gene, allele))
+def copy_number(allele: str) -> tuple[str, int, bool] | None:
+    """``*2x3`` -> ("*2", 3, False); ``*2xN`` -> ("*2", 2, True); ``*2x≥3`` -> ("*2", 3, True)
+    (base allele, copies or their lower bound, whether it is a bound); None without ``x``."""
     m = _DUPLICATION.match(allele)
-    if m and (gene, m["base"]) in t["function"] and m["n"] != "N":
-        act = t["activity"].get((gene, m["base"]))
-        return t["function"][(gene, m["base"])], None if act is None else act * int(m["n"])
-    return None
+    if m is None:
+        return None
+    if m["n"] == "N":
+        return m["base"], 2, True
+    return m["base"], int(m["n"]), bool(m["bound"])
+
+
+def _allele_facts(t: dict, gene: str, allele: str) -> tuple[str | None, float | None, bool] | None:
+    """(function, activity, activity_is_lower_bound) of an allele, handling duplications
+    (``*2x2``, ``*2xN``, ``*2x≥3``); None if the allele is unknown."""
+    dup = copy_number(allele)
+    known = (gene, allele) in t["function"]
+    if known and (dup is None or not dup[2] or t["activity"].get((gene, allele)) is not None):
+        return t["function"][(gene, allele)], t["activity"].get((gene, allele)), False
+    if dup is None or (gene, dup[0]) not in t["function"]:
+        return None
+    base, copies, bound = dup
+    function = t["function"][(gene, allele if known else base)]
+    act = t["activity"].get((gene, base))
+    if act is None:
+        return function, None, False
+    return function, act * copies, bound and act > 0
 
 
 def _phenotype_vocabulary(kb, gene: str) -> set[str]:
@@ -93,7 +117,7 @@ def resolve_row(row: dict, kb) -> dict:
     if gene not in genes:
         raise OutsideCallError(f"{where}: gene {gene!r} is not in the knowledge base ({', '.join(sorted(genes))})")
     out = {"diplotype": None, "allele_1": None, "allele_2": None, "function_1": None, "function_2": None}
-    out.update(activity_score=None, phenotype=None, lookup_key=None)
+    out.update(activity_score=None, phenotype=None, lookup_key=None, note=None)
     if row["diplotype"]:
         alleles = row["diplotype"].split("/")
         if len(alleles) != 2 or not all(alleles):
@@ -103,13 +127,15 @@ def resolve_row(row: dict, kb) -> dict:
             f = _allele_facts(t, gene, allele)
             if f is None and not _HLA_ALLELE.match(allele):
                 raise OutsideCallError(f"{where}: {gene} allele {allele!r} is not in the knowledge base")
-            facts.append(f or (None, None))
+            facts.append(f or (None, None, False))
         diplotype = format_diplotype(*alleles)
         a1, a2 = diplotype.split("/", 1)
         if a1 != alleles[0]:
             facts.reverse()
         out.update(diplotype=diplotype, allele_1=a1, allele_2=a2, function_1=facts[0][0], function_2=facts[1][0])
         out.update(_derived_phenotype(t, gene, facts))
+        if any(bound for _, _, bound in facts):
+            out.update(_bounded_score(t, gene, facts))
     if row["activity_score"]:
         try:
             score = float(row["activity_score"])
@@ -137,12 +163,26 @@ def _derived_phenotype(t: dict, gene: str, facts) -> dict:
     """Score/phenotype/key from two (function, activity) pairs; nothing for a gene scored
     by function pairs when a function or the pair is unknown (the diplotype then serves
     as the key, as for HLA)."""
-    found = phenotype_from_facts(t, gene, facts)
+    found = phenotype_from_facts(t, gene, [(f, a) for f, a, _ in facts])
     if t["method"].get(gene) == "activity_score":
         return {k: found[k] for k in ("activity_score", "phenotype", "lookup_key")}
-    if all(f for f, _ in facts) and found["phenotype"]:
+    if all(f for f, _, _ in facts) and found["phenotype"]:
         return {"phenotype": found["phenotype"], "lookup_key": found["phenotype"]}
     return {}
+
+
+def _bounded_score(t: dict, gene: str, facts) -> dict:
+    """Phenotype and key when a copy number is only bounded below: the activity score is
+    at least the sum, so the phenotype is known only if the open-ended top range holds it."""
+    if t["method"].get(gene) != "activity_score" or any(a is None for _, a, _ in facts):
+        return {}
+    low = float(sum(a for _, a, _ in facts))
+    top = [p for lo, hi, p in t["rules"].get(gene, []) if lo <= low and math.isinf(hi)]
+    key = "≥" + format_activity_score(low)
+    note = f"copy number given only as a lower bound: activity score {key}"
+    if not top:
+        note += ", which spans more than one phenotype"
+    return {"activity_score": None, "phenotype": top[0] if top else INDETERMINATE, "lookup_key": key, "note": note}
 
 
 def apply_outside_calls(calls: pd.DataFrame, outside: pd.DataFrame, kb) -> pd.DataFrame:
@@ -168,13 +208,15 @@ def apply_outside_calls(calls: pd.DataFrame, outside: pd.DataFrame, kb) -> pd.Da
         note = f"outside call from {row['source']} line {row['line']}"
         if previous:
             note += f" (replaces the VCF call {previous})"
+        extra = fields.pop("note")
+        notes = [note, extra] if extra else [note]
         by_key[key] = {
             **base,
             **fields,
             "call_status": "outside_call",
             "score": None,
             "alternatives": [],
-            "warnings": [note],
+            "warnings": notes,
         }
     out = pd.DataFrame(list(by_key.values()))
     order = {s: i for i, s in enumerate(dict.fromkeys(calls["sample_id"]))}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -104,3 +106,36 @@ def test_file_errors_name_the_file(tmp_path):
     bad = write_tsv(tmp_path / "bad.tsv", "who\twhat\nP1\tx\n")
     with pytest.raises(OutsideCallError, match="bad.tsv: needs columns"):
         read_outside_calls(bad)
+
+
+@pytest.mark.parametrize("allele", ["*1xN", "*1x≥3", "*1x>=3"])
+def test_unbounded_copy_number_gives_a_score_bound(allele):
+    from pgx.outside import copy_number
+
+    base, copies, bound = copy_number(allele)
+    assert base == "*1" and bound and copies == (2 if allele.endswith("N") else 3)
+    assert copy_number("*1x3") == ("*1", 3, False)
+    assert copy_number("*1") is None
+
+
+def test_copy_number_bound_reaching_the_open_top_range_is_called(tmp_path):
+    kb = load_kb(Path(__file__).parents[1] / "resources" / "kb")
+    tsv = write_tsv(
+        tmp_path / "o.tsv",
+        "sample_id\tgene\tdiplotype\nP1\tCYP2D6\t*1/*2xN\nP2\tCYP2D6\t*10/*10xN\nP3\tCYP2D6\t*4/*4xN\nP4\tCYP2D6\t*1/*1x≥3\n",
+    )
+    calls = pd.DataFrame({"sample_id": ["P1", "P2", "P3", "P4"], "gene": "CYP2D6", "diplotype": None})
+    out = apply_outside_calls(calls, read_outside_calls(tsv), kb).set_index("sample_id")
+    # *1 + at least two copies of *2 (1.0 each): score >= 3.0, above the Ultrarapid threshold
+    assert out.loc["P1", "lookup_key"] == "≥3.0"
+    assert out.loc["P1", "phenotype"] == "Ultrarapid Metabolizer"
+    assert pd.isna(out.loc["P1", "activity_score"])
+    assert any("lower bound" in w for w in out.loc["P1", "warnings"])
+    # *10 (0.25) + at least two more copies: >= 0.75 spans Intermediate to Ultrarapid
+    assert out.loc["P2", "lookup_key"] == "≥0.75"
+    assert out.loc["P2", "phenotype"] == "Indeterminate"
+    # no-function copies: 0 whatever their number
+    assert out.loc["P3", "activity_score"] == 0.0
+    assert out.loc["P3", "phenotype"] == "Poor Metabolizer"
+    assert out.loc["P4", "lookup_key"] == "≥4.0"
+    assert out.loc["P4", "function_2"] == "Increased function"  # the KB's own *1x≥3 row
