@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import re
 import subprocess
 import sys
 import tempfile
@@ -28,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from pgx.kb import load_kb  # noqa: E402
 from pgx.pipeline import run_batch  # noqa: E402
-from pgx.validate import call_rates, compare, read_populations, read_truth, summarize  # noqa: E402
+from pgx.validate import call_rates, compare, read_populations, read_truth, summarize, unresolvable_counts  # noqa: E402
 
 
 def unphase(src: Path, dst: Path) -> Path:
@@ -61,23 +60,6 @@ def markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def reason_kind(reason: str) -> str:
-    """Group a disagreement reason into a kind for the summary."""
-    for pattern, kind in [
-        (r"^$", "agrees"),
-        (r"structural variant", "SV / copy number"),
-        (r"legacy or retired", "legacy allele name in truth"),
-        (r"undefined or unparsable", "truth undefined / platform-specific"),
-        (r"assumed reference", "variant absent from the 1000 Genomes call set"),
-        (r"allele names differ", "same phenotype, different name"),
-        (r"none of the tested alleles", "truth *1 = untested (targeted assay)"),
-        (r"no call", "our no-call"),
-    ]:
-        if re.search(pattern, reason):
-            return kind
-    return "unexplained"
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
@@ -107,12 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     parts += ["", "## Per superpopulation (phased)", "", markdown(call_rates(phased, pops))]
     for label, calls in (("phased", phased), ("phase removed", unphased)):
         cmp = compare(calls, truth[truth["gene"].isin(genes)], kb)
-        cmp["kind"] = cmp["reason"].map(reason_kind)
         parts += ["", f"## GeT-RM concordance ({label})", "", markdown(summarize(cmp))]
+        parts += ["", f"Rows the input cannot resolve, by reason ({label}):", "", markdown(unresolvable_counts(cmp))]
         kinds = cmp[cmp["resolvable"]].groupby(["gene", "kind"]).size().rename("rows").reset_index()
         parts += ["", f"Resolvable rows by kind ({label}):", "", markdown(kinds)]
         if label == "phased":
-            dis = cmp[~cmp["exact"]][["sample", "gene", "truth", "call", "flags", "function", "kind", "reason"]]
+            dis = cmp[~cmp["exact"]][["sample", "gene", "truth", "call", "flags", "resolvable", "function", "kind", "reason"]]
             parts += ["", "## Every disagreement (phased)", "", markdown(dis)]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(parts) + "\n")

@@ -7,11 +7,15 @@ Truth diplotypes are compared two ways:
   phenotype rules (so a legacy name such as CYP2C19 ``*1`` where current definitions say
   ``*38`` counts when the function agrees).
 
-Rows the truth flags as not resolvable from a VCF of SNVs and indels (``SV``: copy number,
-deletions, hybrids) or as undefined (``AMBIG`` with an undefined allele) are reported
-separately and left out of the concordance denominator. ``CONFLICT`` rows count as
-concordant when either source's diplotype matches. Every disagreement is listed with a
-machine-made reason to start the explanation from.
+A truth row is *resolvable* from the input when a caller of current nomenclature could
+reproduce it from these genotypes. It is not when the truth flags a structural variant
+(``SV``: copy number, deletions, hybrids), when its diplotype is undefined or unparsable,
+when it names an allele the current definitions do not have (a legacy or retired name,
+which neither name nor function can be compared against), or when a position defining
+one of its alleles (and not one of ours) is absent from the input (no record, filled as
+reference or missing). Concordance is over resolvable rows; the others are counted by
+reason. ``CONFLICT`` rows count as concordant when either source's diplotype matches.
+Every disagreement is listed with a machine-made reason and its kind (``reason_kind``).
 """
 
 from __future__ import annotations
@@ -73,7 +77,7 @@ def compare(calls: pd.DataFrame, truth: pd.DataFrame, kb) -> pd.DataFrame:
         truth_pheno = {_phenotype(kb, t.gene, p) for p in options} - {None}
         function = exact or (bool(truth_pheno) and call["phenotype"] in truth_pheno)
         flags = set(filter(None, re.split(r"[;,\s]+", t.flags)))
-        resolvable = not (flags & set(UNRESOLVABLE_FLAGS)) and bool(options) and "undefined" not in t.diplotype
+        unresolvable = _unresolvable(kb, t.gene, options, flags, t.diplotype, call)
         rows.append(
             {
                 "sample": t.sample,
@@ -85,13 +89,52 @@ def compare(calls: pd.DataFrame, truth: pd.DataFrame, kb) -> pd.DataFrame:
                 "truth_phenotype": ";".join(sorted(truth_pheno)),
                 "phenotype": call["phenotype"],
                 "flags": t.flags,
-                "resolvable": resolvable,
+                "resolvable": not unresolvable,
+                "unresolvable_because": unresolvable,
                 "exact": exact,
                 "function": function,
                 "reason": "" if exact else _reason(kb, t.gene, options, flags, call),
             }
         )
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    if not out.empty:
+        out["kind"] = out["reason"].map(reason_kind)
+    return out
+
+
+def _unresolvable(kb, gene: str, options, flags: set[str], text: str, call) -> str:
+    """Why the input cannot reproduce this truth row ("" when it can)."""
+    if flags & set(UNRESOLVABLE_FLAGS):
+        return "structural variant / copy number"
+    if not options or "undefined" in text:
+        return "truth undefined or unparsable"
+    known = set(kb.table("alleles", gene)["allele"])
+    if {a for p in options for a in p} - known:
+        return "legacy or retired allele name in truth"
+    if _assumed_truth_positions(kb, gene, options, call):
+        return "a defining variant of the truth allele is absent from the input"
+    return ""
+
+
+_REASON_KINDS = (
+    (r"^$", "agrees"),
+    (r"structural variant", "SV / copy number"),
+    (r"legacy or retired", "legacy allele name in truth"),
+    (r"undefined or unparsable", "truth undefined / platform-specific"),
+    (r"assumed reference", "variant absent from the input"),
+    (r"allele names differ", "same phenotype, different name"),
+    (r"none of the tested alleles", "truth *1 = untested (targeted assay)"),
+    (r"no call", "our no-call"),
+    (r"ambiguous", "our call is ambiguous"),
+)
+
+
+def reason_kind(reason: str) -> str:
+    """The kind of a disagreement reason, for summary tables ("unexplained" if none fits)."""
+    for pattern, kind in _REASON_KINDS:
+        if re.search(pattern, reason):
+            return kind
+    return "unexplained"
 
 
 def _call_pairs(call) -> set[tuple[str, str]]:
@@ -195,6 +238,14 @@ def summarize(comparison: pd.DataFrame) -> pd.DataFrame:
     return g.reset_index()
 
 
+def unresolvable_counts(comparison: pd.DataFrame) -> pd.DataFrame:
+    """Per gene and reason: how many truth rows the input cannot reproduce."""
+    rest = comparison[~comparison["resolvable"]] if not comparison.empty else comparison
+    if rest.empty:
+        return pd.DataFrame(columns=["gene", "unresolvable_because", "rows"])
+    return rest.groupby(["gene", "unresolvable_because"]).size().rename("rows").reset_index()
+
+
 def call_rates(calls: pd.DataFrame, populations: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per gene (and population when given): call, ambiguity, no-call and novel-variant rates."""
     df = calls.copy()
@@ -242,6 +293,7 @@ def write_validation(
     if truth is not None:
         comparison = compare(calls, truth[truth["gene"].isin(set(calls["gene"]))], kb)
         tables["concordance"] = summarize(comparison)
+        tables["unresolvable"] = unresolvable_counts(comparison)
         tables["disagreements"] = comparison[~comparison["exact"]] if not comparison.empty else comparison
     paths = {}
     for name, df in tables.items():

@@ -9,7 +9,7 @@ from pgx.cli import main
 from pgx.kb import load_kb
 from pgx.pipeline import run_batch
 from pgx.simulate import write_cohort
-from pgx.validate import compare, parse_diplotypes, summarize
+from pgx.validate import compare, parse_diplotypes, summarize, unresolvable_counts
 
 
 def test_parse_diplotypes_handles_alternatives_and_notes():
@@ -73,3 +73,42 @@ def test_validate_cli_writes_tables(run, capsys):
     conc = pd.read_csv(tmp / "v" / "concordance.tsv", sep="\t")
     assert conc.loc[0, "exact_rate"] == 1.0
     assert "concordance" in capsys.readouterr().out
+
+
+def test_rows_the_input_cannot_reproduce_are_counted_apart(run):
+    kb, _, paths = run
+    calls = pd.read_parquet(paths["calls"])
+    truth = pd.DataFrame(
+        {
+            "sample": ["A", "B", "C", "A"],
+            "gene": ["CYP2C19"] * 4,
+            # B: a name no current definition has; C: flagged SV; A (2nd): undefined
+            "diplotype": ["*1/*2", "*1/*1B", "*1/*1", "*1/undefined"],
+            "flags": ["", "", "SV", ""],
+            "alt_diplotype": [""] * 4,
+        }
+    )
+    cmp = compare(calls, truth, kb)
+    assert cmp["resolvable"].tolist() == [True, False, False, False]
+    assert cmp.loc[1, "unresolvable_because"] == "legacy or retired allele name in truth"
+    assert cmp.loc[2, "unresolvable_because"].startswith("structural variant")
+    assert cmp.loc[0, "kind"] == "agrees"
+    s = summarize(cmp).set_index("gene")
+    assert s.loc["CYP2C19", "rows"] == 4 and s.loc["CYP2C19", "resolvable"] == 1
+    counts = unresolvable_counts(cmp).set_index("unresolvable_because")["rows"]
+    assert counts.sum() == 3
+
+
+def test_a_truth_allele_whose_variant_the_input_lacks_is_not_resolvable(run):
+    kb, _, paths = run
+    calls = pd.read_parquet(paths["calls"])
+    c = calls[calls["sample_id"] == "C"].copy()  # called *1/*1
+    defs = kb.table("allele_definitions", "CYP2C19")
+    loci = kb.table("loci", "CYP2C19")
+    ref = dict(zip(loci["pos"].astype(int), loci["ref"]))
+    star2 = sorted(int(p) for p, b in zip(defs[defs["allele"] == "*2"]["pos"], defs[defs["allele"] == "*2"]["bases"]) if b != ref[int(p)])
+    truth = pd.DataFrame({"sample": ["C"], "gene": ["CYP2C19"], "diplotype": ["*1/*2"], "flags": [""], "alt_diplotype": [""]})
+    assert compare(c, truth, kb).loc[0, "resolvable"]  # *2's variant was read: a real disagreement
+    c["assumed_reference_positions"] = [star2]
+    row = compare(c, truth, kb).loc[0]
+    assert not row["resolvable"] and "absent from the input" in row["unresolvable_because"]
