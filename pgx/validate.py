@@ -124,6 +124,7 @@ _REASON_KINDS = (
     (r"assumed reference", "variant absent from the input"),
     (r"allele names differ", "same phenotype, different name"),
     (r"none of the tested alleles", "truth *1 = untested (targeted assay)"),
+    (r"different number of copies", "copy number differs (input vs truth)"),
     (r"no call", "our no-call"),
     (r"ambiguous", "our call is ambiguous"),
 )
@@ -167,6 +168,12 @@ def _reason(kb, gene: str, options, flags: set[str], call) -> str:
     if any(_phenotype(kb, gene, p) == call["phenotype"] for p in options) and ours and call["phenotype"]:
         diff = sorted({a for p in options for a in p} ^ {a for p in ours for a in p})
         return f"same phenotype, allele names differ ({', '.join(diff)})"
+    tested = _tested_allele_dosage(options, ours)
+    if tested:
+        return (
+            f"the input's genotypes give a different number of copies of {tested}, an allele the truth also names "
+            "(a deletion or duplication hidden in the genotypes, or a genotype error in one source)"
+        )
     untested = _untested_variants(kb, gene, options, ours)
     if untested:
         return (
@@ -174,6 +181,19 @@ def _reason(kb, gene: str, options, flags: set[str], call) -> str:
             "(truth *1 may mean 'none of the tested alleles'); a targeted assay may not test the extra variants"
         )
     return "different call: to investigate"
+
+
+def _tested_allele_dosage(options, ours: set) -> str | None:
+    """An allele of ours the truth names too, but with another copy number (truth *1/*4,
+    call *4/*4); None otherwise."""
+    for truth_pair in options:
+        named = set(truth_pair)
+        for call_pair in ours:
+            if set(call_pair) <= named and call_pair != truth_pair:
+                diff = [a for a in named if call_pair.count(a) != truth_pair.count(a) and a in call_pair]
+                if diff:
+                    return ", ".join(sorted(diff))
+    return None
 
 
 def _variant_sets(kb, gene: str) -> dict[str, frozenset]:

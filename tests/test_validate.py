@@ -112,3 +112,14 @@ def test_a_truth_allele_whose_variant_the_input_lacks_is_not_resolvable(run):
     c["assumed_reference_positions"] = [star2]
     row = compare(c, truth, kb).loc[0]
     assert not row["resolvable"] and "absent from the input" in row["unresolvable_because"]
+
+
+def test_a_homozygous_call_where_the_truth_is_heterozygous_is_not_blamed_on_the_assay(run):
+    kb, _, paths = run
+    calls = pd.read_parquet(paths["calls"])
+    a = calls[calls["sample_id"] == "A"].copy()  # *1/*2
+    a["diplotype"], a["phenotype"] = "*2/*2", "Poor Metabolizer"
+    truth = pd.DataFrame({"sample": ["A"], "gene": ["CYP2C19"], "diplotype": ["*1/*2"], "flags": [""], "alt_diplotype": [""]})
+    row = compare(a, truth, kb).loc[0]
+    assert "different number of copies of *2" in row["reason"]
+    assert row["kind"] == "copy number differs (input vs truth)"
