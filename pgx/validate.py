@@ -125,6 +125,7 @@ _REASON_KINDS = (
     (r"allele names differ", "same phenotype, different name"),
     (r"none of the tested alleles", "truth *1 = untested (targeted assay)"),
     (r"different number of copies", "copy number differs (input vs truth)"),
+    (r"does not carry the defining", "genotypes differ between the sources"),
     (r"no call", "our no-call"),
     (r"ambiguous", "our call is ambiguous"),
 )
@@ -168,6 +169,12 @@ def _reason(kb, gene: str, options, flags: set[str], call) -> str:
     if any(_phenotype(kb, gene, p) == call["phenotype"] for p in options) and ours and call["phenotype"]:
         diff = sorted({a for p in options for a in p} ^ {a for p in ours for a in p})
         return f"same phenotype, allele names differ ({', '.join(diff)})"
+    lacking = _variants_not_in_input(kb, gene, options, ours)
+    if lacking:
+        return (
+            f"the input does not carry the defining variant(s) of {lacking}, and the call was made "
+            "with those positions read: the sources' genotypes differ there"
+        )
     tested = _tested_allele_dosage(options, ours)
     if tested:
         return (
@@ -181,6 +188,20 @@ def _reason(kb, gene: str, options, flags: set[str], call) -> str:
             "(truth *1 may mean 'none of the tested alleles'); a targeted assay may not test the extra variants"
         )
     return "different call: to investigate"
+
+
+def _variants_not_in_input(kb, gene: str, options, ours: set) -> str | None:
+    """``*24 (99768424 A)``: truth alleles (not in our call) with defining variants that no
+    allele we called carries, at positions the input has; None when there are none."""
+    variants = _variant_sets(kb, gene)
+    carried = set().union(*(variants.get(a, frozenset()) for p in ours for a in p)) if ours else set()
+    ours_alleles = {a for p in ours for a in p}
+    for truth_pair in options:
+        lacking = {a: sorted(variants.get(a, frozenset()) - carried) for a in truth_pair if a not in ours_alleles}
+        named = [f"{a} ({', '.join(f'{p} {b}' for p, b in v)})" for a, v in sorted(lacking.items()) if v]
+        if named:
+            return "; ".join(named)
+    return None
 
 
 def _tested_allele_dosage(options, ours: set) -> str | None:

@@ -123,3 +123,13 @@ def test_a_homozygous_call_where_the_truth_is_heterozygous_is_not_blamed_on_the_
     row = compare(a, truth, kb).loc[0]
     assert "different number of copies of *2" in row["reason"]
     assert row["kind"] == "copy number differs (input vs truth)"
+
+
+def test_a_truth_allele_whose_variant_the_input_does_not_carry_is_named(run):
+    kb, _, paths = run
+    calls = pd.read_parquet(paths["calls"])
+    c = calls[calls["sample_id"] == "C"].copy()  # *1/*1, every position read
+    truth = pd.DataFrame({"sample": ["C"], "gene": ["CYP2C19"], "diplotype": ["*1/*2"], "flags": [""], "alt_diplotype": [""]})
+    row = compare(c, truth, kb).loc[0]
+    assert row["resolvable"] and not row["function"]
+    assert "does not carry the defining variant(s) of *2" in row["reason"]
