@@ -1,0 +1,44 @@
+"""Only GT decides a call: INFO and the other FORMAT fields (depth, quality, allele
+depths, per-sample filters) are read by nobody, however much they contradict the GT."""
+
+from __future__ import annotations
+
+from pgx.kb import load_kb
+from pgx.match import call_diplotypes
+from pgx.vcf import read_genotypes
+
+
+def _variants(kb, gene: str, allele: str) -> list[tuple[str, int, str, str]]:
+    """(chrom, pos, ref, alt) of the positions where ``allele`` differs from the reference."""
+    loci = kb.loci([gene]).set_index("pos")
+    defs = kb.table("allele_definitions", gene)
+    rows = defs[defs["allele"] == allele]
+    return [
+        (loci.loc[p, "chrom"], int(p), loci.loc[p, "ref"], b)
+        for p, b in zip(rows["pos"].astype(int), rows["bases"])
+        if b != loci.loc[p, "ref"] and b in loci.loc[p, "alts"].split(",")
+    ]
+
+
+def test_info_and_format_fields_never_change_a_call(make_vcf, tmp_path):
+    kb = load_kb()
+    loci = kb.loci(["CYP2C19"])
+    het = sorted(set(_variants(kb, "CYP2C19", "*2")) ^ set(_variants(kb, "CYP2C19", "*17")))
+    hom = sorted(set(_variants(kb, "CYP2C19", "*2")) & set(_variants(kb, "CYP2C19", "*17")))
+    plain = [(c, p, r, a, ["0/1"]) for c, p, r, a in het] + [(c, p, r, a, ["1/1"]) for c, p, r, a in hom]
+    noisy = [(c, p, r, a, [gt[0] + ":0,0:0:0:LowGQ"], "AF=0;DP=0;AC=0") for c, p, r, a, gt in plain]
+    extra = [
+        '##INFO=<ID=AF,Number=A,Type=Float,Description="x">',
+        '##INFO=<ID=DP,Number=1,Type=Integer,Description="x">',
+        '##INFO=<ID=AC,Number=A,Type=Integer,Description="x">',
+        '##FORMAT=<ID=AD,Number=R,Type=Integer,Description="x">',
+        '##FORMAT=<ID=DP,Number=1,Type=Integer,Description="x">',
+        '##FORMAT=<ID=GQ,Number=1,Type=Integer,Description="x">',
+        '##FORMAT=<ID=FT,Number=1,Type=String,Description="x">',
+    ]
+    a = make_vcf(tmp_path / "gt.vcf", records=plain, loci=loci)
+    b = make_vcf(tmp_path / "noisy.vcf", records=noisy, loci=loci, header_extra=extra, fmt="GT:AD:DP:GQ:FT", ref_gt="0/0:0,0:0:0:LowGQ")
+    calls = [call_diplotypes(read_genotypes(v, loci), kb, ["CYP2C19"]) for v in (a, b)]
+    assert calls[0]["diplotype"].tolist() in (["*2/*17"], ["*17/*2"])
+    cols = ["diplotype", "call_status", "alternatives", "missing_positions", "novel_variants", "warnings"]
+    assert calls[0][cols].to_dict("records") == calls[1][cols].to_dict("records")
