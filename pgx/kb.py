@@ -130,6 +130,8 @@ GENE_RULES = {
     "hemizygous": "chrom",
     "copy_number_not_assessed": "empty",
     "ignored_allele": "allele",
+    "mitochondrial": "chrom",
+    "outside_only_allele": "allele",
 }
 #: outside_results kinds (declared in pgx.schema with the table)
 OUTSIDE_KINDS = ("allele_status", "activity_score", "allele_activity")
@@ -289,7 +291,8 @@ def reachable_results(kb: KnowledgeBase) -> dict[str, set[str]]:
     genes = t["genes"].set_index("gene")
     outside = t.get("outside_results", pd.DataFrame(columns=list(KB_TABLES["outside_results"])))
     rules = t["gene_rules"] if "gene_rules" in t else pd.DataFrame(columns=["gene", "rule"])
-    haploid = set(rules.loc[rules["rule"] == "hemizygous", "gene"]) | set(genes.index[genes["called_from"] == "outside"])
+    haploid = set(rules.loc[rules["rule"].isin(["hemizygous", "mitochondrial"]), "gene"])
+    haploid |= set(genes.index[genes["called_from"] == "outside"])
     out: dict[str, set[str]] = {}
     for gene, method in genes["lookup_method"].items():
         alleles = kb.table("alleles", gene)
@@ -375,6 +378,8 @@ def describe(kb: KnowledgeBase) -> str:
         "",
         *_unknown_function_lines(kb),
         "",
+        *_outside_only_lines(kb),
+        "",
         *_outside_lines(kb),
         "",
         *_unreachable_lines(kb),
@@ -442,6 +447,18 @@ def _unknown_function_lines(kb: KnowledgeBase, shown: int = 12) -> list[str]:
         names = list(names)
         more = f", ... {len(names) - shown} more" if len(names) > shown else ""
         lines.append(f"  {gene} ({len(names)}): {', '.join(names[:shown])}{more}")
+    return lines
+
+
+def _outside_only_lines(kb: KnowledgeBase) -> list[str]:
+    """Alleles of VCF genes the KB cannot place, so only an outside call can give them
+    (``outside_only_allele`` gene rules, e.g. MT-RNR1 ``m.961T>del+Cn``)."""
+    rules = kb.tables["gene_rules"]
+    rows = rules[rules["rule"] == "outside_only_allele"]
+    if rows.empty:
+        return ["alleles given by outside calls only: none"]
+    lines = ["alleles given by outside calls only (not placed on the genome, so not called from a VCF):"]
+    lines += [f"  {g} {a}: {note}" for g, a, note in zip(rows["gene"], rows["value"], rows["note"])]
     return lines
 
 
