@@ -288,3 +288,16 @@ def test_pipeline_gives_an_aminoglycoside_recommendation_from_chrm(kb, tmp_path)
     }
     assert genta.loc["P1", "action"] == expected["P1"] != genta.loc["P2", "action"] == expected["P2"]
     assert (tmp_path / "out" / "reports" / "P1.pdf").stat().st_size > 0
+
+
+def test_annotate_writes_chrm_variants_with_their_allele(kb, loci, make_vcf, tmp_path):
+    import gzip
+
+    from pgx.pipeline import annotate_batch
+
+    path = carrier_vcf(make_vcf, tmp_path / "a.vcf", loci, {"S": {1555: "1"}, "T": {}})
+    out = annotate_batch([path], tmp_path / "ann.vcf.gz", kb=kb, genes=[GENE])
+    lines = [x for x in gzip.open(out, "rt").read().splitlines() if x.startswith("chrM\t1555\t")]
+    assert len(lines) == 1
+    fields = lines[0].split("\t")
+    assert "m.1555A>G" in fields[7] and fields[9:] == ["1", "0"]
