@@ -167,6 +167,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         phased=not args.unphased,
         seed=args.seed,
         known_function=args.known_function,
+        mito_ploidy=args.mito_ploidy,
     )
     print(f"vcf\t{vcf}")
     print(f"truth\t{truth}")
@@ -315,6 +316,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--known-function",
         action="store_true",
         help="draw only alleles whose function is known, so every patient gets an actionable phenotype",
+    )
+    sim.add_argument(
+        "--mito-ploidy",
+        choices=("haploid", "diploid"),
+        default="haploid",
+        help="how chrM genotypes (MT-RNR1) are written: haploid '1' (default) or homoplasmic diploid '1/1'",
     )
     _kb_option(sim)
     sim.set_defaults(func=cmd_simulate)

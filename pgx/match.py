@@ -590,8 +590,11 @@ def _describe_variant(gm: GenotypeMatrix, col: int, pair: np.ndarray) -> str:
 
 def call_diplotypes(gm: GenotypeMatrix, kb, genes: list[str] | None = None) -> pd.DataFrame:
     """Calls for every sample and every gene of ``gm`` (or ``genes``), sorted by sample, gene."""
+    from pgx.mito import call_mito_gene, mito_genes
+
     genes = genes or sorted(set(gm.loci.loc[gm.loci["role"] == "core", "gene"]))
-    frames = [call_gene(gm, kb, g) for g in genes]
+    mito = set(mito_genes(kb))  # one haplotype, variant by variant: see pgx.mito
+    frames = [call_mito_gene(gm, kb, g) if g in mito else call_gene(gm, kb, g) for g in genes]
     calls = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if calls.empty:
         return calls

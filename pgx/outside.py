@@ -15,6 +15,9 @@ result is kept in the warnings so nothing is silently lost). A row that cannot b
 number, two rows for the same sample and gene) fails that gene for that sample with a
 message naming the file and line; the rest of the batch goes on.
 
+A mitochondrial gene (MT-RNR1) is one haplotype: its ``diplotype`` cell is a single
+allele (``m.1555A>G``, also the complex ``m.961T>del+Cn`` that no VCF call gives).
+
 Duplicated alleles are written ``*2x2``: their function is the base allele's and their
 activity value the base value times the copy number (CPIC's rule for CYP2D6). A copy
 number the assay could only bound (``*1xN``: two or more; ``*1x≥3`` / ``*1x>=3``: at
@@ -118,7 +121,9 @@ def resolve_row(row: dict, kb) -> dict:
         raise OutsideCallError(f"{where}: gene {gene!r} is not in the knowledge base ({', '.join(sorted(genes))})")
     out = {"diplotype": None, "allele_1": None, "allele_2": None, "function_1": None, "function_2": None}
     out.update(activity_score=None, phenotype=None, lookup_key=None, note=None)
-    if row["diplotype"]:
+    if row["diplotype"] and gene in _haploid_genes(kb):
+        out.update(_haploid_result(t, gene, row["diplotype"], where))
+    elif row["diplotype"]:
         alleles = row["diplotype"].split("/")
         if len(alleles) != 2 or not all(alleles):
             raise OutsideCallError(f"{where}: diplotype {row['diplotype']!r} is not of the form A/B")
@@ -157,6 +162,25 @@ def resolve_row(row: dict, kb) -> dict:
     if out["lookup_key"] is None:
         out["lookup_key"] = out["diplotype"] or NO_RESULT
     return out
+
+
+def _haploid_genes(kb) -> set[str]:
+    """Genes whose result is one haplotype (mitochondrial: MT-RNR1)."""
+    from pgx.mito import mito_genes
+
+    return set(mito_genes(kb))
+
+
+def _haploid_result(t: dict, gene: str, allele: str, where: str) -> dict:
+    """The fields an outside call of one haplotype (``m.1555A>G``) sets."""
+    facts = _allele_facts(t, gene, allele)
+    if "/" in allele or facts is None:
+        raise OutsideCallError(
+            f"{where}: {gene} is one haplotype: give a single allele of the knowledge base (e.g. m.1555A>G), "
+            f"not {allele!r}"
+        )
+    out = {"diplotype": allele, "allele_1": allele, "allele_2": None, "function_1": facts[0], "function_2": None}
+    return {**out, **_derived_phenotype(t, gene, [facts])}
 
 
 def _derived_phenotype(t: dict, gene: str, facts) -> dict:

@@ -88,7 +88,7 @@ def resolve_build(vcfs: Sequence[Path], build: str) -> str:
 def _genotype_chunks(vcfs, loci, *, assume_reference: bool, chunk_size: int, build: str):
     """Genotype matrices per sample chunk, always on the KB's GRCh38 loci."""
     read_loci, index = loci_on_build(loci, build)
-    for gm in iter_genotype_chunks(vcfs, read_loci, chunk_size=chunk_size, assume_reference=assume_reference):
+    for gm in iter_genotype_chunks(vcfs, read_loci, chunk_size=chunk_size, assume_reference=assume_reference, build=build):
         yield gm if build == GRCH38 else expand_to_kb(gm, loci, index)
 
 

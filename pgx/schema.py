@@ -311,6 +311,11 @@ KB_TABLES: dict[str, dict[str, str]] = {
     #   copy_number_not_assessed  value="": SNV/indel VCFs cannot see deletions and
     #                       duplications; every call carries a warning (CYP2D6)
     #   ignored_allele      value=allele name: never called (G6PD Mediterranean Haplotype)
+    #   mitochondrial       value=chrM: mtDNA gene (MT-RNR1): one haplotype, each variant
+    #                       allele looked for on its own, the highest-risk one gives the
+    #                       phenotype, heteroplasmy flagged (pgx.mito)
+    #   outside_only_allele value=allele name: the KB cannot place this allele on the
+    #                       genome (MT-RNR1 m.961T>del+Cn); only an outside call gives it
     "gene_rules": {
         "gene": "string",
         "rule": "string",

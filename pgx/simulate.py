@@ -15,6 +15,11 @@ truth (or a tie that includes it, where two alleles cannot be told apart). Choic
   several genes at one POS become a single multi-allelic record.
 * ``truth.tsv`` gives sample_id, gene, diplotype, allele_1, allele_2 with the two
   alleles in the canonical order of :mod:`pgx.naming` (``*1/*17``).
+* Mitochondrial genes (MT-RNR1, gene rule ``mitochondrial``) are one haplotype: a
+  sample carries one allele (both haplotype slots hold it), its chrM records are
+  written haploid (``1``) or, with ``mito_ploidy="diploid"``, homoplasmic diploid
+  (``1/1``, as many callers write chrM), and its truth row is that one allele
+  (``allele_2`` empty).
 
 Everything is deterministic for a seed: the same call writes byte-identical files.
 """
@@ -31,6 +36,7 @@ import pandas as pd
 
 from pgx.builds import GRCH38, LENGTHS
 from pgx.errors import KnowledgeBaseError
+from pgx.mito import is_mito_contig, mito_genes
 from pgx.naming import IUPAC, format_diplotype, sort_alleles
 
 GRCH38_LENGTHS = LENGTHS[GRCH38]
@@ -59,12 +65,15 @@ def reference_allele(kb, gene: str) -> str:
 
 
 def all_pairs(kb, gene: str) -> list[tuple[str, str]]:
-    """Every (allele, reference) and (allele, allele) pair of ``gene``'s callable alleles.
+    """Every (allele, reference) and (allele, allele) pair of ``gene``'s callable alleles
+    (a mitochondrial gene: every callable allele as (allele, allele), its one haplotype).
 
     Round-trip tests simulate each of these to check that every allele is called when
     heterozygous with the reference and when homozygous.
     """
     ref = reference_allele(kb, gene)
+    if gene in mito_genes(kb):
+        return [(allele, allele) for allele in callable_alleles(kb, gene)]
     pairs: list[tuple[str, str]] = []
     for allele in callable_alleles(kb, gene):
         if allele != ref:
@@ -153,13 +162,23 @@ def draw_assignment(
         if not names:
             raise KnowledgeBaseError(f"{gene} has no callable alleles to simulate")
         draws = rng.integers(len(names), size=(n, 2))
+        if gene in mito_genes(kb):
+            draws[:, 1] = draws[:, 0]  # one mtDNA haplotype
         for sample, (a, b) in zip(samples, draws):
             out[sample][gene] = (names[a], names[b])
     return out
 
 
 def simulate_cohort(
-    kb, genes: Sequence[str], n: int, out_dir: Path, *, phased: bool = True, seed: int = 0, known_function: bool = False
+    kb,
+    genes: Sequence[str],
+    n: int,
+    out_dir: Path,
+    *,
+    phased: bool = True,
+    seed: int = 0,
+    known_function: bool = False,
+    mito_ploidy: str = "haploid",
 ) -> tuple[Path, Path]:
     """Write ``n`` random synthetic patients as ``simulated.vcf.gz`` (+ .tbi) and ``truth.tsv``."""
     if n < 1:
@@ -167,14 +186,22 @@ def simulate_cohort(
     rng = np.random.default_rng(seed)
     genes = sorted(dict.fromkeys(genes))
     assignment = draw_assignment(kb, genes, n, rng, known_function=known_function)
-    return write_cohort(kb, assignment, out_dir, phased=phased, seed=seed)
+    return write_cohort(kb, assignment, out_dir, phased=phased, seed=seed, mito_ploidy=mito_ploidy)
 
 
-def write_cohort(kb, assignment: Assignment, out_dir: Path, *, phased: bool = True, seed: int = 0) -> tuple[Path, Path]:
+MITO_PLOIDIES = ("haploid", "diploid")
+
+
+def write_cohort(
+    kb, assignment: Assignment, out_dir: Path, *, phased: bool = True, seed: int = 0, mito_ploidy: str = "haploid"
+) -> tuple[Path, Path]:
     """Write given diplotypes (sample -> gene -> (hap 1, hap 2)) as VCF + truth; return both paths.
 
     Every sample must list the same genes. ``seed`` drives the IUPAC base choices.
+    ``mito_ploidy`` writes chrM genotypes as ``1`` (haploid) or ``1/1`` (diploid).
     """
+    if mito_ploidy not in MITO_PLOIDIES:
+        raise ValueError(f"mito_ploidy must be one of {', '.join(MITO_PLOIDIES)}, not {mito_ploidy!r}")
     samples = list(assignment)
     if not samples:
         raise ValueError("no samples to write")
@@ -187,8 +214,15 @@ def write_cohort(kb, assignment: Assignment, out_dir: Path, *, phased: bool = Tr
     loci, codes = genotype_codes(haplotypes, assignment, samples)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    vcf = write_vcf(vcf_text(loci, codes, samples, phased), out_dir / VCF_NAME)
-    truth = write_truth(truth_frame(assignment, samples, genes), out_dir / TRUTH_NAME)
+    mito = [g for g in genes if g in mito_genes(kb)]
+    for sample in samples:
+        for gene in mito:
+            a, b = assignment[sample][gene]
+            if a != b:
+                raise ValueError(f"sample {sample}: {gene} is one haplotype, got two alleles {a} and {b}")
+    text = vcf_text(loci, codes, samples, phased, haploid_mito=mito_ploidy == "haploid")
+    vcf = write_vcf(text, out_dir / VCF_NAME)
+    truth = write_truth(truth_frame(assignment, samples, genes, haploid=set(mito)), out_dir / TRUTH_NAME)
     return vcf, truth
 
 
@@ -271,8 +305,9 @@ def gt_strings(n_codes: int, phased: bool) -> np.ndarray:
     return table
 
 
-def vcf_text(loci: pd.DataFrame, codes: np.ndarray, samples: list[str], phased: bool) -> str:
-    """The whole VCF as text (records sorted by contig then position)."""
+def vcf_text(loci: pd.DataFrame, codes: np.ndarray, samples: list[str], phased: bool, *, haploid_mito: bool = True) -> str:
+    """The whole VCF as text (records sorted by contig then position); chrM genotypes are
+    one allele when ``haploid_mito``."""
     records = merge_records(loci)
     chroms = list(dict.fromkeys(r["chrom"] for r in records))
     lines = vcf_header(chroms, samples)
@@ -282,7 +317,10 @@ def vcf_text(loci: pd.DataFrame, codes: np.ndarray, samples: list[str], phased: 
             mapped = np.asarray(code_map, dtype=np.int16)[codes[:, j, :]]
             merged = np.where(mapped > 0, mapped, merged)  # a locus's non-REF allele wins
         table = gt_strings(len(rec["alts"]) + 1, phased)
-        gts = table[merged[:, 0], merged[:, 1]]
+        if haploid_mito and is_mito_contig(rec["chrom"]):
+            gts = merged[:, 0].astype(str)
+        else:
+            gts = table[merged[:, 0], merged[:, 1]]
         lines.append("\t".join([rec["chrom"], str(rec["pos"]), rec["id"], rec["ref"], ",".join(rec["alts"]), ".", "PASS", ".", "GT", *gts]))
     return "\n".join(lines) + "\n"
 
@@ -312,11 +350,15 @@ def write_vcf(text: str, path: Path) -> Path:
 # --- truth ----------------------------------------------------------------------------
 
 
-def truth_frame(assignment: Assignment, samples: list[str], genes: list[str]) -> pd.DataFrame:
-    """One row per sample and gene, alleles in canonical order."""
+def truth_frame(assignment: Assignment, samples: list[str], genes: list[str], haploid: set[str] = frozenset()) -> pd.DataFrame:
+    """One row per sample and gene, alleles in canonical order (``haploid`` genes: one allele)."""
     rows = []
     for sample in samples:
         for gene in genes:
+            if gene in haploid:
+                a = assignment[sample][gene][0]
+                rows.append({"sample_id": sample, "gene": gene, "diplotype": a, "allele_1": a, "allele_2": ""})
+                continue
             a, b = sort_alleles(assignment[sample][gene])
             rows.append({"sample_id": sample, "gene": gene, "diplotype": format_diplotype(a, b), "allele_1": a, "allele_2": b})
     return pd.DataFrame(rows, columns=TRUTH_COLUMNS)

@@ -21,7 +21,9 @@ the file):
 Decisions (the rules a reader of the output can rely on):
 
 * **Contigs.** ``chr10``/``10``, ``chrX``/``X`` and ``chrM``/``chrMT``/``M``/``MT`` name the
-  same chromosome; the matrix uses the KB's names.
+  same chromosome; the matrix uses the KB's names. A mitochondrial contig that is not rCRS
+  (hg19's 16,571 bp Yoruba ``chrM``, see :func:`pgx.mito.mito_contig_refusal`) is not read,
+  with a warning.
 * **Which records.** A record concerns a KB locus when its POS equals the locus POS (for
   an indel, the padding base). Records that merely overlap a locus (a deletion starting
   upstream) are not read, except gVCF reference blocks (below).
@@ -84,6 +86,7 @@ import numpy as np
 import pandas as pd
 
 from pgx.builds import detect_build
+from pgx.mito import contig_lengths, mito_contig_refusal, refusal_warning
 from pgx.errors import GenomeBuildError, InputError, KnowledgeBaseError, SampleError, VcfError
 from pgx.genotypes import (
     HAPLOID,
@@ -133,6 +136,7 @@ def read_genotypes(
     assume_reference: bool = False,
     samples: Sequence[str] | None = None,
     chunk_size: int | None = None,
+    build: str | None = None,
 ) -> GenotypeMatrix:
     """Genotypes of every sample of ``paths`` at every KB locus of ``loci``.
 
@@ -145,6 +149,8 @@ def read_genotypes(
         samples: read only these samples (every one must be in some file).
         chunk_size: decode this many samples at a time (bounds the parsing memory; the
             result is the same). Use :func:`iter_genotype_chunks` to also bound the result.
+        build: the genome build the files are read as (None: each file's header decides);
+            a GRCh37 file's ``chrM`` is hg19's non-rCRS sequence and is not read.
 
     Raises:
         VcfError, GenomeBuildError, SampleError: the input cannot be used; the message
@@ -152,7 +158,7 @@ def read_genotypes(
     """
     chunks = list(
         iter_genotype_chunks(
-            paths, loci, chunk_size=chunk_size, assume_reference=assume_reference, samples=samples
+            paths, loci, chunk_size=chunk_size, assume_reference=assume_reference, samples=samples, build=build
         )
     )
     if len(chunks) == 1:
@@ -167,6 +173,7 @@ def iter_genotype_chunks(
     chunk_size: int | None = None,
     assume_reference: bool = False,
     samples: Sequence[str] | None = None,
+    build: str | None = None,
 ) -> Iterator[GenotypeMatrix]:
     """Like :func:`read_genotypes`, one :class:`GenotypeMatrix` per ``chunk_size`` samples.
 
@@ -175,7 +182,7 @@ def iter_genotype_chunks(
     order across chunks is the order of :func:`read_genotypes`; allele codes (including
     novel ones) are consistent across chunks. Nothing is yielded when there are no samples.
     """
-    session = _Session(_as_path_list(paths), loci, samples)
+    session = _Session(_as_path_list(paths), loci, samples, build)
     with tempfile.TemporaryDirectory(prefix="pgx-vcf-") as tmp:
         session.extract(Path(tmp))
         order = session.sample_order
@@ -203,6 +210,12 @@ def header_build(path: Path | str) -> str | None:
             elif line.startswith("##reference="):
                 reference = line
     return detect_build(lengths, reference)
+
+
+def _header_build(header: bytes, lengths: dict[str, int]) -> str | None:
+    """The build a header states (contig lengths, ``##reference``), or None."""
+    m = re.search(rb"^##reference=.*$", header, re.M)
+    return detect_build(lengths, m.group(0).decode("utf-8", "replace") if m else None)
 
 
 def canonical_contig(name: str) -> str:
@@ -450,8 +463,10 @@ def _check_sample_ids(vf: _VcfFile, wanted: set[str] | None) -> None:
 class _Extractor:
     """Copies the header and the KB-relevant lines of one file to a small plain VCF."""
 
-    def __init__(self, vf: _VcfFile, kbi: _KbIndex):
+    def __init__(self, vf: _VcfFile, kbi: _KbIndex, build: str | None = None):
         self.vf, self.kbi = vf, kbi
+        self.lengths = contig_lengths(vf.header)
+        self.build = build or _header_build(vf.header, self.lengths)
         self.contig_map: dict[str | bytes, str | None] = {}
         self.seen_contigs: set[str] = set(vf.contigs)
         self.present_sites: set[tuple[str, int]] = set()
@@ -528,6 +543,10 @@ class _Extractor:
             self.seen_contigs.add(text)
             canon = canonical_contig(text)
             result = canon if canon in self.kbi.sites else None
+            refusal = mito_contig_refusal(text, self.lengths.get(text), self.build) if result == "MT" else None
+            if refusal:
+                self.vf.warnings.append(refusal_warning(self.vf.name, refusal))
+                result = None
             self.contig_map[contig] = result
             return result
 
@@ -888,7 +907,8 @@ def _status(codes: np.ndarray) -> np.ndarray:
 class _Session:
     """One read of a cohort: the files, their samples, the KB index and the novel codes."""
 
-    def __init__(self, paths: list[Path | str], loci: pd.DataFrame, samples: Sequence[str] | None):
+    def __init__(self, paths: list[Path | str], loci: pd.DataFrame, samples: Sequence[str] | None, build: str | None = None):
+        self.build = build
         if not paths:
             raise InputError("no VCF file given")
         self.kbi = _KbIndex.build(loci)
@@ -912,7 +932,7 @@ class _Session:
 
     def extract(self, tmp: Path) -> None:
         for i, vf in enumerate(self.files):
-            _Extractor(vf, self.kbi).run(tmp / f"{i}.vcf")
+            _Extractor(vf, self.kbi, self.build).run(tmp / f"{i}.vcf")
             for w in vf.warnings:
                 log.warning(w)
 

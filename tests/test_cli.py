@@ -304,7 +304,10 @@ def test_simulate_passes_options(fake_module, monkeypatch, tmp_path, capsys):
         "phased": False,
         "seed": 7,
         "known_function": False,
+        "mito_ploidy": "haploid",
     }
+    assert main([*argv, "--mito-ploidy", "diploid"]) == 0
+    assert seen["mito_ploidy"] == "diploid"
     assert main([*argv, "--known-function"]) == 0
     assert seen["known_function"] is True
     out = capsys.readouterr().out

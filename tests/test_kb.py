@@ -25,7 +25,7 @@ from pgx.kb import (
     unreachable_keys,
     validate,
 )
-from pgx.kb_build import DEFAULT_GENES, OUTSIDE_GENES, VCF_GENES, build_gene_tables, build_kb
+from pgx.kb_build import DEFAULT_GENES, MITO_GENES, OUTSIDE_GENES, VCF_GENES, build_gene_tables, build_kb
 from pgx.kb_build.alleles import IUPAC, check_bases, is_lower_bound, parse_activity, pypgx_function_map
 from pgx.kb_build.alleles import PYPGX_UNASSIGNED, phenotype_path, pypgx_alleles
 from pgx.kb_build.outside_results import diplotype_score_text
@@ -57,7 +57,7 @@ def fresh_tables() -> dict[str, pd.DataFrame]:
 
 def test_committed_kb_covers_default_genes(kb):
     assert sorted(kb.tables["genes"]["gene"]) == sorted(DEFAULT_GENES)
-    assert kb.genes == sorted(VCF_GENES)
+    assert kb.genes == sorted(VCF_GENES + MITO_GENES)
     assert kb.manifest["genes"] == list(DEFAULT_GENES)
     outside = kb.tables["genes"].set_index("gene")["called_from"]
     assert sorted(outside[outside == "outside"].index) == sorted(OUTSIDE_GENES)
@@ -81,15 +81,20 @@ def test_every_definition_is_at_a_core_locus_of_its_gene(kb):
 
 
 def test_callable_alleles_are_exactly_the_defined_ones(kb):
-    """VCF genes: every non-structural allele has a definition and every definition an allele;
-    structural alleles and outside-call genes have none."""
+    """VCF genes: every non-structural allele has a definition (except the ones a gene rule
+    leaves to outside calls) and every definition an allele; structural alleles and
+    outside-call genes have none."""
     defs = kb.tables["allele_definitions"]
     alleles = kb.tables["alleles"]
-    vcf = alleles["gene"].isin(VCF_GENES)
+    rules = kb.tables["gene_rules"]
+    outside_only = set(zip(rules.loc[rules["rule"] == "outside_only_allele", "gene"], rules.loc[rules["rule"] == "outside_only_allele", "value"]))
+    vcf = alleles["gene"].isin(VCF_GENES + MITO_GENES)
     callable_ = alleles[vcf & ~alleles["is_structural"]]
-    assert set(zip(defs["gene"], defs["allele"])) == set(zip(callable_["gene"], callable_["allele"]))
+    expected = set(zip(callable_["gene"], callable_["allele"])) - outside_only
+    assert set(zip(defs["gene"], defs["allele"])) == expected
+    assert outside_only == {("MT-RNR1", "m.961T>del+Cn")}
     assert not (alleles.loc[~vcf, "gene"].isin(defs["gene"])).any()
-    assert kb.tables["loci"]["gene"].isin(VCF_GENES).all()
+    assert kb.tables["loci"]["gene"].isin(VCF_GENES + MITO_GENES).all()
 
 
 def test_structural_alleles_are_copy_number_forms_or_known_structural_variants(kb):
@@ -169,15 +174,20 @@ def test_every_known_function_of_a_phenotype_gene_has_function_pairs(kb):
 
 
 def test_function_pairs_join_for_every_pair_of_known_functions(kb):
-    """Every pair of functions that defined alleles can have looks up a phenotype."""
+    """Every pair of functions that defined alleles can have looks up a phenotype
+    (mitochondrial genes: every single function, as they are haploid)."""
     genes = kb.tables["genes"]
     pairs = kb.tables["function_phenotypes"]
+    rules = kb.tables["gene_rules"]
+    mito = set(rules.loc[rules["rule"] == "mitochondrial", "gene"])
+    assert mito == {"MT-RNR1"}
     for gene in genes.loc[(genes["lookup_method"] == "phenotype") & (genes["called_from"] == "vcf"), "gene"]:
         known = set(zip(*(pairs.loc[pairs["gene"] == gene, c] for c in ("function_1", "function_2"))))
         if not known:
             continue  # CYP4F2, checked above
         functions = sorted({f for f in kb.table("alleles", gene)["function"] if f})
-        for pair in combinations_with_replacement(functions, 2):
+        wanted = [(f, "") for f in functions] if gene in mito else combinations_with_replacement(functions, 2)
+        for pair in wanted:
             assert pair in known, (gene, pair)
 
 

@@ -5,7 +5,7 @@ every table of ``pgx.schema.KB_TABLES`` and writes them with ``manifest.json``:
 
 * genes, loci, allele_definitions, alleles, function_phenotypes, phenotype_rules,
   gene_rules, outside_results: :mod:`pgx.kb_build.gene_tables` (PharmCAT definitions
-  and phenotypes, PyPGx GRCh37 positions, fallback functions and score equations, CPIC
+  and phenotypes, MT-RNR1 variants placed on chrM by :mod:`pgx.kb_build.mito`, PyPGx GRCh37 positions, fallback functions and score equations, CPIC
   gene lookup methods, guideline citations and allele-status keys);
 * drugs, recommendations: ``pgx.kb_build.recommendations.build_recommendation_tables``.
 
@@ -56,9 +56,12 @@ VCF_GENES: tuple[str, ...] = (
     "VKORC1",
 )
 #: genes taken only as outside calls (no definition file; CPIC guidelines key on them)
-OUTSIDE_GENES: tuple[str, ...] = ("HLA-A", "HLA-B", "MT-RNR1")
+OUTSIDE_GENES: tuple[str, ...] = ("HLA-A", "HLA-B")
+#: mitochondrial genes without a definition file whose variant-named alleles are placed
+#: on chrM (:mod:`pgx.kb_build.mito`), so they are called from a VCF too
+MITO_GENES: tuple[str, ...] = ("MT-RNR1",)
 #: genes the shipped KB covers; extend the list to add genes
-DEFAULT_GENES: tuple[str, ...] = VCF_GENES + OUTSIDE_GENES
+DEFAULT_GENES: tuple[str, ...] = VCF_GENES + OUTSIDE_GENES + MITO_GENES
 
 RECOMMENDATION_TABLES = ("drugs", "recommendations")
 
@@ -145,4 +148,4 @@ def _validate_written(root: Path) -> None:
     validate({name: read_table(root, name) for name in KB_TABLES})
 
 
-__all__ = ["DEFAULT_GENES", "GENE_TABLES", "OUTSIDE_GENES", "VCF_GENES", "build_kb", "build_gene_tables", "write_kb"]
+__all__ = ["DEFAULT_GENES", "GENE_TABLES", "MITO_GENES", "OUTSIDE_GENES", "VCF_GENES", "build_kb", "build_gene_tables", "write_kb"]

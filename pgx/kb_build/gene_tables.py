@@ -15,6 +15,7 @@ import pandas as pd
 
 from pgx.errors import KnowledgeBaseError
 from pgx.kb_build import alleles as al
+from pgx.kb_build import mito
 from pgx.kb_build import outside_results as ou
 from pgx.kb_build import phenotypes as ph
 from pgx.kb_build import rules as ru
@@ -81,7 +82,8 @@ def build_gene_tables(
         raise KnowledgeBaseError(f"a gene is listed twice: {list(genes)}")
     sources = al.read_gene_sources(reader, genes)
     index = al.grch37_index(reader.csv_rows(al.PYPGX_VARIANTS))
-    pypgx = al.pypgx_alleles(reader.csv_rows(al.PYPGX_ALLELES))
+    allele_table = reader.csv_rows(al.PYPGX_ALLELES)
+    pypgx = al.pypgx_alleles(allele_table)
     methods = {s.gene: al.lookup_method(s) for s in sources}
     needs_rules = any(methods[s.gene] == "activity_score" and s.phenotype is not None for s in sources)
     equations = reader.csv_rows(ph.PYPGX_EQUATIONS) if needs_rules else []
@@ -89,16 +91,34 @@ def build_gene_tables(
     rows: dict[str, list[dict]] = {name: [] for name in GENE_TABLES}
     audit: dict[str, dict] = {}
     for src in sources:
-        rows["genes"].append(al.gene_row(src))
+        gene_row = al.gene_row(src)
         loci = al.locus_rows(src, index)
-        rows["loci"] += loci
-        rows["allele_definitions"] += al.definition_rows(src)
+        definitions = al.definition_rows(src)
         allele_rows = al.allele_rows(src, pypgx.get(src.gene))
+        gene_rules = ru.exemption_rule_rows(src) + ru.practice_rule_rows(src, loci, pmids)
+        audit[src.gene] = audit_entry(src, pypgx.get(src.gene), allele_rows)
+        if src.translation is None and gene_row["chrom"] == mito.MITO_CHROM:
+            # variant-named mitochondrial alleles (MT-RNR1): placed on chrM, see kb_build.mito
+            placed = mito.mito_tables(
+                src.gene, gene_row["reference_allele"], [r["allele"] for r in allele_rows],
+                allele_table, reader.csv_rows(mito.PYPGX_VARIANTS),
+            )  # fmt: skip
+            loci, definitions, gene_rules = placed.loci, placed.definitions, gene_rules + placed.rules
+            if loci:
+                if mito.MITO_GUIDELINE_PMID not in pmids.get(src.gene, set()):
+                    raise KnowledgeBaseError(
+                        f"{ru.CPIC_GUIDELINES} has no guideline of {src.gene} published as PMID {mito.MITO_GUIDELINE_PMID}"
+                    )
+                gene_row["called_from"] = "vcf"
+                audit[src.gene]["called_from"] = "vcf"
+            audit[src.gene]["mitochondrial_placement"] = placed.audit
+        rows["genes"].append(gene_row)
+        rows["loci"] += loci
+        rows["allele_definitions"] += definitions
         rows["alleles"] += allele_rows
         pairs, rules = phenotype_lookup_rows(src, equations)
         rows["function_phenotypes"] += pairs
         rows["phenotype_rules"] += rules
-        rows["gene_rules"] += ru.exemption_rule_rows(src) + ru.practice_rule_rows(src, loci, pmids)
-        audit[src.gene] = audit_entry(src, pypgx.get(src.gene), allele_rows)
+        rows["gene_rules"] += gene_rules
     rows["outside_results"] = ou.build_outside_rows(reader, sources, methods, rows["phenotype_rules"], rows["alleles"])
     return {name: frame(name, rows[name]) for name in GENE_TABLES}, sources, audit

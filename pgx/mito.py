@@ -1,0 +1,276 @@
+"""Mitochondrial genes (MT-RNR1): calls from chrM genotypes, and which chrM a VCF holds.
+
+mtDNA is one haplotype per cell lineage, and CPIC's MT-RNR1 guideline (McDermott et al.
+2022, PMID 34032273) gives recommendations per single variant, not per allele pair. A
+gene with the ``mitochondrial`` gene rule is therefore not matched as a diplotype:
+
+* **Genotypes.** Only GT is read (FORMAT AF/HL never change a call). A haploid ``1``
+  and a diploid ``1/1`` (homoplasmic, as most callers write it) are the same result.
+  A diploid genotype with two different alleles (``0/1``, ``1/2``) is **heteroplasmic**:
+  the variant is in some mtDNA copies only. The guideline sets no heteroplasmy level
+  below which the risk is absent, so a heteroplasmic variant counts as present, and
+  the call carries a warning that says so and asks for the level to be confirmed.
+* **Result.** Every variant allele found is looked for on its own. The call is one
+  haplotype: ``diplotype`` = ``allele_1`` = the highest-risk variant found (increased >
+  uncertain > normal risk, :data:`RISK_ORDER`), ``allele_2`` null, as for a hemizygous
+  G6PD call; none found gives the reference allele (``Reference``). When several are
+  found, all are named in a warning and the phenotype rests on the highest-risk one.
+* **Missing data.** A position without a genotype (absent, ``.``, or partial ``0/.``) is
+  never taken as reference. The call stands only when no missing position defines an
+  allele of higher risk than the one called; otherwise it is a no-call whose warning
+  names those positions (a missing m.1555 must not become "normal risk"). No MT-RNR1
+  position at all (no chrM records): no-call. ``--assume-reference`` fills chrM only
+  when the file has a chrM record (the 20 kb gene window spans all 16.6 kb of chrM, and
+  practically every human mtDNA differs from rCRS somewhere, so a variant-only file whose
+  caller covered chrM has records there).
+* **Which chrM.** The KB's chrM positions are rCRS (NC_012920.1, 16,569 bp): GRCh38's
+  ``chrM`` and GRCh37/b37's ``MT``. hg19's ``chrM`` is the Yoruba sequence (NC_001807,
+  16,571 bp) whose positions differ; :func:`mito_contig_refusal` refuses it (declared
+  length 16,571 or any length but 16,569, or a GRCh37 file naming it ``chrM`` without
+  declaring 16,569 bp) and the reader skips that contig with a warning, so MT-RNR1 is a
+  no-call that says why, never a guess at shifted positions.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from pgx.genotypes import HAPLOID, MISSING, STATUS_ASSUMED_REFERENCE, STATUS_PARTIAL, GenotypeMatrix
+
+#: rCRS (NC_012920.1), the chrM of GRCh38 and the MT of GRCh37/b37
+RCRS_LENGTH = 16_569
+#: hg19's chrM: the Yoruba mitochondrial sequence (NC_001807)
+YORUBA_LENGTH = 16_571
+#: every refusal warning contains this, so the MT-RNR1 no-call can repeat the reason
+REFUSAL_MARK = "is not the rCRS mitochondrial sequence"
+
+#: function text prefix -> risk rank, highest risk first (CPIC MT-RNR1 phenotypes)
+RISK_ORDER = ("increased risk", "uncertain risk", "normal risk")
+#: a function no entry of RISK_ORDER starts (or none at all) ranks as uncertain
+_UNLISTED_RANK = RISK_ORDER.index("uncertain risk")
+
+_CONTIG = re.compile(r"##contig=<(.*)>")
+
+
+def risk_rank(function: str | None) -> int:
+    """0 for the highest risk (``Increased risk ...``), larger for lower risk."""
+    text = (function or "").strip().lower()
+    for rank, prefix in enumerate(RISK_ORDER):
+        if text.startswith(prefix):
+            return rank
+    return _UNLISTED_RANK
+
+
+def is_mito_contig(name: str) -> bool:
+    """``chrM``, ``chrMT``, ``M``, ``MT`` (any case)."""
+    bare = name[3:] if name[:3].lower() == "chr" else name
+    return bare.upper() in ("M", "MT")
+
+
+def contig_lengths(header: bytes | str) -> dict[str, int]:
+    """``##contig`` ID -> declared length, from a VCF header."""
+    text = header.decode("utf-8", "replace") if isinstance(header, bytes) else header
+    out = {}
+    for line in text.splitlines():
+        m = _CONTIG.match(line)
+        if m:
+            fields = dict(re.findall(r"(\w+)=([^,>]+)", m.group(1)))
+            if "ID" in fields and fields.get("length", "").isdigit():
+                out[fields["ID"]] = int(fields["length"])
+    return out
+
+
+def mito_contig_refusal(name: str, length: int | None, build: str | None) -> str | None:
+    """Why the mitochondrial contig ``name`` cannot be read at rCRS positions, or None.
+
+    ``length`` is the header's declared length (None when undeclared), ``build`` the
+    build the file is read as (None when unknown).
+    """
+    if not is_mito_contig(name):
+        return None
+    if length == YORUBA_LENGTH:
+        return (
+            f"contig {name} (length {length:,} bp: hg19's chrM, the Yoruba sequence NC_001807) {REFUSAL_MARK} "
+            f"(NC_012920.1, {RCRS_LENGTH:,} bp), so its positions differ from the knowledge base's"
+        )
+    if length is not None and length != RCRS_LENGTH:
+        return f"contig {name} (length {length:,} bp) {REFUSAL_MARK} ({RCRS_LENGTH:,} bp), so its positions cannot be trusted"
+    if length is None and build == "GRCh37" and name.lower() == "chrm":
+        return (
+            f"contig {name} of a GRCh37 file {REFUSAL_MARK} as far as the header shows: UCSC hg19 names the "
+            f"Yoruba sequence (NC_001807, {YORUBA_LENGTH:,} bp) chrM, while b37 names rCRS MT; declare "
+            f"##contig=<ID={name},length={RCRS_LENGTH}> if it is rCRS"
+        )
+    return None
+
+
+def refusal_warning(file_name: str, reason: str) -> str:
+    """The reader's warning for a refused mitochondrial contig."""
+    return (
+        f"{file_name}: {reason}; its records are not read, so mitochondrial genes (MT-RNR1) are not called "
+        "from this file (give a GRCh38 or b37 VCF, or an outside call)"
+    )
+
+
+# --- calling ------------------------------------------------------------------------------
+
+
+def mito_genes(kb) -> list[str]:
+    """Genes with the ``mitochondrial`` gene rule."""
+    rules = kb.tables.get("gene_rules")
+    if rules is None:
+        return []
+    return sorted(set(rules.loc[rules["rule"] == "mitochondrial", "gene"]))
+
+
+def _variant_alleles(kb, gene: str, loci: pd.DataFrame) -> dict[tuple[int, int], str]:
+    """(column in ``loci``, allele code) -> allele name, for every non-reference definition."""
+    reference = kb.table("genes", gene)["reference_allele"].item()
+    defs = kb.table("allele_definitions", gene)
+    col = {int(p): j for j, p in zip(loci.index, loci["pos"])}
+    out = {}
+    for allele, pos, bases in zip(defs["allele"], defs["pos"], defs["bases"]):
+        if allele == reference or int(pos) not in col:
+            continue
+        j = col[int(pos)]
+        seqs = [str(loci.at[j, "ref"]), *[a for a in str(loci.at[j, "alts"]).split(",") if a]]
+        if bases in seqs and bases != seqs[0]:
+            out[(j, seqs.index(bases))] = allele
+    return out
+
+
+def _describe(gm: GenotypeMatrix, col: int, code: int) -> str:
+    row = gm.loci.iloc[col]
+    return f"{row['chrom']}:{int(row['pos'])}:{row['ref']}>{gm.allele_sequence(col, code) or '?'}"
+
+
+def call_mito_gene(gm: GenotypeMatrix, kb, gene: str) -> pd.DataFrame:
+    """Calls of every sample for mitochondrial ``gene`` (columns as :func:`pgx.match.call_gene`)."""
+    from pgx.match import unique_rows
+
+    is_gene = (gm.loci["gene"] == gene) & (gm.loci["role"] == "core")
+    cols = np.flatnonzero(is_gene.to_numpy())
+    local = gm.loci.iloc[cols].reset_index(drop=True)
+    names = _variant_alleles(kb, gene, local)
+    functions = dict(zip(kb.table("alleles", gene)["allele"], kb.table("alleles", gene)["function"]))
+    reference = kb.table("genes", gene)["reference_allele"].item()
+    refusals = [w for w in gm.warnings if REFUSAL_MARK in w]
+    codes = gm.codes[:, cols, :].astype(np.int16)
+    status = gm.status[:, cols]
+    key = np.concatenate([codes.reshape(len(codes), -1), status.astype(np.int16)], axis=1)
+    first, inverse = unique_rows(key)
+    ctx = _Context(gm, gene, cols, local, names, functions, reference, refusals)
+    rows = [_call_one(ctx, codes[int(s)], status[int(s)]) for s in first]
+    out = [{"sample_id": sample, **rows[u]} for sample, u in zip(gm.samples, inverse.tolist())]
+    return pd.DataFrame(out)
+
+
+class _Context:
+    """What every sample's call of one gene shares."""
+
+    def __init__(self, gm, gene, cols, loci, names, functions, reference, refusals):
+        self.gm, self.gene, self.cols, self.loci = gm, gene, cols, loci
+        self.names, self.functions, self.reference, self.refusals = names, functions, reference, refusals
+        self.positions = loci["pos"].astype("int64").tolist()
+        self.rank = {a: risk_rank(f) for a, f in functions.items()}
+        # per column: the highest risk (lowest rank) any allele defined there has
+        self.worst_at = {j: min(self.rank[a] for (jj, _), a in names.items() if jj == j) for (j, _) in names}
+
+
+def _call_one(ctx: _Context, codes: np.ndarray, status: np.ndarray) -> dict:
+    """One sample's call from its codes [L, 2] and statuses [L] at the gene's positions."""
+    positions = ctx.positions
+    missing = (codes == MISSING).any(axis=1)
+    haploid = codes[:, 1] == HAPLOID
+    found: list[tuple[int, int, str]] = []  # (rank, position, allele)
+    novel: list[str] = []
+    heteroplasmic: list[str] = []
+    for j in np.flatnonzero(~missing):
+        carried = sorted({int(c) for c in codes[j] if c > 0})
+        for c in carried:
+            allele = ctx.names.get((int(j), c))
+            if allele is None:
+                novel.append(_describe(ctx.gm, int(ctx.cols[j]), c))
+            else:
+                found.append((ctx.rank[allele], positions[j], allele))
+        if carried and not haploid[j] and codes[j, 0] != codes[j, 1]:
+            gt = "/".join(str(int(c)) for c in codes[j])
+            what = ", ".join(ctx.names.get((int(j), c), _describe(ctx.gm, int(ctx.cols[j]), c)) for c in carried)
+            heteroplasmic.append(f"{what} (GT {gt} at {ctx.loci.at[int(j), 'chrom']}:{positions[j]})")
+    found.sort()
+    miss = [positions[j] for j in np.flatnonzero(missing)]
+    assumed = [positions[j] for j in np.flatnonzero(status == STATUS_ASSUMED_REFERENCE)]
+    partial = [positions[j] for j in np.flatnonzero(status == STATUS_PARTIAL)]
+    warnings: list[str] = []
+    row = {
+        "gene": ctx.gene,
+        "diplotype": None,
+        "allele_1": None,
+        "allele_2": None,
+        "score": None,
+        "alternatives": [],
+        "call_status": "no_call",
+        "phased": None,
+        "missing_positions": miss,
+        "assumed_reference_positions": assumed,
+        "novel_variants": novel,
+        "warnings": warnings,
+    }
+    if len(miss) == len(positions):
+        warnings.append(
+            f"no {ctx.gene} position present in the input (no usable chrM/MT records; --assume-reference "
+            "only fills chrM when the input has chrM records)"
+        )
+        warnings.extend(ctx.refusals)
+        return row
+    best = found[0][2] if found else ctx.reference
+    best_rank = found[0][0] if found else ctx.rank.get(ctx.reference, len(RISK_ORDER) - 1)
+    if assumed:
+        warnings.append(
+            f"{len(assumed)} of {len(positions)} positions absent from the input were assumed reference (--assume-reference)"
+        )
+    if partial:
+        warnings.append(f"partial genotypes treated as missing at {', '.join(map(str, partial))}")
+    if novel:
+        warnings.append("variant(s) that no known allele contains: " + ", ".join(novel))
+    if len(found) > 1:
+        warnings.append(_found_note(ctx, found))
+    if heteroplasmic:
+        warnings.append(
+            "heteroplasmic: " + "; ".join(heteroplasmic) + ". The variant is in only part of the mtDNA copies; "
+            "CPIC's MT-RNR1 guideline gives no heteroplasmy level below which the risk is absent, so it is taken "
+            "as present. pgx reads GT only (not AF/HL): confirm the heteroplasmy level if it matters"
+        )
+    risky = [j for j in np.flatnonzero(missing) if ctx.worst_at.get(int(j), len(RISK_ORDER)) < best_rank]
+    if risky:
+        hidden = sorted(a for (j, _), a in ctx.names.items() if j in set(map(int, risky)) and ctx.rank[a] < best_rank)
+        warnings.append(
+            "position(s) missing where a higher-risk variant than "
+            f"{best} could be: {', '.join(str(positions[j]) for j in risky)} ({', '.join(hidden)}); "
+            "no call is made without them"
+        )
+        return row
+    if miss:
+        hidden = sorted(a for (j, _), a in ctx.names.items() if positions[j] in set(miss))
+        warnings.append(
+            f"could not be assessed (position missing): {', '.join(hidden)}; none of them is of higher risk than {best}"
+        )
+    row.update(
+        diplotype=best,
+        allele_1=best,
+        score=len(positions) - len(miss),
+        call_status="called",
+        phased=not heteroplasmic,
+    )
+    return row
+
+
+def _found_note(ctx: _Context, found: list[tuple[int, int, str]]) -> str:
+    listed = ", ".join(f"{a} ({ctx.functions.get(a) or 'function unknown'})" for _, _, a in found)
+    return (
+        f"{len(found)} {ctx.gene} variants found: {listed}; the phenotype rests on the highest-risk one, "
+        f"{found[0][2]}"
+    )
