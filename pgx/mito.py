@@ -7,8 +7,9 @@ gene with the ``mitochondrial`` gene rule is therefore not matched as a diplotyp
 * **Genotypes.** Only GT is read (FORMAT AF/HL never change a call). A haploid ``1``
   and a diploid ``1/1`` (homoplasmic, as most callers write it) are the same result.
   A diploid genotype with two different alleles (``0/1``, ``1/2``) is **heteroplasmic**:
-  the variant is in some mtDNA copies only. The guideline sets no heteroplasmy level
-  below which the risk is absent, so a heteroplasmic variant counts as present, and
+  the variant is in some mtDNA copies only. The guideline's phenotype tables are keyed by
+  the variant alone, with no heteroplasmy level below which the risk is absent, so (the
+  cautious reading) a heteroplasmic variant counts as present, and
   the call carries a warning that says so and asks for the level to be confirmed.
 * **Result.** Every variant allele found is looked for on its own. The call is one
   haplotype: ``diplotype`` = ``allele_1`` = the highest-risk variant found (increased >
