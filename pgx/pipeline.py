@@ -305,7 +305,7 @@ def check_batch(
         file_build = headers[v] if build == "auto" and headers[v] else batch_build
         file_loci = scan.loci if file_build == batch_build else loci_on_build(loci, file_build)[0]
         files.append((str(v), f"{_describe_format(v)}; genome build {headers[v] or 'not stated in the header'}"))
-        problems.extend(_check_file(scan, v, file_loci, counted=file_build == batch_build))
+        problems.extend(_check_file(scan, v, file_loci, counted=file_build == batch_build, build=file_build))
         notes.extend(_index_notes(v))
     problems.extend(scan.duplicate_problems())
     problems = list(dict.fromkeys(problems))
@@ -367,7 +367,9 @@ class _BatchScan:
     def n_samples(self) -> int:
         return len(self.row)
 
-    def read_file(self, path: Path, loci: pd.DataFrame, *, counted: bool, samples: list[str] | None = None) -> None:
+    def read_file(
+        self, path: Path, loci: pd.DataFrame, *, counted: bool, samples: list[str] | None = None, build: str | None = None
+    ) -> None:
         """Read one file (only ``samples`` if given) in sample chunks, raising the reader's
         PgxError; with ``counted``, add its samples to the batch's tallies (a file on
         another genome build than the batch is only checked).
@@ -380,7 +382,9 @@ class _BatchScan:
         if path not in self.files:
             self.files.append(path)
         k = self.files.index(path)
-        chunks = iter_genotype_chunks([path], loci, chunk_size=DEFAULT_CHUNK_SIZE, samples=samples, assume_reference=True)
+        chunks = iter_genotype_chunks(
+            [path], loci, chunk_size=DEFAULT_CHUNK_SIZE, samples=samples, assume_reference=True, build=build
+        )
         for gm in chunks:
             self.warnings.extend(gm.warnings)
             if counted:
@@ -495,7 +499,7 @@ def _coverage_notes(table: pd.DataFrame, uncovered: list[str], n_samples: int, a
     return notes
 
 
-def _check_file(scan: _BatchScan, path: Path, loci: pd.DataFrame, *, counted: bool) -> list[str]:
+def _check_file(scan: _BatchScan, path: Path, loci: pd.DataFrame, *, counted: bool, build: str | None = None) -> list[str]:
     """The problems of one file (none: its samples are now in ``scan``).
 
     The reader stops at a file's first problem; to report them all, the sample IDs of a
@@ -506,7 +510,7 @@ def _check_file(scan: _BatchScan, path: Path, loci: pd.DataFrame, *, counted: bo
     from pgx.vcf import SAFE_SAMPLE_ID
 
     try:
-        scan.read_file(path, loci, counted=counted)
+        scan.read_file(path, loci, counted=counted, build=build)
         return []
     except PgxError as exc:
         first = exc
@@ -534,7 +538,7 @@ def _check_file(scan: _BatchScan, path: Path, loci: pd.DataFrame, *, counted: bo
     if reader_said != "unsafe":
         return problems
     try:  # the file's only fault so far is some sample IDs: check the rest with the others
-        scan.read_file(path, loci, counted=counted, samples=[s for s in samples if s not in set(unsafe)])
+        scan.read_file(path, loci, counted=counted, samples=[s for s in samples if s not in set(unsafe)], build=build)
     except PgxError as exc:
         problems.append(_one_line(exc))
     except (OSError, EOFError) as exc:

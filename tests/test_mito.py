@@ -301,3 +301,14 @@ def test_annotate_writes_chrm_variants_with_their_allele(kb, loci, make_vcf, tmp
     assert len(lines) == 1
     fields = lines[0].split("\t")
     assert "m.1555A>G" in fields[7] and fields[9:] == ["1", "0"]
+
+
+def test_batch_check_reports_the_refused_chrm_under_an_explicit_build(kb, loci, make_vcf, tmp_path):
+    from pgx.pipeline import check_batch
+
+    path = carrier_vcf(make_vcf, tmp_path / "b37.vcf", loci, {"S": {1555: "1"}}, contigs=[])
+    out = tmp_path / "checks.txt"
+    check_batch([path], out, kb=kb, genes=[GENE], build="GRCh37")
+    assert REFUSAL_MARK in out.read_text()
+    check_batch([path], out, kb=kb, genes=[GENE], build="GRCh38")
+    assert REFUSAL_MARK not in out.read_text()
