@@ -39,10 +39,15 @@ from dataclasses import dataclass, field
 #: form of it (extra leading bases shared by REF and ALT)
 MAX_LEFT_PADDING = 50
 
+#: a KB indel whose span is not known (no ``ref_context``) may have been written up to this
+#: many bases right of its REF; such a record is reported when it cannot be placed
+MAX_RIGHT_SHIFT = 50
+
 #: outcomes of placing one allele of a record at a KB locus
 REF, AT, ELSEWHERE, UNRESOLVED = "ref", "at", "elsewhere", "unresolved"
 
 _NO_VARIANT = "no variant"
+_NOT_HERE = "not here"
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,20 @@ def is_indel_like(ref: str, alts: Sequence[str]) -> bool:
     return bool(seqs) and (len(ref) > 1 or any(len(a) != len(ref) for a in seqs))
 
 
+def _core_event(ref: str, alt: str) -> tuple[str, str] | None:
+    """("ins"|"del", bases) of a pure indel once shared leading/trailing bases are
+    trimmed; None for anything else."""
+    while len(ref) > 1 and len(alt) > 1 and ref[-1] == alt[-1]:
+        ref, alt = ref[:-1], alt[:-1]
+    while ref and alt and ref[0] == alt[0]:
+        ref, alt = ref[1:], alt[1:]
+    if ref and not alt:
+        return ("del", ref)
+    if alt and not ref:
+        return ("ins", alt)
+    return None
+
+
 # --- KB build: the reference span of an indel from its HGVS name ------------------------
 
 _REPEAT = re.compile(r"^g\.(\d+)([ACGT]+)\[(\d+)\]$")
@@ -108,11 +127,14 @@ def context_from_hgvs(pos: int, ref: str, alts: Sequence[str], hgvs: str) -> str
     deleted sequence. Forms read: ``g.A_Bdel``/``g.Adel``, ``g.A_Bdup``/``g.Adup``,
     ``g.A_BinsSEQ`` and repeat counts ``g.AUNIT[n]`` (``;``-separated, one per allele; the
     reference count is the one that every listed count and every ALT length agrees with).
-    Returns "" when this adds nothing to REF (SNVs, indels that cannot slide). Raises
+    Returns REF itself when the name shows the indel cannot slide, and "" when the name
+    says nothing about the span (SNVs, other forms): only a non-empty context is a
+    complete span. Raises
     :class:`ContextError` when the derived bases contradict REF or each other.
     """
     ref = ref.upper()
     bases = {pos + i: b for i, b in enumerate(ref)}
+    n_ref = len(bases)
     events = [_event(pos, ref, a.upper()) for a in alts]
     repeats = []
     for term in (t.strip() for t in (hgvs or "").split(";")):
@@ -133,7 +155,7 @@ def context_from_hgvs(pos: int, ref: str, alts: Sequence[str], hgvs: str) -> str
     while end + 1 in bases:
         end += 1
     context = "".join(bases[p] for p in range(pos, end + 1))
-    return context if len(context) > len(ref) else ""
+    return context if len(bases) > n_ref or bases.get(_DERIVED) else ""
 
 
 def _event(pos: int, ref: str, alt: str) -> tuple[str, int, str] | None:
@@ -197,7 +219,11 @@ def _fill_repeat(bases: dict[int, str], events, repeats: list[tuple[int, str, in
         _fill(bases, a, unit * m, f"g.{a}{unit}[{m}]")
 
 
+_DERIVED = -1  # key marking that some HGVS term described the span (even an empty one)
+
+
 def _fill(bases: dict[int, str], start: int, seq: str, term: str) -> None:
+    bases[_DERIVED] = "yes"
     for i, b in enumerate(seq):
         if bases.setdefault(start + i, b) != b:
             raise ContextError(f"{term} puts {b} at {start + i} where the alleles say {bases[start + i]}")
@@ -249,7 +275,9 @@ class ShiftIndex:
                 if k.setdefault(p + i, b) != b:
                     k[p + i] = ""
             if any(len(x) != len(r) for x in a):
-                zones.setdefault(c, []).append((p, p + len(seq) - 1, j))
+                # a known span is complete (the HGVS 3' position ends it); otherwise look further right
+                end = p + len(seq) - 1 + (0 if seq is ctx else MAX_RIGHT_SHIFT)
+                zones.setdefault(c, []).append((p, end, j))
         windows = {}
         for c, zs in zones.items():
             zs.sort()
@@ -309,6 +337,8 @@ class ShiftIndex:
         for j in loci:
             outcomes: list[tuple] = [(REF,)]
             for a, form in zip(alts, forms):
+                if form is None and not self._could_be(j, ref, a):
+                    form = _NOT_HERE  # undecided, but its event is none of this locus's indels
                 outcomes.append(self._outcome(known, j, form))
                 if form is None and a not in out.unresolved:
                     out.unresolved.append(a)
@@ -318,9 +348,23 @@ class ShiftIndex:
                 out.loci[j] = outcomes
         return out if out.loci else None
 
+    def _could_be(self, j: int, ref: str, alt: str) -> bool:
+        """Can ``ref>alt`` be one of locus ``j``'s indels moved along a repeat? Moving an
+        indel keeps its length change and turns its inserted/deleted bases into a rotation."""
+        mine = _core_event(ref, alt)
+        if mine is None:
+            return False
+        for a in self.alts[j]:
+            theirs = _core_event(self.refs[j], a)
+            if theirs and theirs[0] == mine[0] and len(theirs[1]) == len(mine[1]) and mine[1] in theirs[1] * 2:
+                return True
+        return False
+
     def _outcome(self, known: dict[int, str], j: int, form: Variant | str | None) -> tuple:
         if form is None:
             return (UNRESOLVED,)
+        if form == _NOT_HERE:
+            return (ELSEWHERE,)
         if form == _NO_VARIANT:
             return (REF,)
         p, r = self.pos[j], self.refs[j]
