@@ -24,7 +24,17 @@ Decisions (the rules a reader of the output can rely on):
   same chromosome; the matrix uses the KB's names.
 * **Which records.** A record concerns a KB locus when its POS equals the locus POS (for
   an indel, the padding base). Records that merely overlap a locus (a deletion starting
-  upstream) are not read, except gVCF reference blocks (below).
+  upstream) are not read, except gVCF reference blocks (below) and other forms of a KB
+  indel (next).
+* **Indels written in another form.** A non-SNV record inside a KB indel's span
+  (``loci.ref_context``; from up to ``normalize.MAX_LEFT_PADDING`` bases before it) that
+  is that indel moved along its repeat, or written with extra shared bases, is read at the
+  KB locus (:mod:`pgx.normalize` decides, from the known reference bases only). Its REF
+  is 0, an equivalent ALT the KB code, an ALT normalising to the locus POS a novel code,
+  another variant 0. An ALT that cannot be decided, or any allele of a record whose REF
+  disagrees with a known base, is MISSING there, and the extract step warns naming the
+  line. The same KB allele for one sample on an exact and a shifted record is one variant
+  written twice: the first record's genotype is kept, with a warning.
 * **Alleles, not lines.** Every allele of a record is rewritten in the KB locus's REF
   frame and looked up among the KB REF (code 0) and ALTs (codes 1..n, KB order). When the
   record REF is shorter than the KB REF (and a prefix of it) the rest of the KB REF is
