@@ -266,3 +266,29 @@ def test_pypgx_ugt1a1_synonyms_read_as_the_same_allele(make_vcf, tmp_path, ugt_l
             gm = read_ugt(make_vcf, tmp_path, ugt_loci, [("chr2", int(pos), ref, alt, ["0/1"])])
             seen.add(tuple(sorted(gm.codes[0, j].tolist())))
         assert len(seen) == 1 and MISSING not in next(iter(seen)), (r["GRCh38Name"], seen)
+
+
+@requires_shared_data
+def test_pypgx_cyp2b6_synonym_halves_are_not_read_as_the_snvs(make_vcf, tmp_path, kb):
+    """PyPGx lists CYP2B6 ``G>GGC`` (40991387) and ``CCG>C`` (40991389) with SNV synonyms
+    at 40991388/90/91: only the two indels together, on one haplotype, equal those SNVs
+    (checked here on the bases the records show). One indel alone is a different
+    haplotype, so it must not become a KB SNV allele; the pair is not recognised (a
+    documented limit), so the SNV positions stay unexplained rather than wrongly called."""
+    with open(SHARED_DATA / "pypgx" / "variant-table.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["Gene"] == "CYP2B6" and r["GRCh38Synonym"] not in ("", "N/A")]
+    assert len(rows) == 2
+    ref_seq = "GACCG"  # 40991387..91: G (padding), A, C, C, G (from the two records' REFs)
+    both = apply(apply(ref_seq, 40991387, 40991389, "CCG", "C"), 40991387, 40991387, "G", "GGC")
+    snvs = ref_seq
+    for pos, ref, alt in [s.split("-")[1:] for r in rows for s in r["GRCh38Synonym"].split(",")]:
+        snvs = apply(snvs, 40991387, int(pos), ref, alt)
+    assert both == snvs  # the facts: the pair is the SNVs
+    loci = kb.loci(["CYP2B6"])
+    cols = np.flatnonzero(loci["pos"].isin([40991388, 40991390, 40991391]).to_numpy())
+    assert len(cols) == 3
+    for r in rows:
+        _, pos, ref, alt = r["GRCh38Name"].split("-")
+        path = make_vcf(tmp_path / "b.vcf", samples=["S"], records=[("chr19", int(pos), ref, alt, ["1|1"])], contigs=["chr19"])
+        gm = read_genotypes(path, loci)
+        assert (gm.codes[0, cols] <= 0).all(), r["GRCh38Name"]
