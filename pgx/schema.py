@@ -272,6 +272,9 @@ KB_TABLES: dict[str, dict[str, str]] = {
         "hgvs": "string",
         "role": "string",  # core (used in calls) | extra (reported only) | ignored
         "grch37_pos": "Int64",
+        # indels: reference bases from pos over the span the indel can slide in (from the
+        # HGVS name); empty when that adds nothing to ref
+        "ref_context": "string",
     },
     "allele_definitions": {
         "gene": "string",

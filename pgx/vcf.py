@@ -26,7 +26,17 @@ Decisions (the rules a reader of the output can rely on):
   with a warning.
 * **Which records.** A record concerns a KB locus when its POS equals the locus POS (for
   an indel, the padding base). Records that merely overlap a locus (a deletion starting
-  upstream) are not read, except gVCF reference blocks (below).
+  upstream) are not read, except gVCF reference blocks (below) and other forms of a KB
+  indel (next).
+* **Indels written in another form.** A non-SNV record inside a KB indel's span
+  (``loci.ref_context``; from up to ``normalize.MAX_LEFT_PADDING`` bases before it) that
+  is that indel moved along its repeat, or written with extra shared bases, is read at the
+  KB locus (:mod:`pgx.normalize` decides, from the known reference bases only). Its REF
+  is 0, an equivalent ALT the KB code, an ALT normalising to the locus POS a novel code,
+  another variant 0. An ALT that cannot be decided, or any allele of a record whose REF
+  disagrees with a known base, is MISSING there, and the extract step warns naming the
+  line. The same KB allele for one sample on an exact and a shifted record is one variant
+  written twice: the first record's genotype is kept, with a warning.
 * **Alleles, not lines.** Every allele of a record is rewritten in the KB locus's REF
   frame and looked up among the KB REF (code 0) and ALTs (codes 1..n, KB order). When the
   record REF is shorter than the KB REF (and a prefix of it) the rest of the KB REF is
@@ -85,6 +95,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pgx import normalize
 from pgx.builds import detect_build
 from pgx.mito import contig_lengths, mito_contig_refusal, refusal_warning
 from pgx.errors import GenomeBuildError, InputError, KnowledgeBaseError, SampleError, VcfError
@@ -256,6 +267,7 @@ class _KbIndex:
     sorted_pos: dict[str, list[int]]  # canon contig -> sorted distinct positions
     windows: dict[str, list[tuple[int, int, str]]]  # canon contig -> (start, end, gene) regions
     gene_of: list[str]  # gene of each locus ("" when the loci table has no gene column)
+    shift: normalize.ShiftIndex  # KB indel spans and known reference bases (other forms of an indel)
 
     @classmethod
     def build(cls, loci: pd.DataFrame) -> "_KbIndex":
@@ -274,7 +286,9 @@ class _KbIndex:
             spans.setdefault((c, g), []).append(int(p))
         for (c, g), ps in sorted(spans.items()):
             windows.setdefault(c, []).append((max(1, min(ps) - GENE_REGION_MARGIN), max(ps) + GENE_REGION_MARGIN, g))
-        return cls(loci, canon, refs, alts, sites, sorted_pos, windows, gene_of)
+        contexts = [str(x) if isinstance(x, str) else "" for x in loci.get("ref_context", [""] * len(loci))]
+        shift = normalize.ShiftIndex.build(canon, [int(p) for p in loci["pos"]], refs, alts, contexts)
+        return cls(loci, canon, refs, alts, sites, sorted_pos, windows, gene_of, shift)
 
     @property
     def n(self) -> int:
@@ -524,7 +538,8 @@ class _Extractor:
                     continue
                 self._fetch_regions(tb, contig, canon)
                 prev_end = 0
-                for start, end in _clusters(self.kbi.sorted_pos[canon]):
+                wanted = sorted({*self.kbi.sorted_pos[canon], *(p for w in self.kbi.shift.regions(canon) for p in w)})
+                for start, end in _clusters(wanted):
                     for line in tb.fetch(contig, start - 1, end):
                         # a record overlapping the previous query too was returned by it
                         if prev_end and int(line.split("\t", 2)[1]) <= prev_end:
@@ -568,7 +583,8 @@ class _Extractor:
         if pending:
             self._note_region(canon, pending, pos)
         at_site = pos in self.kbi.sites[canon]
-        if not at_site:  # only a reference block starting elsewhere can still concern the KB
+        near = self.kbi.shift.near(canon, pos)  # may be another form of a KB indel
+        if not at_site and not near:  # only a reference block starting elsewhere can still concern the KB
             t3 = line.find(sep, t2 + 1)
             t4 = line.find(sep, t3 + 1)
             if t4 < 0 or _text(line[t4 + 1 : t4 + 2]) not in ("<", "."):
@@ -581,7 +597,8 @@ class _Extractor:
         block = _is_ref_block(alts)
         # the span a reference block covers, as cyvcf2's Variant.end computes it
         end = max(_info_end(info) or 0, pos + len(ref) - 1) if block else pos
-        if not at_site and not (block and end > pos and self.kbi.covered(canon, pos, end)):
+        shifted = near and not block and self._shifted(canon, pos, ref, alts, where, _text(line[:t1]))
+        if not at_site and not shifted and not (block and end > pos and self.kbi.covered(canon, pos, end)):
             return None
         data = line.encode() if isinstance(line, str) else line
         cut_short = isinstance(where, int) and not data.endswith(b"\n")  # a streamed line without newline
@@ -596,6 +613,29 @@ class _Extractor:
         if block:
             self.present_sites.update((canon, p) for p in self.kbi.covered(canon, pos, end))
         return data + b"\n"
+
+    def _shifted(self, canon: str, pos: int, ref: str, alts: list[str], where: int | str, chrom: str) -> bool:
+        """Does the record concern a KB indel written at another position? Warns (once per
+        record) when it cannot be placed: its REF disagrees with the known reference, or
+        the known bases do not decide whether it is the KB indel."""
+        placement = self.kbi.shift.place(canon, pos, ref, alts)
+        if placement is None:
+            return False
+        at = f"{self.vf.name}, {f'line {where}' if isinstance(where, int) else f'a record in {where}'}: {chrom}:{pos} {ref}>{','.join(alts)}"
+        loci = _listing(sorted({self._label(canon, self.kbi.shift.pos[j]) for j in placement.loci}))
+        if placement.conflict:
+            self.vf.warnings.append(
+                f"{at}: not matched to the KB indel at {loci}: {placement.conflict}. Check the genome build "
+                "and the REF column; samples carrying it are missing there"
+            )
+        elif placement.unresolved:
+            self.vf.warnings.append(
+                f"{at}: ALT {','.join(placement.unresolved)} lies in the span of the KB indel at {loci}, but the "
+                "known reference bases cannot tell whether it is that indel written at another position; it is "
+                "not matched and samples carrying it are missing there. Left-align the file against GRCh38 "
+                "(bcftools norm -f GRCh38.fa) and run again"
+            )
+        return True
 
     def _note_region(self, canon: str, pending: list[tuple[int, int, str]], pos: int) -> None:
         """Mark the genes whose region holds a record at ``pos`` as covered by the file."""
@@ -803,7 +843,8 @@ def _decode_record(rec, kbi, novel, codes, phased, phase_set, present, conflicts
         targets = [(j, p == pos) for p in kbi.covered(canon, pos, rec.end) for j in by_pos[p]]
     else:
         targets = [(j, True) for j in by_pos.get(pos, [])]
-    if not targets:
+    shifted = _shifted_codes(kbi, novel, canon, pos, rec.REF, alts)
+    if not targets and not shifted:
         return
     gt = rec.genotype
     n = codes.shape[0]
@@ -823,15 +864,19 @@ def _decode_record(rec, kbi, novel, codes, phased, phase_set, present, conflicts
     elif alleles.shape[1] == 1:
         alleles = np.concatenate([alleles, np.full((n, 1), HAPLOID, dtype=alleles.dtype)], axis=1)
     ps = _phase_sets(rec, n)
-    for j, starts_here in targets:
+    for j, starts_here in [*targets, *((j, None) for j in shifted)]:
         if starts_here:
             amap = _allele_codes(kbi, novel, j, rec.REF.upper(), alts)
+        elif starts_here is None:  # another form of the KB indel at j (pgx.normalize)
+            amap = shifted[j]
         else:  # inside a reference block: its REF base is the KB position's reference
             amap = [0] + [MISSING] * len(alts)
         new = _map_alleles(alleles, amap)
         new_phased = rec_phased.copy()
         new_phased[new[:, 1] == HAPLOID] = True
         new_phased[(new == MISSING).all(axis=1)] = False
+        if starts_here is None and present[j]:
+            _keep_first_of_repeats(codes[:, j], phased[:, j], new, new_phased, j, name, rec, kbi, warnings)
         if present[j]:
             conflict = _merge_into(codes[:, j], phased[:, j], phase_set[:, j], new, new_phased, ps)
             if conflict.any():
@@ -839,6 +884,42 @@ def _decode_record(rec, kbi, novel, codes, phased, phase_set, present, conflicts
         else:
             codes[:, j], phased[:, j], phase_set[:, j] = new, new_phased, ps
             present[j] = True
+
+
+def _shifted_codes(kbi: _KbIndex, novel: _NovelAlleles, canon: str, pos: int, ref: str, alts: list[str]) -> dict[int, list[int]]:
+    """KB codes of a record's alleles at each KB indel it is another form of (locus -> codes).
+
+    REF and ALTs that are different variants -> 0; an ALT equal to a KB allele -> its code;
+    another allele of the locus -> a novel code; undecidable or conflicting -> MISSING.
+    """
+    placement = kbi.shift.place(canon, pos, ref, alts)
+    if placement is None:
+        return {}
+    out = {}
+    for j, outcomes in placement.loci.items():
+        codes = []
+        for o in outcomes:
+            if o[0] == normalize.AT:
+                codes.append(_allele_codes(kbi, novel, j, o[1], [o[2]])[1])
+            else:
+                codes.append(MISSING if o[0] == normalize.UNRESOLVED else 0)
+        out[j] = codes
+    return out
+
+
+def _keep_first_of_repeats(cur, cur_phased, new, new_phased, j, name, rec, kbi, warnings) -> None:
+    """A sample carrying the same KB allele on an exact and a shifted record has one variant
+    written twice: the record read first stands for it (``new`` is made equal to it)."""
+    same = ((new[:, :, None] > 0) & (new[:, :, None] == cur[:, None, :])).any(axis=(1, 2))
+    if not same.any():
+        return
+    new[same] = cur[same]
+    new_phased[same] = cur_phased[same]
+    warnings.append(
+        f"{name}: {rec.CHROM}:{rec.POS}: {int(same.sum())} sample(s) carry the KB indel at "
+        f"{kbi.loci['chrom'].iat[j]}:{kbi.loci['pos'].iat[j]} on this record and on another one written at "
+        "another position; one variant written twice counts once (the first record's genotype is kept)"
+    )
 
 
 def _phase_sets(rec, n: int) -> np.ndarray:

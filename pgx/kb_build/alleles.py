@@ -50,6 +50,13 @@ Decisions (each keeps a fact exactly as the source states it):
 * ``grch37_pos`` is joined from PyPGx's variant table on (chromosome, GRCh38 position),
   only when both sources agree on the reference base there. An indel PyPGx writes at
   another (not left-aligned) position stays empty rather than being shifted by hand.
+* ``ref_context`` is derived from facts already in the row: for an indel, the VCF alleles
+  are left-aligned and the HGVS name is 3'-aligned, so the reference bases between the
+  two placements repeat the inserted or deleted sequence (``g.233760235TA[7]`` with
+  ``CAT`` gives ``CATATATATATATATA`` for UGT1A1). It is empty when that adds nothing to
+  REF (SNVs, indels that cannot slide). The reader uses it to recognise an indel written
+  at another position of its repeat (:mod:`pgx.normalize`). An HGVS name that
+  contradicts the alleles stops the build.
 """
 
 from __future__ import annotations
@@ -62,6 +69,7 @@ from dataclasses import dataclass
 
 from pgx.errors import KnowledgeBaseError
 from pgx.naming import IUPAC
+from pgx.normalize import ContextError, context_from_hgvs
 from pgx.kb_build.sources import SourceReader
 
 EXEMPTIONS = "pharmcat/alleles/exemptions.json"
@@ -258,7 +266,16 @@ def locus_row(gene: str, variant: dict, role: str, index: Grch37Index) -> dict:
         "hgvs": variant.get("chromosomeHgvsName") or "",
         "role": role,
         "grch37_pos": grch37_position(index, variant["chromosome"], int(variant["position"]), variant["ref"]),
+        "ref_context": reference_context(gene, variant),
     }
+
+
+def reference_context(gene: str, variant: dict) -> str:
+    """The reference bases an indel locus can slide over (see :func:`pgx.normalize.context_from_hgvs`)."""
+    try:
+        return context_from_hgvs(int(variant["position"]), variant["ref"], variant["alts"], variant.get("chromosomeHgvsName") or "")
+    except ContextError as exc:
+        raise KnowledgeBaseError(f"{translation_path(gene)}: {variant['chromosome']}:{variant['position']}: {exc}") from exc
 
 
 def _same_variant(a: dict, b: dict) -> bool:
