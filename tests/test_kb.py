@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from itertools import combinations_with_replacement
 from pathlib import Path
@@ -647,8 +648,10 @@ def test_definition_date_is_the_newest():
 
 
 @pytest.mark.shared_data
-def test_rebuild_reproduces_committed_kb_byte_for_byte(shared_data, tmp_path):
-    manifest_path = build_kb(shared_data, tmp_path)
+def test_rebuild_reproduces_committed_kb_byte_for_byte(shared_data, tmp_path, monkeypatch):
+    # --sources given relative to the working directory, as in the README (../shared/data)
+    monkeypatch.chdir(tmp_path)
+    manifest_path = build_kb(Path(os.path.relpath(shared_data, tmp_path)), tmp_path)
     for name in KB_TABLES:
         assert (tmp_path / f"{name}.tsv").read_bytes() == (KB_DIR / f"{name}.tsv").read_bytes(), name
     built = json.loads(manifest_path.read_text())

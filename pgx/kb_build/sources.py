@@ -78,9 +78,9 @@ class SourceReader:
         return [dict(zip(header, row + [""] * (len(header) - len(row)))) for row in reader if row]
 
     def record(self, path: Path) -> None:
-        """Record a file read by another module (given as an absolute or relative path)."""
-        path = Path(path)
-        rel = path.resolve().relative_to(self.root.resolve()) if path.is_absolute() else path
+        """Record a file read by another module: a path under the sources directory, as
+        another module built it (``root / relpath``, absolute or relative to the cwd)."""
+        rel = Path(path).resolve().relative_to(self.root.resolve())
         relpath = rel.as_posix()
         if relpath not in self.used:
             data = self.read_bytes(relpath)
