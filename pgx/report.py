@@ -788,7 +788,7 @@ def _genotype_table(calls: list) -> list:
     if not calls:
         return [title, _para("No genes were called for this sample.", "body")]
     widths = [22 * mm, 36 * mm, 21 * mm, 50 * mm, _FRAME_W - 129 * mm]
-    rows: list[list] = [["Gene", "Diplotype", "Activity score", "Phenotype", "Call status"]]
+    rows: list[list] = [["Gene", "Diplotype or allele", "Activity score", "Phenotype", "Call status"]]
     for c in calls:
         alternatives = _as_list(c.alternatives)
         diplotypes = alternatives if str(c.call_status) == "ambiguous" and alternatives else _text(c.diplotype, "–")
