@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pgx.naming import definition_matches
 from pgx.phenotype import _gene_tables, _one_diplotype
 
 UNRESOLVABLE_FLAGS = ("SV",)
@@ -118,6 +119,7 @@ def _unresolvable(kb, gene: str, options, flags: set[str], text: str, call) -> s
 
 _REASON_KINDS = (
     (r"^$", "agrees"),
+    (r"^no call", "our no-call"),
     (r"structural variant", "SV / copy number"),
     (r"legacy or retired", "legacy allele name in truth"),
     (r"undefined or unparsable", "truth undefined / platform-specific"),
@@ -126,7 +128,6 @@ _REASON_KINDS = (
     (r"none of the tested alleles", "truth *1 = untested (targeted assay)"),
     (r"different number of copies", "copy number differs (input vs truth)"),
     (r"does not carry the defining", "genotypes differ between the sources"),
-    (r"no call", "our no-call"),
     (r"ambiguous", "our call is ambiguous"),
 )
 
@@ -218,13 +219,13 @@ def _tested_allele_dosage(options, ours: set) -> str | None:
 
 
 def _variant_sets(kb, gene: str) -> dict[str, frozenset]:
-    """Non-reference (pos, bases) of every allele's definition."""
+    """(pos, bases) of every allele's definition that the reference allele does not satisfy."""
     ref = dict(zip(kb.table("loci", gene)["pos"].astype(int), kb.table("loci", gene)["ref"]))
     defs = kb.table("allele_definitions", gene)
     out: dict[str, set] = {}
     for a, p, b in zip(defs["allele"], defs["pos"].astype(int), defs["bases"]):
         out.setdefault(a, set())
-        if b != ref.get(p):
+        if not definition_matches(b, ref.get(p)):  # a wobble that allows the reference base defines nothing
             out[a].add((p, b))
     return {a: frozenset(v) for a, v in out.items()}
 
@@ -259,7 +260,7 @@ def _assumed_truth_positions(kb, gene: str, options, call) -> list[int]:
     ref = set(kb.table("alleles", gene).query("is_reference")["allele"])
     loci_ref = dict(zip(kb.table("loci", gene)["pos"].astype(int), kb.table("loci", gene)["ref"]))
     sel = defs[defs["allele"].isin(truth_alleles - ref)]
-    positions = {int(p) for p, b in zip(sel["pos"], sel["bases"]) if b != loci_ref.get(int(p))}
+    positions = {int(p) for p, b in zip(sel["pos"], sel["bases"]) if not definition_matches(b, loci_ref.get(int(p)))}
     assumed = set(int(x) for x in call["assumed_reference_positions"]) | set(int(x) for x in call["missing_positions"])
     return sorted(positions & assumed)
 

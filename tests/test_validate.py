@@ -133,3 +133,20 @@ def test_a_truth_allele_whose_variant_the_input_does_not_carry_is_named(run):
     row = compare(c, truth, kb).loc[0]
     assert row["resolvable"] and not row["function"]
     assert "does not carry the defining variant(s) of *2" in row["reason"]
+
+
+def test_wobble_codes_that_allow_the_reference_base_define_nothing():
+    from pgx.validate import _variant_sets
+
+    kb = load_kb()
+    loci = kb.table("loci", "CYP2C19")
+    ref = dict(zip(loci["pos"].astype(int), loci["ref"]))
+    for allele, variants in _variant_sets(kb, "CYP2C19").items():
+        for pos, base in variants:
+            assert ref[pos] not in {"R": "AG", "Y": "CT", "S": "CG", "W": "AT", "K": "GT", "M": "AC"}.get(base, base), (allele, pos, base)
+
+
+def test_a_no_call_is_its_own_kind_whatever_its_message_mentions():
+    from pgx.validate import reason_kind
+
+    assert reason_kind("no call: 3 positions were assumed reference (--assume-reference)") == "our no-call"
