@@ -13,10 +13,12 @@ the file):
    each line is kept or skipped on its CHROM/POS (and, for gVCF reference blocks, its
    INFO/END) before its genotypes are parsed. REF bases, symbolic alleles and contig
    names are checked here.
-2. **Decode.** The small VCF is parsed with cyvcf2, restricted to the samples of the
-   current chunk (``iter_genotype_chunks``). Genotypes come out as numpy arrays and are
-   mapped to KB allele codes with one lookup table per record: no Python loop over
-   samples.
+2. **Decode.** The small VCF is parsed once with cyvcf2, for every sample read.
+   Genotypes come out as numpy arrays and are mapped to KB allele codes with one lookup
+   table per record: no Python loop over samples. They are kept compact, only at the
+   loci the file's records concern (about 5 bytes per sample and such locus: 150 MB for
+   100,000 samples over the ~300 KB records of whole-genome files), and each sample
+   chunk (``iter_genotype_chunks``) is a slice of them, so no record is parsed twice.
 
 Decisions (the rules a reader of the output can rely on):
 
@@ -170,8 +172,9 @@ def iter_genotype_chunks(
 ) -> Iterator[GenotypeMatrix]:
     """Like :func:`read_genotypes`, one :class:`GenotypeMatrix` per ``chunk_size`` samples.
 
-    Every file is scanned once (its KB lines are extracted to a temporary file); each
-    chunk then decodes only its own samples, so memory is bounded by the chunk. Sample
+    Every file is scanned once (its KB lines are extracted to a temporary file) and its
+    records decoded once into compact codes; each chunk is then built from its own
+    samples' codes, so the full matrices are bounded by the chunk. Sample
     order across chunks is the order of :func:`read_genotypes`; allele codes (including
     novel ones) are consistent across chunks. Nothing is yielded when there are no samples.
     """
@@ -736,45 +739,87 @@ class _FilePart:
 
     vf: _VcfFile
     samples: list[str]
-    codes: np.ndarray  # int16 [n, L, 2]
-    phased: np.ndarray  # bool [n, L]
-    phase_set: np.ndarray  # int64 [n, L]
-    status: np.ndarray  # int8 [n, L]
-    present: np.ndarray  # bool [L]: a record of this file concerns the locus
+    cols: np.ndarray  # int64 [P]: the KB loci a record of this file concerns, ascending
+    codes: np.ndarray  # int16 [n, P, 2]
+    phased: np.ndarray  # bool [n, P]
+    phase_set: np.ndarray  # int64 [n, P]
+    status: np.ndarray  # int8 [n, P]
     warnings: list[str]
 
 
-def _decode(vf: _VcfFile, kbi: _KbIndex, novel: _NovelAlleles, samples: list[str]) -> _FilePart:
+@dataclass
+class _DecodedFile:
+    """One file's genotypes, decoded once for every sample read from it, at the KB loci
+    its records concern (about 5 bytes per sample and locus): chunks slice it, so no
+    record is parsed twice however many chunks there are."""
+
+    vf: _VcfFile
+    samples: list[str]  # the file's samples that are read, in file order
+    cols: np.ndarray  # int64 [P]: KB locus indices, ascending
+    codes: np.ndarray  # int16 [N, P, 2]
+    phased: np.ndarray  # bool [N, P]
+    phase_set: np.ndarray | None  # int64 [N, P]; None when no record has a phase set
+    notes: list[tuple[str, np.ndarray | None]]  # per record, see _record_warning
+    conflicts: dict[int, np.ndarray]  # locus -> bool [N]: different non-reference alleles on two records
+    row: dict[str, int] = field(init=False)  # sample -> index in ``samples``
+
+    def __post_init__(self) -> None:
+        self.row = {s: i for i, s in enumerate(self.samples)}
+
+    def part(self, rows: np.ndarray, kbi: _KbIndex) -> _FilePart:
+        """The genotypes of the samples at ``rows`` (ascending indices into ``samples``)."""
+        codes = self.codes[rows]
+        n, n_cols = codes.shape[:2]
+        phase_set = np.zeros((n, n_cols), dtype=np.int64) if self.phase_set is None else self.phase_set[rows]
+        samples = [self.samples[i] for i in rows]
+        warnings = [_record_warning(where, None if who is None else int(who[rows].sum())) for where, who in self.notes]
+        warnings = [w for w in warnings if w]
+        for j, who in sorted(self.conflicts.items()):
+            names = [samples[i] for i in np.flatnonzero(who[rows])]
+            if names:
+                warnings.append(
+                    f"{self.vf.name}: {kbi.loci['chrom'].iat[j]}:{kbi.loci['pos'].iat[j]}: {len(names)} sample(s) "
+                    f"({_listing(names)}) have different non-reference alleles on two records at this position; "
+                    "kept the first record's allele"
+                )
+        return _FilePart(self.vf, samples, self.cols, codes, self.phased[rows], phase_set, _status(codes), warnings)
+
+
+def _record_warning(where: str, n_polyploid: int | None) -> str | None:
+    """The warning about one record for a chunk: no GT at all (``n_polyploid`` None), or how
+    many of the chunk's genotypes had more than two alleles (none: no warning)."""
+    if n_polyploid is None:
+        return f"{where}: the record has no GT; its genotypes are missing"
+    return f"{where}: {n_polyploid} genotype(s) with more than two alleles set to missing" if n_polyploid else None
+
+
+def _decode(vf: _VcfFile, kbi: _KbIndex, novel: _NovelAlleles, samples: list[str]) -> _DecodedFile:
+    """Parse a file's extracted records once, for ``samples`` (in file order)."""
     import cyvcf2
 
     subset = None if len(samples) == len(vf.samples) else samples
     reader = cyvcf2.VCF(str(vf.extracted), samples=subset, lazy=True)
+    loci: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # locus -> codes, phased, phase_set
+    notes: list[tuple[str, np.ndarray | None]] = []
+    conflicts: dict[int, np.ndarray] = {}
     try:
         order = list(reader.samples)
-        n, n_loci = len(order), kbi.n
-        codes = np.full((n, n_loci, 2), MISSING, dtype=np.int16)
-        phased = np.zeros((n, n_loci), dtype=bool)
-        phase_set = np.zeros((n, n_loci), dtype=np.int64)
-        present = np.zeros(n_loci, dtype=bool)
-        warnings: list[str] = []
-        conflicts: dict[int, np.ndarray] = {}
         for rec in reader:
-            _decode_record(rec, kbi, novel, codes, phased, phase_set, present, conflicts, warnings, vf.name)
+            _decode_record(rec, kbi, novel, len(order), loci, conflicts, notes, vf.name)
     finally:
         reader.close()
-    for j, who in sorted(conflicts.items()):
-        names = [order[i] for i in np.flatnonzero(who)]
-        warnings.append(
-            f"{vf.name}: {kbi.loci['chrom'].iat[j]}:{kbi.loci['pos'].iat[j]}: {len(names)} sample(s) "
-            f"({_listing(names)}) have different non-reference alleles on two records at this position; "
-            "kept the first record's allele"
-        )
-    status = _status(codes)
-    status[:, ~present] = STATUS_MISSING
-    return _FilePart(vf, order, codes, phased, phase_set, status, present, warnings)
+    cols = np.array(sorted(loci), dtype=np.int64)
+    columns = [loci[j] for j in cols.tolist()]
+    n = len(order)
+    codes = np.stack([c[0] for c in columns], axis=1) if columns else np.zeros((n, 0, 2), dtype=np.int16)
+    phased = np.stack([c[1] for c in columns], axis=1) if columns else np.zeros((n, 0), dtype=bool)
+    has_ps = any(c[2].any() for c in columns)
+    phase_set = np.stack([c[2] for c in columns], axis=1) if has_ps else None
+    return _DecodedFile(vf, order, cols, codes, phased, phase_set, notes, conflicts)
 
 
-def _decode_record(rec, kbi, novel, codes, phased, phase_set, present, conflicts, warnings, name) -> None:
+def _decode_record(rec, kbi, novel, n, loci, conflicts, notes, name) -> None:
+    """Map one record's genotypes to KB codes and merge them into ``loci``."""
     canon = canonical_contig(rec.CHROM)
     pos = rec.POS
     alts = list(rec.ALT)
@@ -787,9 +832,9 @@ def _decode_record(rec, kbi, novel, codes, phased, phase_set, present, conflicts
     if not targets:
         return
     gt = rec.genotype
-    n = codes.shape[0]
+    where = f"{name}: {rec.CHROM}:{pos}"
     if gt is None:
-        warnings.append(f"{name}: {rec.CHROM}:{pos}: the record has no GT; its genotypes are missing")
+        notes.append((where, None))
         alleles = np.full((n, 2), -1, dtype=np.int16)
         rec_phased = np.zeros(n, dtype=bool)
     else:
@@ -798,7 +843,7 @@ def _decode_record(rec, kbi, novel, codes, phased, phase_set, present, conflicts
     if alleles.shape[1] > 2:
         poly = (alleles[:, 2:] != HAPLOID).any(axis=1)
         if poly.any():
-            warnings.append(f"{name}: {rec.CHROM}:{pos}: {int(poly.sum())} genotype(s) with more than two alleles set to missing")
+            notes.append((where, poly))
         alleles = alleles[:, :2].copy()
         alleles[poly] = -1
     elif alleles.shape[1] == 1:
@@ -813,13 +858,12 @@ def _decode_record(rec, kbi, novel, codes, phased, phase_set, present, conflicts
         new_phased = rec_phased.copy()
         new_phased[new[:, 1] == HAPLOID] = True
         new_phased[(new == MISSING).all(axis=1)] = False
-        if present[j]:
-            conflict = _merge_into(codes[:, j], phased[:, j], phase_set[:, j], new, new_phased, ps)
+        if j in loci:
+            conflict = _merge_into(*loci[j], new, new_phased, ps)
             if conflict.any():
                 conflicts[j] = conflicts.get(j, np.zeros(n, dtype=bool)) | conflict
         else:
-            codes[:, j], phased[:, j], phase_set[:, j] = new, new_phased, ps
-            present[j] = True
+            loci[j] = (new, new_phased, ps.copy())
 
 
 def _phase_sets(rec, n: int) -> np.ndarray:
@@ -909,20 +953,26 @@ class _Session:
         for vf in self.files:
             order.update((s, None) for s in vf.samples if wanted is None or s in wanted)
         self.sample_order = list(order)
+        self.decoded: list[_DecodedFile] = []  # by extract()
 
     def extract(self, tmp: Path) -> None:
+        """Extract every file's KB records, then decode them once for all samples read."""
+        wanted = set(self.sample_order)
         for i, vf in enumerate(self.files):
             _Extractor(vf, self.kbi).run(tmp / f"{i}.vcf")
             for w in vf.warnings:
                 log.warning(w)
+        for vf in self.files:
+            mine = [s for s in vf.samples if s in wanted]
+            if mine:
+                self.decoded.append(_decode(vf, self.kbi, self.novel, mine))
 
     def read_chunk(self, chunk: list[str], assume_reference: bool) -> GenotypeMatrix:
-        in_chunk = set(chunk)
         parts = []
-        for vf in self.files:
-            mine = [s for s in vf.samples if s in in_chunk]
-            if mine:
-                parts.append(_decode(vf, self.kbi, self.novel, mine))
+        for decoded in self.decoded:
+            rows = np.array(sorted(decoded.row[s] for s in chunk if s in decoded.row), dtype=np.int64)
+            if rows.size:
+                parts.append(decoded.part(rows, self.kbi))
         return self._union(chunk, parts, assume_reference)
 
     def _union(self, chunk: list[str], parts: list[_FilePart], assume_reference: bool) -> GenotypeMatrix:
@@ -940,22 +990,22 @@ class _Session:
             rows = np.array([row[s] for s in part.samples], dtype=np.int64)
             for s in part.samples:
                 sources[s].append(part.vf.name)
-            cols = np.flatnonzero(part.present)
+            cols = part.cols
             if cols.size == 0:
                 continue
             grid = np.ix_(rows, cols)
             had = origin[grid] >= 0
             if not had.any():  # the usual case: no other file has these samples here
                 for dst, src in ((codes, part.codes), (phased, part.phased), (phase_set, part.phase_set), (status, part.status)):
-                    dst[grid] = src[:, cols]
+                    dst[grid] = src
                 origin[grid] = k
                 continue
             self._check_agreement(parts, k, rows, cols, had, codes[grid], status[grid], origin[grid], chunk)
             # take the new genotype where the cell was empty or the new one is more complete
-            take = ~had | (_completeness(part.status[:, cols]) > _completeness(status[grid]))
+            take = ~had | (_completeness(part.status) > _completeness(status[grid]))
             for dst, src in ((codes, part.codes), (phased, part.phased), (phase_set, part.phase_set), (status, part.status)):
                 block = dst[grid]
-                block[take] = src[:, cols][take]
+                block[take] = src[take]
                 dst[grid] = block
             o = origin[grid]
             o[take] = k
@@ -976,7 +1026,7 @@ class _Session:
 
     def _check_agreement(self, parts, k, rows, cols, had, old_codes, old_status, old_origin, chunk) -> None:
         part = parts[k]
-        new_codes, new_status = part.codes[:, cols], part.status[:, cols]
+        new_codes, new_status = part.codes, part.status
         both = had & (old_status == STATUS_CALLED) & (new_status == STATUS_CALLED)
         differ = both & (np.sort(old_codes, axis=2) != np.sort(new_codes, axis=2)).any(axis=2)
         if not differ.any():
