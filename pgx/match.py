@@ -283,31 +283,17 @@ def call_gene(gm: GenotypeMatrix, kb, gene: str, model: GeneModel | None = None)
     ub[u_ignore] = _ALL
     scores = (~u_ignore).astype(np.int32) @ model.defined.T.astype(np.int32)  # [U, A]
     callable_ = scores > 0
-    compat0 = _all_compatible(mask, ub[..., 0]) & callable_
-    compat1 = _all_compatible(mask, ub[..., 1]) & callable_
-    union = _all_compatible(mask, ub[..., 0] | ub[..., 1]) & callable_
 
     rules = gene_rules(kb, gene)
     nonref = model.defined & ((mask & np.uint64(1)) == 0)
-    ranks = _function_ranks(kb, model) if rules.lowest_function else None
-    solutions = []
-    for u in range(len(uniq)):
-        mode = int(u_modes[u])
-        b0, b1 = ub[u, :, 0], ub[u, :, 1]
-        notes: list[str] = []
-        if rules.lowest_function:
-            dips, score, notes = _solve_lowest_function(model, mask, nonref, b0, b1, u_ignore[u], mode, ranks)
-        else:
-            dips, score = _solve_pattern(model, mask, b0, b1, scores[u], union[u], compat0[u], compat1[u], mode)
-            if mode == MODE_UNPHASED and len(dips) > 1 and rules.unphased_priorities:
-                dips, notes = _apply_priority(dips, rules.unphased_priorities)
-            # when no pair fits: the gene's single-position fallback gives an actionable
-            # result, so it comes before a combination call (whose function is unknown)
-            if not dips and rules.fallback_position is not None:
-                dips, score, notes = _solve_fallback(model, mask, nonref, b0, b1, u_ignore[u], mode, rules.fallback_position)
-            if not dips and mode in (MODE_PHASED, MODE_HAPLOID):
-                dips, score, notes = _solve_combination(model, mask, nonref, (b0, b1), scores[u], compat0[u], compat1[u], mode)
-        solutions.append((dips, score, notes))
+    if rules.lowest_function:
+        ranks = _function_ranks(kb, model)
+        copies = _variant_copies(mask, nonref, ub, u_ignore, u_modes)
+        solutions = [
+            _lowest_function_diplotype(model, copies[u], u_ignore[u], int(u_modes[u]), ranks) for u in range(len(uniq))
+        ]
+    else:
+        solutions = _solve_patterns(model, rules, mask, nonref, ub, u_ignore, u_modes, scores, callable_)
     # alleles a missing position hides: not callable, or at least not ruled out
     unassessed = ((nonref[None, :, :] & u_ignore[:, None, :]).any(axis=2)) | ~callable_
     return _to_frame(gm, model, rules, cols, codes, missing, novel, modes, inverse, solutions, unassessed)
@@ -325,36 +311,71 @@ def _function_ranks(kb, model: GeneModel) -> list[tuple]:
     return keys
 
 
-def _solve_lowest_function(model, mask, nonref, b0, b1, ignored, mode, ranks):
-    """Genes called variant by variant (DPYD, RYR1, CACNA1S).
+def _solve_patterns(model, rules, mask, nonref, ub, u_ignore, u_modes, scores, callable_) -> list[tuple]:
+    """(diplotypes, score, notes) of each distinct pattern, for genes called by star alleles."""
+    compat0 = _all_compatible(mask, ub[..., 0]) & callable_
+    compat1 = _all_compatible(mask, ub[..., 1]) & callable_
+    union = _all_compatible(mask, ub[..., 0] | ub[..., 1]) & callable_
+    solutions = []
+    for u in range(len(ub)):
+        mode = int(u_modes[u])
+        b0, b1 = ub[u, :, 0], ub[u, :, 1]
+        notes: list[str] = []
+        dips, score = _solve_pattern(model, mask, b0, b1, scores[u], union[u], compat0[u], compat1[u], mode)
+        if mode == MODE_UNPHASED and len(dips) > 1 and rules.unphased_priorities:
+            dips, notes = _apply_priority(dips, rules.unphased_priorities)
+        # when no pair fits: the gene's single-position fallback gives an actionable
+        # result, so it comes before a combination call (whose function is unknown)
+        if not dips and rules.fallback_position is not None:
+            dips, score, notes = _solve_fallback(model, mask, nonref, b0, b1, u_ignore[u], mode, rules.fallback_position)
+        if not dips and mode in (MODE_PHASED, MODE_HAPLOID):
+            dips, score, notes = _solve_combination(model, mask, nonref, (b0, b1), scores[u], compat0[u], compat1[u], mode)
+        solutions.append((dips, score, notes))
+    return solutions
 
-    Every non-reference allele is looked for on its own; the copies found (per haplotype
-    when phased, by dosage when not) are ranked lowest function first and the two lowest
-    form the diplotype, the reference allele filling empty slots. An allele whose
-    variants are all part of a larger allele found as often is not counted twice.
+
+def _variant_copies(mask, nonref, ub, ignored, modes) -> np.ndarray:
+    """int [U, A]: how often each distinct pattern carries each allele, for genes called
+    variant by variant (DPYD, RYR1, CACNA1S); vectorised over patterns.
+
+    Every non-reference allele is looked for on its own: per haplotype when phased (or
+    haploid), by dosage (the fewest copies over its variants) when not; an allele with a
+    missing defining position cannot be assessed (0). An allele whose variants are all
+    part of a larger allele found too is not counted twice: the larger one's copies are
+    subtracted, alleles in order (a smaller allele is reduced by the larger ones' counts
+    as already reduced).
     """
-    found: list[list] = []
-    for a in np.flatnonzero(nonref.any(axis=1)):
-        pos = np.flatnonzero(nonref[a])
-        if ignored[pos].any():
-            continue  # a defining position is missing: this allele cannot be assessed
-        on0 = (mask[a, pos] & b0[pos]) != 0
-        on1 = (mask[a, pos] & b1[pos]) != 0
-        if mode == MODE_HAPLOID:
-            copies = int(on0.all())
-        elif mode == MODE_PHASED:
-            copies = int(on0.all()) + int(on1.all())
-        else:
-            copies = int((on0.astype(int) + on1.astype(int)).min())
-        if copies:
-            found.append([int(a), copies, frozenset(pos.tolist())])
-    for item in found:
-        for other in found:
-            if item[2] < other[2] and other[1] > 0:
-                item[1] -= other[1]
-    copies = sorted((a for a, n, _ in found for _ in range(max(n, 0))), key=lambda a: ranks[a])
+    n_u, n_a = len(ub), len(nonref)
+    copies = np.zeros((n_u, n_a), dtype=np.int64)
+    allele_of, locus = np.nonzero(nonref)  # one entry per variant of an allele, allele-major
+    if allele_of.size == 0:
+        return copies
+    variants, starts = np.unique(allele_of, return_index=True)
+    accepted = mask[allele_of, locus][None, :]
+    hit0 = (accepted & ub[:, locus, 0]) != 0  # [U, entries]
+    hit1 = (accepted & ub[:, locus, 1]) != 0
+    on0 = np.logical_and.reduceat(hit0, starts, axis=1).astype(np.int64)
+    on1 = np.logical_and.reduceat(hit1, starts, axis=1).astype(np.int64)
+    dosage = np.minimum.reduceat(hit0.astype(np.int64) + hit1, starts, axis=1)
+    mode = modes[:, None]
+    found = np.where(mode == MODE_HAPLOID, on0, np.where(mode == MODE_PHASED, on0 + on1, dosage))
+    assessable = ~np.logical_or.reduceat(ignored[:, locus], starts, axis=1)
+    copies[:, variants] = found * assessable
+    size = nonref.sum(axis=1)
+    shared = nonref.astype(np.int64) @ nonref.T.astype(np.int64)
+    inside = (shared == size[:, None]) & (size[None, :] > size[:, None]) & (size[:, None] > 0)
+    for small, large in np.argwhere(inside):  # allele order, as the rule reads
+        copies[:, small] -= np.maximum(copies[:, large], 0)
+    return copies
+
+
+def _lowest_function_diplotype(model, copies, ignored, mode, ranks):
+    """The diplotype of one pattern from its allele copies (:func:`_variant_copies`): the
+    copies found are ranked lowest function first and the two lowest form the
+    diplotype, the reference allele filling empty slots."""
+    found = sorted((a for a in np.flatnonzero(copies > 0).tolist() for _ in range(int(copies[a]))), key=lambda a: ranks[a])
     slots = 1 if mode == MODE_HAPLOID else 2
-    names = [model.alleles[a] for a in copies]
+    names = [model.alleles[a] for a in found]
     notes = []
     if len(names) > slots:
         notes.append(

@@ -8,7 +8,7 @@ import pytest
 
 from pgx.genotypes import HAPLOID, MISSING, STATUS_ASSUMED_REFERENCE, STATUS_CALLED, STATUS_MISSING, GenotypeMatrix
 from pgx.kb import load_kb
-from pgx.match import call_diplotypes
+from pgx.match import _ALL, MODE_HAPLOID, MODE_PHASED, MODE_UNPHASED, _variant_copies, call_diplotypes
 from pgx.phenotype import assign_phenotypes, format_activity_score
 from tests.toy_kb import write_toy_kb
 
@@ -249,6 +249,55 @@ def test_lowest_function_sub_allele_not_counted_twice(toy_kb):
     assert c.loc["H", "diplotype"] == "Reference/hap"
     # phased on different haplotypes: no haplotype carries both -> v3 only
     assert c.loc["P", "diplotype"] == "Reference/v3"
+
+
+def _copies_one_pattern(mask, nonref, b0, b1, ignored, mode) -> list[int]:
+    """The lowest-function counting rule written out for one pattern, allele by allele
+    (how pgx.match applied it before it was vectorised over patterns)."""
+    found = []
+    for a in np.flatnonzero(nonref.any(axis=1)):
+        pos = np.flatnonzero(nonref[a])
+        if ignored[pos].any():
+            continue
+        on0, on1 = (mask[a, pos] & b0[pos]) != 0, (mask[a, pos] & b1[pos]) != 0
+        if mode == MODE_HAPLOID:
+            n = int(on0.all())
+        elif mode == MODE_PHASED:
+            n = int(on0.all()) + int(on1.all())
+        else:
+            n = int((on0.astype(int) + on1.astype(int)).min())
+        if n:
+            found.append([int(a), n, frozenset(pos.tolist())])
+    for item in found:
+        for other in found:
+            if item[2] < other[2] and other[1] > 0:
+                item[1] -= other[1]
+    copies = [0] * len(nonref)
+    for a, n, _ in found:
+        copies[a] = max(n, 0)
+    return copies
+
+
+def test_variant_copies_follow_the_rule_for_every_pattern_and_mode():
+    """Nested alleles ({2} in {2,3} in {2,3,4} and {1,2,3}, listed larger first so a count
+    already reduced, even below zero, is subtracted; {0} and {1} in {0,1}), missing
+    positions, every mode: the vectorised counts equal the rule applied pattern by pattern."""
+    variants = [[2, 3], [2, 3, 4], [1, 2, 3], [2], [0], [1], [0, 1], [4]]
+    n_a, n_l = len(variants) + 1, 5  # allele 0 is the reference
+    nonref = np.zeros((n_a, n_l), dtype=bool)
+    for a, pos in enumerate(variants, 1):
+        nonref[a, pos] = True
+    mask = np.where(nonref, np.uint64(2), np.uint64(1))  # variant: code 1; elsewhere the reference
+    rng = np.random.default_rng(3)
+    codes = rng.choice([0, 1, 1, MISSING], size=(400, n_l, 2))
+    ignored = (codes == MISSING).any(axis=2)
+    ub = np.where(ignored[..., None], _ALL, np.left_shift(np.uint64(1), np.clip(codes, 0, None).astype(np.uint64)))
+    modes = rng.choice([MODE_UNPHASED, MODE_PHASED, MODE_HAPLOID], size=400)
+    copies = _variant_copies(mask, nonref, ub, ignored, modes)
+    for u in range(400):
+        expected = _copies_one_pattern(mask, nonref, ub[u, :, 0], ub[u, :, 1], ignored[u], modes[u])
+        assert np.maximum(copies[u], 0).tolist() == expected, u
+    assert (copies[:, 1] < 0).any() and (copies[:, 4] > 0).any()  # a reduced count went below zero
 
 
 def test_required_position_missing_is_no_call(rules_kb):
