@@ -131,20 +131,26 @@ def build_gene_model(kb, gene: str) -> GeneModel:
     return GeneModel(gene, positions, names, bases, defined, reference)
 
 
-def _locus_sequences(gm: GenotypeMatrix, col: int) -> list[str | None]:
-    """Allele sequence for every code observed at matrix column ``col`` (index = code)."""
-    row = gm.loci.iloc[col]
-    seqs: list[str | None] = [row["ref"]] + [a for a in str(row["alts"]).split(",") if a]
-    extra = sorted(code for (c, code) in gm.novel_alleles if c == col)
-    for code in extra:
-        while len(seqs) <= code:
-            seqs.append(None)
-        seqs[code] = gm.novel_alleles[(col, code)]
-    return seqs[: _MAX_CODE + 1]
+def _locus_sequences(gm: GenotypeMatrix, cols: np.ndarray) -> tuple[tuple[str | None, ...], ...]:
+    """Per matrix column of ``cols``: the allele sequence of every code (index = code)."""
+    refs, alts = gm.loci["ref"].tolist(), gm.loci["alts"].tolist()
+    novel: dict[int, dict[int, str]] = {}
+    for (c, code), seq in gm.novel_alleles.items():
+        novel.setdefault(c, {})[code] = seq
+    out = []
+    for col in cols.tolist():
+        seqs: list[str | None] = [refs[col]] + [a for a in str(alts[col]).split(",") if a]
+        for code in sorted(novel.get(col, {})):
+            while len(seqs) <= code:
+                seqs.append(None)
+            seqs[code] = novel[col][code]
+        out.append(tuple(seqs[: _MAX_CODE + 1]))
+    return tuple(out)
 
 
-def _masks(model: GeneModel, gm: GenotypeMatrix, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Bit masks of the codes each allele accepts at each position.
+def _masks(model: GeneModel, sequences: tuple[tuple[str | None, ...], ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Bit masks of the codes each allele accepts at each position (``sequences``: the
+    allele sequence of each code, per position).
 
     Returns (mask [A, L] uint64 with reference fill, explicit [L] uint64 = codes that some
     definition names explicitly; code 0 is always explicit).
@@ -152,8 +158,7 @@ def _masks(model: GeneModel, gm: GenotypeMatrix, cols: np.ndarray) -> tuple[np.n
     n_a, n_l = model.defined.shape
     mask = np.zeros((n_a, n_l), dtype=np.uint64)
     explicit = np.ones(n_l, dtype=np.uint64)
-    for j, col in enumerate(cols):
-        seqs = _locus_sequences(gm, int(col))
+    for j, seqs in enumerate(sequences):
         # blanks take the reference allele's definition (PharmCAT); it is the genome's
         # base except where the reference allele itself has a wobble (CYP2D6 *1: R, S)
         ref_def = model.bases[model.alleles.index(model.reference)][j] if model.reference in model.alleles else None
@@ -247,9 +252,42 @@ def _solve_pattern(
     return sorted(out, key=lambda p: (allele_sort_key(p[0]), allele_sort_key(p[1]))), int(top)
 
 
-def call_gene(gm: GenotypeMatrix, kb, gene: str, model: GeneModel | None = None) -> pd.DataFrame:
+@dataclass
+class _GeneSetup:
+    """What matching a gene needs from the KB, built once per KB object and gene."""
+
+    model: GeneModel
+    rules: GeneRules
+    ranks: list[tuple] | None  # lowest-function genes: sort key per allele
+    masks: dict[tuple, tuple[np.ndarray, np.ndarray]]  # allele sequences per position -> _masks
+
+    def masks_for(self, sequences: tuple[tuple[str | None, ...], ...]) -> tuple[np.ndarray, np.ndarray]:
+        if sequences not in self.masks:
+            self.masks[sequences] = _masks(self.model, sequences)
+        return self.masks[sequences]
+
+
+#: id(kb) -> (kb, {gene: _GeneSetup}); the KB is kept so its id is not reused while cached
+_SETUPS: dict[int, tuple[object, dict[str, _GeneSetup]]] = {}
+
+
+def _gene_setup(kb, gene: str) -> _GeneSetup:
+    """``gene``'s model, rules and masks for ``kb``: sample chunks of one run share them."""
+    if id(kb) not in _SETUPS:
+        if len(_SETUPS) >= 4:
+            _SETUPS.pop(next(iter(_SETUPS)))
+        _SETUPS[id(kb)] = (kb, {})
+    setups = _SETUPS[id(kb)][1]
+    if gene not in setups:
+        model, rules = build_gene_model(kb, gene), gene_rules(kb, gene)
+        setups[gene] = _GeneSetup(model, rules, _function_ranks(kb, model) if rules.lowest_function else None, {})
+    return setups[gene]
+
+
+def call_gene(gm: GenotypeMatrix, kb, gene: str) -> pd.DataFrame:
     """Diplotype calls of every sample in ``gm`` for ``gene``."""
-    model = model or build_gene_model(kb, gene)
+    setup = _gene_setup(kb, gene)
+    model, rules = setup.model, setup.rules
     pos_to_col = {
         int(p): i for i, (g, p, r) in enumerate(zip(gm.loci["gene"], gm.loci["pos"], gm.loci["role"])) if g == gene and r == "core"
     }
@@ -258,13 +296,13 @@ def call_gene(gm: GenotypeMatrix, kb, gene: str, model: GeneModel | None = None)
         raise ValueError(f"{gene}: genotype matrix lacks KB core positions {absent[:5]}")
     cols = np.array([pos_to_col[int(p)] for p in model.positions], dtype=np.int64)
     codes = gm.codes[:, cols, :].astype(np.int16)
-    missing = (codes == MISSING).any(axis=2)
-    mask, explicit = _masks(model, gm, cols)
+    missing = (codes[..., 0] == MISSING) | (codes[..., 1] == MISSING)
+    mask, explicit = setup.masks_for(_locus_sequences(gm, cols))
 
     # possible novel alleles: a called allele no definition names at that position
     bits = _code_bits(codes)
     unknown = ((bits & explicit[None, :, None]) == 0) & (codes >= 0)
-    novel = unknown.any(axis=2) & ~missing
+    novel = (unknown[..., 0] | unknown[..., 1]) & ~missing
     ignore = missing | novel
 
     modes = _sample_modes(codes, gm.phased[:, cols], gm.phase_set[:, cols], missing)
@@ -284,13 +322,12 @@ def call_gene(gm: GenotypeMatrix, kb, gene: str, model: GeneModel | None = None)
     scores = (~u_ignore).astype(np.int32) @ model.defined.T.astype(np.int32)  # [U, A]
     callable_ = scores > 0
 
-    rules = gene_rules(kb, gene)
     nonref = model.defined & ((mask & np.uint64(1)) == 0)
     if rules.lowest_function:
-        ranks = _function_ranks(kb, model)
         copies = _variant_copies(mask, nonref, ub, u_ignore, u_modes)
         solutions = [
-            _lowest_function_diplotype(model, copies[u], u_ignore[u], int(u_modes[u]), ranks) for u in range(len(uniq))
+            _lowest_function_diplotype(model, copies[u], u_ignore[u], int(u_modes[u]), setup.ranks)
+            for u in range(len(uniq))
         ]
     else:
         solutions = _solve_patterns(model, rules, mask, nonref, ub, u_ignore, u_modes, scores, callable_)
@@ -598,15 +635,18 @@ def _to_frame(gm, model, rules, cols, codes, missing, novel, modes, inverse, sol
                 "warnings": warnings,
             }
         )
-    rows = [{"sample_id": sample, **group_rows[g]} for sample, g in zip(gm.samples, group_of.tolist())]
-    return pd.DataFrame(rows, columns=["sample_id", *group_rows[0]] if group_rows else None)
+    if not group_rows:
+        return pd.DataFrame()
+    frame = pd.DataFrame(group_rows).take(group_of).reset_index(drop=True)
+    frame.insert(0, "sample_id", list(gm.samples))
+    return frame
 
 
 def _describe_variant(gm: GenotypeMatrix, col: int, pair: np.ndarray) -> str:
     """``chr10:94761900:C>G`` for the non-reference allele(s) at one position."""
-    row = gm.loci.iloc[col]
+    loci = gm.loci
     alts = sorted({gm.allele_sequence(col, int(c)) for c in pair if c > 0})
-    return f"{row['chrom']}:{int(row['pos'])}:{row['ref']}>{','.join(a or '?' for a in alts)}"
+    return f"{loci['chrom'].iat[col]}:{int(loci['pos'].iat[col])}:{loci['ref'].iat[col]}>{','.join(a or '?' for a in alts)}"
 
 
 def call_diplotypes(gm: GenotypeMatrix, kb, genes: list[str] | None = None) -> pd.DataFrame:

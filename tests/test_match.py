@@ -318,6 +318,15 @@ def test_ignored_allele_is_never_called(rules_kb):
     assert "*4" not in str(c.loc["S", "diplotype"])
 
 
+def test_each_kb_keeps_its_own_gene_models_across_calls(toy_kb, rules_kb):
+    """Gene models and masks are reused between sample chunks, per KB: alternating two
+    KBs with the same gene names gives each its own answer."""
+    genotypes = {"S": {300: "0/1"}}
+    for _ in range(2):
+        assert call(toy_kb, genotypes).loc["S", "diplotype"] == "*1/*4"
+        assert "*4" not in str(call(rules_kb, genotypes).loc["S", "diplotype"])
+
+
 def test_fallback_position_when_no_star_call_fits(rules_kb):
     c = call(rules_kb, {"S": {1000: "1/1", 2000: "1/1"}, "T": {1000: "0/1", 2000: "1/1"}}, gene="TOY2")
     # 1000 T on one haplotype and 2000 A on both: no pair of alleles fits -> fallback
