@@ -210,6 +210,32 @@ def test_empty_calls_give_an_empty_frame() -> None:
     assert out.empty and list(out.columns) == [f.name for f in RECOMMENDATIONS]
 
 
+def test_recommendation_table_is_the_frame_as_arrow(tmp_path) -> None:
+    """The writers' Arrow table (distinct rows converted once, then taken) has exactly
+    the frame's rows, values and order, and writes the same Parquet bytes; also with no
+    calls."""
+    from pgx.outputs import as_table, write_table
+
+    kb = make_kb()
+    calls = calls_frame(
+        ("S3", "CYP2C19", "Poor Metabolizer", "Poor Metabolizer"),  # two populations, alternatives
+        ("S3", "CYP2C9", "1.0", "Intermediate Metabolizer"),  # a dose factor
+        ("S1", "CYP2C19", None, None, "no_call"),  # no result: no_guideline_match, nulls
+        ("S1", "CYP2D6", "3.5", "Ultrarapid Metabolizer"),
+        ("S2", "CYP2C19", "Normal Metabolizer", "Normal Metabolizer"),
+        ("S2", "CYP2D6", "5.0", "Ultrarapid Metabolizer"),  # a bound
+    )
+    for frame in (calls, calls_frame()):
+        expected = as_table(rec.recommend(frame, kb), "recommendations")
+        table = rec.recommendation_table(frame, kb)
+        assert table.schema.equals(RECOMMENDATIONS) and table.num_rows == expected.num_rows
+        assert as_table(table, "recommendations").equals(expected)
+    a = write_table(rec.recommend(calls, kb), "recommendations", tmp_path / "a.parquet")
+    b = write_table(rec.recommendation_table(calls, kb), "recommendations", tmp_path / "b.parquet")
+    assert a.read_bytes() == b.read_bytes()
+    assert expected.num_rows == 0 and a.stat().st_size > 0
+
+
 def test_index_is_built_once_per_kb_version() -> None:
     kb = make_kb()
     assert rec.lookup_index(kb) is rec.lookup_index(kb)
