@@ -72,7 +72,7 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import product
 
 import numpy as np
@@ -289,6 +289,8 @@ class LookupIndex:
     drugs: tuple[DrugEntry, ...]
     rows: pd.DataFrame  # the recommendations table, positionally indexed
     records: tuple[dict, ...] = ()  # the same rows as dicts (fast access by position)
+    #: (id of a drug entry, results) -> its output rows: sample chunks share lookups
+    hits_memo: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def genes(self) -> tuple[str, ...]:
@@ -640,6 +642,24 @@ def _hit_records(index: LookupIndex, entry: DrugEntry, key: tuple[GeneResult, ..
     return out
 
 
+#: most lookups an index remembers (then it starts again)
+HITS_MEMO_LIMIT = 200_000
+
+
+def _remembered_hit_records(index: LookupIndex, entry: DrugEntry, key: tuple[GeneResult, ...], overlay=None) -> list[dict]:
+    """:func:`_hit_records`, remembered by the index across calls (a biobank's sample
+    chunks repeat the same results); not with an overlay, which is given per call."""
+    if overlay is not None:
+        return _hit_records(index, entry, key, overlay)
+    memo = index.hits_memo
+    at = (id(entry), key)  # the index keeps its entries alive, so their ids stay theirs
+    if at not in memo:
+        if len(memo) >= HITS_MEMO_LIMIT:
+            memo.clear()
+        memo[at] = _hit_records(index, entry, key)
+    return memo[at]
+
+
 def empty_recommendations(overlay: bool = False) -> pd.DataFrame:
     """A recommendations frame with no rows and the declared columns."""
     cols = ALL_COLUMNS
@@ -718,7 +738,7 @@ def _view_hits(
     for combo, row in enumerate(first_sample):
         key = tuple(per_gene[gv][1][per_gene[gv][0][row]] for gv in view)
         for entry in entries:
-            for record in _hit_records(index, entry, key, overlay):
+            for record in _remembered_hit_records(index, entry, key, overlay):
                 combo_hits[combo].append(len(hits))
                 hits.append(record)
     return codes, combo_hits

@@ -187,6 +187,21 @@ def test_samples_with_the_same_key_are_looked_up_once(monkeypatch) -> None:
     assert out["sample_id"].nunique() == 2000
 
 
+def test_a_later_chunk_reuses_the_lookups_of_an_earlier_one(monkeypatch) -> None:
+    kb = make_kb()
+    seen = []
+    real = rec.match_rows
+    monkeypatch.setattr(rec, "match_rows", lambda entry, key: seen.append(entry.drug) or real(entry, key))
+    first = calls_frame(("S1", "CYP2C19", "Poor Metabolizer", "PM"), ("S1", "CYP2C9", "1.0", "IM"))
+    later = calls_frame(("S2", "CYP2C19", "Poor Metabolizer", "PM"), ("S2", "CYP2C9", "1.0", "IM"))
+    a = rec.recommend(first, kb)
+    n_first = len(seen)
+    b = rec.recommend(later, kb)
+    assert n_first > 0 and len(seen) == n_first  # the second chunk looked nothing up again
+    pd.testing.assert_frame_equal(a.drop(columns="sample_id"), b.drop(columns="sample_id"))
+    assert set(b["sample_id"]) == {"S2"}
+
+
 def test_output_columns_order_and_kb_version() -> None:
     kb = make_kb()
     calls = calls_frame(("S2", "CYP2C19", "Poor Metabolizer", "PM"), ("S1", "CYP2C19", "Normal Metabolizer", "NM"))
