@@ -16,9 +16,10 @@ the file):
 2. **Decode.** The small VCF is parsed once with cyvcf2, for every sample read.
    Genotypes come out as numpy arrays and are mapped to KB allele codes with one lookup
    table per record: no Python loop over samples. They are kept compact, only at the
-   loci the file's records concern (about 5 bytes per sample and such locus: 150 MB for
-   100,000 samples over the ~300 KB records of whole-genome files), and each sample
-   chunk (``iter_genotype_chunks``) is a slice of them, so no record is parsed twice.
+   loci the file's records concern (3 bytes per sample and such locus, 7 with FORMAT/PS:
+   90 MB for 100,000 samples over the ~300 KB records of whole-genome files that list
+   variant sites, 360 MB if every KB position has a record), and each sample chunk
+   (``iter_genotype_chunks``) is a slice of them, so no record is parsed twice.
 
 Decisions (the rules a reader of the output can rely on):
 
@@ -750,15 +751,15 @@ class _FilePart:
 @dataclass
 class _DecodedFile:
     """One file's genotypes, decoded once for every sample read from it, at the KB loci
-    its records concern (about 5 bytes per sample and locus): chunks slice it, so no
-    record is parsed twice however many chunks there are."""
+    its records concern (3 bytes per sample and locus, 7 with phase sets): chunks slice
+    it, so no record is parsed twice however many chunks there are."""
 
     vf: _VcfFile
     samples: list[str]  # the file's samples that are read, in file order
     cols: np.ndarray  # int64 [P]: KB locus indices, ascending
-    codes: np.ndarray  # int16 [N, P, 2]
+    codes: np.ndarray  # int8 [N, P, 2] (int16 if a code does not fit)
     phased: np.ndarray  # bool [N, P]
-    phase_set: np.ndarray | None  # int64 [N, P]; None when no record has a phase set
+    phase_set: np.ndarray | None  # int32 [N, P] (VCF integers); None when no record has a phase set
     notes: list[tuple[str, np.ndarray | None]]  # per record, see _record_warning
     conflicts: dict[int, np.ndarray]  # locus -> bool [N]: different non-reference alleles on two records
     row: dict[str, int] = field(init=False)  # sample -> index in ``samples``
@@ -768,9 +769,9 @@ class _DecodedFile:
 
     def part(self, rows: np.ndarray, kbi: _KbIndex) -> _FilePart:
         """The genotypes of the samples at ``rows`` (ascending indices into ``samples``)."""
-        codes = self.codes[rows]
+        codes = self.codes[rows].astype(np.int16)
         n, n_cols = codes.shape[:2]
-        phase_set = np.zeros((n, n_cols), dtype=np.int64) if self.phase_set is None else self.phase_set[rows]
+        ps = np.zeros((n, n_cols), dtype=np.int64) if self.phase_set is None else self.phase_set[rows].astype(np.int64)
         samples = [self.samples[i] for i in rows]
         warnings = [_record_warning(where, None if who is None else int(who[rows].sum())) for where, who in self.notes]
         warnings = [w for w in warnings if w]
@@ -782,7 +783,7 @@ class _DecodedFile:
                     f"({_listing(names)}) have different non-reference alleles on two records at this position; "
                     "kept the first record's allele"
                 )
-        return _FilePart(self.vf, samples, self.cols, codes, self.phased[rows], phase_set, _status(codes), warnings)
+        return _FilePart(self.vf, samples, self.cols, codes, self.phased[rows], ps, _status(codes), warnings)
 
 
 def _record_warning(where: str, n_polyploid: int | None) -> str | None:
@@ -812,9 +813,11 @@ def _decode(vf: _VcfFile, kbi: _KbIndex, novel: _NovelAlleles, samples: list[str
     columns = [loci[j] for j in cols.tolist()]
     n = len(order)
     codes = np.stack([c[0] for c in columns], axis=1) if columns else np.zeros((n, 0, 2), dtype=np.int16)
+    if codes.size == 0 or codes.max() <= np.iinfo(np.int8).max:  # codes are small: store them in a byte
+        codes = codes.astype(np.int8)
     phased = np.stack([c[1] for c in columns], axis=1) if columns else np.zeros((n, 0), dtype=bool)
     has_ps = any(c[2].any() for c in columns)
-    phase_set = np.stack([c[2] for c in columns], axis=1) if has_ps else None
+    phase_set = np.stack([c[2].astype(np.int32) for c in columns], axis=1) if has_ps else None
     return _DecodedFile(vf, order, cols, codes, phased, phase_set, notes, conflicts)
 
 

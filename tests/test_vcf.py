@@ -497,6 +497,18 @@ def test_any_chunk_size_reproduces_the_whole_read(make_vcf, tmp_path, assume_ref
         assert sorted(n for c in chunks for n in _named_in_conflicts(c.warnings)) == conflicted
 
 
+def test_allele_codes_beyond_a_byte_are_kept(make_vcf, tmp_path):
+    """Decoded codes are stored in a byte when they fit; a locus with more than 127 novel
+    alleles keeps its codes (and chunks agree)."""
+    alts = ["A" + "T" * k for k in range(1, 141)]  # AT is the KB allele (code 1), the rest novel
+    path = make_vcf(tmp_path / "x.vcf", samples=["A", "B", "C"], records=[("chr10", 400, "A", ",".join(alts), ["0|140", "1|139", "140|1"])])
+    gm = read(path)
+    high = gm.codes[:, COL[400]]
+    assert high.max() > 127 and at(gm, "B", 400)[0][0] == 1
+    assert gm.allele_sequence(COL[400], int(high[0, 1])) == alts[-1]
+    same_matrix(gm, read(path, chunk_size=2))
+
+
 def test_chunks_span_files_that_split_the_samples(make_vcf, tmp_path):
     a = make_vcf(tmp_path / "a.vcf", samples=["A1", "A2", "A3"], records=[("chr10", 100, "C", "T", ["0|1"] * 3)])
     b = make_vcf(tmp_path / "b.vcf", samples=["B1", "B2"], records=[("chr10", 100, "C", "T", ["1|1"] * 2)])
