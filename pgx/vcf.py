@@ -146,8 +146,8 @@ def read_genotypes(
         assume_reference: fill positions absent from every file with the reference allele
             (status ``assumed_reference``) instead of MISSING.
         samples: read only these samples (every one must be in some file).
-        chunk_size: decode this many samples at a time (bounds the parsing memory; the
-            result is the same). Use :func:`iter_genotype_chunks` to also bound the result.
+        chunk_size: build the matrices this many samples at a time (the result is the
+            same). Use :func:`iter_genotype_chunks` to also bound the result.
 
     Raises:
         VcfError, GenomeBuildError, SampleError: the input cannot be used; the message
