@@ -187,7 +187,7 @@ def iter_genotype_chunks(
             raise InputError(f"chunk_size must be a positive number of samples, not {chunk_size}")
         size = chunk_size or max(len(order), 1)
         for start in range(0, len(order), size):
-            yield session.read_chunk(order[start : start + size], assume_reference)
+            yield session.read_chunk(start, min(start + size, len(order)), assume_reference)
 
 
 def header_build(path: Path | str) -> str | None:
@@ -762,10 +762,6 @@ class _DecodedFile:
     phase_set: np.ndarray | None  # int32 [N, P] (VCF integers); None when no record has a phase set
     notes: list[tuple[str, np.ndarray | None]]  # per record, see _record_warning
     conflicts: dict[int, np.ndarray]  # locus -> bool [N]: different non-reference alleles on two records
-    row: dict[str, int] = field(init=False)  # sample -> index in ``samples``
-
-    def __post_init__(self) -> None:
-        self.row = {s: i for i, s in enumerate(self.samples)}
 
     def part(self, rows: np.ndarray, kbi: _KbIndex) -> _FilePart:
         """The genotypes of the samples at ``rows`` (ascending indices into ``samples``)."""
@@ -803,22 +799,23 @@ def _decode(vf: _VcfFile, kbi: _KbIndex, novel: _NovelAlleles, samples: list[str
     loci: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # locus -> codes, phased, phase_set
     notes: list[tuple[str, np.ndarray | None]] = []
     conflicts: dict[int, np.ndarray] = {}
+    n = len(samples)
     try:
-        order = list(reader.samples)
+        if reader.samples != samples:  # cyvcf2 keeps file order, as ``samples`` has it
+            raise RuntimeError(f"{vf.name}: cyvcf2 returned the samples in another order than the file's")
         for rec in reader:
-            _decode_record(rec, kbi, novel, len(order), loci, conflicts, notes, vf.name)
+            _decode_record(rec, kbi, novel, n, loci, conflicts, notes, vf.name)
     finally:
         reader.close()
     cols = np.array(sorted(loci), dtype=np.int64)
     columns = [loci[j] for j in cols.tolist()]
-    n = len(order)
     codes = np.stack([c[0] for c in columns], axis=1) if columns else np.zeros((n, 0, 2), dtype=np.int16)
     if codes.size == 0 or codes.max() <= np.iinfo(np.int8).max:  # codes are small: store them in a byte
         codes = codes.astype(np.int8)
     phased = np.stack([c[1] for c in columns], axis=1) if columns else np.zeros((n, 0), dtype=bool)
     has_ps = any(c[2].any() for c in columns)
     phase_set = np.stack([c[2].astype(np.int32) for c in columns], axis=1) if has_ps else None
-    return _DecodedFile(vf, order, cols, codes, phased, phase_set, notes, conflicts)
+    return _DecodedFile(vf, samples, cols, codes, phased, phase_set, notes, conflicts)
 
 
 def _decode_record(rec, kbi, novel, n, loci, conflicts, notes, name) -> None:
@@ -941,6 +938,9 @@ class _Session:
         self.kbi = _KbIndex.build(loci)
         self.novel = _NovelAlleles(self.kbi)
         self.files = [_inspect(p) for p in paths]
+        shared: dict[str, str] = {}  # one string per sample ID, however many files name it
+        for vf in self.files:
+            vf.samples = [shared.setdefault(s, s) for s in vf.samples]
         wanted = None if samples is None else set(samples)
         if wanted is not None:
             everywhere = set().union(*(vf.samples for vf in self.files))
@@ -956,27 +956,32 @@ class _Session:
         for vf in self.files:
             order.update((s, None) for s in vf.samples if wanted is None or s in wanted)
         self.sample_order = list(order)
-        self.decoded: list[_DecodedFile] = []  # by extract()
+        #: by extract(): each file's decoded genotypes, and the row of every sample of
+        #: ``sample_order`` in them (-1: not in the file)
+        self.decoded: list[tuple[_DecodedFile, np.ndarray]] = []
 
     def extract(self, tmp: Path) -> None:
         """Extract every file's KB records, then decode them once for all samples read."""
-        wanted = set(self.sample_order)
         for i, vf in enumerate(self.files):
             _Extractor(vf, self.kbi).run(tmp / f"{i}.vcf")
             for w in vf.warnings:
                 log.warning(w)
+        position = {s: i for i, s in enumerate(self.sample_order)}
         for vf in self.files:
-            mine = [s for s in vf.samples if s in wanted]
+            mine = [s for s in vf.samples if s in position]
             if mine:
-                self.decoded.append(_decode(vf, self.kbi, self.novel, mine))
+                row_of = np.full(len(self.sample_order), -1, dtype=np.int64)
+                row_of[[position[s] for s in mine]] = np.arange(len(mine))
+                self.decoded.append((_decode(vf, self.kbi, self.novel, mine), row_of))
 
-    def read_chunk(self, chunk: list[str], assume_reference: bool) -> GenotypeMatrix:
+    def read_chunk(self, start: int, stop: int, assume_reference: bool) -> GenotypeMatrix:
+        """The matrix of ``sample_order[start:stop]``."""
         parts = []
-        for decoded in self.decoded:
-            rows = np.array(sorted(decoded.row[s] for s in chunk if s in decoded.row), dtype=np.int64)
-            if rows.size:
-                parts.append(decoded.part(rows, self.kbi))
-        return self._union(chunk, parts, assume_reference)
+        for decoded, row_of in self.decoded:
+            rows = row_of[start:stop]
+            if (rows >= 0).any():
+                parts.append(decoded.part(np.sort(rows[rows >= 0]), self.kbi))  # in file order
+        return self._union(self.sample_order[start:stop], parts, assume_reference)
 
     def _union(self, chunk: list[str], parts: list[_FilePart], assume_reference: bool) -> GenotypeMatrix:
         n, n_loci = len(chunk), self.kbi.n
@@ -1014,7 +1019,7 @@ class _Session:
             o[take] = k
             origin[grid] = o
         if assume_reference:
-            self._assume_reference(codes, status, origin, self._coverage(chunk, row))
+            self._assume_reference(codes, status, origin, self._coverage(parts, row))
         return GenotypeMatrix(
             samples=list(chunk),
             loci=self.kbi.loci,
@@ -1058,14 +1063,14 @@ class _Session:
             out.append("." if c < 0 else seqs[c] if c < len(seqs) else table.get((j, c), "?"))
         return "/".join(out)
 
-    def _coverage(self, chunk: list[str], row: dict[str, int]) -> np.ndarray:
-        """bool [samples, loci]: some file holding the sample covers the locus's gene."""
-        cover = np.zeros((len(chunk), self.kbi.n), dtype=bool)
+    def _coverage(self, parts: list[_FilePart], row: dict[str, int]) -> np.ndarray:
+        """bool [chunk samples, loci]: some file holding the sample covers the locus's gene."""
+        cover = np.zeros((len(row), self.kbi.n), dtype=bool)
         gene_of = np.asarray(self.kbi.gene_of, dtype=object)
-        for vf in self.files:
-            rows = [row[s] for s in vf.samples if s in row]
-            if rows and vf.covered_genes:
-                cols = np.flatnonzero(np.isin(gene_of, sorted(vf.covered_genes)))
+        for part in parts:
+            if part.vf.covered_genes:
+                rows = [row[s] for s in part.samples]
+                cols = np.flatnonzero(np.isin(gene_of, sorted(part.vf.covered_genes)))
                 cover[np.ix_(rows, cols)] = True
         return cover
 
