@@ -260,11 +260,24 @@ class _GeneSetup:
     rules: GeneRules
     ranks: list[tuple] | None  # lowest-function genes: sort key per allele
     masks: dict[tuple, tuple[np.ndarray, np.ndarray]]  # allele sequences per position -> _masks
+    #: allele sequences per position -> {distinct pattern (its key row as bytes): solution}
+    solved: dict[tuple, dict[bytes, tuple]]
 
     def masks_for(self, sequences: tuple[tuple[str | None, ...], ...]) -> tuple[np.ndarray, np.ndarray]:
         if sequences not in self.masks:
             self.masks[sequences] = _masks(self.model, sequences)
         return self.masks[sequences]
+
+    def solved_for(self, sequences: tuple[tuple[str | None, ...], ...]) -> dict[bytes, tuple]:
+        """The patterns solved so far with these sequences (a biobank's chunks repeat them)."""
+        memo = self.solved.setdefault(sequences, {})
+        if len(memo) > SOLVED_PATTERNS_LIMIT:
+            memo.clear()
+        return memo
+
+
+#: most solved patterns remembered per gene (then it starts again)
+SOLVED_PATTERNS_LIMIT = 100_000
 
 
 #: id(kb) -> (kb, {gene: _GeneSetup}); the KB is kept so its id is not reused while cached
@@ -280,7 +293,7 @@ def _gene_setup(kb, gene: str) -> _GeneSetup:
     setups = _SETUPS[id(kb)][1]
     if gene not in setups:
         model, rules = build_gene_model(kb, gene), gene_rules(kb, gene)
-        setups[gene] = _GeneSetup(model, rules, _function_ranks(kb, model) if rules.lowest_function else None, {})
+        setups[gene] = _GeneSetup(model, rules, _function_ranks(kb, model) if rules.lowest_function else None, {}, {})
     return setups[gene]
 
 
@@ -297,7 +310,8 @@ def call_gene(gm: GenotypeMatrix, kb, gene: str) -> pd.DataFrame:
     cols = np.array([pos_to_col[int(p)] for p in model.positions], dtype=np.int64)
     codes = gm.codes[:, cols, :].astype(np.int16)
     missing = (codes[..., 0] == MISSING) | (codes[..., 1] == MISSING)
-    mask, explicit = setup.masks_for(_locus_sequences(gm, cols))
+    sequences = _locus_sequences(gm, cols)
+    mask, explicit = setup.masks_for(sequences)
 
     # possible novel alleles: a called allele no definition names at that position
     bits = _code_bits(codes)
@@ -312,7 +326,6 @@ def call_gene(gm: GenotypeMatrix, kb, gene: str) -> pd.DataFrame:
     novel_codes = np.where(novel[:, :, None], codes, 0).reshape(len(codes), -1)
     key = np.concatenate([modes[:, None].astype(np.int16), pattern.reshape(len(codes), -1), novel_codes], axis=1)
     first, inverse = unique_rows(key)
-    uniq = first
 
     u_pattern = pattern[first]
     u_ignore = ignore[first]
@@ -323,14 +336,14 @@ def call_gene(gm: GenotypeMatrix, kb, gene: str) -> pd.DataFrame:
     callable_ = scores > 0
 
     nonref = model.defined & ((mask & np.uint64(1)) == 0)
-    if rules.lowest_function:
-        copies = _variant_copies(mask, nonref, ub, u_ignore, u_modes)
-        solutions = [
-            _lowest_function_diplotype(model, copies[u], u_ignore[u], int(u_modes[u]), setup.ranks)
-            for u in range(len(uniq))
-        ]
-    else:
-        solutions = _solve_patterns(model, rules, mask, nonref, ub, u_ignore, u_modes, scores, callable_)
+    # a pattern's key row (with the gene's sequences) decides its solution: solve new ones only
+    solved = setup.solved_for(sequences)
+    keys = [key[i].tobytes() for i in first]
+    new = np.array([u for u, k in enumerate(keys) if k not in solved], dtype=np.int64)
+    if new.size:
+        found = _solve(setup, mask, nonref, ub[new], u_ignore[new], u_modes[new], scores[new], callable_[new])
+        solved.update(zip([keys[u] for u in new.tolist()], found))
+    solutions = [solved[k] for k in keys]
     # alleles a missing position hides: not callable, or at least not ruled out
     unassessed = ((nonref[None, :, :] & u_ignore[:, None, :]).any(axis=2)) | ~callable_
     return _to_frame(gm, model, rules, cols, codes, missing, novel, modes, inverse, solutions, unassessed)
@@ -346,6 +359,15 @@ def _function_ranks(kb, model: GeneModel) -> list[tuple]:
         rank = FUNCTION_RANK.get(function.lower(), _UNLISTED_FUNCTION_RANK if function else FUNCTION_RANK["unknown function"])
         keys.append((rank, 9.0 if activity is None or pd.isna(activity) else float(activity), allele_sort_key(name)))
     return keys
+
+
+def _solve(setup: _GeneSetup, mask, nonref, ub, u_ignore, u_modes, scores, callable_) -> list[tuple]:
+    """(diplotypes, score, notes) of each distinct pattern."""
+    model, rules = setup.model, setup.rules
+    if not rules.lowest_function:
+        return _solve_patterns(model, rules, mask, nonref, ub, u_ignore, u_modes, scores, callable_)
+    copies = _variant_copies(mask, nonref, ub, u_ignore, u_modes)
+    return [_lowest_function_diplotype(model, copies[u], u_ignore[u], int(u_modes[u]), setup.ranks) for u in range(len(ub))]
 
 
 def _solve_patterns(model, rules, mask, nonref, ub, u_ignore, u_modes, scores, callable_) -> list[tuple]:

@@ -327,6 +327,30 @@ def test_each_kb_keeps_its_own_gene_models_across_calls(toy_kb, rules_kb):
         assert "*4" not in str(call(rules_kb, genotypes).loc["S", "diplotype"])
 
 
+def test_solved_patterns_are_reused_across_chunks_per_allele_sequences(toy_kb, monkeypatch):
+    """A chunk repeating earlier patterns solves nothing again and calls the same; the same
+    codes with other allele sequences (novel codes mean other things in another read) are
+    solved anew."""
+    from pgx import match
+
+    solved = []
+    real = match._solve_pattern
+    monkeypatch.setattr(match, "_solve_pattern", lambda *a: solved.append(1) or real(*a))
+    genotypes = {"HET": {100: "0/1"}, "HOM": {100: "1/1", 200: "1/1"}, "REF": {}, "PH": {100: "1|0", 200: "0|1"}}
+    first = call(toy_kb, genotypes)
+    n_first = len(solved)
+    again = call(toy_kb, {f"{s}2": g for s, g in genotypes.items()})
+    assert n_first > 0 and len(solved) == n_first
+    pd.testing.assert_frame_equal(first.reset_index(drop=True), again.reset_index(drop=True))
+    # code 2 at position 100: the reference base in one read, *2's base in another
+    calls = []
+    for seq in ("A", "T"):
+        gm = make_matrix(toy_kb, {"S": {100: "0/2"}})
+        gm.novel_alleles = {(int(np.flatnonzero(gm.loci["pos"] == 100)[0]), 2): seq}
+        calls.append(call_diplotypes(gm, toy_kb).set_index("gene").loc["TOY1", "diplotype"])
+    assert calls == ["*1/*1", "*1/*2"]
+
+
 def test_fallback_position_when_no_star_call_fits(rules_kb):
     c = call(rules_kb, {"S": {1000: "1/1", 2000: "1/1"}, "T": {1000: "0/1", 2000: "1/1"}}, gene="TOY2")
     # 1000 T on one haplotype and 2000 A on both: no pair of alleles fits -> fallback
