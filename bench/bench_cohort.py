@@ -44,6 +44,7 @@ STAGES = {
     "call_diplotypes": "match",
     "assign_phenotypes": "phenotype",
     "recommend": "recommend",
+    "recommendation_table": "recommend",
     "write_table": "write_tables",
 }
 

@@ -68,10 +68,9 @@ class GenotypeMatrix:
         """The VCF allele sequence for ``code`` at locus ``locus_index`` (None if missing)."""
         if code < 0:
             return None
-        row = self.loci.iloc[locus_index]
         if code == 0:
-            return row["ref"]
-        alts = [a for a in str(row["alts"]).split(",") if a]
+            return self.loci["ref"].iat[locus_index]
+        alts = [a for a in str(self.loci["alts"].iat[locus_index]).split(",") if a]
         if code <= len(alts):
             return alts[code - 1]
         return self.novel_alleles.get((locus_index, code), "?")

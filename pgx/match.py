@@ -131,20 +131,26 @@ def build_gene_model(kb, gene: str) -> GeneModel:
     return GeneModel(gene, positions, names, bases, defined, reference)
 
 
-def _locus_sequences(gm: GenotypeMatrix, col: int) -> list[str | None]:
-    """Allele sequence for every code observed at matrix column ``col`` (index = code)."""
-    row = gm.loci.iloc[col]
-    seqs: list[str | None] = [row["ref"]] + [a for a in str(row["alts"]).split(",") if a]
-    extra = sorted(code for (c, code) in gm.novel_alleles if c == col)
-    for code in extra:
-        while len(seqs) <= code:
-            seqs.append(None)
-        seqs[code] = gm.novel_alleles[(col, code)]
-    return seqs[: _MAX_CODE + 1]
+def _locus_sequences(gm: GenotypeMatrix, cols: np.ndarray) -> tuple[tuple[str | None, ...], ...]:
+    """Per matrix column of ``cols``: the allele sequence of every code (index = code)."""
+    refs, alts = gm.loci["ref"].tolist(), gm.loci["alts"].tolist()
+    novel: dict[int, dict[int, str]] = {}
+    for (c, code), seq in gm.novel_alleles.items():
+        novel.setdefault(c, {})[code] = seq
+    out = []
+    for col in cols.tolist():
+        seqs: list[str | None] = [refs[col]] + [a for a in str(alts[col]).split(",") if a]
+        for code in sorted(novel.get(col, {})):
+            while len(seqs) <= code:
+                seqs.append(None)
+            seqs[code] = novel[col][code]
+        out.append(tuple(seqs[: _MAX_CODE + 1]))
+    return tuple(out)
 
 
-def _masks(model: GeneModel, gm: GenotypeMatrix, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Bit masks of the codes each allele accepts at each position.
+def _masks(model: GeneModel, sequences: tuple[tuple[str | None, ...], ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Bit masks of the codes each allele accepts at each position (``sequences``: the
+    allele sequence of each code, per position).
 
     Returns (mask [A, L] uint64 with reference fill, explicit [L] uint64 = codes that some
     definition names explicitly; code 0 is always explicit).
@@ -152,8 +158,7 @@ def _masks(model: GeneModel, gm: GenotypeMatrix, cols: np.ndarray) -> tuple[np.n
     n_a, n_l = model.defined.shape
     mask = np.zeros((n_a, n_l), dtype=np.uint64)
     explicit = np.ones(n_l, dtype=np.uint64)
-    for j, col in enumerate(cols):
-        seqs = _locus_sequences(gm, int(col))
+    for j, seqs in enumerate(sequences):
         # blanks take the reference allele's definition (PharmCAT); it is the genome's
         # base except where the reference allele itself has a wobble (CYP2D6 *1: R, S)
         ref_def = model.bases[model.alleles.index(model.reference)][j] if model.reference in model.alleles else None
@@ -247,9 +252,55 @@ def _solve_pattern(
     return sorted(out, key=lambda p: (allele_sort_key(p[0]), allele_sort_key(p[1]))), int(top)
 
 
-def call_gene(gm: GenotypeMatrix, kb, gene: str, model: GeneModel | None = None) -> pd.DataFrame:
+@dataclass
+class _GeneSetup:
+    """What matching a gene needs from the KB, built once per KB object and gene."""
+
+    model: GeneModel
+    rules: GeneRules
+    ranks: list[tuple] | None  # lowest-function genes: sort key per allele
+    masks: dict[tuple, tuple[np.ndarray, np.ndarray]]  # allele sequences per position -> _masks
+    #: allele sequences per position -> {distinct pattern (its key row as bytes): solution}
+    solved: dict[tuple, dict[bytes, tuple]]
+
+    def masks_for(self, sequences: tuple[tuple[str | None, ...], ...]) -> tuple[np.ndarray, np.ndarray]:
+        if sequences not in self.masks:
+            self.masks[sequences] = _masks(self.model, sequences)
+        return self.masks[sequences]
+
+    def solved_for(self, sequences: tuple[tuple[str | None, ...], ...]) -> dict[bytes, tuple]:
+        """The patterns solved so far with these sequences (a biobank's chunks repeat them)."""
+        memo = self.solved.setdefault(sequences, {})
+        if len(memo) > SOLVED_PATTERNS_LIMIT:
+            memo.clear()
+        return memo
+
+
+#: most solved patterns remembered per gene (then it starts again)
+SOLVED_PATTERNS_LIMIT = 100_000
+
+
+#: id(kb) -> (kb, {gene: _GeneSetup}); the KB is kept so its id is not reused while cached
+_SETUPS: dict[int, tuple[object, dict[str, _GeneSetup]]] = {}
+
+
+def _gene_setup(kb, gene: str) -> _GeneSetup:
+    """``gene``'s model, rules and masks for ``kb``: sample chunks of one run share them."""
+    if id(kb) not in _SETUPS:
+        if len(_SETUPS) >= 4:
+            _SETUPS.pop(next(iter(_SETUPS)))
+        _SETUPS[id(kb)] = (kb, {})
+    setups = _SETUPS[id(kb)][1]
+    if gene not in setups:
+        model, rules = build_gene_model(kb, gene), gene_rules(kb, gene)
+        setups[gene] = _GeneSetup(model, rules, _function_ranks(kb, model) if rules.lowest_function else None, {}, {})
+    return setups[gene]
+
+
+def call_gene(gm: GenotypeMatrix, kb, gene: str) -> pd.DataFrame:
     """Diplotype calls of every sample in ``gm`` for ``gene``."""
-    model = model or build_gene_model(kb, gene)
+    setup = _gene_setup(kb, gene)
+    model, rules = setup.model, setup.rules
     pos_to_col = {
         int(p): i for i, (g, p, r) in enumerate(zip(gm.loci["gene"], gm.loci["pos"], gm.loci["role"])) if g == gene and r == "core"
     }
@@ -258,13 +309,14 @@ def call_gene(gm: GenotypeMatrix, kb, gene: str, model: GeneModel | None = None)
         raise ValueError(f"{gene}: genotype matrix lacks KB core positions {absent[:5]}")
     cols = np.array([pos_to_col[int(p)] for p in model.positions], dtype=np.int64)
     codes = gm.codes[:, cols, :].astype(np.int16)
-    missing = (codes == MISSING).any(axis=2)
-    mask, explicit = _masks(model, gm, cols)
+    missing = (codes[..., 0] == MISSING) | (codes[..., 1] == MISSING)
+    sequences = _locus_sequences(gm, cols)
+    mask, explicit = setup.masks_for(sequences)
 
     # possible novel alleles: a called allele no definition names at that position
     bits = _code_bits(codes)
     unknown = ((bits & explicit[None, :, None]) == 0) & (codes >= 0)
-    novel = unknown.any(axis=2) & ~missing
+    novel = (unknown[..., 0] | unknown[..., 1]) & ~missing
     ignore = missing | novel
 
     modes = _sample_modes(codes, gm.phased[:, cols], gm.phase_set[:, cols], missing)
@@ -274,7 +326,6 @@ def call_gene(gm: GenotypeMatrix, kb, gene: str, model: GeneModel | None = None)
     novel_codes = np.where(novel[:, :, None], codes, 0).reshape(len(codes), -1)
     key = np.concatenate([modes[:, None].astype(np.int16), pattern.reshape(len(codes), -1), novel_codes], axis=1)
     first, inverse = unique_rows(key)
-    uniq = first
 
     u_pattern = pattern[first]
     u_ignore = ignore[first]
@@ -283,31 +334,16 @@ def call_gene(gm: GenotypeMatrix, kb, gene: str, model: GeneModel | None = None)
     ub[u_ignore] = _ALL
     scores = (~u_ignore).astype(np.int32) @ model.defined.T.astype(np.int32)  # [U, A]
     callable_ = scores > 0
-    compat0 = _all_compatible(mask, ub[..., 0]) & callable_
-    compat1 = _all_compatible(mask, ub[..., 1]) & callable_
-    union = _all_compatible(mask, ub[..., 0] | ub[..., 1]) & callable_
 
-    rules = gene_rules(kb, gene)
     nonref = model.defined & ((mask & np.uint64(1)) == 0)
-    ranks = _function_ranks(kb, model) if rules.lowest_function else None
-    solutions = []
-    for u in range(len(uniq)):
-        mode = int(u_modes[u])
-        b0, b1 = ub[u, :, 0], ub[u, :, 1]
-        notes: list[str] = []
-        if rules.lowest_function:
-            dips, score, notes = _solve_lowest_function(model, mask, nonref, b0, b1, u_ignore[u], mode, ranks)
-        else:
-            dips, score = _solve_pattern(model, mask, b0, b1, scores[u], union[u], compat0[u], compat1[u], mode)
-            if mode == MODE_UNPHASED and len(dips) > 1 and rules.unphased_priorities:
-                dips, notes = _apply_priority(dips, rules.unphased_priorities)
-            # when no pair fits: the gene's single-position fallback gives an actionable
-            # result, so it comes before a combination call (whose function is unknown)
-            if not dips and rules.fallback_position is not None:
-                dips, score, notes = _solve_fallback(model, mask, nonref, b0, b1, u_ignore[u], mode, rules.fallback_position)
-            if not dips and mode in (MODE_PHASED, MODE_HAPLOID):
-                dips, score, notes = _solve_combination(model, mask, nonref, (b0, b1), scores[u], compat0[u], compat1[u], mode)
-        solutions.append((dips, score, notes))
+    # a pattern's key row (with the gene's sequences) decides its solution: solve new ones only
+    solved = setup.solved_for(sequences)
+    keys = [key[i].tobytes() for i in first]
+    new = np.array([u for u, k in enumerate(keys) if k not in solved], dtype=np.int64)
+    if new.size:
+        found = _solve(setup, mask, nonref, ub[new], u_ignore[new], u_modes[new], scores[new], callable_[new])
+        solved.update(zip([keys[u] for u in new.tolist()], found))
+    solutions = [solved[k] for k in keys]
     # alleles a missing position hides: not callable, or at least not ruled out
     unassessed = ((nonref[None, :, :] & u_ignore[:, None, :]).any(axis=2)) | ~callable_
     return _to_frame(gm, model, rules, cols, codes, missing, novel, modes, inverse, solutions, unassessed)
@@ -325,36 +361,80 @@ def _function_ranks(kb, model: GeneModel) -> list[tuple]:
     return keys
 
 
-def _solve_lowest_function(model, mask, nonref, b0, b1, ignored, mode, ranks):
-    """Genes called variant by variant (DPYD, RYR1, CACNA1S).
+def _solve(setup: _GeneSetup, mask, nonref, ub, u_ignore, u_modes, scores, callable_) -> list[tuple]:
+    """(diplotypes, score, notes) of each distinct pattern."""
+    model, rules = setup.model, setup.rules
+    if not rules.lowest_function:
+        return _solve_patterns(model, rules, mask, nonref, ub, u_ignore, u_modes, scores, callable_)
+    copies = _variant_copies(mask, nonref, ub, u_ignore, u_modes)
+    return [_lowest_function_diplotype(model, copies[u], u_ignore[u], int(u_modes[u]), setup.ranks) for u in range(len(ub))]
 
-    Every non-reference allele is looked for on its own; the copies found (per haplotype
-    when phased, by dosage when not) are ranked lowest function first and the two lowest
-    form the diplotype, the reference allele filling empty slots. An allele whose
-    variants are all part of a larger allele found as often is not counted twice.
+
+def _solve_patterns(model, rules, mask, nonref, ub, u_ignore, u_modes, scores, callable_) -> list[tuple]:
+    """(diplotypes, score, notes) of each distinct pattern, for genes called by star alleles."""
+    compat0 = _all_compatible(mask, ub[..., 0]) & callable_
+    compat1 = _all_compatible(mask, ub[..., 1]) & callable_
+    union = _all_compatible(mask, ub[..., 0] | ub[..., 1]) & callable_
+    solutions = []
+    for u in range(len(ub)):
+        mode = int(u_modes[u])
+        b0, b1 = ub[u, :, 0], ub[u, :, 1]
+        notes: list[str] = []
+        dips, score = _solve_pattern(model, mask, b0, b1, scores[u], union[u], compat0[u], compat1[u], mode)
+        if mode == MODE_UNPHASED and len(dips) > 1 and rules.unphased_priorities:
+            dips, notes = _apply_priority(dips, rules.unphased_priorities)
+        # when no pair fits: the gene's single-position fallback gives an actionable
+        # result, so it comes before a combination call (whose function is unknown)
+        if not dips and rules.fallback_position is not None:
+            dips, score, notes = _solve_fallback(model, mask, nonref, b0, b1, u_ignore[u], mode, rules.fallback_position)
+        if not dips and mode in (MODE_PHASED, MODE_HAPLOID):
+            dips, score, notes = _solve_combination(model, mask, nonref, (b0, b1), scores[u], compat0[u], compat1[u], mode)
+        solutions.append((dips, score, notes))
+    return solutions
+
+
+def _variant_copies(mask, nonref, ub, ignored, modes) -> np.ndarray:
+    """int [U, A]: how often each distinct pattern carries each allele, for genes called
+    variant by variant (DPYD, RYR1, CACNA1S); vectorised over patterns.
+
+    Every non-reference allele is looked for on its own: per haplotype when phased (or
+    haploid), by dosage (the fewest copies over its variants) when not; an allele with a
+    missing defining position cannot be assessed (0). An allele whose variants are all
+    part of a larger allele found too is not counted twice: the larger one's copies are
+    subtracted, alleles in order (a smaller allele is reduced by the larger ones' counts
+    as already reduced).
     """
-    found: list[list] = []
-    for a in np.flatnonzero(nonref.any(axis=1)):
-        pos = np.flatnonzero(nonref[a])
-        if ignored[pos].any():
-            continue  # a defining position is missing: this allele cannot be assessed
-        on0 = (mask[a, pos] & b0[pos]) != 0
-        on1 = (mask[a, pos] & b1[pos]) != 0
-        if mode == MODE_HAPLOID:
-            copies = int(on0.all())
-        elif mode == MODE_PHASED:
-            copies = int(on0.all()) + int(on1.all())
-        else:
-            copies = int((on0.astype(int) + on1.astype(int)).min())
-        if copies:
-            found.append([int(a), copies, frozenset(pos.tolist())])
-    for item in found:
-        for other in found:
-            if item[2] < other[2] and other[1] > 0:
-                item[1] -= other[1]
-    copies = sorted((a for a, n, _ in found for _ in range(max(n, 0))), key=lambda a: ranks[a])
+    n_u, n_a = len(ub), len(nonref)
+    copies = np.zeros((n_u, n_a), dtype=np.int64)
+    allele_of, locus = np.nonzero(nonref)  # one entry per variant of an allele, allele-major
+    if allele_of.size == 0:
+        return copies
+    variants, starts = np.unique(allele_of, return_index=True)
+    accepted = mask[allele_of, locus][None, :]
+    hit0 = (accepted & ub[:, locus, 0]) != 0  # [U, entries]
+    hit1 = (accepted & ub[:, locus, 1]) != 0
+    on0 = np.logical_and.reduceat(hit0, starts, axis=1).astype(np.int64)
+    on1 = np.logical_and.reduceat(hit1, starts, axis=1).astype(np.int64)
+    dosage = np.minimum.reduceat(hit0.astype(np.int64) + hit1, starts, axis=1)
+    mode = modes[:, None]
+    found = np.where(mode == MODE_HAPLOID, on0, np.where(mode == MODE_PHASED, on0 + on1, dosage))
+    assessable = ~np.logical_or.reduceat(ignored[:, locus], starts, axis=1)
+    copies[:, variants] = found * assessable
+    size = nonref.sum(axis=1)
+    shared = nonref.astype(np.int64) @ nonref.T.astype(np.int64)
+    inside = (shared == size[:, None]) & (size[None, :] > size[:, None]) & (size[:, None] > 0)
+    for small, large in np.argwhere(inside):  # allele order, as the rule reads
+        copies[:, small] -= np.maximum(copies[:, large], 0)
+    return copies
+
+
+def _lowest_function_diplotype(model, copies, ignored, mode, ranks):
+    """The diplotype of one pattern from its allele copies (:func:`_variant_copies`): the
+    copies found are ranked lowest function first and the two lowest form the
+    diplotype, the reference allele filling empty slots."""
+    found = sorted((a for a in np.flatnonzero(copies > 0).tolist() for _ in range(int(copies[a]))), key=lambda a: ranks[a])
     slots = 1 if mode == MODE_HAPLOID else 2
-    names = [model.alleles[a] for a in copies]
+    names = [model.alleles[a] for a in found]
     notes = []
     if len(names) > slots:
         notes.append(
@@ -577,15 +657,18 @@ def _to_frame(gm, model, rules, cols, codes, missing, novel, modes, inverse, sol
                 "warnings": warnings,
             }
         )
-    rows = [{"sample_id": sample, **group_rows[g]} for sample, g in zip(gm.samples, group_of.tolist())]
-    return pd.DataFrame(rows, columns=["sample_id", *group_rows[0]] if group_rows else None)
+    if not group_rows:
+        return pd.DataFrame()
+    frame = pd.DataFrame(group_rows).take(group_of).reset_index(drop=True)
+    frame.insert(0, "sample_id", list(gm.samples))
+    return frame
 
 
 def _describe_variant(gm: GenotypeMatrix, col: int, pair: np.ndarray) -> str:
     """``chr10:94761900:C>G`` for the non-reference allele(s) at one position."""
-    row = gm.loci.iloc[col]
+    loci = gm.loci
     alts = sorted({gm.allele_sequence(col, int(c)) for c in pair if c > 0})
-    return f"{row['chrom']}:{int(row['pos'])}:{row['ref']}>{','.join(a or '?' for a in alts)}"
+    return f"{loci['chrom'].iat[col]}:{int(loci['pos'].iat[col])}:{loci['ref'].iat[col]}>{','.join(a or '?' for a in alts)}"
 
 
 def call_diplotypes(gm: GenotypeMatrix, kb, genes: list[str] | None = None) -> pd.DataFrame:

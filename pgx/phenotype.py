@@ -101,40 +101,45 @@ def _text_or_none(value) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _alternative_pairs(row) -> list[tuple[str, str | None]]:
-    alts = row["alternatives"]
-    if alts is None or len(alts) == 0:
-        return [(row["allele_1"], _text_or_none(row["allele_2"]))]
+def _alternative_pairs(allele_1, allele_2, alternatives) -> list[tuple[str, str | None]]:
+    if alternatives is None or len(alternatives) == 0:
+        return [(allele_1, _text_or_none(allele_2))]
     pairs = []
-    for d in alts:
+    for d in alternatives:
         a, _, b = d.partition("/")
         pairs.append((a, b or None))
     return pairs
 
 
+_NOT_CALLED = dict(function_1=None, function_2=None, activity_score=None, phenotype=None, lookup_key=NO_RESULT, _warn=None)
+
+
 def assign_phenotypes(calls: pd.DataFrame, kb) -> pd.DataFrame:
-    """``calls`` with function_1/2, activity_score, phenotype, lookup_key and kb_version."""
+    """``calls`` with function_1/2, activity_score, phenotype, lookup_key and kb_version.
+
+    Each distinct (gene, diplotype alternatives) is resolved once and its result
+    repeated to the rows that have it.
+    """
     t = _gene_tables(kb)
-    cache: dict[tuple, dict] = {}
-    extra = []
-    for row in calls.itertuples(index=False):
-        row = row._asdict()
-        if row["call_status"] == "no_call" or not row["allele_1"]:
-            extra.append(
-                dict(function_1=None, function_2=None, activity_score=None, phenotype=None, lookup_key=NO_RESULT, _warn=None)
-            )
-            continue
-        key = (row["gene"], tuple(_alternative_pairs(row)))
-        if key not in cache:
-            cache[key] = _resolve(t, row["gene"], key[1])
-        extra.append(cache[key])
-    add = pd.DataFrame(extra, index=calls.index)
+    results: list[dict] = []
+    index: dict[tuple | None, int] = {}  # None: not called
+    which = []
+    columns = [calls[c].tolist() for c in ("gene", "call_status", "allele_1", "allele_2", "alternatives")]
+    for gene, status, allele_1, allele_2, alternatives in zip(*columns):
+        called = status != "no_call" and bool(allele_1)
+        key = (gene, tuple(_alternative_pairs(allele_1, allele_2, alternatives))) if called else None
+        if key not in index:
+            index[key] = len(results)
+            results.append(_resolve(t, gene, key[1]) if called else _NOT_CALLED)
+        which.append(index[key])
+    add = pd.DataFrame(results).take(which).set_axis(calls.index)
     out = calls.copy()
     for col in ("function_1", "function_2", "activity_score", "phenotype", "lookup_key"):
         out[col] = add[col]
     out["activity_score"] = out["activity_score"].astype("float64")
-    warn = add["_warn"]
-    out["warnings"] = [list(w) + ([x] if isinstance(x, str) and x else []) for w, x in zip(out["warnings"], warn)]
+    out["warnings"] = [
+        list(w) + ([x] if isinstance(x, str) and x else []) for w, x in zip(out["warnings"].tolist(), add["_warn"].tolist())
+    ]
     out["kb_version"] = kb.version
     return out
 

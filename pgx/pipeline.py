@@ -24,7 +24,7 @@ from pgx.outputs import ChunkedTableWriter, read_table, write_table
 from pgx.outside import apply_outside_calls, read_outside_calls
 from pgx.phenotype import assign_phenotypes
 from pgx.overlay import as_overlay, find_overlay, overlay_provenance
-from pgx.recommend import recommend
+from pgx.recommend import recommendation_table
 from pgx.schema import GENOTYPE_STATUSES
 from pgx.vcf import header_build, iter_genotype_chunks
 
@@ -141,7 +141,7 @@ def run_batch(
             if outside is not None:
                 calls = apply_outside_calls(calls, outside, kb)
             cw.write(calls)
-            rw.write(recommend(calls, kb, overlay=overlay))
+            rw.write(recommendation_table(calls, kb, overlay=overlay))
             samples.update(gm.samples)
     options = {"assume_reference": assume_reference, "genes": ",".join(genes), "chunk_size": chunk_size}
     inputs = list(vcfs)

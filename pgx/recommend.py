@@ -72,11 +72,12 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import product
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from pgx.errors import InputError, KnowledgeBaseError
 from pgx.naming import format_diplotype
@@ -288,6 +289,8 @@ class LookupIndex:
     drugs: tuple[DrugEntry, ...]
     rows: pd.DataFrame  # the recommendations table, positionally indexed
     records: tuple[dict, ...] = ()  # the same rows as dicts (fast access by position)
+    #: (id of a drug entry, results) -> its output rows: sample chunks share lookups
+    hits_memo: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def genes(self) -> tuple[str, ...]:
@@ -639,6 +642,24 @@ def _hit_records(index: LookupIndex, entry: DrugEntry, key: tuple[GeneResult, ..
     return out
 
 
+#: most lookups an index remembers (then it starts again)
+HITS_MEMO_LIMIT = 200_000
+
+
+def _remembered_hit_records(index: LookupIndex, entry: DrugEntry, key: tuple[GeneResult, ...], overlay=None) -> list[dict]:
+    """:func:`_hit_records`, remembered by the index across calls (a biobank's sample
+    chunks repeat the same results); not with an overlay, which is given per call."""
+    if overlay is not None:
+        return _hit_records(index, entry, key, overlay)
+    memo = index.hits_memo
+    at = (id(entry), key)  # the index keeps its entries alive, so their ids stay theirs
+    if at not in memo:
+        if len(memo) >= HITS_MEMO_LIMIT:
+            memo.clear()
+        memo[at] = _hit_records(index, entry, key)
+    return memo[at]
+
+
 def empty_recommendations(overlay: bool = False) -> pd.DataFrame:
     """A recommendations frame with no rows and the declared columns."""
     cols = ALL_COLUMNS
@@ -654,15 +675,33 @@ def recommend(calls: pd.DataFrame, kb, overlay=None) -> pd.DataFrame:
     ``overlay`` (a :class:`pgx.overlay.Overlay` or its directory) adds ``verbatim_text``
     and ``implications``.
     """
+    found = _distinct_hits(calls, kb, overlay)
+    return empty_recommendations(overlay is not None) if found is None else _assemble(*found)
+
+
+def recommendation_table(calls: pd.DataFrame, kb, overlay=None) -> pa.Table:
+    """:func:`recommend` as an Arrow table of the declared schema, the same values.
+
+    Each distinct output row is converted to Arrow once and repeated with Arrow's
+    ``take``: no Python object per output cell (a biobank chunk has hundreds of
+    thousands of rows). For writers; :func:`recommend` is the frame for everything else.
+    """
+    found = _distinct_hits(calls, kb, overlay)
+    return RECOMMENDATIONS.empty_table() if found is None else _assemble_table(*found)
+
+
+def _distinct_hits(calls: pd.DataFrame, kb, overlay) -> tuple | None:
+    """(distinct output rows without sample_id, sample position and row position of every
+    output row, sample IDs), or None when there is nothing to look up."""
     index = lookup_index(kb)
     if overlay is not None:
         from pgx.overlay import as_overlay
 
         overlay = as_overlay(overlay)
     if calls.empty or not index.drugs:
-        return empty_recommendations(overlay is not None)
+        return None
     if "kb_version" in calls and (calls["kb_version"].dropna().astype(str) != index.version).any():
-        warnings.warn(f"calls were made with another knowledge base than {index.version}", stacklevel=2)
+        warnings.warn(f"calls were made with another knowledge base than {index.version}", stacklevel=3)
     tables = sample_tables(calls, index.genes)
     hits: list[dict] = []
     pairs_sample, pairs_hit = [], []
@@ -678,9 +717,7 @@ def recommend(calls: pd.DataFrame, kb, overlay=None) -> pd.DataFrame:
         sample_pos, hit_pos = broadcast(codes, combo_hits)
         pairs_sample.append(sample_pos)
         pairs_hit.append(hit_pos)
-    sample_ids = tables.samples
-    columns = ALL_COLUMNS
-    return _assemble(hits, np.concatenate(pairs_sample), np.concatenate(pairs_hit), sample_ids, columns)
+    return hits, np.concatenate(pairs_sample), np.concatenate(pairs_hit), tables.samples
 
 
 def _view_hits(
@@ -701,7 +738,7 @@ def _view_hits(
     for combo, row in enumerate(first_sample):
         key = tuple(per_gene[gv][1][per_gene[gv][0][row]] for gv in view)
         for entry in entries:
-            for record in _hit_records(index, entry, key, overlay):
+            for record in _remembered_hit_records(index, entry, key, overlay):
                 combo_hits[combo].append(len(hits))
                 hits.append(record)
     return codes, combo_hits
@@ -728,29 +765,52 @@ def _hit_column(hits: list[dict], name: str) -> np.ndarray:
     return arr
 
 
-def _assemble(
-    hits: list[dict], sample_pos: np.ndarray, hit_pos: np.ndarray, sample_ids: np.ndarray, columns: list[str] = ALL_COLUMNS
-) -> pd.DataFrame:
-    """Broadcast the distinct hits to their samples, in the documented order."""
-    cols = {c: _hit_column(hits, c) for c in columns if c != "sample_id"}
+def _hit_columns(hits: list[dict]) -> dict[str, np.ndarray]:
+    return {c: _hit_column(hits, c) for c in ALL_COLUMNS if c != "sample_id"}
+
+
+def _row_order(cols: dict[str, np.ndarray], sample_pos: np.ndarray, hit_pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sample position, hit position) of every output row, in the documented order."""
+    n_hits = len(cols["drug"])
     sort_keys = [
         np.array(["" if v is None else str(v) for v in cols["drug"]]),
         np.array(["" if v is None else str(v) for v in cols["source"]]),
         np.array([";".join(v) for v in cols["genes"]]),
         *(np.array(["" if v is None else str(v) for v in cols[c]]) for c in ("population", "recommendation_id")),
     ]
-    rank = np.empty(len(hits), dtype=np.int64)
-    rank[np.lexsort(sort_keys[::-1])] = np.arange(len(hits))
-    order = np.argsort(sample_pos.astype(np.int64) * max(len(hits), 1) + rank[hit_pos], kind="stable")
-    take = hit_pos[order]
+    rank = np.empty(n_hits, dtype=np.int64)
+    rank[np.lexsort(sort_keys[::-1])] = np.arange(n_hits)
+    order = np.argsort(sample_pos.astype(np.int64) * max(n_hits, 1) + rank[hit_pos], kind="stable")
+    return sample_pos[order], hit_pos[order]
+
+
+def _assemble(hits: list[dict], sample_pos: np.ndarray, hit_pos: np.ndarray, sample_ids: np.ndarray) -> pd.DataFrame:
+    """Broadcast the distinct hits to their samples, in the documented order."""
+    cols = _hit_columns(hits)
+    samples, take = _row_order(cols, sample_pos, hit_pos)
     # object columns share the few distinct Python strings: no per-row string copies
-    data = {"sample_id": sample_ids[sample_pos[order]], **{c: arr[take] for c, arr in cols.items()}}
+    data = {"sample_id": sample_ids[samples], **{c: arr[take] for c, arr in cols.items()}}
     # one block per column (pd.concat), not one consolidated copy of every object column
-    return pd.concat([pd.Series(data[c], dtype=data[c].dtype, name=c, copy=False) for c in columns], axis=1)
+    return pd.concat([pd.Series(data[c], dtype=data[c].dtype, name=c, copy=False) for c in ALL_COLUMNS], axis=1)
+
+
+def _assemble_table(hits: list[dict], sample_pos: np.ndarray, hit_pos: np.ndarray, sample_ids: np.ndarray) -> pa.Table:
+    """:func:`_assemble` as Arrow: each column converted once over the distinct values,
+    then taken to the rows (a dictionary column is encoded after the take, so its
+    dictionary is in order of first appearance, as when converting the frame)."""
+    cols = _hit_columns(hits)
+    samples, take = _row_order(cols, sample_pos, hit_pos)
+    arrays = []
+    for f in RECOMMENDATIONS:
+        values, rows = (sample_ids, samples) if f.name == "sample_id" else (cols[f.name], take)
+        plain = f.type.value_type if pa.types.is_dictionary(f.type) else f.type
+        arrays.append(pa.array(values, type=plain, from_pandas=True).take(rows).cast(f.type))
+    return pa.Table.from_arrays(arrays, schema=RECOMMENDATIONS)
 
 
 __all__ = [
     "recommend",
+    "recommendation_table",
     "match_rows",
     "lookup_index",
     "build_index",

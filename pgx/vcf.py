@@ -13,10 +13,13 @@ the file):
    each line is kept or skipped on its CHROM/POS (and, for gVCF reference blocks, its
    INFO/END) before its genotypes are parsed. REF bases, symbolic alleles and contig
    names are checked here.
-2. **Decode.** The small VCF is parsed with cyvcf2, restricted to the samples of the
-   current chunk (``iter_genotype_chunks``). Genotypes come out as numpy arrays and are
-   mapped to KB allele codes with one lookup table per record: no Python loop over
-   samples.
+2. **Decode.** The small VCF is parsed once with cyvcf2, for every sample read.
+   Genotypes come out as numpy arrays and are mapped to KB allele codes with one lookup
+   table per record: no Python loop over samples. They are kept compact, only at the
+   loci the file's records concern (3 bytes per sample and such locus, 7 with FORMAT/PS:
+   90 MB for 100,000 samples over the ~300 KB records of whole-genome files that list
+   variant sites, 360 MB if every KB position has a record), and each sample chunk
+   (``iter_genotype_chunks``) is a slice of them, so no record is parsed twice.
 
 Decisions (the rules a reader of the output can rely on):
 
@@ -158,8 +161,8 @@ def read_genotypes(
         assume_reference: fill positions absent from every file with the reference allele
             (status ``assumed_reference``) instead of MISSING.
         samples: read only these samples (every one must be in some file).
-        chunk_size: decode this many samples at a time (bounds the parsing memory; the
-            result is the same). Use :func:`iter_genotype_chunks` to also bound the result.
+        chunk_size: build the matrices this many samples at a time (the result is the
+            same). Use :func:`iter_genotype_chunks` to also bound the result.
         build: the genome build the files are read as (None: each file's header decides);
             a GRCh37 file's ``chrM`` is hg19's non-rCRS sequence and is not read.
 
@@ -188,8 +191,9 @@ def iter_genotype_chunks(
 ) -> Iterator[GenotypeMatrix]:
     """Like :func:`read_genotypes`, one :class:`GenotypeMatrix` per ``chunk_size`` samples.
 
-    Every file is scanned once (its KB lines are extracted to a temporary file); each
-    chunk then decodes only its own samples, so memory is bounded by the chunk. Sample
+    Every file is scanned once (its KB lines are extracted to a temporary file) and its
+    records decoded once into compact codes; each chunk is then built from its own
+    samples' codes, so the full matrices are bounded by the chunk. Sample
     order across chunks is the order of :func:`read_genotypes`; allele codes (including
     novel ones) are consistent across chunks. Nothing is yielded when there are no samples.
     """
@@ -201,7 +205,7 @@ def iter_genotype_chunks(
             raise InputError(f"chunk_size must be a positive number of samples, not {chunk_size}")
         size = chunk_size or max(len(order), 1)
         for start in range(0, len(order), size):
-            yield session.read_chunk(order[start : start + size], assume_reference)
+            yield session.read_chunk(start, min(start + size, len(order)), assume_reference)
 
 
 def header_build(path: Path | str) -> str | None:
@@ -795,45 +799,87 @@ class _FilePart:
 
     vf: _VcfFile
     samples: list[str]
-    codes: np.ndarray  # int16 [n, L, 2]
-    phased: np.ndarray  # bool [n, L]
-    phase_set: np.ndarray  # int64 [n, L]
-    status: np.ndarray  # int8 [n, L]
-    present: np.ndarray  # bool [L]: a record of this file concerns the locus
+    cols: np.ndarray  # int64 [P]: the KB loci a record of this file concerns, ascending
+    codes: np.ndarray  # int16 [n, P, 2]
+    phased: np.ndarray  # bool [n, P]
+    phase_set: np.ndarray  # int64 [n, P]
+    status: np.ndarray  # int8 [n, P]
     warnings: list[str]
 
 
-def _decode(vf: _VcfFile, kbi: _KbIndex, novel: _NovelAlleles, samples: list[str]) -> _FilePart:
+@dataclass
+class _DecodedFile:
+    """One file's genotypes, decoded once for every sample read from it, at the KB loci
+    its records concern (3 bytes per sample and locus, 7 with phase sets): chunks slice
+    it, so no record is parsed twice however many chunks there are."""
+
+    vf: _VcfFile
+    samples: list[str]  # the file's samples that are read, in file order
+    cols: np.ndarray  # int64 [P]: KB locus indices, ascending
+    codes: np.ndarray  # int8 [N, P, 2] (int16 if a code does not fit)
+    phased: np.ndarray  # bool [N, P]
+    phase_set: np.ndarray | None  # int32 [N, P] (VCF integers); None when no record has a phase set
+    notes: list[tuple[np.ndarray | None, str, str]]  # per record: (samples or None, where, what), see _record_warning
+    conflicts: dict[int, np.ndarray]  # locus -> bool [N]: different non-reference alleles on two records
+
+    def part(self, rows: np.ndarray, kbi: _KbIndex) -> _FilePart:
+        """The genotypes of the samples at ``rows`` (ascending indices into ``samples``)."""
+        codes = self.codes[rows].astype(np.int16)
+        n, n_cols = codes.shape[:2]
+        ps = np.zeros((n, n_cols), dtype=np.int64) if self.phase_set is None else self.phase_set[rows].astype(np.int64)
+        samples = [self.samples[i] for i in rows]
+        warnings = [_record_warning(None if who is None else who[rows], where, what) for who, where, what in self.notes]
+        warnings = [w for w in warnings if w]
+        for j, who in sorted(self.conflicts.items()):
+            names = [samples[i] for i in np.flatnonzero(who[rows])]
+            if names:
+                warnings.append(
+                    f"{self.vf.name}: {kbi.loci['chrom'].iat[j]}:{kbi.loci['pos'].iat[j]}: {len(names)} sample(s) "
+                    f"({_listing(names)}) have different non-reference alleles on two records at this position; "
+                    "kept the first record's allele"
+                )
+        return _FilePart(self.vf, samples, self.cols, codes, self.phased[rows], ps, _status(codes), warnings)
+
+
+def _record_warning(who: np.ndarray | None, where: str, what: str) -> str | None:
+    """The warning about one record for a chunk: ``what`` for the whole record (``who``
+    None), else prefixed by how many of the chunk's samples it concerns (none: no warning)."""
+    if who is None:
+        return f"{where}: {what}"
+    n = int(who.sum())
+    return f"{where}: {n} {what}" if n else None
+
+
+def _decode(vf: _VcfFile, kbi: _KbIndex, novel: _NovelAlleles, samples: list[str]) -> _DecodedFile:
+    """Parse a file's extracted records once, for ``samples`` (in file order)."""
     import cyvcf2
 
     subset = None if len(samples) == len(vf.samples) else samples
     reader = cyvcf2.VCF(str(vf.extracted), samples=subset, lazy=True)
+    loci: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # locus -> codes, phased, phase_set
+    notes: list[tuple[np.ndarray | None, str, str]] = []
+    conflicts: dict[int, np.ndarray] = {}
+    n = len(samples)
     try:
-        order = list(reader.samples)
-        n, n_loci = len(order), kbi.n
-        codes = np.full((n, n_loci, 2), MISSING, dtype=np.int16)
-        phased = np.zeros((n, n_loci), dtype=bool)
-        phase_set = np.zeros((n, n_loci), dtype=np.int64)
-        present = np.zeros(n_loci, dtype=bool)
-        warnings: list[str] = []
-        conflicts: dict[int, np.ndarray] = {}
+        if reader.samples != samples:  # cyvcf2 keeps file order, as ``samples`` has it
+            raise RuntimeError(f"{vf.name}: cyvcf2 returned the samples in another order than the file's")
         for rec in reader:
-            _decode_record(rec, kbi, novel, codes, phased, phase_set, present, conflicts, warnings, vf.name)
+            _decode_record(rec, kbi, novel, n, loci, conflicts, notes, vf.name)
     finally:
         reader.close()
-    for j, who in sorted(conflicts.items()):
-        names = [order[i] for i in np.flatnonzero(who)]
-        warnings.append(
-            f"{vf.name}: {kbi.loci['chrom'].iat[j]}:{kbi.loci['pos'].iat[j]}: {len(names)} sample(s) "
-            f"({_listing(names)}) have different non-reference alleles on two records at this position; "
-            "kept the first record's allele"
-        )
-    status = _status(codes)
-    status[:, ~present] = STATUS_MISSING
-    return _FilePart(vf, order, codes, phased, phase_set, status, present, warnings)
+    cols = np.array(sorted(loci), dtype=np.int64)
+    columns = [loci[j] for j in cols.tolist()]
+    codes = np.stack([c[0] for c in columns], axis=1) if columns else np.zeros((n, 0, 2), dtype=np.int16)
+    if codes.size == 0 or codes.max() <= np.iinfo(np.int8).max:  # codes are small: store them in a byte
+        codes = codes.astype(np.int8)
+    phased = np.stack([c[1] for c in columns], axis=1) if columns else np.zeros((n, 0), dtype=bool)
+    has_ps = any(c[2].any() for c in columns)
+    phase_set = np.stack([c[2].astype(np.int32) for c in columns], axis=1) if has_ps else None
+    return _DecodedFile(vf, samples, cols, codes, phased, phase_set, notes, conflicts)
 
 
-def _decode_record(rec, kbi, novel, codes, phased, phase_set, present, conflicts, warnings, name) -> None:
+def _decode_record(rec, kbi, novel, n, loci, conflicts, notes, name) -> None:
+    """Map one record's genotypes to KB codes and merge them into ``loci``."""
     canon = canonical_contig(rec.CHROM)
     pos = rec.POS
     alts = list(rec.ALT)
@@ -847,9 +893,9 @@ def _decode_record(rec, kbi, novel, codes, phased, phase_set, present, conflicts
     if not targets and not shifted:
         return
     gt = rec.genotype
-    n = codes.shape[0]
+    where = f"{name}: {rec.CHROM}:{pos}"
     if gt is None:
-        warnings.append(f"{name}: {rec.CHROM}:{pos}: the record has no GT; its genotypes are missing")
+        notes.append((None, where, "the record has no GT; its genotypes are missing"))
         alleles = np.full((n, 2), -1, dtype=np.int16)
         rec_phased = np.zeros(n, dtype=bool)
     else:
@@ -858,7 +904,7 @@ def _decode_record(rec, kbi, novel, codes, phased, phase_set, present, conflicts
     if alleles.shape[1] > 2:
         poly = (alleles[:, 2:] != HAPLOID).any(axis=1)
         if poly.any():
-            warnings.append(f"{name}: {rec.CHROM}:{pos}: {int(poly.sum())} genotype(s) with more than two alleles set to missing")
+            notes.append((poly, where, "genotype(s) with more than two alleles set to missing"))
         alleles = alleles[:, :2].copy()
         alleles[poly] = -1
     elif alleles.shape[1] == 1:
@@ -875,15 +921,16 @@ def _decode_record(rec, kbi, novel, codes, phased, phase_set, present, conflicts
         new_phased = rec_phased.copy()
         new_phased[new[:, 1] == HAPLOID] = True
         new_phased[(new == MISSING).all(axis=1)] = False
-        if starts_here is None and present[j]:
-            _keep_first_of_repeats(codes[:, j], phased[:, j], new, new_phased, j, name, rec, kbi, warnings)
-        if present[j]:
-            conflict = _merge_into(codes[:, j], phased[:, j], phase_set[:, j], new, new_phased, ps)
+        if j in loci:
+            if starts_here is None:
+                twice = _keep_first_of_repeats(*loci[j][:2], new, new_phased)
+                if twice.any():
+                    notes.append((twice, where, _WRITTEN_TWICE.format(locus=f"{kbi.loci['chrom'].iat[j]}:{kbi.loci['pos'].iat[j]}")))
+            conflict = _merge_into(*loci[j], new, new_phased, ps)
             if conflict.any():
                 conflicts[j] = conflicts.get(j, np.zeros(n, dtype=bool)) | conflict
         else:
-            codes[:, j], phased[:, j], phase_set[:, j] = new, new_phased, ps
-            present[j] = True
+            loci[j] = (new, new_phased, ps.copy())
 
 
 def _shifted_codes(kbi: _KbIndex, novel: _NovelAlleles, canon: str, pos: int, ref: str, alts: list[str]) -> dict[int, list[int]]:
@@ -907,19 +954,20 @@ def _shifted_codes(kbi: _KbIndex, novel: _NovelAlleles, canon: str, pos: int, re
     return out
 
 
-def _keep_first_of_repeats(cur, cur_phased, new, new_phased, j, name, rec, kbi, warnings) -> None:
-    """A sample carrying the same KB allele on an exact and a shifted record has one variant
-    written twice: the record read first stands for it (``new`` is made equal to it)."""
+_WRITTEN_TWICE = (
+    "sample(s) carry the KB indel at {locus} on this record and on another one written at another position; "
+    "one variant written twice counts once (the first record's genotype is kept)"
+)
+
+
+def _keep_first_of_repeats(cur, cur_phased, new, new_phased) -> np.ndarray:
+    """Samples carrying the same KB allele on an exact and a shifted record have one variant
+    written twice: the record read first stands for it (``new`` is made equal to it).
+    Returns those samples (bool [N])."""
     same = ((new[:, :, None] > 0) & (new[:, :, None] == cur[:, None, :])).any(axis=(1, 2))
-    if not same.any():
-        return
     new[same] = cur[same]
     new_phased[same] = cur_phased[same]
-    warnings.append(
-        f"{name}: {rec.CHROM}:{rec.POS}: {int(same.sum())} sample(s) carry the KB indel at "
-        f"{kbi.loci['chrom'].iat[j]}:{kbi.loci['pos'].iat[j]} on this record and on another one written at "
-        "another position; one variant written twice counts once (the first record's genotype is kept)"
-    )
+    return same
 
 
 def _phase_sets(rec, n: int) -> np.ndarray:
@@ -995,6 +1043,9 @@ class _Session:
         self.kbi = _KbIndex.build(loci)
         self.novel = _NovelAlleles(self.kbi)
         self.files = [_inspect(p) for p in paths]
+        shared: dict[str, str] = {}  # one string per sample ID, however many files name it
+        for vf in self.files:
+            vf.samples = [shared.setdefault(s, s) for s in vf.samples]
         wanted = None if samples is None else set(samples)
         if wanted is not None:
             everywhere = set().union(*(vf.samples for vf in self.files))
@@ -1010,21 +1061,32 @@ class _Session:
         for vf in self.files:
             order.update((s, None) for s in vf.samples if wanted is None or s in wanted)
         self.sample_order = list(order)
+        #: by extract(): each file's decoded genotypes, and the row of every sample of
+        #: ``sample_order`` in them (-1: not in the file)
+        self.decoded: list[tuple[_DecodedFile, np.ndarray]] = []
 
     def extract(self, tmp: Path) -> None:
+        """Extract every file's KB records, then decode them once for all samples read."""
         for i, vf in enumerate(self.files):
             _Extractor(vf, self.kbi, self.build).run(tmp / f"{i}.vcf")
             for w in vf.warnings:
                 log.warning(w)
-
-    def read_chunk(self, chunk: list[str], assume_reference: bool) -> GenotypeMatrix:
-        in_chunk = set(chunk)
-        parts = []
+        position = {s: i for i, s in enumerate(self.sample_order)}
         for vf in self.files:
-            mine = [s for s in vf.samples if s in in_chunk]
+            mine = [s for s in vf.samples if s in position]
             if mine:
-                parts.append(_decode(vf, self.kbi, self.novel, mine))
-        return self._union(chunk, parts, assume_reference)
+                row_of = np.full(len(self.sample_order), -1, dtype=np.int64)
+                row_of[[position[s] for s in mine]] = np.arange(len(mine))
+                self.decoded.append((_decode(vf, self.kbi, self.novel, mine), row_of))
+
+    def read_chunk(self, start: int, stop: int, assume_reference: bool) -> GenotypeMatrix:
+        """The matrix of ``sample_order[start:stop]``."""
+        parts = []
+        for decoded, row_of in self.decoded:
+            rows = row_of[start:stop]
+            if (rows >= 0).any():
+                parts.append(decoded.part(np.sort(rows[rows >= 0]), self.kbi))  # in file order
+        return self._union(self.sample_order[start:stop], parts, assume_reference)
 
     def _union(self, chunk: list[str], parts: list[_FilePart], assume_reference: bool) -> GenotypeMatrix:
         n, n_loci = len(chunk), self.kbi.n
@@ -1041,28 +1103,28 @@ class _Session:
             rows = np.array([row[s] for s in part.samples], dtype=np.int64)
             for s in part.samples:
                 sources[s].append(part.vf.name)
-            cols = np.flatnonzero(part.present)
+            cols = part.cols
             if cols.size == 0:
                 continue
             grid = np.ix_(rows, cols)
             had = origin[grid] >= 0
             if not had.any():  # the usual case: no other file has these samples here
                 for dst, src in ((codes, part.codes), (phased, part.phased), (phase_set, part.phase_set), (status, part.status)):
-                    dst[grid] = src[:, cols]
+                    dst[grid] = src
                 origin[grid] = k
                 continue
             self._check_agreement(parts, k, rows, cols, had, codes[grid], status[grid], origin[grid], chunk)
             # take the new genotype where the cell was empty or the new one is more complete
-            take = ~had | (_completeness(part.status[:, cols]) > _completeness(status[grid]))
+            take = ~had | (_completeness(part.status) > _completeness(status[grid]))
             for dst, src in ((codes, part.codes), (phased, part.phased), (phase_set, part.phase_set), (status, part.status)):
                 block = dst[grid]
-                block[take] = src[:, cols][take]
+                block[take] = src[take]
                 dst[grid] = block
             o = origin[grid]
             o[take] = k
             origin[grid] = o
         if assume_reference:
-            self._assume_reference(codes, status, origin, self._coverage(chunk, row))
+            self._assume_reference(codes, status, origin, self._coverage(parts, row))
         return GenotypeMatrix(
             samples=list(chunk),
             loci=self.kbi.loci,
@@ -1077,7 +1139,7 @@ class _Session:
 
     def _check_agreement(self, parts, k, rows, cols, had, old_codes, old_status, old_origin, chunk) -> None:
         part = parts[k]
-        new_codes, new_status = part.codes[:, cols], part.status[:, cols]
+        new_codes, new_status = part.codes, part.status
         both = had & (old_status == STATUS_CALLED) & (new_status == STATUS_CALLED)
         differ = both & (np.sort(old_codes, axis=2) != np.sort(new_codes, axis=2)).any(axis=2)
         if not differ.any():
@@ -1106,14 +1168,14 @@ class _Session:
             out.append("." if c < 0 else seqs[c] if c < len(seqs) else table.get((j, c), "?"))
         return "/".join(out)
 
-    def _coverage(self, chunk: list[str], row: dict[str, int]) -> np.ndarray:
-        """bool [samples, loci]: some file holding the sample covers the locus's gene."""
-        cover = np.zeros((len(chunk), self.kbi.n), dtype=bool)
+    def _coverage(self, parts: list[_FilePart], row: dict[str, int]) -> np.ndarray:
+        """bool [chunk samples, loci]: some file holding the sample covers the locus's gene."""
+        cover = np.zeros((len(row), self.kbi.n), dtype=bool)
         gene_of = np.asarray(self.kbi.gene_of, dtype=object)
-        for vf in self.files:
-            rows = [row[s] for s in vf.samples if s in row]
-            if rows and vf.covered_genes:
-                cols = np.flatnonzero(np.isin(gene_of, sorted(vf.covered_genes)))
+        for part in parts:
+            if part.vf.covered_genes:
+                rows = [row[s] for s in part.samples]
+                cols = np.flatnonzero(np.isin(gene_of, sorted(part.vf.covered_genes)))
                 cover[np.ix_(rows, cols)] = True
         return cover
 

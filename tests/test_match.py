@@ -8,7 +8,7 @@ import pytest
 
 from pgx.genotypes import HAPLOID, MISSING, STATUS_ASSUMED_REFERENCE, STATUS_CALLED, STATUS_MISSING, GenotypeMatrix
 from pgx.kb import load_kb
-from pgx.match import call_diplotypes
+from pgx.match import _ALL, MODE_HAPLOID, MODE_PHASED, MODE_UNPHASED, _variant_copies, call_diplotypes
 from pgx.phenotype import assign_phenotypes, format_activity_score
 from tests.toy_kb import write_toy_kb
 
@@ -251,6 +251,55 @@ def test_lowest_function_sub_allele_not_counted_twice(toy_kb):
     assert c.loc["P", "diplotype"] == "Reference/v3"
 
 
+def _copies_one_pattern(mask, nonref, b0, b1, ignored, mode) -> list[int]:
+    """The lowest-function counting rule written out for one pattern, allele by allele
+    (how pgx.match applied it before it was vectorised over patterns)."""
+    found = []
+    for a in np.flatnonzero(nonref.any(axis=1)):
+        pos = np.flatnonzero(nonref[a])
+        if ignored[pos].any():
+            continue
+        on0, on1 = (mask[a, pos] & b0[pos]) != 0, (mask[a, pos] & b1[pos]) != 0
+        if mode == MODE_HAPLOID:
+            n = int(on0.all())
+        elif mode == MODE_PHASED:
+            n = int(on0.all()) + int(on1.all())
+        else:
+            n = int((on0.astype(int) + on1.astype(int)).min())
+        if n:
+            found.append([int(a), n, frozenset(pos.tolist())])
+    for item in found:
+        for other in found:
+            if item[2] < other[2] and other[1] > 0:
+                item[1] -= other[1]
+    copies = [0] * len(nonref)
+    for a, n, _ in found:
+        copies[a] = max(n, 0)
+    return copies
+
+
+def test_variant_copies_follow_the_rule_for_every_pattern_and_mode():
+    """Nested alleles ({2} in {2,3} in {2,3,4} and {1,2,3}, listed larger first so a count
+    already reduced, even below zero, is subtracted; {0} and {1} in {0,1}), missing
+    positions, every mode: the vectorised counts equal the rule applied pattern by pattern."""
+    variants = [[2, 3], [2, 3, 4], [1, 2, 3], [2], [0], [1], [0, 1], [4]]
+    n_a, n_l = len(variants) + 1, 5  # allele 0 is the reference
+    nonref = np.zeros((n_a, n_l), dtype=bool)
+    for a, pos in enumerate(variants, 1):
+        nonref[a, pos] = True
+    mask = np.where(nonref, np.uint64(2), np.uint64(1))  # variant: code 1; elsewhere the reference
+    rng = np.random.default_rng(3)
+    codes = rng.choice([0, 1, 1, MISSING], size=(400, n_l, 2))
+    ignored = (codes == MISSING).any(axis=2)
+    ub = np.where(ignored[..., None], _ALL, np.left_shift(np.uint64(1), np.clip(codes, 0, None).astype(np.uint64)))
+    modes = rng.choice([MODE_UNPHASED, MODE_PHASED, MODE_HAPLOID], size=400)
+    copies = _variant_copies(mask, nonref, ub, ignored, modes)
+    for u in range(400):
+        expected = _copies_one_pattern(mask, nonref, ub[u, :, 0], ub[u, :, 1], ignored[u], modes[u])
+        assert np.maximum(copies[u], 0).tolist() == expected, u
+    assert (copies[:, 1] < 0).any() and (copies[:, 4] > 0).any()  # a reduced count went below zero
+
+
 def test_required_position_missing_is_no_call(rules_kb):
     c = call(rules_kb, {"S": {300: None}})
     assert c.loc["S", "call_status"] == "no_call"
@@ -267,6 +316,39 @@ def test_unphased_priority_resolves_documented_tie(rules_kb):
 def test_ignored_allele_is_never_called(rules_kb):
     c = call(rules_kb, {"S": {300: "0/1"}})
     assert "*4" not in str(c.loc["S", "diplotype"])
+
+
+def test_each_kb_keeps_its_own_gene_models_across_calls(toy_kb, rules_kb):
+    """Gene models and masks are reused between sample chunks, per KB: alternating two
+    KBs with the same gene names gives each its own answer."""
+    genotypes = {"S": {300: "0/1"}}
+    for _ in range(2):
+        assert call(toy_kb, genotypes).loc["S", "diplotype"] == "*1/*4"
+        assert "*4" not in str(call(rules_kb, genotypes).loc["S", "diplotype"])
+
+
+def test_solved_patterns_are_reused_across_chunks_per_allele_sequences(toy_kb, monkeypatch):
+    """A chunk repeating earlier patterns solves nothing again and calls the same; the same
+    codes with other allele sequences (novel codes mean other things in another read) are
+    solved anew."""
+    from pgx import match
+
+    solved = []
+    real = match._solve_pattern
+    monkeypatch.setattr(match, "_solve_pattern", lambda *a: solved.append(1) or real(*a))
+    genotypes = {"HET": {100: "0/1"}, "HOM": {100: "1/1", 200: "1/1"}, "REF": {}, "PH": {100: "1|0", 200: "0|1"}}
+    first = call(toy_kb, genotypes)
+    n_first = len(solved)
+    again = call(toy_kb, {f"{s}2": g for s, g in genotypes.items()})
+    assert n_first > 0 and len(solved) == n_first
+    pd.testing.assert_frame_equal(first.reset_index(drop=True), again.reset_index(drop=True))
+    # code 2 at position 100: the reference base in one read, *2's base in another
+    calls = []
+    for seq in ("A", "T"):
+        gm = make_matrix(toy_kb, {"S": {100: "0/2"}})
+        gm.novel_alleles = {(int(np.flatnonzero(gm.loci["pos"] == 100)[0]), 2): seq}
+        calls.append(call_diplotypes(gm, toy_kb).set_index("gene").loc["TOY1", "diplotype"])
+    assert calls == ["*1/*1", "*1/*2"]
 
 
 def test_fallback_position_when_no_star_call_fits(rules_kb):

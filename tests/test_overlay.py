@@ -19,6 +19,7 @@ import pytest
 import pgx.overlay as ov
 import pgx.recommend as rec
 from pgx.errors import ConfigError, InputError, PgxError
+from pgx.outputs import as_table
 from pgx.schema import RECOMMENDATIONS
 from tests.test_recommend import calls_frame, for_drug, make_kb
 
@@ -158,6 +159,8 @@ def test_verbatim_text_is_attached_only_with_an_overlay(tmp_path) -> None:
     other = out[out["drug"] != "clopidogrel"]
     assert other["verbatim_text"].isna().all()
     pd.testing.assert_frame_equal(ov.attach_verbatim(plain, tmp_path / "o", kb), out)
+    table = rec.recommendation_table(calls, kb, overlay=tmp_path / "o")  # what the pipeline writes
+    assert as_table(table, "recommendations").equals(as_table(out, "recommendations"))
 
 
 def test_an_overlay_row_for_another_key_is_not_shown_but_a_renumbered_one_is(tmp_path) -> None:

@@ -187,6 +187,21 @@ def test_samples_with_the_same_key_are_looked_up_once(monkeypatch) -> None:
     assert out["sample_id"].nunique() == 2000
 
 
+def test_a_later_chunk_reuses_the_lookups_of_an_earlier_one(monkeypatch) -> None:
+    kb = make_kb()
+    seen = []
+    real = rec.match_rows
+    monkeypatch.setattr(rec, "match_rows", lambda entry, key: seen.append(entry.drug) or real(entry, key))
+    first = calls_frame(("S1", "CYP2C19", "Poor Metabolizer", "PM"), ("S1", "CYP2C9", "1.0", "IM"))
+    later = calls_frame(("S2", "CYP2C19", "Poor Metabolizer", "PM"), ("S2", "CYP2C9", "1.0", "IM"))
+    a = rec.recommend(first, kb)
+    n_first = len(seen)
+    b = rec.recommend(later, kb)
+    assert n_first > 0 and len(seen) == n_first  # the second chunk looked nothing up again
+    pd.testing.assert_frame_equal(a.drop(columns="sample_id"), b.drop(columns="sample_id"))
+    assert set(b["sample_id"]) == {"S2"}
+
+
 def test_output_columns_order_and_kb_version() -> None:
     kb = make_kb()
     calls = calls_frame(("S2", "CYP2C19", "Poor Metabolizer", "PM"), ("S1", "CYP2C19", "Normal Metabolizer", "NM"))
@@ -208,6 +223,32 @@ def test_output_writes_with_the_declared_schema(tmp_path) -> None:
 def test_empty_calls_give_an_empty_frame() -> None:
     out = rec.recommend(calls_frame(), make_kb())
     assert out.empty and list(out.columns) == [f.name for f in RECOMMENDATIONS]
+
+
+def test_recommendation_table_is_the_frame_as_arrow(tmp_path) -> None:
+    """The writers' Arrow table (distinct rows converted once, then taken) has exactly
+    the frame's rows, values and order, and writes the same Parquet bytes; also with no
+    calls."""
+    from pgx.outputs import as_table, write_table
+
+    kb = make_kb()
+    calls = calls_frame(
+        ("S3", "CYP2C19", "Poor Metabolizer", "Poor Metabolizer"),  # two populations, alternatives
+        ("S3", "CYP2C9", "1.0", "Intermediate Metabolizer"),  # a dose factor
+        ("S1", "CYP2C19", None, None, "no_call"),  # no result: no_guideline_match, nulls
+        ("S1", "CYP2D6", "3.5", "Ultrarapid Metabolizer"),
+        ("S2", "CYP2C19", "Normal Metabolizer", "Normal Metabolizer"),
+        ("S2", "CYP2D6", "5.0", "Ultrarapid Metabolizer"),  # a bound
+    )
+    for frame in (calls, calls_frame()):
+        expected = as_table(rec.recommend(frame, kb), "recommendations")
+        table = rec.recommendation_table(frame, kb)
+        assert table.schema.equals(RECOMMENDATIONS) and table.num_rows == expected.num_rows
+        assert as_table(table, "recommendations").equals(expected)
+    a = write_table(rec.recommend(calls, kb), "recommendations", tmp_path / "a.parquet")
+    b = write_table(rec.recommendation_table(calls, kb), "recommendations", tmp_path / "b.parquet")
+    assert a.read_bytes() == b.read_bytes()
+    assert expected.num_rows == 0 and a.stat().st_size > 0
 
 
 def test_index_is_built_once_per_kb_version() -> None:

@@ -6,6 +6,7 @@ from ``tests/data`` named after the bug it pins.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -438,6 +439,74 @@ def test_chunks_reproduce_the_whole_read(make_vcf, tmp_path, indexed):
     same_matrix(whole, read(path, chunk_size=5))
     for c in chunks:
         np.testing.assert_array_equal(c.codes, whole.codes[[samples.index(s) for s in c.samples]])
+
+
+def _mixed_cohort(make_vcf, tmp_path):
+    """Two files, 13 samples: a (S0-S8) with phase sets, unphased, missing, partial, haploid
+    and three-allele calls and split records at chr10:200 that conflict for some samples;
+    b (S5-S12, so S5-S8 are in both) on chrX/chrM with haploid and diploid calls."""
+    rng = np.random.default_rng(11)
+    pool_a = ["0|1:11", "1|0:11", "1|1:22", "0/1:.", "./.:.", "0/.:.", ".|1:.", "1:.", "0/1/1:.", "0|0:."]
+    pool_b = ["0", "1", ".", "0|1", "1/1", "0/0"]
+    a_samples, b_samples = [f"S{i}" for i in range(9)], [f"S{i}" for i in range(5, 13)]
+
+    def gts(pool, n):
+        return [pool[i] for i in rng.integers(0, len(pool), n)]
+
+    a_records = [("chr10", 100, "C", "T", gts(pool_a, 9)), ("chr10", 300, "CCTT", "C", gts(pool_a, 9))]
+    a_records += [("chr10", 200, "G", alt, ["1|1:."] * 3 + gts(pool_a, 6)) for alt in ("A", "C")]
+    a_records += [("chr10", 500, "T", "C", gts(pool_a, 9))]
+    a = make_vcf(tmp_path / "a.vcf", samples=a_samples, records=a_records, fmt="GT:PS")
+    b_records = [("chrX", 1000, "G", "A", gts(pool_b, 8)), ("chrX", 1100, "C", "T", gts(pool_b, 8))]
+    b_records += [("chrM", 3000, "A", "G", gts(["0", "1", "."], 8))]
+    b = make_vcf(tmp_path / "b.vcf.gz", samples=b_samples, records=b_records, bgzip=True, index=True)
+    return [a, b]
+
+
+def _named_in_conflicts(warnings: list[str]) -> list[str]:
+    found = [re.search(r"sample\(s\) \(([^)]*)\) have different non-reference", w) for w in warnings]
+    return sorted(name.strip("'") for m in found if m for name in m.group(1).split(", "))
+
+
+@pytest.mark.parametrize("assume_reference", [False, True])
+def test_any_chunk_size_reproduces_the_whole_read(make_vcf, tmp_path, assume_reference):
+    """Chunks slice one decode of each file: for every chunk size (dividing 13 or not),
+    the chunks put together are the whole read, and each chunk (matrix and warnings) is
+    what reading only its samples gives."""
+    paths = _mixed_cohort(make_vcf, tmp_path)
+    whole = read(paths, assume_reference=assume_reference)
+    assert whole.samples == [f"S{i}" for i in range(13)]
+    assert (whole.phase_set > 0).any() and (whole.codes[..., 1] == HAPLOID).any()
+    assert (whole.status == STATUS_PARTIAL).any() and (whole.status == STATUS_MISSING).any()
+    conflicted = _named_in_conflicts(whole.warnings)
+    assert conflicted[:3] == ["S0", "S1", "S2"]
+    assert any("more than two alleles" in w for w in whole.warnings)
+    for size in range(1, 15):
+        chunks = list(iter_genotype_chunks(paths, LOCI, chunk_size=size, assume_reference=assume_reference))
+        assert [len(c.samples) for c in chunks] == [min(size, 13 - i) for i in range(0, 13, size)]
+        same_matrix(whole, read(paths, chunk_size=size, assume_reference=assume_reference))
+        for c in chunks:
+            rows = [whole.samples.index(s) for s in c.samples]
+            for name in ("codes", "phased", "phase_set", "status"):
+                np.testing.assert_array_equal(getattr(c, name), getattr(whole, name)[rows], err_msg=f"{size} {name}")
+            assert c.source_files == {s: whole.source_files[s] for s in c.samples}
+            assert set(_named_in_conflicts(c.warnings)) == set(conflicted) & set(c.samples)
+            alone = read(paths, samples=c.samples, assume_reference=assume_reference)  # decodes these only
+            same_matrix(c, alone)
+            assert c.warnings == alone.warnings
+        assert sorted(n for c in chunks for n in _named_in_conflicts(c.warnings)) == conflicted
+
+
+def test_allele_codes_beyond_a_byte_are_kept(make_vcf, tmp_path):
+    """Decoded codes are stored in a byte when they fit; a locus with more than 127 novel
+    alleles keeps its codes (and chunks agree)."""
+    alts = ["A" + "T" * k for k in range(1, 141)]  # AT is the KB allele (code 1), the rest novel
+    path = make_vcf(tmp_path / "x.vcf", samples=["A", "B", "C"], records=[("chr10", 400, "A", ",".join(alts), ["0|140", "1|139", "140|1"])])
+    gm = read(path)
+    high = gm.codes[:, COL[400]]
+    assert high.max() > 127 and at(gm, "B", 400)[0][0] == 1
+    assert gm.allele_sequence(COL[400], int(high[0, 1])) == alts[-1]
+    same_matrix(gm, read(path, chunk_size=2))
 
 
 def test_chunks_span_files_that_split_the_samples(make_vcf, tmp_path):
