@@ -491,6 +491,7 @@ class _Extractor:
         self.ref_checked: set[tuple[str, int]] = set()  # KB positions with a record starting there
         self.ref_mismatch: dict[tuple[str, int], tuple[str, str]] = {}
         self.symbolic: dict[str, list[str]] = {}
+        self.filtered: dict[str, list[str]] = {}  # FILTER value -> KB records carrying it
         self.n_columns = 9 + len(vf.samples)
         self.pending_windows = {c: list(w) for c, w in kbi.windows.items()}  # regions not yet seen
 
@@ -614,6 +615,9 @@ class _Extractor:
             self._malformed(where, f"{n_cols} columns, but the header names {len(self.vf.samples)} samples")
         if at_site:
             self._check_site(canon, pos, ref.upper(), alts, block)
+        flag = _text(fields[6])
+        if flag not in _PASSING_FILTERS:
+            self.filtered.setdefault(flag, []).append(self._label(canon, pos))
         if block:
             self.present_sites.update((canon, p) for p in self.kbi.covered(canon, pos, end))
         return data + b"\n"
@@ -686,6 +690,12 @@ class _Extractor:
                 f"{vf.name}: symbolic ALT {allele} ignored at {_listing(where)} "
                 "(a sample carrying it has a missing allele there)"
             )
+        for flag, where in sorted(self.filtered.items()):
+            vf.warnings.append(
+                f"{vf.name}: {len(where)} record(s) at KB positions failed the file's filters (FILTER {flag}): "
+                f"{_listing(where)}. pgx reads only GT, so their genotypes are used; if they should not count, "
+                "remove them first (bcftools view -f PASS,. in.vcf.gz)"
+            )
         bad = self.ref_mismatch
         if not bad:
             return
@@ -700,6 +710,10 @@ class _Extractor:
                 "Lift it over to GRCh38 or give the GRCh38 VCF"
             )
         vf.warnings.append(f"{vf.name}: REF disagrees with the knowledge base at {listed}; check these records")
+
+
+#: FILTER values of a record that passed (or was not filtered)
+_PASSING_FILTERS = ("PASS", ".", "")
 
 
 def _clusters(positions: list[int]) -> list[tuple[int, int]]:

@@ -42,3 +42,24 @@ def test_info_and_format_fields_never_change_a_call(make_vcf, tmp_path):
     assert calls[0]["diplotype"].tolist() in (["*2/*17"], ["*17/*2"])
     cols = ["diplotype", "call_status", "alternatives", "missing_positions", "novel_variants", "warnings"]
     assert calls[0][cols].to_dict("records") == calls[1][cols].to_dict("records")
+
+
+def test_records_that_failed_filters_are_used_and_named_in_a_warning(make_vcf, tmp_path):
+    kb = load_kb()
+    loci = kb.loci(["CYP2C19"])
+    variants = sorted(set(_variants(kb, "CYP2C19", "*2")) | set(_variants(kb, "CYP2C19", "*17")))
+    records = [(c, p, r, a, ["0/1"]) for c, p, r, a in variants]
+    passing = make_vcf(tmp_path / "pass.vcf", records=records, loci=loci)
+    low = sorted(p for _, p, _, _ in _variants(kb, "CYP2C19", "*17"))[0]
+    text = passing.read_text().replace(f"\t{low}\t.\t", f"\t{low}\tflagged\t")
+    lines = [
+        line.replace("\tPASS\t", "\tLowQual;LowDP\t") if "\tflagged\t" in line else line for line in text.splitlines()
+    ]
+    failing = tmp_path / "filtered.vcf"
+    failing.write_text("\n".join(lines).replace("\tflagged\t", "\t.\t") + "\n")
+    a, b = (read_genotypes(v, loci) for v in (passing, failing))
+    assert not any("FILTER" in w for w in a.warnings)
+    [warning] = [w for w in b.warnings if "FILTER" in w]
+    assert "FILTER LowQual;LowDP" in warning and str(low) in warning and "filtered.vcf" in warning
+    calls = [call_diplotypes(gm, kb, ["CYP2C19"])["diplotype"].tolist() for gm in (a, b)]
+    assert calls[0] == calls[1]
