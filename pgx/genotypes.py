@@ -236,3 +236,18 @@ def _alleles_array(codes: np.ndarray, locus: np.ndarray, strings: pa.Array, lut:
     ids = lut[elem_locus, np.clip(elem, 0, None)]
     values = pa.DictionaryArray.from_arrays(pa.array(ids, type=pa.int32(), mask=elem < 0), strings).cast(pa.string())
     return pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), values, mask=pa.array(null_row))
+
+
+def input_warnings(n_positions: int, assumed: list[int], partial: list[int], novel: list[str]) -> list[str]:
+    """The notes every call carries about its input: positions filled by
+    ``--assume-reference``, partial genotypes treated as missing, variants no allele has."""
+    out = []
+    if assumed:
+        out.append(
+            f"{len(assumed)} of {n_positions} positions absent from the input were assumed reference (--assume-reference)"
+        )
+    if partial:
+        out.append(f"partial genotypes treated as missing at {', '.join(map(str, partial))}")
+    if novel:
+        out.append("variant(s) that no known allele contains: " + ", ".join(novel))
+    return out

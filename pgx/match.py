@@ -35,6 +35,7 @@ from pgx.genotypes import (
     STATUS_ASSUMED_REFERENCE,
     STATUS_PARTIAL,
     GenotypeMatrix,
+    input_warnings,
 )
 from pgx.naming import allele_sort_key, definition_matches, format_diplotype
 
@@ -597,14 +598,7 @@ def _to_frame(gm, model, rules, cols, codes, missing, novel, modes, inverse, sol
         assumed = positions[status[s] == STATUS_ASSUMED_REFERENCE].tolist()
         partial = positions[status[s] == STATUS_PARTIAL].tolist()
         novel_list = [_describe_variant(gm, int(cols[j]), codes[s, j]) for j in np.flatnonzero(novel[s])]
-        if assumed:
-            warnings.append(
-                f"{len(assumed)} of {n_pos} positions absent from the input were assumed reference (--assume-reference)"
-            )
-        if partial:
-            warnings.append(f"partial genotypes treated as missing at {', '.join(map(str, partial))}")
-        if novel_list:
-            warnings.append("variant(s) that no known allele contains: " + ", ".join(novel_list))
+        warnings += input_warnings(n_pos, assumed, partial, novel_list)
         hidden = [model.alleles[a] for a in np.flatnonzero(unassessed[u])]
         missing_required = positions[required & missing[s]].tolist()
         if modes[s] == MODE_HAPLOID and chrom not in _HAPLOID_CONTIGS and len(miss) < n_pos:

@@ -39,7 +39,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from pgx.genotypes import HAPLOID, MISSING, STATUS_ASSUMED_REFERENCE, STATUS_PARTIAL, GenotypeMatrix
+from pgx.genotypes import HAPLOID, MISSING, STATUS_ASSUMED_REFERENCE, STATUS_PARTIAL, GenotypeMatrix, input_warnings
 
 #: rCRS (NC_012920.1), the chrM of GRCh38 and the MT of GRCh37/b37
 RCRS_LENGTH = 16_569
@@ -229,21 +229,14 @@ def _call_one(ctx: _Context, codes: np.ndarray, status: np.ndarray) -> dict:
         return row
     best = found[0][2] if found else ctx.reference
     best_rank = found[0][0] if found else ctx.rank.get(ctx.reference, len(RISK_ORDER) - 1)
-    if assumed:
-        warnings.append(
-            f"{len(assumed)} of {len(positions)} positions absent from the input were assumed reference (--assume-reference)"
-        )
-    if partial:
-        warnings.append(f"partial genotypes treated as missing at {', '.join(map(str, partial))}")
-    if novel:
-        warnings.append("variant(s) that no known allele contains: " + ", ".join(novel))
+    warnings += input_warnings(len(positions), assumed, partial, novel)
     if len(found) > 1:
         warnings.append(_found_note(ctx, found))
     if heteroplasmic:
         warnings.append(
             "heteroplasmic: " + "; ".join(heteroplasmic) + ". The variant is in only part of the mtDNA copies; "
-            "CPIC's MT-RNR1 guideline gives no heteroplasmy level below which the risk is absent, so it is taken "
-            "as present. pgx reads GT only (not AF/HL): confirm the heteroplasmy level if it matters"
+            "CPIC's MT-RNR1 tables are keyed by the variant alone, with no heteroplasmy level below which the risk "
+            "is absent, so it is taken as present. pgx reads GT only (not AF/HL): confirm the heteroplasmy level if it matters"
         )
     risky = [j for j in np.flatnonzero(missing) if ctx.worst_at.get(int(j), len(RISK_ORDER)) < best_rank]
     if risky:
