@@ -89,6 +89,7 @@ CATEGORIES: tuple[tuple[str, str, str], ...] = (
     ("ultrarapid", "Ultrarapid", "#1F3A8A"),
     ("other", "Other result", "#7B5EA7"),
     ("indeterminate", "Indeterminate / uncertain", "#C5C9CE"),
+    ("no_phenotype", "Called; the guidelines define no phenotype", "#E8E3D3"),
     ("no_call", "No call", "#3C4043"),
 )
 _CATEGORY_RANK = {key: i for i, (key, _, _) in enumerate(CATEGORIES)}
@@ -229,12 +230,21 @@ def phenotype_category(phenotype: object) -> str:
     return "other"
 
 
+#: the phenotype shown for a call without one: the gene has no phenotype rule (CYP4F2, IFNL3)
+NO_PHENOTYPE = "No phenotype defined"
+
+
 def phenotype_counts(calls: pd.DataFrame, by: Sequence[str] = ("gene",)) -> pd.DataFrame:
-    """Samples per phenotype (null = ``No call``) and ``by``, with category and share."""
-    df = calls[[*by, "phenotype"]].copy()
+    """Samples per phenotype and ``by``, with category and share. A null phenotype is
+    ``No call`` for a no-call and ``No phenotype defined`` for a call of a gene the
+    guidelines give no phenotype rule."""
+    df = calls[[*by, "phenotype", "call_status"]].copy()
     df["phenotype"] = df["phenotype"].astype(object).where(df["phenotype"].notna(), None)
     df["category"] = df["phenotype"].map(phenotype_category)
-    df["phenotype"] = df["phenotype"].fillna("No call")
+    unphenotyped = df["phenotype"].isna() & (df["call_status"] != "no_call")
+    df.loc[unphenotyped, "category"] = "no_phenotype"
+    df["phenotype"] = df["phenotype"].where(~unphenotyped, NO_PHENOTYPE).fillna("No call")
+    df = df.drop(columns="call_status")
     out = df.groupby([*by, "category", "phenotype"], dropna=False).size().rename("samples").reset_index()
     out["share"] = out["samples"] / out.groupby(list(by))["samples"].transform("sum")
     out["rank"] = out["category"].map(_CATEGORY_RANK)
@@ -424,7 +434,7 @@ def _plot_call_rates(rates: pd.DataFrame) -> str:
             if v > 0:
                 right.text(v + limit * 0.01, yi, _pct(v), va="center", fontsize=6.5, color=MUTED)
     right.set_xlim(0, limit)
-    right.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=1 if limit < 0.05 else 0))
+    right.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=None))  # decimals as the ticks need
     right.set_title("Ambiguous, no call, with novel variants")
     right.grid(axis="x")
     fig.legend(loc="outside lower right", ncols=3, fontsize=7.5)
@@ -453,7 +463,8 @@ def _stacked(ax, counts: pd.DataFrame, rows: list[str], row_col: str, *, labels:
             continue
         ax.barh(y[row], rec.share, left=left[row], color=rec.colour, height=0.7, edgecolor="white", linewidth=0.6)
         if labels and rec.share >= 0.06:
-            dark = rec.category not in ("indeterminate", "rapid")
+            r, g, b = to_rgb(rec.colour)
+            dark = 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.55  # white text only on a dark segment
             ax.text(
                 left[row] + rec.share / 2, y[row], f"{100 * rec.share:.0f}%", ha="center", va="center",
                 fontsize=6.5, color="white" if dark else INK,

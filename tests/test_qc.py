@@ -297,6 +297,19 @@ def test_phenotype_counts_share_per_gene_in_category_order():
     assert counts["share"].tolist() == [0.25, 0.5, 0.25]
 
 
+def test_a_called_gene_without_phenotype_rule_is_not_counted_as_a_no_call():
+    calls = calls_frame(
+        [
+            {"sample_id": "A", "gene": "CYP4F2", "phenotype": None, "call_status": "called"},
+            {"sample_id": "B", "gene": "CYP4F2", "phenotype": None, "call_status": "no_call"},
+        ]
+    )
+    counts = qc.phenotype_counts(calls).set_index("phenotype")
+    assert counts.loc[qc.NO_PHENOTYPE, "category"] == "no_phenotype"
+    assert counts.loc["No call", "category"] == "no_call"
+    assert counts["samples"].tolist() == [1, 1]
+
+
 def test_missing_by_sample_most_missing_first():
     calls = calls_frame(
         [
