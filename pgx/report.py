@@ -1,12 +1,13 @@
 """One PDF report per sample, written for a clinician with one minute.
 
 Page 1 answers "which of this patient's drugs need attention?": the sample, batch and
-knowledge-base version, then every drug grouped by consequence (``ACTION_GROUPS`` maps
-each ``schema.ACTIONS`` value to one group; each group has a colour *and* a printed
-label, so the page survives black-and-white printing), then the genotype table. The
-following pages give each recommendation with its guideline reference, what could not
-be called and why, methods, versions and limitations. Every page has a footer with the
-sample ID and "page X of Y".
+knowledge-base version, then every drug grouped by consequence (``group_key`` puts each
+recommendation row in one group: its action's group from ``ACTION_GROUPS``, except that a
+row without a recommendation that rests on a gene with no result is "not assessed"; each
+group has a colour *and* a printed label, so the page survives black-and-white printing),
+then the genotype table. The following pages give each recommendation with its guideline
+reference, what could not be called and why, methods, versions and limitations. Every
+page has a footer with the sample ID and "page X of Y".
 
 Text safety: everything that comes from data (sample IDs, texts, URLs) goes through
 ``_markup`` before it reaches a ``Paragraph``: markup characters are escaped, and each
@@ -65,7 +66,7 @@ from reportlab.platypus import (
 
 from pgx import __version__, schema
 
-__all__ = ["ACTION_GROUPS", "GROUPS", "render_report", "render_reports"]
+__all__ = ["ACTION_GROUPS", "GROUPS", "group_key", "no_result_genes", "render_report", "render_reports"]
 
 # --- consequence groups -------------------------------------------------------------
 
@@ -86,12 +87,16 @@ GROUPS: tuple[Group, ...] = (
     Group("alternative", "Use an alternative", colors.HexColor("#C25100"), colors.HexColor("#FFF0E0")),
     Group("adjust", "Adjust the dose", colors.HexColor("#7A5A00"), colors.HexColor("#FFF6D6")),
     Group("monitor", "Monitor", colors.HexColor("#1F5FA8"), colors.HexColor("#E6EFFA")),
+    # a gene the drug needs has no result: its risk is unknown, not absent
+    Group("untested", "Not assessed: a gene it needs has no result", colors.HexColor("#6A1B9A"),
+          colors.HexColor("#F3E8F8")),
     Group("usual", "Use as usual", colors.HexColor("#2E7D32"), colors.HexColor("#E9F5EA")),
     Group("none", "No guideline for this result", colors.HexColor("#5F6368"), colors.HexColor("#F1F3F4")),
 )
 _GROUP_BY_KEY = {g.key: g for g in GROUPS}
 
 #: schema.ACTIONS -> group key; the single place where actions meet consequences
+#: (``group_key`` moves a "none" row that rests on a gene with no result to "untested")
 ACTION_GROUPS: dict[str, str] = {
     "avoid": "avoid",
     "use_alternative": "alternative",
@@ -103,6 +108,27 @@ ACTION_GROUPS: dict[str, str] = {
     "no_recommendation": "none",  # the guideline has the result but recommends nothing
     "no_guideline_match": "none",  # the guideline has no row for the result
 }
+
+NO_RESULT = "No Result"  # the lookup key of a gene without a usable call (pgx.recommend)
+
+
+def no_result_genes(r: object) -> list[str]:
+    """The genes a recommendation row needs that had no result (not tested or not called):
+    those its ``phenotypes`` give as ``GENE: No Result`` or its ``lookup_key`` as
+    ``GENE=No Result``."""
+    shown = [str(p).partition(":")[0] for p in _as_list(r.phenotypes) if str(p).endswith(f": {NO_RESULT}")]
+    keyed = [k.partition("=")[0] for k in _text(r.lookup_key).split(";") if k.endswith(f"={NO_RESULT}")]
+    return list(dict.fromkeys(gene.strip() for gene in shown + keyed if gene.strip()))
+
+
+def group_key(r: object) -> str:
+    """The consequence group of one recommendation row: its action's group, except that a
+    row that recommends nothing (no recommendation, no guideline row) because a gene it
+    needs has no result is "untested": its pharmacogenetic risk is unknown, not absent. A
+    real recommendation stays in its group even when one of its genes had no result."""
+    group = ACTION_GROUPS[str(r.action)]
+    return "untested" if group == "none" and no_result_genes(r) else group
+
 
 _ACTION_TEXT = {
     "avoid": "Avoid",
@@ -704,25 +730,29 @@ def _badges(rows: Iterable[tuple[int, Group]]) -> list[tuple]:
 
 
 def _drugs_by_group(recs: list) -> dict[str, dict[str, list[str]]]:
-    """group key -> drug -> genes its rows rest on. A drug with rows in several groups
-    (CPIC and DPWG, several populations) is listed once, in the most urgent of them."""
+    """group key -> drug -> genes its rows rest on (for "untested", the genes with no
+    result). A drug with rows in several groups (CPIC and DPWG, several populations) is
+    listed once, in the most urgent of them."""
+    keyed = [(group_key(r), r) for r in recs]
     first: dict[str, str] = {}  # drug -> its most urgent group
-    for r in recs:  # recs are sorted most urgent first
-        first.setdefault(str(r.drug), ACTION_GROUPS[str(r.action)])
+    for key, r in keyed:  # recs are sorted most urgent first
+        first.setdefault(str(r.drug), key)
     by_group: dict[str, dict[str, list[str]]] = {g.key: {} for g in GROUPS}
-    for r in recs:
+    for key, r in keyed:
         drug = str(r.drug)
-        if ACTION_GROUPS[str(r.action)] == first[drug]:
-            genes = by_group[first[drug]].setdefault(drug, [])
-            genes += [str(g) for g in _as_list(r.genes) if str(g) not in genes]
+        if key == first[drug]:
+            genes = by_group[key].setdefault(drug, [])
+            shown = no_result_genes(r) if key == "untested" else _as_list(r.genes)
+            genes += [str(g) for g in shown if str(g) not in genes]
     return by_group
 
 
 def _summary(recs: list) -> list:
     """One row per consequence group: a coloured labelled badge, then its drugs.
 
-    Drugs with no guideline recommendation are listed by name only, in small type: with
-    an untested gene they can be half the knowledge base, and nothing is to be done.
+    Drugs the guideline recommends nothing for are listed by name only, in small type:
+    nothing is to be done. Drugs not assessed list, like the others, their genes: here
+    the ones with no result, which a test could supply.
     """
     widths = [38 * mm, _FRAME_W - 38 * mm]
     rows, cmds = [], []
@@ -814,7 +844,7 @@ def _sorted_recommendations(recs: pd.DataFrame) -> list:
     if unknown:
         raise ValueError(f"unknown recommendation action(s) {unknown}; expected one of {schema.ACTIONS}")
     rank = {g.key: i for i, g in enumerate(GROUPS)}
-    return sorted(rows, key=lambda r: (rank[ACTION_GROUPS[str(r.action)]], str(r.drug).lower()))
+    return sorted(rows, key=lambda r: (rank[group_key(r)], str(r.drug).lower()))
 
 
 _SAFE_URL = re.compile(r"^https?://[^\s\"'<>]+$")
@@ -826,7 +856,7 @@ def _based_on(r: object) -> list[Block]:
     lines = _as_list(r.phenotypes) or [k.replace("=", ": ") for k in _text(r.lookup_key).split(";") if k]
     lines = [str(x) for x in lines] or [", ".join(map(str, _as_list(r.genes)))]
     blocks: list[Block] = [(line, "cell") for line in lines]
-    missing = [line.partition(":")[0] for line in lines if line.endswith(": No Result")]
+    missing = no_result_genes(r)
     if missing and len(missing) < len(lines):
         blocks.append((f"Rests on part of the genotype: no result for {', '.join(missing)}", "small"))
     population = _text(r.population).strip()
@@ -887,28 +917,26 @@ _SUFFIX = re.compile(r"\s*\(((?:CPIC|DPWG)\b[^()]*)\)\.?\s*$")
 
 @dataclass
 class _Entry:
-    """The rows of one drug with one action and population, from any source: one table row."""
+    """The rows of one drug with one group, action and population, from any source: one
+    table row."""
 
     drug: str
+    group: Group
     action: str
     rows: list
 
-    @property
-    def group(self) -> Group:
-        return _GROUP_BY_KEY[ACTION_GROUPS[self.action]]
-
 
 def _entries(recs: list) -> list[_Entry]:
-    """Recommendations merged by (drug, action, population), in the order of recs; a drug
-    whose CPIC and DPWG rows agree becomes one row citing both."""
-    merged: dict[tuple[str, str, str], _Entry] = {}
+    """Recommendations merged by (drug, group, action, population), in the order of recs; a
+    drug whose CPIC and DPWG rows agree becomes one row citing both."""
+    merged: dict[tuple[str, str, str, str], _Entry] = {}
     for r in recs:
         population = _text(r.population).strip().lower()
-        key = (str(r.drug), str(r.action), "" if population == "general" else population)
+        key = (str(r.drug), group_key(r), str(r.action), "" if population == "general" else population)
         if key in merged:
             merged[key].rows.append(r)
         else:
-            merged[key] = _Entry(key[0], key[1], [r])
+            merged[key] = _Entry(key[0], _GROUP_BY_KEY[key[1]], key[2], [r])
     return list(merged.values())
 
 
@@ -1008,7 +1036,7 @@ def _compact_table(entries: list[_Entry], group: str, title: str, note: str) -> 
         for r in e.rows:
             extra = _extra_text(r) if group == "usual" else _SUFFIX.sub("", " ".join(_text(r.text).split()))
             if extra:
-                details.append((extra, "small" if group == "none" else "cell"))
+                details.append((extra, "small" if group in ("none", "untested") else "cell"))
             details += _short_reference(r)
             verbatim = _text(r.verbatim_text).strip()
             if verbatim:
@@ -1028,12 +1056,25 @@ def _standard_table(entries: list[_Entry]) -> list:
     )  # fmt: skip
 
 
+def _untested_table(entries: list[_Entry]) -> list:
+    """Drugs without a recommendation because a gene they need has no result: compact rows,
+    with a note naming those genes."""
+    genes = sorted({g for e in entries if e.group.key == "untested" for r in e.rows for g in no_result_genes(r)})
+    return _compact_table(
+        entries, "untested", "Not assessed: a gene the drug needs has no result",
+        f"No result for {', '.join(genes)} (not tested, or not called from the input), so the "
+        "guidelines could not be applied: the pharmacogenetic risk of these drugs is unknown, "
+        "not absent. Test the gene before prescribing if its result would change the decision "
+        "(for example DPYD before a fluoropyrimidine, where that is the local standard).",
+    )  # fmt: skip
+
+
 def _no_guideline_table(entries: list[_Entry]) -> list:
     """Drugs the guidelines give no recommendation for with this result: compact rows."""
     return _compact_table(
         entries, "none", _GROUP_BY_KEY["none"].label,
-        "The guideline has no recommendation for this result, most often because a gene it "
-        "needs was not tested; decide as you would without a genotype.",
+        "Every gene these drugs need has a result, but the guideline recommends nothing for it "
+        "or has no row for it; decide as you would without a genotype.",
     )  # fmt: skip
 
 
@@ -1257,6 +1298,7 @@ def _build(sample_id: str, calls: pd.DataFrame, recs: pd.DataFrame, provenance: 
         *_genotype_table(calls),
         _DetailsBreak(),
         *_recommendation_table(entries),
+        *_untested_table(entries),
         *_standard_table(entries),
         *_no_guideline_table(entries),
         *_not_called(calls, recs, provenance),

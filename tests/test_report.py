@@ -20,7 +20,7 @@ from pypdf import PdfReader
 from reportlab.pdfbase.pdfmetrics import stringWidth
 
 from pgx import report, schema
-from pgx.report import ACTION_GROUPS, GROUPS, render_report
+from pgx.report import ACTION_GROUPS, GROUPS, group_key, no_result_genes, render_report
 
 KB = "2025.06.10-1a2b3c4d"
 PROVENANCE = {
@@ -151,6 +151,10 @@ def example_recs(sample_id: str = "NA12878") -> pd.DataFrame:
         _rec("irinotecan", ["UGT1A1"], ["UGT1A1: Intermediate Metabolizer"], "standard_dose", None,
              "No dose change is needed for this genotype.", "DPWG guideline for irinotecan and UGT1A1",
              None, None, source="DPWG"),
+        _rec("clopidogrel", ["CYP2C19"], c19, "no_recommendation", "No Recommendation",
+             "CPIC makes no genotype-based recommendation for clopidogrel with this result (CPIC, No Recommendation).",
+             "CPIC guideline for clopidogrel and CYP2C19", "35034351", "guideline-for-clopidogrel-and-cyp2c19/",
+             population="CVI non-ACS non-PCI"),
         _rec("codeine", ["CYP2D6"], ["CYP2D6: No Result"], "no_recommendation", None,
              "CYP2D6 was not called, so the guideline gives no genotype-based advice.",
              "CPIC guideline for opioids and CYP2D6, OPRM1, COMT", "33387367", "guideline-for-codeine-and-cyp2d6/"),
@@ -191,12 +195,108 @@ def squash(text: str) -> str:
     return "".join(text.split())
 
 
+def summary_rows(path: Path) -> dict[str, str]:
+    """Group key -> the squashed text of its row in the page-1 summary (badge label cut off)."""
+    first = squash(PdfReader(path).pages[0].extract_text())
+    rest = first.partition(squash("Drug summary"))[2].partition("Genotypes")[0]
+    rows = {}
+    for group, following in zip(GROUPS, [*GROUPS[1:], None]):
+        rest = rest.partition(squash(group.label.upper()))[2]
+        rows[group.key] = rest.partition(squash(following.label.upper()))[0] if following else rest
+    return rows
+
+
+def rec_row(action: str, phenotypes: list[str] | None, lookup_key: str = "") -> object:
+    """One recommendation record, with the fields group_key and no_result_genes read."""
+    return report._records(make_recs("S1", [dict(drug="d", genes=["G"], action=action, phenotypes=phenotypes,
+                                                 lookup_key=lookup_key)]), schema.RECOMMENDATIONS.names)[0]  # fmt: skip
+
+
+def fluoropyrimidine_patient() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A patient without DPYD data: the fluoropyrimidines rest on DPYD 'No Result'."""
+    calls = make_calls("HG00096", [dict(gene="G6PD", diplotype=None, call_status="called", phenotype="Indeterminate")])
+    dpyd = dict(genes=["DPYD"], phenotypes=["DPYD: No Result"], lookup_key="DPYD=No Result",
+                action="no_guideline_match", text="No guideline row for DPYD No Result.")
+    recs = make_recs("HG00096", [
+        dict(drug="capecitabine", source="CPIC", guideline="CPIC guideline for fluoropyrimidines", **dpyd),
+        dict(drug="capecitabine", source="DPWG", guideline="DPWG guideline for capecitabine", **dpyd),
+        dict(drug="fluorouracil", source="CPIC", guideline="CPIC guideline for fluoropyrimidines", **dpyd),
+        dict(drug="ciprofloxacin", genes=["G6PD"], phenotypes=["G6PD: Indeterminate"], action="no_recommendation",
+             text="CPIC makes no genotype-based recommendation for ciprofloxacin with this result.",
+             guideline="CPIC guideline for G6PD"),
+    ])  # fmt: skip
+    return calls, recs
+
+
 # --- tests --------------------------------------------------------------------------
 
 
 def test_every_action_has_a_group():
     assert set(ACTION_GROUPS) == set(schema.ACTIONS)
-    assert set(ACTION_GROUPS.values()) == {g.key for g in GROUPS}
+    assert set(ACTION_GROUPS.values()) | {"untested"} == {g.key for g in GROUPS}
+
+
+def test_untested_group_sits_after_monitor_before_usual_in_its_own_colour():
+    keys = [g.key for g in GROUPS]
+    assert keys.index("monitor") + 1 == keys.index("untested") == keys.index("usual") - 1
+    untested = report._GROUP_BY_KEY["untested"]
+    assert all(untested.colour != g.colour and untested.tint != g.tint for g in GROUPS if g is not untested)
+
+
+@pytest.mark.parametrize(
+    ("action", "phenotypes", "lookup_key", "group", "genes"),
+    [
+        ("no_guideline_match", ["DPYD: No Result"], "DPYD=No Result", "untested", ["DPYD"]),
+        ("no_recommendation", None, "DPYD=No Result", "untested", ["DPYD"]),  # from the key alone
+        ("no_recommendation", ["CYP2C9: 1.0", "HLA-B: No Result"], "", "untested", ["HLA-B"]),
+        ("no_recommendation", ["G6PD: Indeterminate"], "G6PD=Indeterminate", "none", []),  # a result, no advice
+        ("no_guideline_match", ["CYP2C19: Rapid Metabolizer"], "", "none", []),
+        ("avoid", ["CYP2C9: 1.0", "HLA-B: No Result"], "CYP2C9=1.0;HLA-B=No Result", "avoid", ["HLA-B"]),
+        ("standard_dose", ["CYP2C19: Normal Metabolizer", "CYP2D6: No Result"], "", "usual", ["CYP2D6"]),
+        ("monitor", ["HLA-B: *58:01 negative"], "HLA-B=*58:01 negative", "monitor", []),
+    ],
+)
+def test_group_key_moves_only_advice_less_rows_on_a_gene_without_result(action, phenotypes, lookup_key, group, genes):
+    row = rec_row(action, phenotypes, lookup_key)
+    assert group_key(row) == group
+    assert no_result_genes(row) == genes
+
+
+def test_untested_gene_is_not_assessed_on_page_one_not_no_guideline(tmp_path):
+    calls, recs = fluoropyrimidine_patient()
+    path = render(tmp_path, sample_id="HG00096", calls=calls, recs=recs)
+    rows = summary_rows(path)
+    assert "capecitabine(DPYD)" in rows["untested"] and "fluorouracil(DPYD)" in rows["untested"]
+    assert rows["none"] == "ciprofloxacin"  # a real no-recommendation row stays
+    assert rows["usual"] == "none"
+    # later pages: a table of the drugs not assessed, naming the gene; the "none" table only has the real one
+    rest = squash("\n".join(p.extract_text() for p in PdfReader(path).pages[1:]))
+    before, _, untested = rest.partition(squash("Not assessed: a gene the drug needs has no result"))
+    untested, _, none = untested.partition(squash("No guideline for this result"))
+    assert "capecitabine" not in before and "ciprofloxacin" not in before
+    assert squash("2 drug(s), 3 row(s). No result for DPYD") in untested
+    assert squash("unknown, not absent") in untested and squash("DPWG guideline for capecitabine") in untested
+    assert "ciprofloxacin" not in untested
+    assert "ciprofloxacin" in none and "capecitabine" not in none and "fluorouracil" not in none
+    assert squash("Every gene these drugs need has a result") in none
+
+
+def test_drug_with_untested_and_real_rows_is_listed_once_in_the_most_urgent_group(tmp_path):
+    calls, recs = fluoropyrimidine_patient()
+    extra = make_recs("HG00096", [
+        dict(drug="fluorouracil", source="DPWG", genes=["DPYD"], phenotypes=["DPYD: No Result"],
+             action="standard_dose", text="Use fluorouracil at the usual dose (DPWG).", guideline="DPWG 5-FU"),
+        dict(drug="phenytoin", genes=["CYP2C9", "HLA-B"], phenotypes=["CYP2C9: 1.0", "HLA-B: No Result"],
+             action="avoid", text="Avoid.", guideline="CPIC phenytoin"),
+        dict(drug="phenytoin", source="DPWG", genes=["HLA-B"], phenotypes=["HLA-B: No Result"],
+             action="no_guideline_match", text="No row.", guideline="DPWG phenytoin"),
+    ])  # fmt: skip
+    path = render(tmp_path, sample_id="HG00096", calls=calls, recs=pd.concat([recs, extra], ignore_index=True))
+    rows = summary_rows(path)
+    assert "fluorouracil(DPYD)" in rows["untested"] and "fluorouracil" not in rows["usual"]
+    assert "phenytoin" in rows["avoid"] and "phenytoin" not in rows["untested"]
+    first = squash(PdfReader(path).pages[0].extract_text())
+    assert first.count("fluorouracil") == 1 and first.count("phenytoin") == 1
 
 
 def test_report_names_sample_diplotypes_drugs_groups_and_kb_version(tmp_path):
@@ -253,13 +353,15 @@ def test_summary_lists_a_drug_once_under_its_most_cautious_group(tmp_path):
 def test_detail_section_full_rows_only_for_changes_and_compact_tables_for_the_rest(tmp_path):
     reader = PdfReader(render(tmp_path))
     rest = "\n".join(p.extract_text() for p in reader.pages[1:])
-    full, _, after = rest.partition("Use as usual")
+    full, _, after = rest.partition("Not assessed: a gene the drug needs has no result")
+    untested, _, after = after.partition("Use as usual")
     usual, _, none = after.partition("No guideline for this result")
     for drug in ["voriconazole", "celecoxib", "piroxicam", "ibuprofen", "azathioprine", "simvastatin"]:
         assert drug in full, drug
     for drug in ["clopidogrel", "tacrolimus", "capecitabine", "atazanavir", "irinotecan"]:
         assert drug not in full and drug in usual, drug
-    assert "codeine" in none and "phenytoin" in none
+    assert "codeine" in untested and "phenytoin" in untested  # CYP2D6, HLA-B: no result
+    assert "codeine" not in none and "phenytoin" not in none and "clopidogrel" in none
     assert squash("Little risk of jaundice") in squash(usual)  # text beyond "use the usual dose" stays
 
 
