@@ -88,20 +88,30 @@ def expand_to_kb(gm, loci, index):
     loci; KB positions with no coordinate on that build are missing."""
     import numpy as np
 
-    from pgx.genotypes import MISSING, STATUS_MISSING, GenotypeMatrix
+    from pgx.genotypes import MISSING, NO_FILE, STATUS_MISSING, GenotypeMatrix
 
     n_s, n_l = len(gm.samples), len(loci)
     codes = np.full((n_s, n_l, 2), MISSING, dtype=gm.codes.dtype)
     phased = np.zeros((n_s, n_l), dtype=bool)
     phase_set = np.zeros((n_s, n_l), dtype=gm.phase_set.dtype)
     status = np.full((n_s, n_l), STATUS_MISSING, dtype=gm.status.dtype)
+    origin = np.full((n_s, n_l), NO_FILE, dtype=gm.origin.dtype)
     codes[:, index], phased[:, index] = gm.codes, gm.phased
-    phase_set[:, index], status[:, index] = gm.phase_set, gm.status
+    phase_set[:, index], status[:, index], origin[:, index] = gm.phase_set, gm.status, gm.origin
     novel = {(int(index[j]), code): seq for (j, code), seq in gm.novel_alleles.items()}
     unmapped = n_l - len(index)
     warnings = list(gm.warnings)
     if unmapped:
         warnings.append(f"{unmapped} KB positions have no GRCh37 coordinate and are missing for every sample")
     return GenotypeMatrix(
-        gm.samples, loci.reset_index(drop=True), codes, phased, phase_set, status, novel, gm.source_files, warnings
+        gm.samples,
+        loci.reset_index(drop=True),
+        codes,
+        phased,
+        phase_set,
+        status,
+        novel,
+        files=gm.files,
+        origin=origin,
+        warnings=warnings,
     )

@@ -25,6 +25,8 @@ from pgx.schema import GENOTYPES
 
 MISSING = -1
 HAPLOID = -2
+#: GenotypeMatrix.origin of a genotype no input file had a record for
+NO_FILE = -1
 
 #: genotype status codes, index into schema.GENOTYPE_STATUSES
 STATUS_CALLED = 0
@@ -45,7 +47,10 @@ class GenotypeMatrix:
         phase_set: int64 array [n_samples, n_loci]; FORMAT/PS, 0 when absent.
         status: int8 array [n_samples, n_loci] of STATUS_* codes.
         novel_alleles: {(locus_index, code): allele sequence} for codes beyond the KB alts.
-        source_files: {sample_id: path of the VCF it was read from}.
+        files: the input VCFs, as the user named them, in input order.
+        origin: int [n_samples, n_loci]: index into ``files`` of the file whose record gave
+            the genotype; ``NO_FILE`` (-1) when no file had a record for the sample there
+            (missing or assumed reference). All ``NO_FILE`` when not given.
         warnings: free-text warnings about the read (symbolic ALTs skipped, ...).
     """
 
@@ -56,13 +61,18 @@ class GenotypeMatrix:
     phase_set: np.ndarray
     status: np.ndarray
     novel_alleles: dict[tuple[int, int], str] = field(default_factory=dict)
-    source_files: dict[str, str] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+    origin: np.ndarray | None = None
     warnings: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         n_s, n_l = len(self.samples), len(self.loci)
         if self.codes.shape != (n_s, n_l, 2):
             raise ValueError(f"codes has shape {self.codes.shape}, expected {(n_s, n_l, 2)}")
+        if self.origin is None:
+            self.origin = np.full((n_s, n_l), NO_FILE, dtype=origin_dtype(len(self.files)))
+        if self.origin.shape != (n_s, n_l):
+            raise ValueError(f"origin has shape {self.origin.shape}, expected {(n_s, n_l)}")
 
     def allele_sequence(self, locus_index: int, code: int) -> str | None:
         """The VCF allele sequence for ``code`` at locus ``locus_index`` (None if missing)."""
@@ -90,13 +100,26 @@ class GenotypeMatrix:
             phase_set=self.phase_set[index],
             status=self.status[index],
             novel_alleles=self.novel_alleles,
-            source_files={s: self.source_files.get(s, "") for s in samples},
+            files=self.files,
+            origin=self.origin[index],
             warnings=self.warnings,
         )
 
 
+def origin_dtype(n_files: int) -> type[np.signedinteger]:
+    """The smallest signed integer type that indexes ``n_files`` files (and holds ``NO_FILE``)."""
+    return np.int16 if n_files <= np.iinfo(np.int16).max else np.int32
+
+
+def renumber_origin(origin: np.ndarray, new_index: list[int], n_files: int) -> np.ndarray:
+    """``origin`` with each index ``i`` replaced by ``new_index[i]`` (an index among
+    ``n_files`` files); ``NO_FILE`` stays ``NO_FILE``."""
+    lookup = np.array([*new_index, NO_FILE], dtype=origin_dtype(n_files))
+    return lookup[origin]  # NO_FILE (-1) reads the last entry, NO_FILE
+
+
 #: rows per chunk when :func:`genotype_table` materialises string columns (Arrow string
-#: offsets are int32: a long source_file repeated on millions of rows would overflow one array)
+#: offsets are int32: a long string repeated on millions of rows would overflow one array)
 TABLE_SLICE_ROWS = 1 << 20
 
 
@@ -112,11 +135,12 @@ def genotype_table(
     has the same dictionary); an empty rsid and a phase set of 0 are null.
 
     With ``compact=False`` the columns have exactly the types of ``pgx.schema.GENOTYPES``.
-    With ``compact=True`` the string columns that repeat a per-sample or per-locus value
-    (sample_id, gene, chrom, rsid, ref, source_file, kb_version) stay dictionary-encoded:
-    a few bytes per row instead of the string (source_file lists every input file of the
-    sample, hundreds of bytes, on every row). Casting a compact table to the schema gives
-    the exact table; :class:`pgx.outputs.ChunkedTableWriter` does that slice by slice.
+    With ``compact=True`` the string columns that repeat a few values (sample_id, gene,
+    chrom, rsid, ref, source_file, kb_version) stay dictionary-encoded: a few bytes per
+    row instead of the string. ``source_file`` is ``gm.files`` indexed by ``gm.origin``:
+    the input file the row's genotype was read from, null when none had a record. Casting
+    a compact table to the schema gives the exact table; :class:`pgx.outputs.ChunkedTableWriter`
+    does that slice by slice.
     """
     n_s, n_l = gm.codes.shape[:2]
     loci = gm.loci.reset_index(drop=True)
@@ -135,7 +159,7 @@ def genotype_table(
         "status": pa.DictionaryArray.from_arrays(
             pa.array(gm.status.reshape(-1), type=pa.int8()), pa.array(list(status_names), type=pa.string())
         ),
-        "source_file": _repeat_each([gm.source_files.get(s, "") for s in gm.samples], n_l),
+        "source_file": _encoded(gm.origin.reshape(-1), pa.array(gm.files, type=pa.string())),
         "kb_version": _tile([kb_version], n_s * n_l),
     }
     if compact:

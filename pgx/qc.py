@@ -35,6 +35,7 @@ import matplotlib.ticker
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
@@ -164,23 +165,31 @@ def populations_from_sheet(sheet: pd.DataFrame, genotypes: Path | str) -> pd.Dat
     """Sample -> population from the sample sheet's ``population`` column (one label per VCF).
 
     The sheet names VCFs, not samples, so each sample takes the label of the first of its
-    files (``genotypes.source_file``) that has one. None when no row has a label.
+    files, in sheet order, that has one. A sample's files are those its genotypes were read
+    from (``genotypes.source_file``). None when no row has a label.
     """
     if "population" not in sheet.columns:
         return None
     label = {_norm_path(v): p for v, p in zip(sheet["vcf"], sheet["population"].fillna("")) if p.strip()}
     if not label:
         return None
-    sources = pq.read_table(genotypes, columns=["sample_id", "source_file"])
-    pairs = sources.group_by(["sample_id", "source_file"]).aggregate([]).to_pandas()
-    rows = {}
-    for sample, files in zip(pairs["sample_id"], pairs["source_file"].fillna("")):
-        found = [label[f] for f in map(_norm_path, files.split(";")) if f in label]
-        if found and sample not in rows:
-            rows[sample] = found[0]
-    out = pd.DataFrame(sorted(rows.items()), columns=["sample_id", "population"])
+    pairs = _sample_files(genotypes)
+    path = {f: _norm_path(f) for f in pairs["source_file"].unique()}
+    rank = {p: i for i, p in enumerate(label)}
+    pairs["rank"] = pairs["source_file"].map(lambda f: rank.get(path[f]))
+    first = pairs.dropna(subset=["rank"]).sort_values(["sample_id", "rank"]).drop_duplicates("sample_id")
+    out = pd.DataFrame(
+        {"sample_id": first["sample_id"].tolist(), "population": [label[path[f]] for f in first["source_file"]]}
+    )
     out.attrs["label"] = "population"
     return out
+
+
+def _sample_files(genotypes: Path | str) -> pd.DataFrame:
+    """Distinct (sample_id, source_file) pairs of a genotypes table, rows without a file left out."""
+    table = pq.read_table(genotypes, columns=["sample_id", "source_file"])
+    read = table.filter(pc.is_valid(table.column("source_file")))
+    return read.group_by(["sample_id", "source_file"]).aggregate([]).to_pandas()
 
 
 def _norm_path(path: str) -> str:

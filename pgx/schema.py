@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "2"  # 2: recommendations.verbatim_text, implications (CPIC overlay)
+# 2: recommendations.verbatim_text, implications (CPIC overlay)
+# 3: genotypes.source_file is the file the row's genotype was read from, not every file of the sample
+SCHEMA_VERSION = "3"
 
 # --- enumerations -------------------------------------------------------------------
 
@@ -179,7 +181,12 @@ COLUMN_DOCS: dict[str, dict[str, str]] = {
             f"one of {_one_of(GENOTYPE_STATUSES)}: read from the VCF; absent from every file or `./.`; "
             "absent and taken as reference because of `--assume-reference`; one allele called, the other missing"
         ),
-        "source_file": "the VCF file(s) the sample was read from, `;`-separated in input order",
+        "source_file": (
+            "the VCF file (as given) whose record gave this genotype; when several files have the position "
+            "for the sample, the one whose genotype was kept (the first, unless a later one is more complete); "
+            "null when no file had a record for the sample there (absent: `missing` or `assumed_reference`; "
+            "a `./.` record names its file)"
+        ),
         "kb_version": "version of the knowledge base used (see `pgx kb info`)",
     },
     "calls": {

@@ -75,7 +75,9 @@ Decisions (the rules a reader of the output can rely on):
   the genome, the samples, or both). One sample called at one KB position in two files is
   a :class:`VcfError` naming both files, unless the genotypes agree (same alleles; a
   missing or partial genotype never conflicts: the more complete one is kept).
-  ``source_files[sample]`` lists the sample's files, ``;``-separated, in input order.
+  ``origin`` names the file each genotype was read from (``genotypes.source_file``): the
+  one whose genotype was kept, so the first file unless a later one is more complete;
+  none (-1) where no file had a record for the sample (missing or assumed reference).
 * **Genome build.** A KB position whose record REF disagrees with the KB REF (over their
   common length; ``N`` matches anything) is a warning naming it; when at least two and
   more than ``BUILD_MISMATCH_FRACTION`` of the KB positions present disagree, the file is
@@ -105,11 +107,13 @@ from pgx.errors import GenomeBuildError, InputError, KnowledgeBaseError, SampleE
 from pgx.genotypes import (
     HAPLOID,
     MISSING,
+    NO_FILE,
     STATUS_ASSUMED_REFERENCE,
     STATUS_CALLED,
     STATUS_MISSING,
     STATUS_PARTIAL,
     GenotypeMatrix,
+    renumber_origin,
 )
 
 log = logging.getLogger(__name__)
@@ -326,7 +330,7 @@ def _split_alts(alts: object) -> list[str]:
 @dataclass
 class _VcfFile:
     path: Path
-    name: str  # as the user gave it, for messages and source_files
+    name: str  # as the user gave it, for messages and GenotypeMatrix.files
     kind: str  # plain | gzip | bgzf
     header: bytes  # every header line including #CHROM, newline-terminated
     samples: list[str]
@@ -1109,14 +1113,11 @@ class _Session:
         phased = np.zeros((n, n_loci), dtype=bool)
         phase_set = np.zeros((n, n_loci), dtype=np.int64)
         status = np.full((n, n_loci), STATUS_MISSING, dtype=np.int8)
-        origin = np.full((n, n_loci), -1, dtype=np.int32)  # which part filled the cell
-        sources: dict[str, list[str]] = {s: [] for s in chunk}
+        origin = np.full((n, n_loci), NO_FILE, dtype=np.int32)  # which part filled the cell
         warnings = [w for vf in self.files for w in vf.warnings]
         for k, part in enumerate(parts):
             warnings.extend(part.warnings)
             rows = np.array([row[s] for s in part.samples], dtype=np.int64)
-            for s in part.samples:
-                sources[s].append(part.vf.name)
             cols = part.cols
             if cols.size == 0:
                 continue
@@ -1139,6 +1140,7 @@ class _Session:
             origin[grid] = o
         if assume_reference:
             self._assume_reference(codes, status, origin, self._coverage(parts, row))
+        file_index = {id(vf): i for i, vf in enumerate(self.files)}
         return GenotypeMatrix(
             samples=list(chunk),
             loci=self.kbi.loci,
@@ -1147,7 +1149,8 @@ class _Session:
             phase_set=phase_set,
             status=status,
             novel_alleles=self.novel.table(),
-            source_files={s: ";".join(dict.fromkeys(f)) for s, f in sources.items()},
+            files=[vf.name for vf in self.files],
+            origin=renumber_origin(origin, [file_index[id(p.vf)] for p in parts], len(self.files)),
             warnings=list(dict.fromkeys(warnings)),
         )
 
@@ -1229,12 +1232,12 @@ def concat_matrices(chunks: list[GenotypeMatrix], loci: pd.DataFrame) -> Genotyp
             status=np.full(shape, STATUS_MISSING, dtype=np.int8),
         )
     novel: dict[tuple[int, int], str] = {}
-    sources: dict[str, str] = {}
     warnings: list[str] = []
     for gm in chunks:
         novel.update(gm.novel_alleles)
-        sources.update(gm.source_files)
         warnings.extend(gm.warnings)
+    files = list(dict.fromkeys(f for gm in chunks for f in gm.files))
+    index = {f: i for i, f in enumerate(files)}
     return GenotypeMatrix(
         samples=[s for gm in chunks for s in gm.samples],
         loci=loci,
@@ -1243,7 +1246,8 @@ def concat_matrices(chunks: list[GenotypeMatrix], loci: pd.DataFrame) -> Genotyp
         phase_set=np.concatenate([gm.phase_set for gm in chunks]),
         status=np.concatenate([gm.status for gm in chunks]),
         novel_alleles=novel,
-        source_files=sources,
+        files=files,
+        origin=np.concatenate([renumber_origin(gm.origin, [index[f] for f in gm.files], len(files)) for gm in chunks]),
         warnings=list(dict.fromkeys(warnings)),
     )
 

@@ -79,6 +79,9 @@ def test_grch37_vcf_is_detected_and_called_like_grch38(kb, tmp_path):
     g = pq.read_table(b["genotypes"]).to_pandas()
     no37 = kb.loci(genes)["grch37_pos"].isna().sum()
     assert (g["status"] == "missing").sum() == no37 * 10
+    # each genotype read names the GRCh37 file; the positions it cannot have name none
+    assert (g["source_file"] == str(vcf37)).sum() == (g["status"] != "missing").sum() > 0
+    assert g.loc[g["status"] == "missing", "source_file"].isna().all()
 
 
 def test_mixed_builds_are_refused(kb, tmp_path):

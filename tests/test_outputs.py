@@ -53,7 +53,7 @@ def reference_genotype_frame(gm: GenotypeMatrix, kb_version: str, status_names) 
             "phased": gm.phased.reshape(-1),
             "phase_set": np.where(gm.phase_set.reshape(-1) > 0, gm.phase_set.reshape(-1), None),
             "status": np.asarray(status_names, dtype=object)[gm.status.reshape(-1)],
-            "source_file": np.repeat(np.asarray([gm.source_files.get(s, "") for s in gm.samples], dtype=object), n_l),
+            "source_file": [gm.files[o] if o >= 0 else None for o in gm.origin.reshape(-1).tolist()],
             "kb_version": kb_version,
         }
     )
@@ -115,7 +115,8 @@ def every_kind_of_cell() -> GenotypeMatrix:
         phase_set=phase_set,
         status=status,
         novel_alleles={(2, 3): "GA"},
-        source_files={"S1": "a.vcf.gz", "S2": "a.vcf.gz;b.vcf.gz", "S3": ""},
+        files=["a.vcf.gz", "b.vcf.gz", "unused.vcf.gz"],
+        origin=np.array([[0, 0, 0, 1, 1], [-1, 0, 1, -1, 1], [0, 0, 0, -1, 1]], dtype=np.int16),  # -1: no record
     )
 
 
@@ -138,7 +139,7 @@ def test_genotype_alleles_cover_missing_partial_haploid_and_novel():
     assert alleles[5:10] == [None, ["CTT", None], ["GA", "G"], ["T", "A"], ["?", "T"]]
     assert rows[1]["rsid"] is None and rows[3]["rsid"] is None and rows[0]["rsid"] == "rs1"
     assert [r["phase_set"] for r in rows[:3]] == [None, 7, 7]
-    assert rows[10]["source_file"] == "" and rows[5]["source_file"] == "a.vcf.gz;b.vcf.gz"
+    assert [r["source_file"] for r in rows[5:10]] == [None, "a.vcf.gz", "b.vcf.gz", None, "b.vcf.gz"]
 
 
 def test_status_dictionary_is_the_same_in_every_chunk():

@@ -155,3 +155,37 @@ def test_cpic_overlay_adds_verbatim_text_and_provenance(cohort, kb, tmp_path, sh
     # without an overlay the columns exist and are empty
     plain = run_batch([cohort[0]], tmp_path / "plain", batch="sim", reports=False, kb=kb, genes=GENES, overlay=None)
     assert pq.read_table(plain["recommendations"]).to_pandas()["verbatim_text"].isna().all()
+
+
+def split_by_chromosome(vcf, out_dir) -> dict[str, object]:
+    """The records of ``vcf`` one plain VCF per chromosome ({chrom: path}), each with the full header."""
+    import gzip
+
+    with gzip.open(vcf, "rt") as fh:
+        lines = fh.read().splitlines(keepends=True)
+    header = [line for line in lines if line.startswith("#")]
+    by_chrom: dict[str, list[str]] = {}
+    for line in lines:
+        if not line.startswith("#"):
+            by_chrom.setdefault(line.split("\t", 1)[0], []).append(line)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for chrom, records in by_chrom.items():
+        paths[chrom] = out_dir / f"{chrom}.vcf"
+        paths[chrom].write_text("".join(header + records))
+    return paths
+
+
+def test_source_file_names_the_file_each_genotype_came_from(cohort, kb, tmp_path):
+    files = split_by_chromosome(cohort[0], tmp_path / "split")
+    assert set(files) == {"chr10", "chr6"}  # CYP2C19 and CYP2C9 on chr10, TPMT on chr6
+    vcfs = [files["chr6"], files["chr10"]]
+    whole = run_batch(vcfs, tmp_path / "whole", batch="sim", reports=False, kb=kb, genes=GENES)
+    table = pq.read_table(whole["genotypes"])
+    assert table.schema.equals(OUTPUT_SCHEMAS["genotypes"])
+    g = table.to_pandas()
+    assert g["sample_id"].nunique() == 25
+    expected = g["chrom"].map({"chr10": str(files["chr10"]), "chr6": str(files["chr6"])})
+    assert (g["source_file"] == expected).all()
+    chunked = run_batch(vcfs, tmp_path / "chunked", batch="sim", reports=False, kb=kb, genes=GENES, chunk_size=7)
+    assert pq.read_table(chunked["genotypes"]).equals(table)

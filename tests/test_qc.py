@@ -14,6 +14,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from pgx import qc
@@ -356,6 +358,17 @@ def test_populations_from_sheet_follow_each_samples_file(batch):
     pops = qc.populations_from_sheet(sheet, batch["results"] / "genotypes.parquet")
     assert len(pops) == N and set(pops["population"]) == {"synthetic"}
     assert qc.populations_from_sheet(sheet.assign(population=""), batch["results"] / "genotypes.parquet") is None
+
+
+
+def test_populations_from_sheet_take_the_first_labelled_file_in_sheet_order(tmp_path):
+    a, b, c = (str(tmp_path / f"{x}.vcf.gz") for x in "abc")
+    rows = [("A", a), ("A", None), ("B", a), ("B", b), ("C", c), ("D", None)]
+    genotypes = tmp_path / "genotypes.parquet"
+    pq.write_table(pa.table({"sample_id": [r[0] for r in rows], "source_file": [r[1] for r in rows]}), genotypes)
+    sheet = pd.DataFrame({"vcf": [b, a, c], "population": ["PB", "PA", ""]})
+    pops = qc.populations_from_sheet(sheet, genotypes)
+    assert pops.to_dict("list") == {"sample_id": ["A", "B"], "population": ["PA", "PB"]}
 
 
 # --- workflow -------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from pgx.errors import VcfError
 from pgx.genotypes import (
     HAPLOID,
     MISSING,
+    NO_FILE,
     STATUS_ASSUMED_REFERENCE,
     STATUS_CALLED,
     STATUS_MISSING,
@@ -51,10 +52,17 @@ def at(gm, sample, pos):
     return tuple(int(c) for c in gm.codes[s, j]), int(gm.status[s, j]), bool(gm.phased[s, j]), int(gm.phase_set[s, j])
 
 
+def source_of(gm, sample, pos) -> str | None:
+    """The file one sample's genotype at one position was read from (None: no file)."""
+    k = int(gm.origin[gm.samples.index(sample), COL[pos]])
+    return None if k == NO_FILE else gm.files[k]
+
+
 def same_matrix(a, b) -> None:
     assert a.samples == b.samples
-    for name in ("codes", "phased", "phase_set", "status"):
+    for name in ("codes", "phased", "phase_set", "status", "origin"):  # origin: the same file positions
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    assert len(a.files) == len(b.files)
     assert a.novel_alleles == b.novel_alleles
 
 
@@ -73,7 +81,9 @@ def test_snv_het_phased_hom_alt_and_ref(make_vcf, tmp_path):
     assert at(gm, "S1", 100) == ((0, 1), STATUS_CALLED, True, 0)
     assert at(gm, "S2", 100) == ((1, 1), STATUS_CALLED, False, 0)
     assert at(gm, "S3", 100) == ((0, 0), STATUS_CALLED, False, 0)
-    assert gm.source_files == {s: str(path) for s in ["S1", "S2", "S3"]}
+    assert gm.files == [str(path)]
+    assert [source_of(gm, s, 100) for s in ["S1", "S2", "S3"]] == [str(path)] * 3
+    assert source_of(gm, "S1", 500) is None  # no record there
     assert gm.loci["pos"].tolist() == LOCI["pos"].tolist()
 
 
@@ -384,7 +394,8 @@ def test_two_files_splitting_the_samples_are_unioned(make_vcf, tmp_path):
     assert at(gm, "A2", 100)[0] == (1, 1)
     assert at(gm, "B1", 500)[0] == (0, 1)
     assert at(gm, "A1", 500)[1] == STATUS_MISSING  # a.vcf does not have it
-    assert gm.source_files == {"A1": str(a), "A2": str(a), "B1": str(b)}
+    assert [source_of(gm, s, 100) for s in ["A1", "A2", "B1"]] == [str(a), str(a), str(b)]
+    assert (source_of(gm, "B1", 500), source_of(gm, "A1", 500)) == (str(b), None)
 
 
 def test_two_files_splitting_the_genome_are_unioned(make_vcf, tmp_path):
@@ -395,7 +406,25 @@ def test_two_files_splitting_the_genome_are_unioned(make_vcf, tmp_path):
     assert at(gm, "S1", 100)[0] == (0, 1)
     assert at(gm, "S1", 1000)[0] == (1, HAPLOID)
     assert at(gm, "S2", 1000)[0] == (0, 1)
-    assert gm.source_files["S1"] == f"{chr10};{chrx}"
+    assert gm.files == [str(chr10), str(chrx)]
+    assert [source_of(gm, s, p) for s in ("S1", "S2") for p in (100, 1000)] == [str(chr10), str(chrx)] * 2
+    assert source_of(gm, "S1", 500) is None
+
+
+def test_source_file_of_an_assumed_reference_genotype_is_none(make_vcf, tmp_path):
+    path = make_vcf(tmp_path / "x.vcf", records=[("chr10", 100, "C", "T", ["0|1"]), ("chr10", 500, "T", "C", ["./."])])
+    gm = read(path, assume_reference=True)
+    assert at(gm, "S1", 200)[1] == STATUS_ASSUMED_REFERENCE and source_of(gm, "S1", 200) is None
+    assert at(gm, "S1", 500)[1] == STATUS_MISSING and source_of(gm, "S1", 500) == str(path)  # a ./. record is read
+
+
+def test_source_file_of_a_position_in_two_files_is_the_kept_genotypes(make_vcf, tmp_path):
+    a = make_vcf(tmp_path / "a.vcf", records=[("chr10", 100, "C", "T", ["0|1"]), ("chr10", 500, "T", "C", ["./."])])
+    b = make_vcf(tmp_path / "b.vcf", records=[("chr10", 100, "C", "T", ["1/0"]), ("chr10", 500, "T", "C", ["0/1"])])
+    gm = read([a, b])
+    assert source_of(gm, "S1", 100) == str(a)  # agreeing: the first file's is kept
+    assert source_of(gm, "S1", 500) == str(b)  # the call is kept over a's no-call
+    assert source_of(read([b, a]), "S1", 500) == str(b)
 
 
 def test_same_sample_in_two_files_with_agreeing_genotypes_is_fine(make_vcf, tmp_path):
@@ -487,9 +516,8 @@ def test_any_chunk_size_reproduces_the_whole_read(make_vcf, tmp_path, assume_ref
         same_matrix(whole, read(paths, chunk_size=size, assume_reference=assume_reference))
         for c in chunks:
             rows = [whole.samples.index(s) for s in c.samples]
-            for name in ("codes", "phased", "phase_set", "status"):
+            for name in ("codes", "phased", "phase_set", "status", "origin"):
                 np.testing.assert_array_equal(getattr(c, name), getattr(whole, name)[rows], err_msg=f"{size} {name}")
-            assert c.source_files == {s: whole.source_files[s] for s in c.samples}
             assert set(_named_in_conflicts(c.warnings)) == set(conflicted) & set(c.samples)
             alone = read(paths, samples=c.samples, assume_reference=assume_reference)  # decodes these only
             same_matrix(c, alone)
@@ -514,7 +542,8 @@ def test_chunks_span_files_that_split_the_samples(make_vcf, tmp_path):
     b = make_vcf(tmp_path / "b.vcf", samples=["B1", "B2"], records=[("chr10", 100, "C", "T", ["1|1"] * 2)])
     chunks = list(iter_genotype_chunks([a, b], LOCI, chunk_size=2))
     assert [c.samples for c in chunks] == [["A1", "A2"], ["A3", "B1"], ["B2"]]
-    assert chunks[1].source_files == {"A3": str(a), "B1": str(b)}
+    assert [source_of(chunks[1], s, 100) for s in ["A3", "B1"]] == [str(a), str(b)]
+    assert chunks[2].files == [str(a), str(b)] and source_of(chunks[2], "B2", 100) == str(b)
 
 
 def test_no_samples_selected_gives_an_empty_matrix(make_vcf, tmp_path):
