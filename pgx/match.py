@@ -625,6 +625,14 @@ def _to_frame(gm, model, rules, cols, codes, missing, novel, modes, inverse, sol
                 "no pair of known alleles explains the genotype (possible new combination or sub-allele); "
                 "non-reference alleles: " + (", ".join(variants) or "none")
             )
+            absent = set(np.flatnonzero(missing[s] | (status[s] == STATUS_ASSUMED_REFERENCE)).tolist())
+            found = {int(j): {gm.allele_sequence(int(cols[j]), int(c)) for c in codes[s, j] if c > 0} for j in range(n_pos)}
+            blocked = _alleles_blocked_by_absent_positions(model, found, absent)
+            if blocked:
+                warnings.append(
+                    "the variants found fit " + "; ".join(blocked) + " if the listed positions, absent from the "
+                    "input (assumed reference or missing), carry the allele's variants: a VCF with them may call it"
+                )
         else:
             status_ = "ambiguous" if len(dips) > 1 else "called"
         if hidden and len(miss) < n_pos:
@@ -656,6 +664,26 @@ def _to_frame(gm, model, rules, cols, codes, missing, novel, modes, inverse, sol
     frame = pd.DataFrame(group_rows).take(group_of).reset_index(drop=True)
     frame.insert(0, "sample_id", list(gm.samples))
     return frame
+
+
+def _alleles_blocked_by_absent_positions(model: GeneModel, found: dict[int, set], absent: set[int], most: int = 5) -> list[str]:
+    """``*17 (also needs 40991388, 40991390)``: alleles whose every defining variant at a
+    position the input has is found in the sample (``found``: position index -> sequences
+    seen there), and which define more variants at positions the input lacked (``absent``:
+    position indices). Most variants found first, at most ``most``."""
+    ref = model.bases[model.alleles.index(model.reference)] if model.reference in model.alleles else None
+    hits = []
+    for a, bases in enumerate(model.bases):
+        variant_at = [
+            j
+            for j in np.flatnonzero(model.defined[a]).tolist()
+            if ref is None or not definition_matches(bases[j], ref[j])
+        ]
+        present = [j for j in variant_at if j not in absent]
+        needed = [int(model.positions[j]) for j in variant_at if j in absent]
+        if present and needed and all(any(definition_matches(bases[j], q) for q in found.get(j, ())) for j in present):
+            hits.append((-len(present), a, f"{model.alleles[a]} (also needs {', '.join(map(str, needed))})"))
+    return [text for *_, text in sorted(hits)[:most]]
 
 
 def _describe_variant(gm: GenotypeMatrix, col: int, pair: np.ndarray) -> str:

@@ -1,5 +1,6 @@
-"""Only GT decides a call: INFO and the other FORMAT fields (depth, quality, allele
-depths, per-sample filters) are read by nobody, however much they contradict the GT."""
+"""What lab VCFs carry besides genotypes: only GT decides a call (INFO, other FORMAT fields
+and FILTER never change it; failed filters are warned), and a no-call says which allele
+the positions the input lacked would have decided."""
 
 from __future__ import annotations
 
@@ -63,3 +64,31 @@ def test_records_that_failed_filters_are_used_and_named_in_a_warning(make_vcf, t
     assert "FILTER LowQual;LowDP" in warning and str(low) in warning and "filtered.vcf" in warning
     calls = [call_diplotypes(gm, kb, ["CYP2C19"])["diplotype"].tolist() for gm in (a, b)]
     assert calls[0] == calls[1]
+
+
+def test_a_no_call_names_the_allele_whose_other_positions_were_absent(make_vcf, tmp_path):
+    """A variant of an allele whose other defining positions the input lacked: the no-call says
+    which allele and positions, so the lab knows what a fuller VCF would resolve."""
+    kb = load_kb()
+    gene = "CYP2B6"
+    loci = kb.loci([gene])
+    variants = _variants(kb, gene, "*17")
+    assert len(variants) > 1
+    first, rest = variants[0], variants[1:]
+    others = {(c, p) for c, p, _, _ in rest}
+    # a file with the first *17 variant and a record near every other position except *17's others
+    records = [(*first, ["0/1"])] + [
+        (r.chrom, int(r.pos), r.ref, r.alts or ".", ["0/0"])
+        for r in loci.itertuples()
+        if (r.chrom, int(r.pos)) not in others and int(r.pos) != first[1]
+    ]
+    sparse = make_vcf(tmp_path / "sparse.vcf", records=records)
+    call = call_diplotypes(read_genotypes(sparse, loci, assume_reference=True), kb, [gene]).iloc[0]
+    assert call["call_status"] == "no_call"
+    [note] = [w for w in call["warnings"] if w.startswith("the variants found fit ")]
+    assert "*17 (also needs " + ", ".join(str(p) for _, p, _, _ in rest) + ")" in note
+    # the same genotype with those positions read as reference: nothing was absent, no such note
+    full = make_vcf(tmp_path / "full.vcf", records=[(*first, ["0/1"])], loci=loci)
+    call = call_diplotypes(read_genotypes(full, loci), kb, [gene]).iloc[0]
+    assert call["call_status"] == "no_call"
+    assert not any(w.startswith("the variants found fit ") for w in call["warnings"])
