@@ -877,12 +877,22 @@ def _decode(vf: _VcfFile, kbi: _KbIndex, novel: _NovelAlleles, samples: list[str
     loci: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # locus -> codes, phased, phase_set
     notes: list[tuple[np.ndarray | None, str, str]] = []
     conflicts: dict[int, np.ndarray] = {}
+    expressed: dict[int, set[int]] = {}  # locus -> KB codes the records read so far can write
     n = len(samples)
     try:
         if reader.samples != samples:  # cyvcf2 keeps file order, as ``samples`` has it
             raise RuntimeError(f"{vf.name}: cyvcf2 returned the samples in another order than the file's")
-        for rec in reader:
-            _decode_record(rec, kbi, novel, n, loci, conflicts, notes, vf.name)
+        records = iter(reader)
+        k = 0
+        while True:
+            try:
+                rec = next(records)
+            except StopIteration:
+                break
+            except Exception as exc:  # htslib could not parse the record (cyvcf2 raises a bare Exception)
+                raise VcfError(_unparsable(vf, k, exc)) from None
+            _decode_record(rec, kbi, novel, n, loci, conflicts, notes, vf.name, expressed)
+            k += 1
     finally:
         reader.close()
     cols = np.array(sorted(loci), dtype=np.int64)
@@ -896,7 +906,21 @@ def _decode(vf: _VcfFile, kbi: _KbIndex, novel: _NovelAlleles, samples: list[str
     return _DecodedFile(vf, samples, cols, codes, phased, phase_set, notes, conflicts)
 
 
-def _decode_record(rec, kbi, novel, n, loci, conflicts, notes, name) -> None:
+def _unparsable(vf: _VcfFile, k: int, exc: Exception) -> str:
+    """The message for the ``k``-th extracted record (0-based) that htslib cannot parse."""
+    with open(vf.extracted, "rb") as fh:
+        lines = (line for line in fh if not line.startswith(b"#"))
+        line = next((x for i, x in enumerate(lines) if i == k), b"")
+    chrom, _, rest = line.decode("utf-8", "replace").partition("\t")
+    where = f"the record at {chrom}:{rest.partition(chr(9))[0]}" if line else "a record"
+    return (
+        f"{vf.name}: {where} cannot be parsed ({exc}); its GT or other FORMAT values are malformed "
+        "(e.g. a GT that is not numbers separated by / or |). Fix or remove the record, then run again "
+        "(bcftools view shows it)"
+    )
+
+
+def _decode_record(rec, kbi, novel, n, loci, conflicts, notes, name, expressed) -> None:
     """Map one record's genotypes to KB codes and merge them into ``loci``."""
     canon = canonical_contig(rec.CHROM)
     pos = rec.POS
@@ -927,6 +951,11 @@ def _decode_record(rec, kbi, novel, n, loci, conflicts, notes, name) -> None:
         alleles[poly] = -1
     elif alleles.shape[1] == 1:
         alleles = np.concatenate([alleles, np.full((n, 1), HAPLOID, dtype=alleles.dtype)], axis=1)
+    beyond = (alleles > len(alts)).any(axis=1)
+    if beyond.any():
+        notes.append((beyond, where, f"genotype(s) naming an allele the record does not have (it has {len(alts)} ALT) set to missing"))
+        alleles = alleles.copy()
+        alleles[beyond] = -1
     ps = _phase_sets(rec, n)
     for j, starts_here in [*targets, *((j, None) for j in shifted)]:
         if starts_here:
@@ -944,11 +973,43 @@ def _decode_record(rec, kbi, novel, n, loci, conflicts, notes, name) -> None:
                 twice = _keep_first_of_repeats(*loci[j][:2], new, new_phased)
                 if twice.any():
                     notes.append((twice, where, _WRITTEN_TWICE.format(locus=f"{kbi.loci['chrom'].iat[j]}:{kbi.loci['pos'].iat[j]}")))
+            written = _written_codes(amap) if starts_here else set()  # shifted forms: see _keep_first_of_repeats
+            disagree = _other_dosage(loci[j][0], new, expressed.get(j, set()) & written)
+            if disagree.any():  # the same allele on two records in different numbers: neither is trusted
+                loci[j][0][disagree] = MISSING
+                new[disagree] = MISSING
+                notes.append((disagree, where, _OTHER_DOSAGE))
             conflict = _merge_into(*loci[j], new, new_phased, ps)
             if conflict.any():
                 conflicts[j] = conflicts.get(j, np.zeros(n, dtype=bool)) | conflict
         else:
             loci[j] = (new, new_phased, ps.copy())
+        if starts_here:
+            expressed[j] = expressed.get(j, set()) | _written_codes(amap)
+
+
+_OTHER_DOSAGE = (
+    "sample(s) have an allele of this record in another number of copies on an earlier record at the same "
+    "position (a duplicated record that disagrees); their genotype there is set to missing"
+)
+
+
+def _written_codes(amap: list[int]) -> set[int]:
+    """The non-reference KB codes a record can write at a locus."""
+    return {c for c in amap[1:] if c > 0}
+
+
+def _other_dosage(cur: np.ndarray, new: np.ndarray, shared: set[int]) -> np.ndarray:
+    """Samples whose two records, both able to write an allele (``shared``), give it a
+    different number of copies (a duplicated record that disagrees; split multi-allelic
+    records each write their own ALT, so they never share one). Missing genotypes: no."""
+    if not shared:
+        return np.zeros(len(cur), dtype=bool)
+    called = (cur != MISSING).all(axis=1) & (new != MISSING).all(axis=1)
+    differs = np.zeros(len(cur), dtype=bool)
+    for c in shared:
+        differs |= (cur == c).sum(axis=1) != (new == c).sum(axis=1)
+    return called & differs
 
 
 def _shifted_codes(kbi: _KbIndex, novel: _NovelAlleles, canon: str, pos: int, ref: str, alts: list[str]) -> dict[int, list[int]]:
@@ -1117,6 +1178,8 @@ class _Session:
         warnings = [w for vf in self.files for w in vf.warnings]
         for k, part in enumerate(parts):
             warnings.extend(part.warnings)
+            for w in part.warnings:  # this chunk's record notes (file-level ones were logged by extract)
+                log.warning(w)
             rows = np.array([row[s] for s in part.samples], dtype=np.int64)
             cols = part.cols
             if cols.size == 0:

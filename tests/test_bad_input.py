@@ -208,3 +208,42 @@ def test_haploid_autosomal_genotypes_are_read_and_flagged_by_the_caller(make_vcf
     records = [r[:4] + (["1"],) for r in ALL_REF]
     gm = read(make_vcf(tmp_path / "haploid.vcf", records=records))
     assert (gm.codes[0, :5, 1] == HAPLOID).all()
+
+
+def test_an_unparsable_gt_is_an_error_naming_the_record(make_vcf, tmp_path):
+    records = [("chr10", 100, "C", "T", ["x/y"])] + ALL_REF[1:]
+    with pytest.raises(VcfError, match=r"garbage\.vcf: the record at chr10:100 cannot be parsed .*malformed"):
+        read(make_vcf(tmp_path / "garbage.vcf", records=records))
+
+
+def test_a_gt_naming_an_allele_the_record_lacks_is_missing_with_a_warning(make_vcf, tmp_path):
+    records = [("chr10", 100, "C", "T", ["0/5", "0/1"])] + [r[:4] + (["0/0", "0/0"],) for r in ALL_REF[1:]]
+    gm = read(make_vcf(tmp_path / "index.vcf", samples=["S1", "S2"], records=records))
+    assert any("index.vcf: chr10:100: 1 genotype(s) naming an allele the record does not have" in w for w in gm.warnings)
+    assert (gm.codes[0, 0] == -1).all()  # S1: missing, not half-read
+    assert list(gm.codes[1, 0]) == [0, 1]
+
+
+def test_a_duplicated_record_with_another_dosage_makes_the_genotype_missing(make_vcf, tmp_path, caplog):
+    records = [
+        ("chr10", 100, "C", "T", ["0/1", "0/1"]),
+        ("chr10", 100, "C", "T", ["1/1", "0/1"]),  # S1 disagrees with the first record, S2 does not
+        *[r[:4] + (["0/0", "0/0"],) for r in ALL_REF[1:]],
+    ]
+    gm = read(make_vcf(tmp_path / "dup.vcf", samples=["S1", "S2"], records=records))
+    assert any("dup.vcf: chr10:100: 1 sample(s) have an allele of this record in another number" in w for w in gm.warnings)
+    assert any("another number of copies" in r.getMessage() for r in caplog.records)  # logged, as `pgx run` shows it
+    assert (gm.codes[0, 0] == -1).all()
+    assert list(gm.codes[1, 0]) == [0, 1]
+
+
+def test_split_multiallelic_records_are_not_taken_for_disagreeing_duplicates(make_vcf, tmp_path):
+    loci = loci_table([("TOY", "chr10", 100, "C", "T,G")])
+    split = make_vcf(
+        tmp_path / "split.vcf",
+        samples=["S1"],
+        records=[("chr10", 100, "C", "T", ["1/0"]), ("chr10", 100, "C", "G", ["0/1"])],
+    )
+    gm = read_genotypes([split], loci)
+    assert sorted(gm.codes[0, 0].tolist()) == [1, 2]
+    assert not any("another number" in w for w in gm.warnings)
