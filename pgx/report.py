@@ -731,7 +731,7 @@ def _badges(rows: Iterable[tuple[int, Group]]) -> list[tuple]:
 
 def _drugs_by_group(recs: list) -> dict[str, dict[str, list[str]]]:
     """group key -> drug -> genes its rows rest on (for "untested", the genes with no
-    result). A drug with rows in several groups (CPIC and DPWG, several populations) is
+    result; elsewhere a gene without result is marked, see :func:`_gene_label`). A drug with rows in several groups (CPIC and DPWG, several populations) is
     listed once, in the most urgent of them."""
     keyed = [(group_key(r), r) for r in recs]
     first: dict[str, str] = {}  # drug -> its most urgent group
@@ -742,9 +742,17 @@ def _drugs_by_group(recs: list) -> dict[str, dict[str, list[str]]]:
         drug = str(r.drug)
         if key == first[drug]:
             genes = by_group[key].setdefault(drug, [])
-            shown = no_result_genes(r) if key == "untested" else _as_list(r.genes)
+            missing = no_result_genes(r)
+            shown = missing if key == "untested" else [_gene_label(str(g), missing) for g in _as_list(r.genes)]
             genes += [str(g) for g in shown if str(g) not in genes]
     return by_group
+
+
+def _gene_label(gene: str, missing: list[str]) -> str:
+    """A gene as the summary names it next to a drug: ``HLA-B: no result`` when the row's
+    advice was given without that gene's result (CPIC has rows for that), so "use as
+    usual" never hides an untested gene."""
+    return f"{gene}: no result" if gene in missing else gene
 
 
 def _summary(recs: list) -> list:

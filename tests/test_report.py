@@ -682,3 +682,13 @@ if __name__ == "__main__":
                                 ("150 recommendations", many_recs("NA12878", 150))]:  # fmt: skip
                 wall, cpu = _bench(n, tmp, recs)
                 print(f"{label}: median {wall:.1f} ms wall, {cpu:.1f} ms CPU per PDF over {n} renders")
+
+
+def test_usual_advice_given_without_a_genes_result_says_so_on_page_one(tmp_path):
+    calls, recs = fluoropyrimidine_patient()
+    extra = make_recs("HG00096", [
+        dict(drug="fosphenytoin", genes=["CYP2C9", "HLA-B"], phenotypes=["CYP2C9: 2.0", "HLA-B: No Result"],
+             lookup_key="CYP2C9=2.0;HLA-B=No Result", action="standard_dose", text="Usual dose.", guideline="CPIC"),
+    ])  # fmt: skip
+    path = render(tmp_path, sample_id="HG00096", calls=calls, recs=pd.concat([recs, extra], ignore_index=True))
+    assert squash("fosphenytoin (CYP2C9, HLA-B: no result)") in summary_rows(path)["usual"]
