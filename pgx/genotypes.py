@@ -74,6 +74,13 @@ class GenotypeMatrix:
         if self.origin.shape != (n_s, n_l):
             raise ValueError(f"origin has shape {self.origin.shape}, expected {(n_s, n_l)}")
 
+    def describe_variant(self, locus_index: int, codes) -> str:
+        """``chr10:94761900:C>G``: the non-reference allele(s) among ``codes`` at one locus."""
+        loci = self.loci
+        alts = sorted({self.allele_sequence(locus_index, int(c)) for c in codes if c > 0})
+        where = f"{loci['chrom'].iat[locus_index]}:{int(loci['pos'].iat[locus_index])}:{loci['ref'].iat[locus_index]}"
+        return f"{where}>{','.join(a or '?' for a in alts)}"
+
     def allele_sequence(self, locus_index: int, code: int) -> str | None:
         """The VCF allele sequence for ``code`` at locus ``locus_index`` (None if missing)."""
         if code < 0:

@@ -58,6 +58,11 @@ class GeneModel:
     defined: np.ndarray  # bool [A, L]
     reference: str  # the reference allele's name
 
+    @property
+    def reference_bases(self) -> list[str | None] | None:
+        """The reference allele's definition per position (None if it is not callable)."""
+        return self.bases[self.alleles.index(self.reference)] if self.reference in self.alleles else None
+
 
 #: function order for genes called by their lowest-function variants, lowest first;
 #: a function text not listed (e.g. a disease-susceptibility label) ranks as abnormal
@@ -159,10 +164,11 @@ def _masks(model: GeneModel, sequences: tuple[tuple[str | None, ...], ...]) -> t
     n_a, n_l = model.defined.shape
     mask = np.zeros((n_a, n_l), dtype=np.uint64)
     explicit = np.ones(n_l, dtype=np.uint64)
+    ref_bases = model.reference_bases
     for j, seqs in enumerate(sequences):
         # blanks take the reference allele's definition (PharmCAT); it is the genome's
         # base except where the reference allele itself has a wobble (CYP2D6 *1: R, S)
-        ref_def = model.bases[model.alleles.index(model.reference)][j] if model.reference in model.alleles else None
+        ref_def = ref_bases[j] if ref_bases is not None else None
         fill = sum(1 << c for c, seq in enumerate(seqs) if ref_def is not None and definition_matches(ref_def, seq))
         ref_bit = np.uint64(fill or 1)
         for a in range(n_a):
@@ -597,7 +603,7 @@ def _to_frame(gm, model, rules, cols, codes, missing, novel, modes, inverse, sol
         miss = positions[missing[s]].tolist()
         assumed = positions[status[s] == STATUS_ASSUMED_REFERENCE].tolist()
         partial = positions[status[s] == STATUS_PARTIAL].tolist()
-        novel_list = [_describe_variant(gm, int(cols[j]), codes[s, j]) for j in np.flatnonzero(novel[s])]
+        novel_list = [gm.describe_variant(int(cols[j]), codes[s, j]) for j in np.flatnonzero(novel[s])]
         warnings += input_warnings(n_pos, assumed, partial, novel_list)
         hidden = [model.alleles[a] for a in np.flatnonzero(unassessed[u])]
         missing_required = positions[required & missing[s]].tolist()
@@ -620,13 +626,14 @@ def _to_frame(gm, model, rules, cols, codes, missing, novel, modes, inverse, sol
             )
         elif not dips:
             status_ = "no_call"
-            variants = [_describe_variant(gm, int(cols[j]), codes[s, j]) for j in np.flatnonzero((codes[s] > 0).any(axis=1))]
+            carrying = np.flatnonzero((codes[s] > 0).any(axis=1)).tolist()
+            variants = [gm.describe_variant(int(cols[j]), codes[s, j]) for j in carrying]
             warnings.append(
                 "no pair of known alleles explains the genotype (possible new combination or sub-allele); "
                 "non-reference alleles: " + (", ".join(variants) or "none")
             )
             absent = set(np.flatnonzero(missing[s] | (status[s] == STATUS_ASSUMED_REFERENCE)).tolist())
-            found = {int(j): {gm.allele_sequence(int(cols[j]), int(c)) for c in codes[s, j] if c > 0} for j in range(n_pos)}
+            found = {j: {gm.allele_sequence(int(cols[j]), int(c)) for c in codes[s, j] if c > 0} for j in carrying}
             blocked = _alleles_blocked_by_absent_positions(model, found, absent)
             if blocked:
                 warnings.append(
@@ -671,7 +678,7 @@ def _alleles_blocked_by_absent_positions(model: GeneModel, found: dict[int, set]
     position the input has is found in the sample (``found``: position index -> sequences
     seen there), and which define more variants at positions the input lacked (``absent``:
     position indices). Most variants found first, at most ``most``."""
-    ref = model.bases[model.alleles.index(model.reference)] if model.reference in model.alleles else None
+    ref = model.reference_bases
     hits = []
     for a, bases in enumerate(model.bases):
         variant_at = [
@@ -684,13 +691,6 @@ def _alleles_blocked_by_absent_positions(model: GeneModel, found: dict[int, set]
         if present and needed and all(any(definition_matches(bases[j], q) for q in found.get(j, ())) for j in present):
             hits.append((-len(present), a, f"{model.alleles[a]} (also needs {', '.join(map(str, needed))})"))
     return [text for *_, text in sorted(hits)[:most]]
-
-
-def _describe_variant(gm: GenotypeMatrix, col: int, pair: np.ndarray) -> str:
-    """``chr10:94761900:C>G`` for the non-reference allele(s) at one position."""
-    loci = gm.loci
-    alts = sorted({gm.allele_sequence(col, int(c)) for c in pair if c > 0})
-    return f"{loci['chrom'].iat[col]}:{int(loci['pos'].iat[col])}:{loci['ref'].iat[col]}>{','.join(a or '?' for a in alts)}"
 
 
 def call_diplotypes(gm: GenotypeMatrix, kb, genes: list[str] | None = None) -> pd.DataFrame:

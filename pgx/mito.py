@@ -34,8 +34,6 @@ gene with the ``mitochondrial`` gene rule is therefore not matched as a diplotyp
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 
@@ -53,9 +51,6 @@ RISK_ORDER = ("increased risk", "uncertain risk", "normal risk")
 #: a function no entry of RISK_ORDER starts (or none at all) ranks as uncertain
 _UNLISTED_RANK = RISK_ORDER.index("uncertain risk")
 
-_CONTIG = re.compile(r"##contig=<(.*)>")
-
-
 def risk_rank(function: str | None) -> int:
     """0 for the highest risk (``Increased risk ...``), larger for lower risk."""
     text = (function or "").strip().lower()
@@ -69,19 +64,6 @@ def is_mito_contig(name: str) -> bool:
     """``chrM``, ``chrMT``, ``M``, ``MT`` (any case)."""
     bare = name[3:] if name[:3].lower() == "chr" else name
     return bare.upper() in ("M", "MT")
-
-
-def contig_lengths(header: bytes | str) -> dict[str, int]:
-    """``##contig`` ID -> declared length, from a VCF header."""
-    text = header.decode("utf-8", "replace") if isinstance(header, bytes) else header
-    out = {}
-    for line in text.splitlines():
-        m = _CONTIG.match(line)
-        if m:
-            fields = dict(re.findall(r"(\w+)=([^,>]+)", m.group(1)))
-            if "ID" in fields and fields.get("length", "").isdigit():
-                out[fields["ID"]] = int(fields["length"])
-    return out
 
 
 def mito_contig_refusal(name: str, length: int | None, build: str | None) -> str | None:
@@ -143,11 +125,6 @@ def _variant_alleles(kb, gene: str, loci: pd.DataFrame) -> dict[tuple[int, int],
     return out
 
 
-def _describe(gm: GenotypeMatrix, col: int, code: int) -> str:
-    row = gm.loci.iloc[col]
-    return f"{row['chrom']}:{int(row['pos'])}:{row['ref']}>{gm.allele_sequence(col, code) or '?'}"
-
-
 def call_mito_gene(gm: GenotypeMatrix, kb, gene: str) -> pd.DataFrame:
     """Calls of every sample for mitochondrial ``gene`` (columns as :func:`pgx.match.call_gene`)."""
     from pgx.match import unique_rows
@@ -194,12 +171,12 @@ def _call_one(ctx: _Context, codes: np.ndarray, status: np.ndarray) -> dict:
         for c in carried:
             allele = ctx.names.get((int(j), c))
             if allele is None:
-                novel.append(_describe(ctx.gm, int(ctx.cols[j]), c))
+                novel.append(ctx.gm.describe_variant(int(ctx.cols[j]), [c]))
             else:
                 found.append((ctx.rank[allele], positions[j], allele))
         if carried and not haploid[j] and codes[j, 0] != codes[j, 1]:
             gt = "/".join(str(int(c)) for c in codes[j])
-            what = ", ".join(ctx.names.get((int(j), c), _describe(ctx.gm, int(ctx.cols[j]), c)) for c in carried)
+            what = ", ".join(ctx.names.get((int(j), c), ctx.gm.describe_variant(int(ctx.cols[j]), [c])) for c in carried)
             heteroplasmic.append(f"{what} (GT {gt} at {ctx.loci.at[int(j), 'chrom']}:{positions[j]})")
     found.sort()
     miss = [positions[j] for j in np.flatnonzero(missing)]

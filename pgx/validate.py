@@ -218,8 +218,19 @@ def _tested_allele_dosage(options, ours: set) -> str | None:
     return None
 
 
+_VARIANT_SETS: dict[tuple, dict[str, frozenset]] = {}
+
+
 def _variant_sets(kb, gene: str) -> dict[str, frozenset]:
-    """(pos, bases) of every allele's definition that the reference allele does not satisfy."""
+    """(pos, bases) of every allele's definition that the reference base does not satisfy
+    (built once per knowledge base and gene: every truth row asks for it)."""
+    key = (str(kb.root), kb.version, gene)
+    if key not in _VARIANT_SETS:
+        _VARIANT_SETS[key] = _build_variant_sets(kb, gene)
+    return _VARIANT_SETS[key]
+
+
+def _build_variant_sets(kb, gene: str) -> dict[str, frozenset]:
     ref = dict(zip(kb.table("loci", gene)["pos"].astype(int), kb.table("loci", gene)["ref"]))
     defs = kb.table("allele_definitions", gene)
     out: dict[str, set] = {}
@@ -255,12 +266,10 @@ def _untested_variants(kb, gene: str, options, ours: set) -> str | None:
 def _assumed_truth_positions(kb, gene: str, options, call) -> list[int]:
     """Positions defining a truth allele (not in our call) that the input lacked."""
     ours = {a for p in _call_pairs(call) for a in p}
-    defs = kb.table("allele_definitions", gene)
     truth_alleles = {a for p in options for a in p} - ours
     ref = set(kb.table("alleles", gene).query("is_reference")["allele"])
-    loci_ref = dict(zip(kb.table("loci", gene)["pos"].astype(int), kb.table("loci", gene)["ref"]))
-    sel = defs[defs["allele"].isin(truth_alleles - ref)]
-    positions = {int(p) for p, b in zip(sel["pos"], sel["bases"]) if not definition_matches(b, loci_ref.get(int(p)))}
+    variants = _variant_sets(kb, gene)
+    positions = {p for a in truth_alleles - ref for p, _ in variants.get(a, ())}
     assumed = set(int(x) for x in call["assumed_reference_positions"]) | set(int(x) for x in call["missing_positions"])
     return sorted(positions & assumed)
 

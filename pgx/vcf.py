@@ -102,7 +102,7 @@ import pandas as pd
 
 from pgx import normalize
 from pgx.builds import detect_build
-from pgx.mito import contig_lengths, mito_contig_refusal, refusal_warning
+from pgx.mito import mito_contig_refusal, refusal_warning
 from pgx.errors import GenomeBuildError, InputError, KnowledgeBaseError, SampleError, VcfError
 from pgx.genotypes import (
     HAPLOID,
@@ -215,20 +215,29 @@ def iter_genotype_chunks(
 def header_build(path: Path | str) -> str | None:
     """The genome build a VCF's header describes (``##contig`` lengths, ``##reference``),
     or None when it does not say (see :func:`pgx.builds.detect_build`)."""
-    lengths: dict[str, int] = {}
+    lines: list[str] = []
     reference = None
     opener = gzip.open if _compression(Path(path), str(path)) != "plain" else open
     with opener(path, "rt", errors="replace") as fh:
         for line in fh:
             if not line.startswith("##"):
                 break
-            if line.startswith("##contig=<"):
-                fields = dict(re.findall(r"(\w+)=([^,>]+)", line[len("##contig=<") :]))
-                if "ID" in fields and fields.get("length", "").isdigit():
-                    lengths[fields["ID"]] = int(fields["length"])
-            elif line.startswith("##reference="):
+            lines.append(line)
+            if line.startswith("##reference="):
                 reference = line
-    return detect_build(lengths, reference)
+    return detect_build(contig_lengths("".join(lines)), reference)
+
+
+def contig_lengths(header: bytes | str) -> dict[str, int]:
+    """``##contig`` ID -> declared length, from a VCF header."""
+    text = header.decode("utf-8", "replace") if isinstance(header, bytes) else header
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("##contig=<"):
+            fields = dict(re.findall(r"(\w+)=([^,>]+)", line[len("##contig=<") :]))
+            if "ID" in fields and fields.get("length", "").isdigit():
+                out[fields["ID"]] = int(fields["length"])
+    return out
 
 
 def _header_build(header: bytes, lengths: dict[str, int]) -> str | None:
