@@ -534,7 +534,7 @@ def _solve_patterns(model, rules, mask, ub, u_ignore, u_modes, scores, combos: b
             if found and combos:
                 dips, score, notes = found, total, combo_notes
             elif found:
-                shown = " and ".join(format_diplotype(a, b) for a, b in found)
+                shown = " and ".join(format_diplotype(model.report_name(a), model.report_name(b)) for a, b in found)
                 notes = [("combination", f"the haplotypes fit only as {shown}, a combination of defined alleles on one "
                           "copy that no guideline defines; no call is made (--find-combinations reports it)")]
         solutions.append(Solution(tuple(dips), int(score), tuple(notes)))
@@ -587,8 +587,9 @@ def _solve_combination(model, mask, nonref, bits, scores, compat0, compat1, mode
         if cover is None:
             return [], 0, []
         names.append(combination_name(cover))
+        shown = model.report_name(combination_name(cover))
         notes.append(
-            ("combination", f"haplotype {h + 1} carries several named alleles together: {combination_name(cover)}; "
+            ("combination", f"haplotype {h + 1} carries several named alleles together: {shown}; "
              "a combination has no defined function (reported because combinations were asked for)")
         )
     if mode == MODE_HAPLOID:
