@@ -37,6 +37,7 @@ from pgx.truth import Translation, haplotype_variants, normal_name, normal_pair,
 from pgx.truth import parse_diplotypes, read_truth  # noqa: F401  (part of this module's interface)
 
 UNRESOLVABLE_FLAGS = ("SV",)
+UNDEFINED = "truth undefined or unparsable"
 
 
 def _phenotype(kb, gene: str, pair: tuple[str, str]) -> str | None:
@@ -66,6 +67,8 @@ def compare(calls: pd.DataFrame, truth: pd.DataFrame, kb) -> pd.DataFrame:
         unresolvable = _unresolvable(kb, t.gene, tr, flags, t.diplotype, call)
         if exact:
             reason = ""
+        elif unresolvable == UNDEFINED:
+            reason = "truth diplotype undefined or unparsable"
         elif legacy_exact and not unresolvable:
             reason = "agrees once legacy names are translated: " + "; ".join(tr.notes)
         else:
@@ -103,7 +106,7 @@ def _unresolvable(kb, gene: str, tr: Translation, flags: set[str], text: str, ca
     if flags & set(UNRESOLVABLE_FLAGS):
         return "structural variant / copy number"
     if (not tr.options and not tr.untranslatable) or "undefined" in text:
-        return "truth undefined or unparsable"
+        return UNDEFINED
     if any("legacy name without" in u for u in tr.untranslatable):
         return "legacy allele name without an established current equivalent"
     if tr.untranslatable:
