@@ -407,6 +407,28 @@ KB_TABLES: dict[str, dict[str, str]] = {
         "lookup_key": "string",
         "note": "string",  # source
     },
+    # Older allele names (truth sets, older reports) and their current meaning, for scoring
+    # truth written in them (``pgx validate``); curated with a citation per row in
+    # pgx/kb_build/legacy.py. relation:
+    #   renamed              the same haplotype under a new name (SLCO1B1 *1B -> *37)
+    #   suballele            a sub-allele of `current` told apart by a variant current
+    #                        definitions leave out (CYP3A4 *1B -> *1)
+    #   outside_definitions  carries a variant current definitions leave out; over their
+    #                        positions it is `current` (UGT1A1 *60 -> *1)
+    #   split                covered several current alleles, told apart by the loci in
+    #                        `decided_by` (CYP2C19 *1 -> *1|*38); the only relation whose
+    #                        legacy_name may also be a current name
+    #   unmapped             no established current meaning; not translated (`current` empty)
+    "legacy_alleles": {
+        "gene": "string",
+        "legacy_name": "string",
+        "current": "string",  # current allele name(s), '|'-separated (split: any of them)
+        "relation": "string",
+        "legacy_variants": "string",  # the legacy allele's defining variants, with rsIDs
+        "decided_by": "string",  # split: ';'-separated rsIDs of the loci telling the options apart
+        "note": "string",  # our own words
+        "source": "string",  # citation(s)
+    },
     "drugs": {
         "source": "string",  # CPIC | DPWG
         "drug": "string",
