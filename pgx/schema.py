@@ -15,9 +15,12 @@ import pyarrow as pa
 
 # 2: recommendations.verbatim_text, implications (CPIC overlay)
 # 3: genotypes.source_file is the file the row's genotype was read from, not every file of the sample
-# 4: calls.alleles_found, suballeles, reason_codes; an ambiguous call's diplotype lists every tie
+# 4: recommendations as the guidelines give them: branch, conditions (indication, age, risk_factors,
+#    other_conditions), other_actions, dose_applies_to/reference, dose_factor_min/max (replace
+#    dose_factor), dose_amount/schedule/unchanged/caps, followup, not_alternatives, clauses_not_represented
+# 5: calls.alleles_found, suballeles, reason_codes; an ambiguous call's diplotype lists every tie
 #    and its allele_1/allele_2 are null
-SCHEMA_VERSION = "4"
+SCHEMA_VERSION = "5"
 
 # --- enumerations -------------------------------------------------------------------
 
@@ -74,9 +77,23 @@ ACTIONS = (
     "avoid",
     "monitor",
     "consider_alternative",
+    "assess_further",  # decide after more information: enzyme activity, clinical findings, further testing
     "no_recommendation",
     "no_guideline_match",  # the patient's result has no row in the guideline
 )
+
+#: recommendations.followup: titration, monitoring and level checks the guideline asks for
+FOLLOWUP = (
+    "drug_levels", "titrate_by_toxicity", "titrate_by_response", "slower_titration", "monitor_closely", "ecg",
+    "blood_counts", "inr", "liver_function", "hearing", "patient_reports", "stop_if_adverse", "weigh_risks",
+    "avoid_interacting_drugs", "further_testing",
+)  # fmt: skip
+
+#: recommendations.dose_applies_to: which dose a dose change is for ("" = the dose in general)
+DOSE_APPLIES_TO = ("starting", "maintenance", "subsequent", "loading")
+
+#: why a clause of a source recommendation is not represented (KB ``clauses``)
+NOT_REPRESENTED = ("evidence", "reference_values", "background", "no_advice", "other")
 
 _str_list = pa.list_(pa.string())
 
@@ -134,9 +151,23 @@ RECOMMENDATIONS = pa.schema(
         pa.field("lookup_key", pa.string(), nullable=False),  # "CYP2C19=Poor Metabolizer"
         pa.field("phenotypes", _str_list),  # "CYP2C19: Poor Metabolizer", one per gene
         pa.field("population", pa.string()),
+        pa.field("indication", pa.string()),
+        pa.field("age", pa.string()),
+        pa.field("risk_factors", pa.string()),
+        pa.field("other_conditions", pa.string()),
         pa.field("action", pa.dictionary(pa.int8(), pa.string()), nullable=False),
-        pa.field("dose_factor", pa.float64()),
+        pa.field("other_actions", _str_list),
+        pa.field("dose_applies_to", pa.string()),
+        pa.field("dose_reference", pa.string()),
+        pa.field("dose_factor_min", pa.float64()),
+        pa.field("dose_factor_max", pa.float64()),
+        pa.field("dose_amount", pa.string()),
+        pa.field("dose_schedule", pa.string()),
+        pa.field("dose_unchanged", pa.string()),
+        pa.field("dose_caps", _str_list),
+        pa.field("followup", _str_list),
         pa.field("alternatives", _str_list),
+        pa.field("not_alternatives", _str_list),
         pa.field("strength", pa.string()),
         pa.field("text", pa.string()),
         pa.field("source", pa.string(), nullable=False),  # CPIC, DPWG
@@ -145,6 +176,8 @@ RECOMMENDATIONS = pa.schema(
         pa.field("url", pa.string()),
         pa.field("pmid", pa.string()),
         pa.field("recommendation_id", pa.string()),
+        pa.field("branch", pa.int32()),
+        pa.field("clauses_not_represented", pa.int32()),
         pa.field("verbatim_text", pa.string()),  # CPIC's own wording, only from a user's overlay
         pa.field("implications", _str_list),
         pa.field("kb_version", pa.string(), nullable=False),
@@ -180,8 +213,9 @@ TABLE_DOCS: dict[str, str] = {
     "genotypes": "one row per sample and knowledge-base position: the genotype pgx read",
     "calls": "one row per sample and gene: the diplotype call, its phenotype and why a call is incomplete",
     "recommendations": (
-        "one row per sample, drug, guideline source and population: the recommendation that applies "
-        "to the sample's result (or `no_guideline_match`)"
+        "one row per sample, drug, guideline source, population and branch: the recommendation that "
+        "applies to the sample's result (or `no_guideline_match`); a recommendation whose advice depends on "
+        "a condition (an indication, age, risk factors, co-medication) has one row per condition (`branch`)"
     ),
     "provenance": "key/value rows: what produced the batch",
 }
@@ -275,12 +309,30 @@ COLUMN_DOCS: dict[str, dict[str, str]] = {
         "lookup_key": "the sample's result the row matched, `GENE=key` joined by `;`, genes sorted (`CYP2C19=Poor Metabolizer`)",
         "phenotypes": "the sample's result per gene, readable (`CYP2C19: Poor Metabolizer`; `No Result` for a gene without a call)",
         "population": "the population or context the guideline row is for (e.g. `general`); null when the guideline does not say",
+        "indication": "the indication this advice holds for (`malignancy`, `depression`, CPIC's `CVI ACS PCI`); null when it holds for all",
+        "age": "the age or weight group this advice holds for (`adults`, `pediatrics`); null when it holds for all",
+        "risk_factors": "the risk factors this advice holds under (`additional significant risk factors ...`); null when none",
+        "other_conditions": "any other condition of this advice (co-medication, route, prior use such as `CBZ naive`); null when none",
         "action": (
-            f"what to do, one of {_one_of(ACTIONS)}; `no_guideline_match`: the guideline has no row for "
-            "the sample's result"
+            f"the primary advice, one of {_one_of(ACTIONS)}; `assess_further`: decide after more information "
+            "(enzyme activity, clinical findings, further testing); `no_guideline_match`: the guideline has no row "
+            "for the sample's result"
         ),
-        "dose_factor": "multiply the standard dose by this (e.g. `0.5`) when the guideline gives a number; else null",
-        "alternatives": "alternative drugs the guideline names",
+        "other_actions": (
+            "other actions the guideline allows or names as a next step (`50 % or avoid`: `avoid`; what to do if "
+            "the primary advice cannot be followed or does not work), same vocabulary as `action`"
+        ),
+        "dose_applies_to": f"which dose the dose change is for: {_one_of(DOSE_APPLIES_TO)}; null: the dose in general",
+        "dose_reference": "what the dose factor multiplies: `standard`, `lowest` (the lowest usual starting dose) or `maximum`",
+        "dose_factor_min": "lower end of the stated dose change as a multiple of the reference dose (`0.3` of `30-80 %`); equals `dose_factor_max` for a single number; null when none is stated",
+        "dose_factor_max": "upper end of the stated dose change (`0.8` of `30-80 %`); ranges stay ranges",
+        "dose_amount": "an absolute dose the guideline gives (`400 mg/day`, `at least 75 mg`); null when none",
+        "dose_schedule": "a dosing frequency the guideline sets (`3 times a week instead of daily`); null when none",
+        "dose_unchanged": "a dose the guideline leaves as usual (`loading`); null when none",
+        "dose_caps": "safety caps: upper dose limits (`<20 mg/day`, `starting dose ≤40 mg`, `≤50% of the usual maximum dose`), with the group they are for in parentheses",
+        "followup": f"titration, monitoring and level checks the guideline asks for, of {_one_of(FOLLOWUP)}",
+        "alternatives": "alternative drugs the guideline names, including drugs outside CPIC's drug list",
+        "not_alternatives": "drugs the guideline names as not suitable instead (`tegafur` for capecitabine)",
         "strength": "classification of the recommendation as the guideline gives it (`Strong`, `Moderate`, `Optional`, ...)",
         "text": "the recommendation in pgx's own words, from the structured facts (the guideline is cited, not quoted)",
         "source": "guideline source: `CPIC` or `DPWG`",
@@ -288,7 +340,12 @@ COLUMN_DOCS: dict[str, dict[str, str]] = {
         "cpic_level": "CPIC level of the drug-gene pair (`A`, `B`, ...); null for DPWG rows",
         "url": "guideline web page",
         "pmid": "PubMed IDs of the guideline publications, `;`-separated",
-        "recommendation_id": "ID of the knowledge-base recommendation row (`CPIC:8479701`); null for `no_guideline_match`",
+        "recommendation_id": "ID of the source recommendation (`CPIC:8479701`); null for `no_guideline_match`",
+        "branch": "which branch of the source recommendation this row is (1, 2, ...: one per condition); null for `no_guideline_match`",
+        "clauses_not_represented": (
+            "how many clauses of the source recommendation no structured field represents (evidence, "
+            "reference values, background); `pgx kb info` lists them by reason; null for `no_guideline_match`"
+        ),
         "verbatim_text": (
             "CPIC's own recommendation text, only when the user imported their CPIC export with "
             "`pgx kb import-cpic` (never shipped with pgx); else null"
@@ -445,16 +502,33 @@ KB_TABLES: dict[str, dict[str, str]] = {
     },
     "recommendations": {
         "recommendation_id": "string",  # "CPIC:8479701"
+        "branch": "int64",  # 1, 2, ...: one row per condition of the source text
         "source": "string",
         "drug": "string",
         "genes": "string",  # ;-separated, sorted
         "lookup_key": "string",  # "GENE=key;GENE=key", genes sorted
         "population": "string",
+        "indication": "string",
+        "age": "string",
+        "risk_factors": "string",
+        "other_conditions": "string",
         "action": "string",  # one of schema.ACTIONS
-        "dose_factor": "Float64",
+        "other_actions": "string",  # ;-separated ACTIONS
+        "dose_applies_to": "string",  # one of DOSE_APPLIES_TO or empty
+        "dose_reference": "string",  # standard | lowest | maximum
+        "dose_factor_min": "Float64",
+        "dose_factor_max": "Float64",
+        "dose_amount": "string",
+        "dose_schedule": "string",
+        "dose_unchanged": "string",
+        "dose_caps": "string",  # ;-separated
+        "followup": "string",  # ;-separated FOLLOWUP
         "alternatives": "string",  # ;-separated drug names
+        "not_alternatives": "string",  # ;-separated drug names
         "strength": "string",
         "text": "string",  # our own words, from the structured facts
+        # per clause of the source text (1-based): the fields it fed, or -reason (NOT_REPRESENTED)
+        "clauses": "string",
         "guideline": "string",
         "url": "string",
         "pmid": "string",
