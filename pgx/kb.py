@@ -132,6 +132,10 @@ GENE_RULES = {
     "ignored_allele": "allele",
     "mitochondrial": "chrom",
     "outside_only_allele": "allele",
+    "inferred_allele": "defined_allele",
+    "undocumented_as_reference": "empty",
+    "unassigned_function": "function",
+    "reference_name": "name",
 }
 #: outside_results kinds (declared in pgx.schema with the table)
 OUTSIDE_KINDS = ("allele_status", "activity_score", "allele_activity")
@@ -247,6 +251,10 @@ def _gene_rule_problems(t: dict[str, pd.DataFrame]) -> list[str]:
                 problems.append(f"{what}: not 'A/B|C/D>C/D' over known alleles")
         elif kind == "allele" and not value:
             problems.append(f"{what}: names no allele")
+        elif kind == "defined_allele" and (gene, value) not in alleles:
+            problems.append(f"{what}: not an allele of {gene}")
+        elif kind in ("function", "name") and not value:
+            problems.append(f"{what}: needs a value")
     return problems
 
 

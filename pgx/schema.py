@@ -18,7 +18,9 @@ import pyarrow as pa
 # 4: recommendations as the guidelines give them: branch, conditions (indication, age, risk_factors,
 #    other_conditions), other_actions, dose_applies_to/reference, dose_factor_min/max (replace
 #    dose_factor), dose_amount/schedule/unchanged/caps, followup, not_alternatives, clauses_not_represented
-SCHEMA_VERSION = "4"
+# 5: calls.alleles_found, suballeles, reason_codes; an ambiguous call's diplotype lists every tie
+#    and its allele_1/allele_2 are null
+SCHEMA_VERSION = "5"
 
 # --- enumerations -------------------------------------------------------------------
 
@@ -37,6 +39,34 @@ CALL_STATUSES = (
     "no_call",  # nothing could be called; `warnings` says why
     "outside_call",  # taken from an outside-call file, not from the VCF
 )
+
+#: machine-readable reasons on a call (``calls.reason_codes``); the prose is in ``warnings``
+CALL_REASONS: dict[str, str] = {
+    "gene_not_covered": "no position of the gene is in the input",
+    "missing_required_position": "a position the gene cannot be called without is missing (NAT2)",
+    "haploid_autosome": "haploid genotypes on an autosome; the gene needs two alleles",
+    "no_matching_pair": "no pair of defined alleles explains the genotypes",
+    "combination": "a haplotype carries several defined alleles together, a combination no guideline defines",
+    "tie": "several diplotypes fit equally well; all are listed",
+    "priority_pick": "an unphased tie resolved by the gene's documented priority (NAT2)",
+    "partial_genotype": "a genotype with one allele called and one missing (`./1`): every completion was tried",
+    "novel_variant": "an allele at a defining position that no definition names",
+    "unexplained_variant": "a defined variant found without the rest of the only allele(s) it belongs to",
+    "partial_allele": "variants of an allele found while another of its defining positions is missing",
+    "inferred_allele": "an allele called from part of its variants, by a linkage the guideline documents",
+    "unassessed_alleles": "alleles that could not be assessed because a defining position is missing",
+    "missing_positions": "positions of the gene with no genotype",
+    "assumed_reference": "positions absent from the input taken as reference (`--assume-reference`)",
+    "assumed_trans": "unphased variants of a lowest-function gene: the two lowest are assumed on different copies",
+    "fallback_position": "called from the gene's single fallback position (SLCO1B1 rs4149056)",
+    "copy_number_not_assessed": "gene deletions and duplications are invisible in the input",
+    "unassigned_function": "an allele found has no function in the knowledge base's sources",
+    "phenotype_not_defined": "the guideline sources define no phenotype for the gene",
+    "phenotypes_differ": "tied or possible diplotypes give different phenotypes",
+    "heteroplasmy": "a mitochondrial variant in only part of the mtDNA copies",
+    "outside_call": "the result comes from the outside-call file",
+    "outside_call_error": "the outside-call row for this gene could not be used",
+}
 
 #: structured recommendation actions
 ACTIONS = (
@@ -105,6 +135,9 @@ CALLS = pa.schema(
         pa.field("missing_positions", pa.list_(pa.int64())),
         pa.field("assumed_reference_positions", pa.list_(pa.int64())),
         pa.field("novel_variants", _str_list),  # "chr10:94761900:C>G"
+        pa.field("alleles_found", _str_list),  # lowest-function genes: every variant allele found
+        pa.field("suballeles", _str_list),  # "*45.001": definitions reported under their parent
+        pa.field("reason_codes", _str_list),  # keys of CALL_REASONS
         pa.field("warnings", _str_list),
         pa.field("kb_version", pa.string(), nullable=False),
     ]
@@ -227,11 +260,17 @@ COLUMN_DOCS: dict[str, dict[str, str]] = {
         "sample_id": "sample ID, as in the VCF",
         "gene": "gene",
         "diplotype": (
-            "the call, lower allele first (`*1/*17`); a haploid call is one allele; for an ambiguous call, "
-            "the first of `alternatives`; null for a no-call"
+            "the call, lower allele first (`*1/*17`), in the names guidelines use (a PharmVar suballele such "
+            "as `*45.001` is reported as `*45`); a haploid call is one allele; for genes called variant by "
+            "variant (DPYD, RYR1, CACNA1S) with known phase, each haplotype with all its variants "
+            "(`c.61C>T/[c.61C>T + c.313G>A]`); for an ambiguous call, every tied diplotype joined by ` or `; "
+            "null for a no-call"
         ),
-        "allele_1": "first allele of `diplotype`",
-        "allele_2": "second allele of `diplotype`; null for a haploid call",
+        "allele_1": (
+            "first allele the phenotype rests on; for DPYD, RYR1 and CACNA1S the lowest-function variant "
+            "allele of a haplotype (or, unphased, the lowest of those found); null for ambiguous and no-calls"
+        ),
+        "allele_2": "second allele the phenotype rests on; null for a haploid call, ambiguous calls and no-calls",
         "function_1": "clinical function of `allele_1` (CPIC wording, e.g. `No function`); null when unknown",
         "function_2": "clinical function of `allele_2`",
         "score": "number of allele-defining positions the diplotype matches (the most specific diplotype wins); null for no-calls and outside calls",
@@ -250,7 +289,17 @@ COLUMN_DOCS: dict[str, dict[str, str]] = {
         "missing_positions": "GRCh38 positions of the gene with no genotype; alleles defined there were scored without them",
         "assumed_reference_positions": "positions absent from the VCFs and taken as reference (`--assume-reference`)",
         "novel_variants": "non-reference alleles at KB positions that no known allele explains, as `chrom:pos:ref>alt`",
-        "warnings": "why a call is incomplete or uncertain (missing positions, uncallable alleles, copy number not assessed, outside-call notes)",
+        "alleles_found": (
+            "for genes called variant by variant (DPYD, RYR1, CACNA1S): every variant allele found, "
+            "`(homozygous)` when on both copies, as clinical reports list them; empty for other genes"
+        ),
+        "suballeles": "allele definitions matched that are reported under another name (`*45.001` reported as `*45`)",
+        "reason_codes": (
+            "machine-readable reasons behind the call's status and warnings, one of: "
+            + _one_of(tuple(CALL_REASONS))
+            + " (meanings in `pgx.schema.CALL_REASONS`)"
+        ),
+        "warnings": "why a call is incomplete or uncertain, in words (the same reasons as `reason_codes`, with details)",
         "kb_version": "version of the knowledge base used",
     },
     "recommendations": {
@@ -349,6 +398,9 @@ KB_TABLES: dict[str, dict[str, str]] = {
     "alleles": {
         "gene": "string",
         "allele": "string",
+        # the name guidelines and reports use: the parent of a PharmVar suballele (*45.001 ->
+        # *45), `Reference` where the guideline names the reference sequence so; else = allele
+        "guideline_name": "string",
         "is_reference": "boolean",
         "is_structural": "boolean",
         "function": "string",  # clinical function; empty = unknown in every source
@@ -383,6 +435,15 @@ KB_TABLES: dict[str, dict[str, str]] = {
     #                       phenotype, heteroplasmy flagged (pgx.mito)
     #   outside_only_allele value=allele name: the KB cannot place this allele on the
     #                       genome (MT-RNR1 m.961T>del+Cn); only an outside call gives it
+    #   inferred_allele     value=allele name: a multi-variant allele the guideline lets a
+    #                       caller infer from its present variants when its other defining
+    #                       positions are missing (DPYD HapB3 from c.1236G>A); flagged
+    #   undocumented_as_reference  value="": an allele at a defining position that no
+    #                       definition names counts as reference there (toxicity genes, so
+    #                       that documented actionable variants still give a result)
+    #   unassigned_function value=function: the function an allele the sources give none
+    #                       is phenotyped as, with a warning (RYR1/CACNA1S: Uncertain function)
+    #   reference_name      value=name: the name guidelines give the reference allele (CFTR)
     "gene_rules": {
         "gene": "string",
         "rule": "string",
