@@ -101,8 +101,9 @@ import numpy as np
 import pandas as pd
 
 from pgx import normalize
-from pgx.builds import detect_build
+from pgx.builds import describe_build, detect_build, refseq_chromosome
 from pgx.mito import mito_contig_refusal, refusal_warning
+from pgx.tabix import index_problem
 from pgx.errors import GenomeBuildError, InputError, KnowledgeBaseError, SampleError, VcfError
 from pgx.genotypes import (
     HAPLOID,
@@ -122,6 +123,14 @@ log = logging.getLogger(__name__)
 #: ``_`` first (so no leading dash or dot, hence no ``.``/``..``), then letters, digits and
 #: ``_ . + -``; at most 200 characters. No slashes, spaces, control characters or empty IDs.
 SAFE_SAMPLE_ID = re.compile(r"\w[\w.+-]{0,199}")
+
+#: the longest line (header or record) pgx reads: 64 MiB holds a record of about two
+#: million samples with GT only, or 500,000 with GT:AD:DP:GQ:PL; a longer line is refused
+#: before it is read into memory (a damaged or hostile file could have a line of GBs)
+MAX_LINE_BYTES = 64 << 20
+
+#: the largest header (every line up to and including #CHROM) pgx reads
+MAX_HEADER_BYTES = 64 << 20
 
 #: more than this fraction of the KB positions present with a disagreeing REF (and at
 #: least two of them) means the VCF is on another genome build
@@ -213,19 +222,19 @@ def iter_genotype_chunks(
 
 
 def header_build(path: Path | str) -> str | None:
-    """The genome build a VCF's header describes (``##contig`` lengths, ``##reference``),
-    or None when it does not say (see :func:`pgx.builds.detect_build`)."""
-    lines: list[str] = []
-    reference = None
-    opener = gzip.open if _compression(Path(path), str(path)) != "plain" else open
-    with opener(path, "rt", errors="replace") as fh:
-        for line in fh:
-            if not line.startswith("##"):
-                break
-            lines.append(line)
-            if line.startswith("##reference="):
-                reference = line
-    return detect_build(contig_lengths("".join(lines)), reference)
+    """The genome build a VCF's header describes (``##contig`` lengths and RefSeq names,
+    ``##reference``), or None when it does not say (see :func:`pgx.builds.detect_build`)."""
+    return header_evidence(path)[0]
+
+
+def header_evidence(path: Path | str) -> tuple[str | None, str]:
+    """(build, why): the genome build a VCF's header describes and the header lines that
+    say so, or (None, "") when it does not say."""
+    name = str(path)
+    p = Path(path)
+    head = _read_header(p, _compression(p, name), name)
+    text = b"".join(head.lines)
+    return describe_build(contig_lengths(text), _reference_line(text), head.contigs)
 
 
 def contig_lengths(header: bytes | str) -> dict[str, int]:
@@ -240,14 +249,22 @@ def contig_lengths(header: bytes | str) -> dict[str, int]:
     return out
 
 
-def _header_build(header: bytes, lengths: dict[str, int]) -> str | None:
-    """The build a header states (contig lengths, ``##reference``), or None."""
+def _reference_line(header: bytes) -> str | None:
     m = re.search(rb"^##reference=.*$", header, re.M)
-    return detect_build(lengths, m.group(0).decode("utf-8", "replace") if m else None)
+    return m.group(0).decode("utf-8", "replace") if m else None
+
+
+def _header_build(header: bytes, lengths: dict[str, int], contigs: Sequence[str] = ()) -> str | None:
+    """The build a header states (contig lengths and RefSeq names, ``##reference``), or None."""
+    return detect_build(lengths, _reference_line(header), contigs)
 
 
 def canonical_contig(name: str) -> str:
-    """``chr10`` and ``10`` -> ``10``; ``chrM``, ``chrMT``, ``M``, ``MT`` -> ``MT``."""
+    """``chr10`` and ``10`` -> ``10``; ``chrM``, ``chrMT``, ``M``, ``MT`` -> ``MT``; a RefSeq
+    accession of a GRCh38 or GRCh37 chromosome (``NC_000010.11``) -> its chromosome."""
+    refseq = refseq_chromosome(name)
+    if refseq is not None:
+        name = refseq[0]
     bare = name[3:] if name[:3].lower() == "chr" else name
     return "MT" if bare.upper() in ("M", "MT") else bare
 
@@ -348,6 +365,8 @@ class _VcfFile:
     warnings: list[str] = field(default_factory=list)
     extracted: Path | None = None
     covered_genes: set[str] = field(default_factory=set)  # genes with any record in their region
+    kb_contigs: list[str] = field(default_factory=list)  # its contigs that name a KB chromosome
+    seen_contigs: list[str] = field(default_factory=list)  # every contig of its header and records
 
 
 def _open_binary(path: Path, kind: str):
@@ -377,27 +396,41 @@ def _compression(path: Path, name: str) -> str:
     return "bgzf"
 
 
-def _inspect(path: Path | str) -> _VcfFile:
-    """Check one VCF's header (format, samples, GT, contigs, index) without reading its data."""
-    name = str(path)
-    p = Path(path)
-    kind = _compression(p, name)
+@dataclass
+class _Header:
+    lines: list[bytes]  # every header line including #CHROM, newline-terminated
+    contigs: list[str]  # IDs of the ##contig lines
+    gt_declared: bool
+    first_record: bytes  # the first data line (b"" when there is none)
+
+
+def _read_header(p: Path, kind: str, name: str) -> _Header:
+    """The header of a VCF, read with bounded memory (``MAX_LINE_BYTES``, ``MAX_HEADER_BYTES``)."""
     header: list[bytes] = []
     contigs: list[str] = []
     gt_declared = False
-    first_record = b""
     try:
         with _open_binary(p, kind) as fh:
-            first = fh.readline()
+            lines = _bounded_lines(fh, name)
+            first = fh.readline(len(b"##fileformat=VCF"))
             if not first.startswith(b"##fileformat=VCF"):
                 what = "a BCF file (convert it: bcftools view -Oz -o x.vcf.gz x.bcf)" if first.startswith(b"BCF") else "not a VCF"
                 raise VcfError(
                     f"{name}: {what}: the first line must be '##fileformat=VCFv4.x'; "
                     "give a VCF (plain, .vcf.gz or .vcf.bgz)"
                 )
+            first += next(lines, (1, b""))[1]
             header.append(first)
-            for line in fh:
+            size = len(first)
+            for _, line in lines:
                 header.append(line)
+                size += len(line)
+                if size > MAX_HEADER_BYTES:
+                    raise VcfError(
+                        f"{name}: the header is larger than {MAX_HEADER_BYTES >> 20} MiB (line {len(header)}); pgx "
+                        "refuses headers that large. Check the file; if it is right, remove the header lines it does "
+                        "not need (bcftools annotate -x, bcftools reheader)"
+                    )
                 if line.startswith(b"##contig=<"):
                     m = re.search(rb"[<,]ID=([^,>]+)", line)
                     if m:
@@ -410,18 +443,48 @@ def _inspect(path: Path | str) -> _VcfFile:
                     raise VcfError(f"{name}, line {len(header)}: data before the #CHROM header line; the header is incomplete")
             else:
                 raise VcfError(f"{name}: no #CHROM header line; the file is not a complete VCF")
-            first_record = fh.readline()
+            first_record = next(lines, (0, b""))[1]
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise VcfError(
             f"{name}: the compressed file is truncated or corrupt in its header ({exc}); "
             "re-download it or re-compress the VCF with bgzip"
         ) from exc
-    header = [h.rstrip(b"\r\n") + b"\n" for h in header]
-    samples = _header_samples(header[-1], name)
-    _check_gt(name, gt_declared, first_record)
-    vf = _VcfFile(p, name, kind, b"".join(header), samples, contigs, None)
+    return _Header([h.rstrip(b"\r\n") + b"\n" for h in header], contigs, gt_declared, first_record)
+
+
+def _inspect(path: Path | str) -> _VcfFile:
+    """Check one VCF's header (format, samples, GT, contigs, index) without reading its data."""
+    name = str(path)
+    p = Path(path)
+    kind = _compression(p, name)
+    head = _read_header(p, kind, name)
+    samples = _header_samples(head.lines[-1], name)
+    _check_gt(name, head.gt_declared, head.first_record)
+    vf = _VcfFile(p, name, kind, b"".join(head.lines), samples, head.contigs, None)
     vf.index = _fresh_index(vf)
     return vf
+
+
+def _bounded_lines(fh, name: str) -> Iterator[tuple[int, bytes]]:
+    """(line number, line) of a binary stream, from its current position; a line longer
+    than ``MAX_LINE_BYTES`` is a :class:`VcfError`, raised before it is held in memory."""
+    lineno = 0
+    while True:
+        line = fh.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        lineno += 1
+        if len(line) > MAX_LINE_BYTES:
+            raise VcfError(_line_too_long(name, f"line {lineno}"))
+        yield lineno, line
+
+
+def _line_too_long(name: str, where: str) -> str:
+    return (
+        f"{name}, {where}: longer than {MAX_LINE_BYTES >> 20} MiB; pgx refuses lines that long (the file is "
+        "damaged, or holds far more per-sample data than genotypes need). Keep only GT and PS "
+        "(bcftools annotate -x ^FORMAT/GT,FORMAT/PS) or split the samples into several files (bcftools view -S)"
+    )
 
 
 def _header_samples(chrom_line: bytes, name: str) -> list[str]:
@@ -445,9 +508,12 @@ def _header_samples(chrom_line: bytes, name: str) -> list[str]:
 
 
 def _check_gt(name: str, gt_declared: bool, first_record: bytes) -> None:
+    """A file without genotypes is refused: the header declares no GT and the first record
+    has none. When the header declares GT, a record without it has missing genotypes
+    (with a warning) and the rest of the file is read."""
+    if gt_declared:
+        return
     if not first_record.strip():
-        if gt_declared:
-            return
         raise VcfError(f"{name}: no GT field in FORMAT (the header declares none and there are no records)")
     cols = first_record.rstrip(b"\r\n").split(b"\t")
     fmt = cols[8].split(b":") if len(cols) > 8 else []
@@ -473,8 +539,18 @@ def _fresh_index(vf: _VcfFile) -> Path | None:
                 "whole file instead (re-index with `tabix -p vcf` or `bcftools index`)"
             )
             return None
+        problem = index_problem(vf.path, idx)
+        if problem:
+            raise VcfError(_wrong_index(vf, idx, problem))
         return idx
     return None
+
+
+def _wrong_index(vf: _VcfFile, idx: Path, why: str) -> str:
+    return (
+        f"{vf.name}: its index {idx.name} does not belong to this file ({why}): it was probably copied from "
+        f"another VCF. Re-index the file: tabix -f -p vcf {vf.name} (or bcftools index -f {vf.name})"
+    )
 
 
 def _check_sample_ids(vf: _VcfFile, wanted: set[str] | None) -> None:
@@ -497,7 +573,7 @@ class _Extractor:
     def __init__(self, vf: _VcfFile, kbi: _KbIndex, build: str | None = None):
         self.vf, self.kbi = vf, kbi
         self.lengths = contig_lengths(vf.header)
-        self.build = build or _header_build(vf.header, self.lengths)
+        self.build = build or _header_build(vf.header, self.lengths, vf.contigs)
         self.contig_map: dict[str | bytes, str | None] = {}
         self.seen_contigs: set[str] = set(vf.contigs)
         self.present_sites: set[tuple[str, int]] = set()
@@ -525,7 +601,7 @@ class _Extractor:
         last = b""
         try:
             with _open_binary(self.vf.path, self.vf.kind) as fh:
-                for lineno, line in enumerate(fh, 1):
+                for lineno, line in _bounded_lines(fh, self.vf.name):
                     if line[:1] != b"#":
                         last = line
                         yield lineno, line
@@ -547,25 +623,35 @@ class _Extractor:
     def _fetch(self):
         import pysam
 
-        tb = pysam.TabixFile(str(self.vf.path), index=str(self.vf.index))
         try:
-            self.seen_contigs.update(tb.contigs)
-            for contig in tb.contigs:
-                canon = self._canon(contig)
-                if canon is None:
-                    continue
-                self._fetch_regions(tb, contig, canon)
-                prev_end = 0
-                wanted = sorted({*self.kbi.sorted_pos[canon], *(p for w in self.kbi.shift.regions(canon) for p in w)})
-                for start, end in _clusters(wanted):
-                    for line in tb.fetch(contig, start - 1, end):
-                        # a record overlapping the previous query too was returned by it
-                        if prev_end and int(line.split("\t", 2)[1]) <= prev_end:
-                            continue
-                        yield f"{contig}:{start}-{end}", line
-                    prev_end = end
+            tb = pysam.TabixFile(str(self.vf.path), index=str(self.vf.index))
+        except (OSError, ValueError) as exc:
+            raise VcfError(_wrong_index(self.vf, self.vf.index, f"htslib cannot open it: {exc}")) from None
+        try:
+            yield from self._fetch_lines(tb)
+        except (OSError, ValueError) as exc:  # htslib: "iteration failed", "could not create iterator"
+            raise VcfError(_wrong_index(self.vf, self.vf.index, f"reading through it failed: {exc}")) from None
         finally:
             tb.close()
+
+    def _fetch_lines(self, tb):
+        self.seen_contigs.update(tb.contigs)
+        for contig in tb.contigs:
+            canon = self._canon(contig)
+            if canon is None:
+                continue
+            self._fetch_regions(tb, contig, canon)
+            prev_end = 0
+            wanted = sorted({*self.kbi.sorted_pos[canon], *(p for w in self.kbi.shift.regions(canon) for p in w)})
+            for start, end in _clusters(wanted):
+                for line in tb.fetch(contig, start - 1, end):
+                    if len(line) > MAX_LINE_BYTES:
+                        raise VcfError(_line_too_long(self.vf.name, f"a record in {contig}:{start}-{end}"))
+                    # a record overlapping the previous query too was returned by it
+                    if prev_end and int(line.split("\t", 2)[1]) <= prev_end:
+                        continue
+                    yield f"{contig}:{start}-{end}", line
+                prev_end = end
 
     def _canon(self, contig: str | bytes) -> str | None:
         """The canonical KB contig a file contig maps to, or None (cached)."""
@@ -691,7 +777,9 @@ class _Extractor:
 
     def _finish(self) -> None:
         vf, kbi = self.vf, self.kbi
-        if not any(canonical_contig(c) in kbi.sites for c in self.seen_contigs):
+        vf.seen_contigs = sorted(self.seen_contigs)
+        vf.kb_contigs = [c for c in vf.seen_contigs if canonical_contig(c) in kbi.sites]
+        if not vf.kb_contigs:
             shown = ", ".join(sorted(self.seen_contigs)[:_MAX_LISTED]) or "none"
             vf.warnings.append(
                 f"{vf.name}: no KB chromosome present: none of its contigs ({shown}) names a chromosome of "
@@ -943,7 +1031,10 @@ def _decode_record(rec, kbi, novel, n, loci, conflicts, notes, name, expressed) 
     shifted = _shifted_codes(kbi, novel, canon, pos, rec.REF, alts)
     if not targets and not shifted:
         return
-    gt = rec.genotype
+    try:
+        gt = rec.genotype
+    except Exception:  # cyvcf2 raises a bare Exception for a record whose FORMAT lacks GT
+        gt = None
     where = f"{name}: {rec.CHROM}:{pos}"
     if gt is None:
         notes.append((None, where, "the record has no GT; its genotypes are missing"))
@@ -1159,6 +1250,8 @@ class _Session:
             _Extractor(vf, self.kbi, self.build).run(tmp / f"{i}.vcf")
             for w in vf.warnings:
                 log.warning(w)
+        if not any(vf.kb_contigs for vf in self.files):
+            raise VcfError(_no_kb_chromosome(self.files, self.kbi))
         position = {s: i for i, s in enumerate(self.sample_order)}
         for vf in self.files:
             mine = [s for s in vf.samples if s in position]
@@ -1284,6 +1377,18 @@ class _Session:
         codes[..., 0][absent] = 0
         codes[..., 1][absent] = second[absent]
         status[absent] = STATUS_ASSUMED_REFERENCE
+
+
+def _no_kb_chromosome(files: list[_VcfFile], kbi: _KbIndex) -> str:
+    """The error for a batch none of whose files names a KB chromosome: nothing could be called."""
+    seen = sorted({c for vf in files for c in vf.seen_contigs})
+    return (
+        f"{', '.join(vf.name for vf in files)}: no contig names a chromosome of the knowledge base "
+        f"(contigs found: {_listing(seen) or 'none'}; the knowledge base needs {', '.join(kbi.kb_names())}; "
+        "'chr10', '10' and the RefSeq accessions of GRCh38 and GRCh37 such as NC_000010.11 are accepted), so "
+        "nothing can be called. Rename the contigs (bcftools annotate --rename-chrs) or give the VCFs that "
+        "hold the pharmacogenes"
+    )
 
 
 def _completeness(status: np.ndarray) -> np.ndarray:
