@@ -173,4 +173,5 @@ def expand_to_kb(gm, loci, index):
         files=gm.files,
         origin=origin,
         warnings=warnings,
+        findings=gm.findings,
     )

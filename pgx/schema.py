@@ -216,7 +216,7 @@ COLUMN_DOCS: dict[str, dict[str, str]] = {
         "missing_positions": "GRCh38 positions of the gene with no genotype; alleles defined there were scored without them",
         "assumed_reference_positions": "positions absent from the VCFs and taken as reference (`--assume-reference`)",
         "novel_variants": "non-reference alleles at KB positions that no known allele explains, as `chrom:pos:ref>alt`",
-        "warnings": "why a call is incomplete or uncertain (missing positions, uncallable alleles, copy number not assessed, outside-call notes)",
+        "warnings": "why a call is incomplete or uncertain (missing positions, uncallable alleles, copy number not assessed, a structural variant over the gene, input records that could not be used, outside-call notes)",
         "kb_version": "version of the knowledge base used",
     },
     "recommendations": {
@@ -249,7 +249,7 @@ COLUMN_DOCS: dict[str, dict[str, str]] = {
     },
     "provenance": {
         "key": (
-            "what is recorded: `batch`, `pipeline_version`, `kb_version`, `genome_build`, `n_samples`, "
+            "what is recorded: `batch`, `pipeline_version`, `kb_version`, `genome_build`, `genome_build_reason` (why that build: the headers, the REF bases, or `--build`), `n_samples`, "
             "`kb_source:<file>` (one per source of the knowledge base), `input_sha256:<file>` (one per input "
             "file), `option:<name>` (one per option used, e.g. `option:assume_reference`)"
         ),

@@ -144,3 +144,16 @@ def kb_loci_for(gene: str) -> "pd.DataFrame":
     df = loci_table(rows)
     df["rsid"] = [v["rsid"] or "" for v in data["variants"]]
     return df
+
+
+def commit_tables(out_dir: Path, frames: dict) -> dict:
+    """Write ``{table: frame}`` into ``out_dir`` as one committed run (as ``run_batch``
+    does), so readers that check for a complete run accept them; returns the paths."""
+    from pgx.outputs import StagedRun, run_id
+
+    run = run_id({"tables": sorted(frames), "test": str(out_dir)})
+    with StagedRun(out_dir, run) as staged:
+        for table, frame in frames.items():
+            staged.write(frame, table)
+        staged.commit(list(frames))
+    return {table: Path(out_dir) / f"{table}.parquet" for table in frames}
