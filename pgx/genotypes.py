@@ -49,26 +49,28 @@ class ReadFinding:
         no_call: the gene cannot be called from the VCF for these samples (a structural
             variant over it: the gene may have one copy, or more, so the SNVs and indels
             alone do not give its diplotype); their call becomes a no-call.
+        reason: its code among ``pgx.schema.CALL_REASONS`` (``reason_codes`` of the call).
     """
 
     gene: str
     samples: np.ndarray
     text: str
     no_call: bool = False
+    reason: str = "unusable_record"
 
     def subset(self, index: slice | np.ndarray) -> "ReadFinding":
-        return ReadFinding(self.gene, self.samples[index], self.text, self.no_call)
+        return ReadFinding(self.gene, self.samples[index], self.text, self.no_call, self.reason)
 
 
 def merge_findings(parts: list[tuple[int, int, list[ReadFinding]]], n_samples: int) -> list[ReadFinding]:
     """Findings of several sample ranges (``(start, stop, findings)``) of one matrix of
     ``n_samples``: one finding per gene, text and effect, its samples the union."""
-    merged: dict[tuple[str, str, bool], np.ndarray] = {}
+    merged: dict[tuple[str, str, bool, str], np.ndarray] = {}
     for start, stop, findings in parts:
         for f in findings:
-            mask = merged.setdefault((f.gene, f.text, f.no_call), np.zeros(n_samples, dtype=bool))
+            mask = merged.setdefault((f.gene, f.text, f.no_call, f.reason), np.zeros(n_samples, dtype=bool))
             mask[start:stop] |= f.samples
-    return [ReadFinding(g, mask, text, no_call) for (g, text, no_call), mask in merged.items()]
+    return [ReadFinding(g, mask, text, no_call, reason) for (g, text, no_call, reason), mask in merged.items()]
 
 
 @dataclass
@@ -152,9 +154,11 @@ class GenotypeMatrix:
             findings=[f.subset(index) for f in self.findings],
         )
 
-    def read_findings(self) -> list[tuple[str, str, str, bool]]:
-        """(sample_id, gene, text, no_call) for every sample each finding concerns."""
-        return [(self.samples[s], f.gene, f.text, f.no_call) for f in self.findings for s in np.flatnonzero(f.samples)]
+    def read_findings(self) -> list[tuple[str, str, str, bool, str]]:
+        """(sample_id, gene, text, no_call, reason) for every sample each finding concerns."""
+        return [
+            (self.samples[s], f.gene, f.text, f.no_call, f.reason) for f in self.findings for s in np.flatnonzero(f.samples)
+        ]
 
 
 def origin_dtype(n_files: int) -> type[np.signedinteger]:

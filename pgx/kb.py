@@ -132,6 +132,10 @@ GENE_RULES = {
     "ignored_allele": "allele",
     "mitochondrial": "chrom",
     "outside_only_allele": "allele",
+    "inferred_allele": "defined_allele",
+    "undocumented_as_reference": "empty",
+    "unassigned_function": "function",
+    "reference_name": "name",
 }
 #: outside_results kinds (declared in pgx.schema with the table)
 OUTSIDE_KINDS = ("allele_status", "activity_score", "allele_activity")
@@ -151,6 +155,7 @@ def validate(tables: dict[str, pd.DataFrame], where: str = "knowledge base") -> 
     problems = _table_problems(tables)
     problems += _gene_rule_problems(tables)
     problems += _outside_problems(tables)
+    problems += _legacy_problems(tables)
     if problems:
         shown = "; ".join(problems[:20]) + (f"; ... {len(problems) - 20} more" if len(problems) > 20 else "")
         raise KnowledgeBaseError(f"{where} is inconsistent ({shown}); rebuild it with `pgx kb build`")
@@ -246,6 +251,10 @@ def _gene_rule_problems(t: dict[str, pd.DataFrame]) -> list[str]:
                 problems.append(f"{what}: not 'A/B|C/D>C/D' over known alleles")
         elif kind == "allele" and not value:
             problems.append(f"{what}: names no allele")
+        elif kind == "defined_allele" and (gene, value) not in alleles:
+            problems.append(f"{what}: not an allele of {gene}")
+        elif kind in ("function", "name") and not value:
+            problems.append(f"{what}: needs a value")
     return problems
 
 
@@ -263,6 +272,42 @@ def _outside_problems(t: dict[str, pd.DataFrame]) -> list[str]:
     stray = sorted(f"{g} {a}" for g, a in zip(activity["gene"], activity["result"]) if (g, a) not in alleles)
     if stray:
         problems.append(f"outside_results allele_activity for alleles absent from alleles: {', '.join(stray)}")
+    return problems
+
+
+#: legacy_alleles relations (declared in pgx.schema with the table)
+LEGACY_RELATIONS = ("renamed", "suballele", "outside_definitions", "split", "unmapped")
+
+
+def _legacy_problems(t: dict[str, pd.DataFrame]) -> list[str]:
+    """legacy_alleles rows: known gene and relation, one row per name, current names that
+    are alleles of the gene (none only for ``unmapped``), a legacy name that is not a
+    current allele (except for ``split``), ``decided_by`` naming core loci of the gene
+    (``split`` only), and a citation."""
+    legacy = t.get("legacy_alleles")
+    if legacy is None or legacy.empty:
+        return []
+    alleles = set(zip(t["alleles"]["gene"], t["alleles"]["allele"]))
+    loci = t["loci"]
+    core = set(zip(loci.loc[loci["role"] == "core", "gene"], loci.loc[loci["role"] == "core", "rsid"]))
+    problems = _duplicates(legacy, ["gene", "legacy_name"], "legacy_alleles")
+    problems += [f"legacy_alleles names unknown gene {g}" for g in sorted(set(legacy["gene"]) - set(t["genes"]["gene"]))]
+    for row in legacy.itertuples(index=False):
+        what = f"legacy_alleles {row.gene} {row.legacy_name}"
+        current = [a for a in row.current.split("|") if a]
+        decided = [r for r in row.decided_by.split(";") if r]
+        if row.relation not in LEGACY_RELATIONS:
+            problems.append(f"{what}: relation {row.relation!r} unknown")
+        problems += [f"{what}: {a} is not an allele of {row.gene}" for a in current if (row.gene, a) not in alleles]
+        if (row.relation == "unmapped") != (not current):
+            problems.append(f"{what}: only an unmapped name has no current allele")
+        if row.relation != "split" and (row.gene, row.legacy_name) in alleles:
+            problems.append(f"{what}: a current allele name; only a 'split' row may reuse one")
+        if (row.relation == "split") != bool(decided) or (row.relation == "split" and len(current) < 2):
+            problems.append(f"{what}: a split (and only a split) names two or more alleles and the loci telling them apart")
+        problems += [f"{what}: decided_by {r} is not a core locus of {row.gene}" for r in decided if (row.gene, r) not in core]
+        if not row.source:
+            problems.append(f"{what}: no source")
     return problems
 
 
@@ -382,6 +427,8 @@ def describe(kb: KnowledgeBase) -> str:
         "",
         *_outside_lines(kb),
         "",
+        *_legacy_lines(kb),
+        "",
         *_unreachable_lines(kb),
         "",
         *_drug_lines(kb),
@@ -471,6 +518,18 @@ def _outside_lines(kb: KnowledgeBase) -> list[str]:
     return ["outside results: " + ", ".join(f"{g} {n} {k}" for (g, k), n in counts.items())]
 
 
+def _legacy_lines(kb: KnowledgeBase) -> list[str]:
+    """Legacy allele names per gene (``legacy_alleles``), with what they mean now."""
+    legacy = kb.tables.get("legacy_alleles")
+    if legacy is None or legacy.empty:
+        return ["legacy allele names: none"]
+    lines = [f"legacy allele names (for scoring truth written in them): {len(legacy)}"]
+    for gene, rows in legacy.groupby("gene", sort=True):
+        names = [f"{n} -> {c.replace('|', ' or ') or '(not translated)'}" for n, c in zip(rows["legacy_name"], rows["current"])]
+        lines.append(f"  {gene}: {', '.join(names)}")
+    return lines
+
+
 def _unreachable_lines(kb: KnowledgeBase) -> list[str]:
     """Guideline key values (of the recommendations table) no diplotype or outside result gives."""
     missing = unreachable_keys(kb)
@@ -537,7 +596,7 @@ def coverage_markdown(kb: KnowledgeBase) -> str:
 
     def table(df: pd.DataFrame) -> str:
         head = "| " + " | ".join(df.columns) + " |\n|" + "---|" * len(df.columns)
-        body = ["| " + " | ".join(str(v) for v in row) + " |" for row in df.itertuples(index=False)]
+        body = ["| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |" for row in df.itertuples(index=False)]
         return "\n".join([head, *body])
 
     tabs = coverage_tables(kb)
@@ -558,6 +617,13 @@ def coverage_markdown(kb: KnowledgeBase) -> str:
             table(mito),
             "Their loci (rCRS, NC_012920.1: GRCh38 `chrM` = GRCh37/b37 `MT`, so `grch37_pos` = `pos`):",
             table(mito_loci),
+            "## Legacy allele names",
+            "Older names that truth sets and older reports use, and what they mean in current names "
+            "(`legacy_alleles`, curated with a citation per row in `pgx/kb_build/legacy.py`; `pgx validate` "
+            "scores truth rows by them, calling never uses them). `split`: the name covered several current "
+            "alleles that `decided_by` tells apart; `unmapped`: no established current meaning, not translated. "
+            "Variants a legacy allele carries outside current definitions are not read from a VCF.",
+            table(kb.tables["legacy_alleles"]),
             "## Recommendation rows per guideline source",
             table(per_source),
             "## Drugs",

@@ -1,6 +1,6 @@
 """Star-allele matching: genotypes at KB positions -> diplotype calls.
 
-Semantics (PharmCAT-compatible, see docs/architecture.md):
+Semantics (PharmCAT-compatible, see docs/architecture.md and docs/accuracy.md):
 
 * The reference allele fills the blanks of every other allele's definition.
 * A position missing for a sample is dropped from every definition; an allele left with
@@ -8,12 +8,24 @@ Semantics (PharmCAT-compatible, see docs/architecture.md):
   missing position hides (uncallable, or no longer distinguishable) is listed.
 * Score = number of defining positions an allele matches; a diplotype's score is the
   sum over its two alleles. The highest score wins; ties are all reported, sorted, and
-  the call is ``ambiguous``.
+  the call is ``ambiguous`` (no tie is picked, except by a documented priority: NAT2).
 * Phased samples (every heterozygous position ``|`` and in one phase set) are matched
   haplotype by haplotype; other samples by testing candidate allele pairs.
-* A non-reference allele at a KB position that no definition contains is a possible
-  novel allele: it is reported in ``novel_variants`` and its position is left out of
-  matching, so the rest of the gene is still called (and the call is flagged).
+* A phased haplotype that only a combination of alleles explains (``[*6 + *18]``) is a
+  no-call by default, because no guideline defines its function; ``combinations=True``
+  reports it (flagged, phenotype Indeterminate).
+* An allele at a defining position that no definition names (a possible novel allele)
+  makes a no-call: the sample matches neither the reference nor a defined allele there.
+  For the toxicity genes with the gene rule ``undocumented_as_reference`` it counts as
+  reference there instead, so their documented actionable variants still give a result.
+  Either way it is reported in ``novel_variants``.
+* A genotype with one allele missing (``./1``) is completed every possible way; the call
+  lists every diplotype those completions give (the phenotype stage makes it a no-call
+  unless they agree on the phenotype).
+* Genes called variant by variant (DPYD, RYR1, CACNA1S) are solved by
+  :mod:`pgx.lowest_function`; mitochondrial genes by :mod:`pgx.mito`.
+* Calls name alleles as guidelines do (``alleles.guideline_name``: ``*45.001`` -> ``*45``,
+  the suballele kept in ``suballeles``).
 
 Performance: genotypes are integer arrays. Samples with identical genotype patterns
 are solved once (biobanks have few distinct patterns per gene); allele compatibility is
@@ -24,19 +36,20 @@ candidates are paired.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import combinations, combinations_with_replacement
+from itertools import combinations, combinations_with_replacement, product
 
 import numpy as np
 import pandas as pd
 
+from pgx.calls import CallNotes, Solution, call_row
 from pgx.genotypes import (
     HAPLOID,
     MISSING,
     STATUS_ASSUMED_REFERENCE,
-    STATUS_PARTIAL,
     GenotypeMatrix,
     input_warnings,
 )
+from pgx.lowest_function import combination_name, solve_lowest_function
 from pgx.naming import allele_sort_key, definition_matches, format_diplotype
 
 _MAX_CODE = 62  # codes above this cannot be represented in the uint64 masks
@@ -45,6 +58,8 @@ _ALL = np.uint64(np.iinfo(np.uint64).max)
 MODE_UNPHASED, MODE_PHASED, MODE_HAPLOID = 0, 1, 2
 #: contigs where one allele per sample is expected (males on X/Y, mitochondria)
 _HAPLOID_CONTIGS = ("chrX", "chrY", "chrM")
+#: most completions of a sample's partial genotypes (``./1``) that are tried
+MAX_COMPLETIONS = 64
 
 
 @dataclass(frozen=True)
@@ -57,11 +72,20 @@ class GeneModel:
     bases: list[list[str | None]]  # [A][L] defining bases, None = reference fill
     defined: np.ndarray  # bool [A, L]
     reference: str  # the reference allele's name
+    reported: dict[str, str] | None = None  # definition name -> the name guidelines use, where they differ
 
     @property
     def reference_bases(self) -> list[str | None] | None:
         """The reference allele's definition per position (None if it is not callable)."""
         return self.bases[self.alleles.index(self.reference)] if self.reference in self.alleles else None
+
+    def report_name(self, name: str | None) -> str | None:
+        """``name`` as guidelines write it (``*45.001`` -> ``*45``; combinations inside brackets too)."""
+        if not name or not self.reported:
+            return name
+        if name.startswith("[") and name.endswith("]"):
+            return combination_name([self.reported.get(a, a) for a in name[1:-1].split(" + ")])
+        return self.reported.get(name, name)
 
 
 #: function order for genes called by their lowest-function variants, lowest first;
@@ -88,6 +112,8 @@ class GeneRules:
     lowest_function: bool = False
     fallback_position: int | None = None
     copy_number_not_assessed: bool = False
+    inferred_alleles: frozenset = frozenset()
+    undocumented_as_reference: bool = False
 
 
 def gene_rules(kb, gene: str) -> GeneRules:
@@ -110,6 +136,8 @@ def gene_rules(kb, gene: str) -> GeneRules:
         lowest_function="lowest_function" in by_rule,
         fallback_position=int(fallback[0]) if fallback else None,
         copy_number_not_assessed="copy_number_not_assessed" in by_rule,
+        inferred_alleles=frozenset(by_rule.get("inferred_allele", [])),
+        undocumented_as_reference="undocumented_as_reference" in by_rule,
     )
 
 
@@ -134,7 +162,10 @@ def build_gene_model(kb, gene: str) -> GeneModel:
     defined = np.array([[b is not None for b in row] for row in bases], dtype=bool).reshape(
         len(names), len(positions)
     )
-    return GeneModel(gene, positions, names, bases, defined, reference)
+    reported = {}
+    if "guideline_name" in alleles_tab:
+        reported = {a: g for a, g in zip(alleles_tab["allele"], alleles_tab["guideline_name"]) if isinstance(g, str) and g and g != a}
+    return GeneModel(gene, positions, names, bases, defined, reference, reported)
 
 
 def _locus_sequences(gm: GenotypeMatrix, cols: np.ndarray) -> tuple[tuple[str | None, ...], ...]:
@@ -267,20 +298,25 @@ class _GeneSetup:
     rules: GeneRules
     ranks: list[tuple] | None  # lowest-function genes: sort key per allele
     masks: dict[tuple, tuple[np.ndarray, np.ndarray]]  # allele sequences per position -> _masks
-    #: allele sequences per position -> {distinct pattern (its key row as bytes): solution}
-    solved: dict[tuple, dict[bytes, tuple]]
+    #: (allele sequences per position, options) -> {distinct pattern (its key row as bytes): solution}
+    solved: dict[tuple, dict[bytes, Solution]]
 
     def masks_for(self, sequences: tuple[tuple[str | None, ...], ...]) -> tuple[np.ndarray, np.ndarray]:
         if sequences not in self.masks:
             self.masks[sequences] = _masks(self.model, sequences)
         return self.masks[sequences]
 
-    def solved_for(self, sequences: tuple[tuple[str | None, ...], ...]) -> dict[bytes, tuple]:
-        """The patterns solved so far with these sequences (a biobank's chunks repeat them)."""
-        memo = self.solved.setdefault(sequences, {})
+    def solved_for(self, key: tuple) -> dict[bytes, Solution]:
+        """The patterns solved so far with these sequences and options (a biobank's chunks repeat them)."""
+        memo = self.solved.setdefault(key, {})
         if len(memo) > SOLVED_PATTERNS_LIMIT:
             memo.clear()
         return memo
+
+    @property
+    def inferable(self) -> frozenset[int]:
+        """Indices of the alleles a gene rule lets us infer from part of their variants."""
+        return frozenset(i for i, a in enumerate(self.model.alleles) if a in self.rules.inferred_alleles)
 
 
 #: most solved patterns remembered per gene (then it starts again)
@@ -304,8 +340,20 @@ def _gene_setup(kb, gene: str) -> _GeneSetup:
     return setups[gene]
 
 
-def call_gene(gm: GenotypeMatrix, kb, gene: str) -> pd.DataFrame:
-    """Diplotype calls of every sample in ``gm`` for ``gene``."""
+@dataclass(frozen=True)
+class _Patterns:
+    """The distinct genotype patterns of a chunk of samples, ready to solve."""
+
+    bits: np.ndarray  # uint64 [U, L, 2] accepted code bits (all bits where ignored or a half-call)
+    ignore: np.ndarray  # bool [U, L]
+    half: np.ndarray  # bool [U, L, 2] the missing allele of a partial genotype (./1)
+    modes: np.ndarray  # int8 [U]
+    scores: np.ndarray  # int32 [U, A]
+
+
+def call_gene(gm: GenotypeMatrix, kb, gene: str, *, combinations: bool = False) -> pd.DataFrame:
+    """Diplotype calls of every sample in ``gm`` for ``gene`` (``combinations``: report a
+    haplotype only a combination of alleles explains, instead of a no-call)."""
     setup = _gene_setup(kb, gene)
     model, rules = setup.model, setup.rules
     pos_to_col = {
@@ -316,69 +364,156 @@ def call_gene(gm: GenotypeMatrix, kb, gene: str) -> pd.DataFrame:
         raise ValueError(f"{gene}: genotype matrix lacks KB core positions {absent[:5]}")
     cols = np.array([pos_to_col[int(p)] for p in model.positions], dtype=np.int64)
     codes = gm.codes[:, cols, :].astype(np.int16)
-    missing = (codes[..., 0] == MISSING) | (codes[..., 1] == MISSING)
+    lost = codes == MISSING
+    missing = lost[..., 0] & (lost[..., 1] | (codes[..., 1] == HAPLOID))  # no allele at all
     sequences = _locus_sequences(gm, cols)
     mask, explicit = setup.masks_for(sequences)
 
     # possible novel alleles: a called allele no definition names at that position
-    bits = _code_bits(codes)
-    unknown = ((bits & explicit[None, :, None]) == 0) & (codes >= 0)
-    novel = (unknown[..., 0] | unknown[..., 1]) & ~missing
-    ignore = missing | novel
+    unknown = ((_code_bits(codes) & explicit[None, :, None]) == 0) & (codes >= 0)
+    novel = unknown.any(axis=2) & ~missing
+    if rules.undocumented_as_reference:
+        codes_used, ignore = np.where(unknown, 0, codes), missing
+    else:
+        codes_used, ignore = codes, missing | novel  # the call is a no-call (see _to_frame)
 
     modes = _sample_modes(codes, gm.phased[:, cols], gm.phase_set[:, cols], missing)
-    pattern = np.where(ignore[:, :, None], MISSING, codes)
+    pattern = np.where(ignore[:, :, None], MISSING, codes_used)
     unphased = modes == MODE_UNPHASED
     pattern[unphased] = np.sort(pattern[unphased], axis=2)
     novel_codes = np.where(novel[:, :, None], codes, 0).reshape(len(codes), -1)
     key = np.concatenate([modes[:, None].astype(np.int16), pattern.reshape(len(codes), -1), novel_codes], axis=1)
     first, inverse = unique_rows(key)
 
-    u_pattern = pattern[first]
     u_ignore = ignore[first]
-    u_modes = modes[first]
-    ub = _code_bits(u_pattern)
-    ub[u_ignore] = _ALL
-    scores = (~u_ignore).astype(np.int32) @ model.defined.T.astype(np.int32)  # [U, A]
-    callable_ = scores > 0
-
-    nonref = model.defined & ((mask & np.uint64(1)) == 0)
-    # a pattern's key row (with the gene's sequences) decides its solution: solve new ones only
-    solved = setup.solved_for(sequences)
+    patterns = _Patterns(
+        bits=np.where(u_ignore[:, :, None], _ALL, _code_bits(pattern[first])),
+        ignore=u_ignore,
+        half=(pattern[first] == MISSING) & ~u_ignore[:, :, None],
+        modes=modes[first],
+        scores=(~u_ignore).astype(np.int32) @ model.defined.T.astype(np.int32),  # [U, A]
+    )
+    # a pattern's key row (with the gene's sequences and options) decides its solution
+    solved = setup.solved_for((sequences, combinations))
     keys = [key[i].tobytes() for i in first]
     new = np.array([u for u, k in enumerate(keys) if k not in solved], dtype=np.int64)
     if new.size:
-        found = _solve(setup, mask, nonref, ub[new], u_ignore[new], u_modes[new], scores[new], callable_[new])
+        found = _solve_with_partials(setup, mask, explicit, patterns, new, combinations)
         solved.update(zip([keys[u] for u in new.tolist()], found))
     solutions = [solved[k] for k in keys]
     # alleles a missing position hides: not callable, or at least not ruled out
-    unassessed = ((nonref[None, :, :] & u_ignore[:, None, :]).any(axis=2)) | ~callable_
-    return _to_frame(gm, model, rules, cols, codes, missing, novel, modes, inverse, solutions, unassessed)
+    nonref = model.defined & ((mask & np.uint64(1)) == 0)
+    unassessed = ((nonref[None, :, :] & u_ignore[:, None, :]).any(axis=2)) | ~(patterns.scores > 0)
+    genotypes = _SampleGenotypes(codes, missing, np.where(unknown & ~missing[..., None], codes, 0), modes, gm.status[:, cols])
+    return _to_frame(gm, model, rules, cols, genotypes, inverse, solutions, unassessed)
 
 
 def _function_ranks(kb, model: GeneModel) -> list[tuple]:
-    """Sort key per allele of a lowest-function gene: function rank, activity, name."""
+    """Sort key per allele of a lowest-function gene: function rank, activity, name.
+
+    An allele without a function takes the gene's ``unassigned_function`` rule when it
+    has one (RYR1, CACNA1S: uncertain function)."""
     tab = kb.table("alleles", model.gene).set_index("allele")
+    rules = kb.table("gene_rules", model.gene) if "gene_rules" in kb.tables else pd.DataFrame(columns=["rule", "value"])
+    unassigned = next((v for r, v in zip(rules["rule"], rules["value"]) if r == "unassigned_function"), "")
     keys = []
     for name in model.alleles:
         function = str(tab.at[name, "function"] or "") if name in tab.index else ""
+        function = function or unassigned
         activity = tab.at[name, "activity_value"] if name in tab.index else None
         rank = FUNCTION_RANK.get(function.lower(), _UNLISTED_FUNCTION_RANK if function else FUNCTION_RANK["unknown function"])
         keys.append((rank, 9.0 if activity is None or pd.isna(activity) else float(activity), allele_sort_key(name)))
     return keys
 
 
-def _solve(setup: _GeneSetup, mask, nonref, ub, u_ignore, u_modes, scores, callable_) -> list[tuple]:
-    """(diplotypes, score, notes) of each distinct pattern."""
+def _solve_with_partials(setup: _GeneSetup, mask, explicit, p: _Patterns, which: np.ndarray, combos: bool) -> list[Solution]:
+    """Solutions of patterns ``which``; a pattern with partial genotypes is solved once per
+    completion and the completions' results merged (:func:`_merge_completions`)."""
+    has_half = p.half[which].any(axis=(1, 2))
+    out: dict[int, Solution] = {}
+    whole = which[~has_half]
+    if whole.size:
+        out.update(zip(whole.tolist(), _solve(setup, mask, p.bits[whole], p.ignore[whole], p.modes[whole], p.scores[whole], combos)))
+    for u in which[has_half].tolist():
+        filled = _completions(p.bits[u], p.half[u], explicit)
+        if filled is None:
+            out[u] = Solution((), 0, (("partial_genotype", _too_many_partials(setup.model, p.half[u])),))
+            continue
+        n = len(filled)
+        solved = _solve(
+            setup, mask, np.stack([b for _, b in filled]), np.repeat(p.ignore[u][None], n, 0),
+            np.repeat(p.modes[u : u + 1], n), np.repeat(p.scores[u][None], n, 0), combos,
+        )  # fmt: skip
+        out[u] = _merge_completions(setup.model, [c for c, _ in filled], solved)
+    return [out[u] for u in which.tolist()]
+
+
+def _completions(bits: np.ndarray, half: np.ndarray, explicit: np.ndarray):
+    """[(what was filled in, code bits)] for every way of filling the missing allele of each
+    partial genotype with an allele the definitions name there; None when too many."""
+    slots = [(int(j), int(h)) for j, h in zip(*np.nonzero(half))]
+    choices = [[c for c in range(_MAX_CODE + 1) if int(explicit[j]) >> c & 1] for j, _ in slots]
+    total = int(np.prod([len(c) for c in choices])) if choices else 1
+    if total > MAX_COMPLETIONS:
+        return None
+    out = []
+    for picked in product(*choices):
+        b = bits.copy()
+        for (j, h), c in zip(slots, picked):
+            b[j, h] = np.uint64(1) << np.uint64(c)
+        out.append((tuple(zip((j for j, _ in slots), picked)), b))
+    return out
+
+
+def _too_many_partials(model: GeneModel, half: np.ndarray) -> str:
+    where = ", ".join(str(int(model.positions[j])) for j in np.flatnonzero(half.any(axis=1)))
+    return f"partial genotypes (one allele missing) at {where}: too many possible genotypes to try; no call is made"
+
+
+def _merge_completions(model: GeneModel, filled: list[tuple], solved: list[Solution]) -> Solution:
+    """One solution from the solutions of every completion of a pattern's partial genotypes.
+
+    The diplotypes are the union (the phenotype stage calls the result only when they all
+    give one phenotype); a completion that cannot be called makes the whole a no-call."""
+    where = ", ".join(str(int(model.positions[j])) for j in sorted({j for f in filled for j, _ in f}))
+    options = "; ".join(
+        ("/".join(format_diplotype(a, b) for a, b in s.dips) or "no call") for s in solved
+    )
+    note = (
+        "partial_genotype",
+        f"partial genotype(s) at {where}: one allele is missing, so every allele the definitions name there was "
+        f"tried in its place; they give {options}",
+    )
+    notes = tuple(dict.fromkeys(n for s in solved for n in s.notes if n[0] != "tie"))
+    if any(not s.dips for s in solved):
+        return Solution((), max((s.score for s in solved), default=0), (note, *notes))
+    dips = tuple(dict.fromkeys(d for s in solved for d in s.dips))
+    displays = {s.display for s in solved}
+    found = tuple(dict.fromkeys(f for s in solved for f in s.found))
+    display = displays.pop() if len(displays) == 1 else None
+    return Solution(dips, max(s.score for s in solved), (note, *notes), display=display, found=found if len(dips) == 1 else ())
+
+
+def _solve(setup: _GeneSetup, mask, ub, u_ignore, u_modes, scores, combos: bool) -> list[Solution]:
+    """The solution of each distinct pattern (rows of ``ub``)."""
     model, rules = setup.model, setup.rules
-    if not rules.lowest_function:
-        return _solve_patterns(model, rules, mask, nonref, ub, u_ignore, u_modes, scores, callable_)
-    copies = _variant_copies(mask, nonref, ub, u_ignore, u_modes)
-    return [_lowest_function_diplotype(model, copies[u], u_ignore[u], int(u_modes[u]), setup.ranks) for u in range(len(ub))]
+    if rules.lowest_function:
+        reference_mask = _reference_bits(model, mask)
+        return solve_lowest_function(model, mask, ub, u_ignore, u_modes, setup.ranks, reference_mask, setup.inferable)
+    return _solve_patterns(model, rules, mask, ub, u_ignore, u_modes, scores, combos)
 
 
-def _solve_patterns(model, rules, mask, nonref, ub, u_ignore, u_modes, scores, callable_) -> list[tuple]:
-    """(diplotypes, score, notes) of each distinct pattern, for genes called by star alleles."""
+def _reference_bits(model: GeneModel, mask: np.ndarray) -> np.ndarray:
+    """Code bits the reference allele accepts per position (code 0 when it is not callable)."""
+    if model.reference in model.alleles:
+        return mask[model.alleles.index(model.reference)]
+    return np.ones(mask.shape[1], dtype=np.uint64)
+
+
+def _solve_patterns(model, rules, mask, ub, u_ignore, u_modes, scores, combos: bool) -> list[Solution]:
+    """The solution of each distinct pattern, for genes called by star alleles."""
+    callable_ = scores > 0
+    nonref = model.defined & ((mask & np.uint64(1)) == 0)
     compat0 = _all_compatible(mask, ub[..., 0]) & callable_
     compat1 = _all_compatible(mask, ub[..., 1]) & callable_
     union = _all_compatible(mask, ub[..., 0] | ub[..., 1]) & callable_
@@ -386,7 +521,7 @@ def _solve_patterns(model, rules, mask, nonref, ub, u_ignore, u_modes, scores, c
     for u in range(len(ub)):
         mode = int(u_modes[u])
         b0, b1 = ub[u, :, 0], ub[u, :, 1]
-        notes: list[str] = []
+        notes: list[tuple[str, str]] = []
         dips, score = _solve_pattern(model, mask, b0, b1, scores[u], union[u], compat0[u], compat1[u], mode)
         if mode == MODE_UNPHASED and len(dips) > 1 and rules.unphased_priorities:
             dips, notes = _apply_priority(dips, rules.unphased_priorities)
@@ -395,70 +530,19 @@ def _solve_patterns(model, rules, mask, nonref, ub, u_ignore, u_modes, scores, c
         if not dips and rules.fallback_position is not None:
             dips, score, notes = _solve_fallback(model, mask, nonref, b0, b1, u_ignore[u], mode, rules.fallback_position)
         if not dips and mode in (MODE_PHASED, MODE_HAPLOID):
-            dips, score, notes = _solve_combination(model, mask, nonref, (b0, b1), scores[u], compat0[u], compat1[u], mode)
-        solutions.append((dips, score, notes))
+            found, total, combo_notes = _solve_combination(model, mask, nonref, (b0, b1), scores[u], compat0[u], compat1[u], mode)
+            if found and combos:
+                dips, score, notes = found, total, combo_notes
+            elif found:
+                shown = " and ".join(format_diplotype(model.report_name(a), model.report_name(b)) for a, b in found)
+                notes = [("combination", f"the haplotypes fit only as {shown}, a combination of defined alleles on one "
+                          "copy that no guideline defines; no call is made (--find-combinations reports it)")]
+        solutions.append(Solution(tuple(dips), int(score), tuple(notes)))
     return solutions
-
-
-def _variant_copies(mask, nonref, ub, ignored, modes) -> np.ndarray:
-    """int [U, A]: how often each distinct pattern carries each allele, for genes called
-    variant by variant (DPYD, RYR1, CACNA1S); vectorised over patterns.
-
-    Every non-reference allele is looked for on its own: per haplotype when phased (or
-    haploid), by dosage (the fewest copies over its variants) when not; an allele with a
-    missing defining position cannot be assessed (0). An allele whose variants are all
-    part of a larger allele found too is not counted twice: the larger one's copies are
-    subtracted, alleles in order (a smaller allele is reduced by the larger ones' counts
-    as already reduced).
-    """
-    n_u, n_a = len(ub), len(nonref)
-    copies = np.zeros((n_u, n_a), dtype=np.int64)
-    allele_of, locus = np.nonzero(nonref)  # one entry per variant of an allele, allele-major
-    if allele_of.size == 0:
-        return copies
-    variants, starts = np.unique(allele_of, return_index=True)
-    accepted = mask[allele_of, locus][None, :]
-    hit0 = (accepted & ub[:, locus, 0]) != 0  # [U, entries]
-    hit1 = (accepted & ub[:, locus, 1]) != 0
-    on0 = np.logical_and.reduceat(hit0, starts, axis=1).astype(np.int64)
-    on1 = np.logical_and.reduceat(hit1, starts, axis=1).astype(np.int64)
-    dosage = np.minimum.reduceat(hit0.astype(np.int64) + hit1, starts, axis=1)
-    mode = modes[:, None]
-    found = np.where(mode == MODE_HAPLOID, on0, np.where(mode == MODE_PHASED, on0 + on1, dosage))
-    assessable = ~np.logical_or.reduceat(ignored[:, locus], starts, axis=1)
-    copies[:, variants] = found * assessable
-    size = nonref.sum(axis=1)
-    shared = nonref.astype(np.int64) @ nonref.T.astype(np.int64)
-    inside = (shared == size[:, None]) & (size[None, :] > size[:, None]) & (size[:, None] > 0)
-    for small, large in np.argwhere(inside):  # allele order, as the rule reads
-        copies[:, small] -= np.maximum(copies[:, large], 0)
-    return copies
-
-
-def _lowest_function_diplotype(model, copies, ignored, mode, ranks):
-    """The diplotype of one pattern from its allele copies (:func:`_variant_copies`): the
-    copies found are ranked lowest function first and the two lowest form the
-    diplotype, the reference allele filling empty slots."""
-    found = sorted((a for a in np.flatnonzero(copies > 0).tolist() for _ in range(int(copies[a]))), key=lambda a: ranks[a])
-    slots = 1 if mode == MODE_HAPLOID else 2
-    names = [model.alleles[a] for a in found]
-    notes = []
-    if len(names) > slots:
-        notes.append(
-            "more variant alleles than haplotypes (" + ", ".join(names) + "); the lowest-function ones are reported"
-        )
-    chosen = names[:slots] + [model.reference] * (slots - len(names[:slots]))
-    dip = (chosen[0], None) if slots == 1 else tuple(sorted(chosen, key=allele_sort_key))
-    return [dip], int((~ignored).sum()), notes
 
 
 #: most alleles a combination call may join on one haplotype
 MAX_COMBINATION = 3
-
-
-def combination_name(alleles: list[str]) -> str:
-    """``[*6 + *18]``: several named alleles found together on one haplotype."""
-    return "[" + " + ".join(sorted(alleles, key=allele_sort_key)) + "]"
 
 
 def _haplotype_cover(model, mask, nonref, hap_bits) -> list[str] | None:
@@ -487,8 +571,8 @@ def _haplotype_cover(model, mask, nonref, hap_bits) -> list[str] | None:
 
 
 def _solve_combination(model, mask, nonref, bits, scores, compat0, compat1, mode):
-    """Phased (or haploid) data whose haplotype matches no single allele: try a
-    combination of named alleles on that haplotype, PharmCAT-style (``[*6 + *18]``)."""
+    """Phased (or haploid) data whose haplotype matches no single allele: the combination
+    of named alleles on that haplotype, PharmCAT-style (``[*6 + *18]``)."""
     haps = (0,) if mode == MODE_HAPLOID else (0, 1)
     names, total, notes = [], 0, []
     for h in haps:
@@ -503,23 +587,31 @@ def _solve_combination(model, mask, nonref, bits, scores, compat0, compat1, mode
         if cover is None:
             return [], 0, []
         names.append(combination_name(cover))
+        shown = model.report_name(combination_name(cover))
         notes.append(
-            f"haplotype {h + 1} carries several named alleles together: {combination_name(cover)}; "
-            "a combination has no defined function"
+            ("combination", f"haplotype {h + 1} carries several named alleles together: {shown}; "
+             "a combination has no defined function (reported because combinations were asked for)")
         )
     if mode == MODE_HAPLOID:
         return [(names[0], None)], total, notes
     return [tuple(sorted(names, key=allele_sort_key))], total, notes
 
 
-def _apply_priority(dips, priorities) -> tuple[list, list[str]]:
-    """Resolve a documented unphased tie (NAT2) to the diplotype the KB names."""
+def _apply_priority(dips, priorities) -> tuple[list, list[tuple[str, str]]]:
+    """Resolve an unphased tie by the gene's documented priority (NAT2): when the tied
+    diplotypes include every diplotype a priority lists, its pick is reported. Ties that
+    missing positions widen still resolve (the extra candidates are named)."""
     names = {format_diplotype(a, b) for a, b in dips}
     for options, pick in priorities:
-        if names == options:
+        if options <= names:
             a, _, b = pick.partition("/")
+            others = sorted(names - {pick}, key=str)
             return [tuple(sorted((a, b), key=allele_sort_key))], [
-                f"unphased tie {' | '.join(sorted(options, key=str))} resolved to {pick} by the KB's priority rule"
+                (
+                    "priority_pick",
+                    f"unphased tie {' | '.join(sorted(names, key=str))}: {pick} reported by the gene's documented "
+                    f"priority (PharmCAT unphased priorities); phased data could show {' or '.join(others)}",
+                )
             ]
     return dips, []
 
@@ -550,7 +642,7 @@ def _solve_fallback(model, mask, nonref, b0, b1, ignored, mode, position):
     c1 = _all_compatible(sub_mask, bb1[None, :])[0]
     cu = _all_compatible(sub_mask, (bb0 | bb1)[None, :])[0]
     dips, score = _solve_pattern(sub, sub_mask, bb0, bb1, sub_scores, cu & ok, c0, c1, mode)
-    rsid_note = f"no star-allele diplotype fits; called from position {position} alone (fallback rule)"
+    rsid_note = ("fallback_position", f"no star-allele diplotype fits; called from position {position} alone (fallback rule)")
     return dips, score, [rsid_note] if dips else []
 
 
@@ -583,95 +675,139 @@ def _all_compatible(mask: np.ndarray, hap_bits: np.ndarray, block: int = 256) ->
     return out
 
 
-def _to_frame(gm, model, rules, cols, codes, missing, novel, modes, inverse, solutions, unassessed) -> pd.DataFrame:
-    positions = model.positions
-    status = gm.status[:, cols]
-    required = np.isin(positions, rules.required_positions)
+@dataclass(frozen=True)
+class _SampleGenotypes:
+    """A chunk's genotypes at one gene's core positions, as the matcher read them."""
+
+    codes: np.ndarray  # int16 [S, L, 2]
+    missing: np.ndarray  # bool [S, L]: no allele at all
+    novel_codes: np.ndarray  # int16 [S, L, 2]: the alleles no definition names (0 elsewhere)
+    modes: np.ndarray  # int8 [S]
+    status: np.ndarray  # int8 [S, L] genotype status codes
+
+
+#: reason codes under which a solver already says why it made no call
+_EXPLAINED_NO_CALL = frozenset({"combination", "partial_genotype", "partial_allele", "unexplained_variant"})
+
+
+def _to_frame(gm, model, rules, cols, g: _SampleGenotypes, inverse, solutions, unassessed) -> pd.DataFrame:
     chrom = str(gm.loci.iloc[int(cols[0])]["chrom"]) if len(cols) else ""
-    n_pos = len(positions)
     # samples with the same genotypes and statuses get the same row: build it once
     group_key = np.concatenate(
-        [inverse[:, None], codes.reshape(len(codes), -1).astype(np.int64), status.astype(np.int64)], axis=1
+        [inverse[:, None], g.codes.reshape(len(g.codes), -1).astype(np.int64), g.status.astype(np.int64)], axis=1
     )
     group_first, group_of = unique_rows(group_key)
-    group_rows = []
-    for s in group_first:
-        s = int(s)
+    rows = []
+    for s in group_first.tolist():
         u = int(inverse[s])
-        dips, score, notes = solutions[u]
-        warnings: list[str] = list(notes)
-        miss = positions[missing[s]].tolist()
-        assumed = positions[status[s] == STATUS_ASSUMED_REFERENCE].tolist()
-        partial = positions[status[s] == STATUS_PARTIAL].tolist()
-        novel_list = [gm.describe_variant(int(cols[j]), codes[s, j]) for j in np.flatnonzero(novel[s])]
-        warnings += input_warnings(n_pos, assumed, partial, novel_list)
         hidden = [model.alleles[a] for a in np.flatnonzero(unassessed[u])]
-        missing_required = positions[required & missing[s]].tolist()
-        if modes[s] == MODE_HAPLOID and chrom not in _HAPLOID_CONTIGS and len(miss) < n_pos:
-            status_, dips = "no_call", []
-            warnings.append(
-                f"haploid genotypes on autosome {chrom}: {model.gene} needs two alleles; "
-                "check the ploidy the variant caller used for this sample"
-            )
-        elif len(miss) == n_pos:
-            status_, dips = "no_call", []
-            warnings.append(
-                f"no {model.gene} position present in the input (gene not covered; --assume-reference "
-                "only fills genes the input has records near)"
-            )
-        elif missing_required:
-            status_, dips = "no_call", []
-            warnings.append(
-                "required position(s) missing: " + ", ".join(map(str, missing_required)) + "; no call is made without them"
-            )
-        elif not dips:
-            status_ = "no_call"
-            carrying = np.flatnonzero((codes[s] > 0).any(axis=1)).tolist()
-            variants = [gm.describe_variant(int(cols[j]), codes[s, j]) for j in carrying]
-            warnings.append(
-                "no pair of known alleles explains the genotype (possible new combination or sub-allele); "
-                "non-reference alleles: " + (", ".join(variants) or "none")
-            )
-            absent = set(np.flatnonzero(missing[s] | (status[s] == STATUS_ASSUMED_REFERENCE)).tolist())
-            found = {j: {gm.allele_sequence(int(cols[j]), int(c)) for c in codes[s, j] if c > 0} for j in carrying}
-            blocked = _alleles_blocked_by_absent_positions(model, found, absent)
-            if blocked:
-                warnings.append(
-                    "the variants found fit " + "; ".join(blocked) + " if the listed positions, absent from the "
-                    "input (assumed reference or missing), carry the allele's variants: a VCF with them may call it"
-                )
-        else:
-            status_ = "ambiguous" if len(dips) > 1 else "called"
-        if hidden and len(miss) < n_pos:
-            warnings.append("could not be assessed (a defining position is missing): " + ", ".join(hidden))
-        if rules.copy_number_not_assessed and status_ != "no_call":
-            warnings.append(
-                "copy number not assessed: gene deletions, duplications and hybrids are invisible in a VCF "
-                "of SNVs and indels; give an outside call from a copy-number caller to include them"
-            )
-        a1, a2 = dips[0] if dips else (None, None)
-        group_rows.append(
-            {
-                "gene": model.gene,
-                "diplotype": format_diplotype(a1, a2) if a1 else None,
-                "allele_1": a1,
-                "allele_2": a2,
-                "score": score if dips else None,
-                "alternatives": [format_diplotype(a, b) for a, b in dips] if len(dips) > 1 else [],
-                "call_status": status_,
-                "phased": bool(modes[s] == MODE_PHASED),
-                "missing_positions": miss,
-                "assumed_reference_positions": assumed,
-                "novel_variants": novel_list,
-                "warnings": warnings,
-            }
-        )
-    if not group_rows:
+        rows.append(_sample_call(gm, model, rules, cols, chrom, g, s, solutions[u], hidden))
+    if not rows:
         return pd.DataFrame()
-    frame = pd.DataFrame(group_rows).take(group_of).reset_index(drop=True)
+    frame = pd.DataFrame(rows).take(group_of).reset_index(drop=True)
     frame.insert(0, "sample_id", list(gm.samples))
     return frame
 
+
+def _sample_call(gm, model, rules, cols, chrom, g: _SampleGenotypes, s: int, sol: Solution, hidden: list[str]) -> dict:
+    """The calls row of sample ``s`` from its pattern's solution and its own genotypes."""
+    positions = model.positions
+    notes = CallNotes()
+    miss = positions[g.missing[s]].tolist()
+    assumed = positions[g.status[s] == STATUS_ASSUMED_REFERENCE].tolist()
+    novel = [gm.describe_variant(int(cols[j]), g.novel_codes[s, j]) for j in np.flatnonzero(g.novel_codes[s].any(axis=1))]
+    facts = dict(missing_positions=miss, assumed_reference_positions=assumed, novel_variants=novel,
+                 phased=bool(g.modes[s] == MODE_PHASED))  # fmt: skip
+    for text in input_warnings(len(positions), assumed, [], []):
+        notes.add("assumed_reference", text)
+    if miss:
+        notes.add("missing_positions")
+    covered = len(miss) < len(positions)
+    missing_required = positions[np.isin(positions, rules.required_positions) & g.missing[s]].tolist()
+    if g.modes[s] == MODE_HAPLOID and chrom not in _HAPLOID_CONTIGS and covered:
+        notes.add("haploid_autosome", f"haploid genotypes on autosome {chrom}: {model.gene} needs two alleles; "
+                  "check the ploidy the variant caller used for this sample")
+        return call_row(model.gene, notes, **facts)
+    if not covered:
+        notes.add("gene_not_covered", f"no {model.gene} position present in the input (gene not covered; "
+                  "--assume-reference only fills genes the input has records near)")
+        return call_row(model.gene, notes, **facts)
+    if missing_required:
+        notes.add("missing_required_position", "required position(s) missing: " + ", ".join(map(str, missing_required))
+                  + "; no call is made without them")
+        return call_row(model.gene, notes, **facts)
+    if novel and rules.undocumented_as_reference:
+        notes.add("novel_variant", "allele(s) that no definition names: " + ", ".join(novel) + "; counted as "
+                  f"reference there, so that {model.gene}'s documented variants still give a result (a new allele is possible)")
+    elif novel:
+        notes.add("novel_variant", "allele(s) that no definition names, at defining positions: " + ", ".join(novel)
+                  + "; the sample matches neither the reference nor a defined allele there, so no call is made")
+        return _with_hidden(call_row(model.gene, notes, **facts), notes, hidden)
+    notes.extend(sol.notes)
+    dips = _reported_pairs(model, sol.dips)
+    if not dips:
+        if not (sol.codes & _EXPLAINED_NO_CALL):
+            _explain_no_pair(gm, model, cols, g, s, notes)
+        return _with_hidden(call_row(model.gene, notes, **facts), notes, hidden)
+    if rules.copy_number_not_assessed:
+        notes.add("copy_number_not_assessed", "copy number not assessed: gene deletions, duplications and hybrids are "
+                  "invisible in a VCF of SNVs and indels; give an outside call from a copy-number caller to include them")
+    named = [format_diplotype(a, b) for a, b in dips]
+    facts.update(score=sol.score, alleles_found=[model.report_name(a) for a in sol.found],
+                 suballeles=_suballeles(model, sol.dips))  # fmt: skip
+    if len(dips) > 1:
+        if "partial_genotype" not in sol.codes:
+            notes.add("tie", f"{len(dips)} diplotypes fit equally well: {', '.join(named)}; all are listed, none is picked")
+        row = call_row(model.gene, notes, diplotype=" or ".join(named), alternatives=named, call_status="ambiguous", **facts)
+    else:
+        (a1, a2), = dips
+        row = call_row(model.gene, notes, diplotype=sol.display or named[0], allele_1=a1, allele_2=a2,
+                       call_status="called", **facts)  # fmt: skip
+    return _with_hidden(row, notes, hidden)
+
+
+def _with_hidden(row: dict, notes: CallNotes, hidden: list[str]) -> dict:
+    """``row`` with the alleles a missing position hid named (code and warning); an
+    allele the call names anyway (inferred) is not hidden."""
+    named = {row.get("allele_1"), row.get("allele_2"), *(a.removesuffix(" (homozygous)") for a in row["alleles_found"])}
+    hidden = [a for a in hidden if a not in named]
+    if hidden:
+        notes.add("unassessed_alleles", "could not be assessed (a defining position is missing): " + "; ".join(hidden))
+        row["reason_codes"], row["warnings"] = list(notes.codes), list(notes.warnings)
+    return row
+
+
+def _reported_pairs(model: GeneModel, dips) -> list[tuple[str, str | None]]:
+    """The diplotypes under the names guidelines use, sorted; pairs that become equal
+    (two suballeles of one star allele) are one."""
+    out = []
+    for a, b in dips:
+        a, b = model.report_name(a), model.report_name(b)
+        pair = (a, b) if b is None else tuple(sorted((a, b), key=allele_sort_key))
+        if pair not in out:
+            out.append(pair)
+    return sorted(out, key=lambda p: (allele_sort_key(p[0]), allele_sort_key(p[1] or "")))
+
+
+def _suballeles(model: GeneModel, dips) -> list[str]:
+    """Definitions in ``dips`` reported under their star allele's name (``*45.001``)."""
+    names = {a for pair in dips for a in pair if a and a != model.reference and model.report_name(a) != a}
+    return sorted(names, key=allele_sort_key)
+
+
+def _explain_no_pair(gm, model, cols, g: _SampleGenotypes, s: int, notes: CallNotes) -> None:
+    """The no-call note when no pair of defined alleles fits, naming the alleles the
+    variants would fit if absent positions carried theirs."""
+    carrying = np.flatnonzero((g.codes[s] > 0).any(axis=1)).tolist()
+    variants = [gm.describe_variant(int(cols[j]), g.codes[s, j]) for j in carrying]
+    notes.add("no_matching_pair", "no pair of known alleles explains the genotype (possible new combination or "
+              "sub-allele); non-reference alleles: " + (", ".join(variants) or "none"))
+    absent = set(np.flatnonzero(g.missing[s] | (g.status[s] == STATUS_ASSUMED_REFERENCE)).tolist())
+    found = {j: {gm.allele_sequence(int(cols[j]), int(c)) for c in g.codes[s, j] if c > 0} for j in carrying}
+    blocked = _alleles_blocked_by_absent_positions(model, found, absent)
+    if blocked:
+        notes.add("no_matching_pair", "the variants found fit " + "; ".join(blocked) + " if the listed positions, "
+                  "absent from the input (assumed reference or missing), carry the allele's variants: a VCF with them may call it")
 
 def _alleles_blocked_by_absent_positions(model: GeneModel, found: dict[int, set], absent: set[int], most: int = 5) -> list[str]:
     """``*17 (also needs 40991388, 40991390)``: alleles whose every defining variant at a
@@ -693,13 +829,16 @@ def _alleles_blocked_by_absent_positions(model: GeneModel, found: dict[int, set]
     return [text for *_, text in sorted(hits)[:most]]
 
 
-def call_diplotypes(gm: GenotypeMatrix, kb, genes: list[str] | None = None) -> pd.DataFrame:
-    """Calls for every sample and every gene of ``gm`` (or ``genes``), sorted by sample, gene."""
+def call_diplotypes(gm: GenotypeMatrix, kb, genes: list[str] | None = None, *, combinations: bool = False) -> pd.DataFrame:
+    """Calls for every sample and every gene of ``gm`` (or ``genes``), sorted by sample, gene.
+
+    ``combinations``: report phased haplotypes that only a combination of defined alleles
+    explains (``[*6 + *18]``, phenotype Indeterminate) instead of a no-call."""
     from pgx.mito import call_mito_gene, mito_genes
 
     genes = genes or sorted(set(gm.loci.loc[gm.loci["role"] == "core", "gene"]))
     mito = set(mito_genes(kb))  # one haplotype, variant by variant: see pgx.mito
-    frames = [call_mito_gene(gm, kb, g) if g in mito else call_gene(gm, kb, g) for g in genes]
+    frames = [call_mito_gene(gm, kb, g) if g in mito else call_gene(gm, kb, g, combinations=combinations) for g in genes]
     calls = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if calls.empty:
         return calls
@@ -715,16 +854,18 @@ def _apply_read_findings(calls: pd.DataFrame, gm: GenotypeMatrix) -> None:
     over it: the gene may have one copy, or more) makes the call a no-call, never a
     "normal" result; its warning keeps what the SNVs and indels alone gave."""
     row = {key: i for i, key in enumerate(zip(calls["sample_id"], calls["gene"]))}
-    for sample, gene, text, no_call in gm.read_findings():
+    for sample, gene, text, no_call, reason in gm.read_findings():
         i = row.get((sample, gene))
         if i is None:
             continue
-        warnings = [*calls.at[i, "warnings"]]
         if no_call and calls.at[i, "call_status"] != "no_call":
             alone = calls.at[i, "diplotype"] or " or ".join(calls.at[i, "alternatives"])
             text = f"{text}. The SNVs and indels alone give {alone}" if alone else text
             for column in ("diplotype", "allele_1", "allele_2", "score"):
                 calls.at[i, column] = None
             calls.at[i, "alternatives"] = []
+            calls.at[i, "suballeles"] = []
             calls.at[i, "call_status"] = "no_call"
-        calls.at[i, "warnings"] = [*warnings, text]
+        codes = [*calls.at[i, "reason_codes"]]
+        calls.at[i, "reason_codes"] = codes if reason in codes else [*codes, reason]
+        calls.at[i, "warnings"] = [*calls.at[i, "warnings"], text]

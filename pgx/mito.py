@@ -37,6 +37,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pgx.calls import CallNotes, call_row
 from pgx.genotypes import HAPLOID, MISSING, STATUS_ASSUMED_REFERENCE, STATUS_PARTIAL, GenotypeMatrix, input_warnings
 
 #: rCRS (NC_012920.1), the chrM of GRCh38 and the MT of GRCh37/b37
@@ -182,61 +183,63 @@ def _call_one(ctx: _Context, codes: np.ndarray, status: np.ndarray) -> dict:
     miss = [positions[j] for j in np.flatnonzero(missing)]
     assumed = [positions[j] for j in np.flatnonzero(status == STATUS_ASSUMED_REFERENCE)]
     partial = [positions[j] for j in np.flatnonzero(status == STATUS_PARTIAL)]
-    warnings: list[str] = []
-    row = {
-        "gene": ctx.gene,
-        "diplotype": None,
-        "allele_1": None,
-        "allele_2": None,
-        "score": None,
-        "alternatives": [],
-        "call_status": "no_call",
-        "phased": None,
-        "missing_positions": miss,
-        "assumed_reference_positions": assumed,
-        "novel_variants": novel,
-        "warnings": warnings,
-    }
+    notes = CallNotes()
+    facts = dict(missing_positions=miss, assumed_reference_positions=assumed, novel_variants=novel)
     if len(miss) == len(positions):
-        warnings.append(
+        notes.add(
+            "gene_not_covered",
             f"no {ctx.gene} position present in the input (no usable chrM/MT records; --assume-reference "
-            "only fills chrM when the input has chrM records)"
+            "only fills chrM when the input has chrM records)",
         )
-        warnings.extend(ctx.refusals)
-        return row
+        for refusal in ctx.refusals:
+            notes.add("gene_not_covered", refusal)
+        return call_row(ctx.gene, notes, **facts)
     best = found[0][2] if found else ctx.reference
     best_rank = found[0][0] if found else ctx.rank.get(ctx.reference, len(RISK_ORDER) - 1)
-    warnings += input_warnings(len(positions), assumed, partial, novel)
+    for text in input_warnings(len(positions), assumed, [], []):
+        notes.add("assumed_reference", text)
+    if partial:
+        notes.add("partial_genotype", f"partial genotypes treated as missing at {', '.join(map(str, partial))}")
+    if novel:
+        notes.add("novel_variant", "variant(s) that no known allele contains: " + ", ".join(novel))
     if len(found) > 1:
-        warnings.append(_found_note(ctx, found))
+        notes.say(_found_note(ctx, found))
     if heteroplasmic:
-        warnings.append(
+        notes.add(
+            "heteroplasmy",
             "heteroplasmic: " + "; ".join(heteroplasmic) + ". The variant is in only part of the mtDNA copies; "
             "CPIC's MT-RNR1 tables are keyed by the variant alone, with no heteroplasmy level below which the risk "
-            "is absent, so it is taken as present. pgx reads GT only (not AF/HL): confirm the heteroplasmy level if it matters"
+            "is absent, so it is taken as present. pgx reads GT only (not AF/HL): confirm the heteroplasmy level if it matters",
         )
+    if miss:
+        notes.add("missing_positions")
     risky = [j for j in np.flatnonzero(missing) if ctx.worst_at.get(int(j), len(RISK_ORDER)) < best_rank]
     if risky:
         hidden = sorted(a for (j, _), a in ctx.names.items() if j in set(map(int, risky)) and ctx.rank[a] < best_rank)
-        warnings.append(
+        notes.add(
+            "unassessed_alleles",
             "position(s) missing where a higher-risk variant than "
             f"{best} could be: {', '.join(str(positions[j]) for j in risky)} ({', '.join(hidden)}); "
-            "no call is made without them"
+            "no call is made without them",
         )
-        return row
+        return call_row(ctx.gene, notes, **facts)
     if miss:
         hidden = sorted(a for (j, _), a in ctx.names.items() if positions[j] in set(miss))
-        warnings.append(
-            f"could not be assessed (position missing): {', '.join(hidden)}; none of them is of higher risk than {best}"
+        notes.add(
+            "unassessed_alleles",
+            f"could not be assessed (position missing): {', '.join(hidden)}; none of them is of higher risk than {best}",
         )
-    row.update(
+    return call_row(
+        ctx.gene,
+        notes,
         diplotype=best,
         allele_1=best,
         score=len(positions) - len(miss),
         call_status="called",
         phased=not heteroplasmic,
+        alleles_found=[a for _, _, a in found],
+        **facts,
     )
-    return row
 
 
 def _found_note(ctx: _Context, found: list[tuple[int, int, str]]) -> str:

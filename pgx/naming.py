@@ -2,9 +2,11 @@
 
 Diplotypes are written lower allele first (``*1/*17``, ``*2/*10``, ``*3A/*3C``) so the
 same pair always gives the same string. Star names sort by their number, then by any
-suffix letters; other names (``rs4149056T``, ``c.1905+1G>A``) sort after star names,
-alphabetically, except ``Reference`` (PharmCAT's name for the reference allele of
-variant-named genes such as DPYD), which comes first among them.
+suffix letters; other names (``rs4149056T``, ``c.1905+1G>A``) sort after star names in
+natural order (numbers by value: ``c.61C>T`` before ``c.313G>A``), except ``Reference``
+(the reference allele of variant-named genes such as DPYD), which comes first among
+them. A combination (``[c.61C>T + c.313G>A]``) sorts by its contents, after the single
+allele it starts with.
 """
 
 from __future__ import annotations
@@ -32,12 +34,21 @@ def definition_matches(definition: str, sequence: str | None) -> bool:
     return len(definition) == 1 and len(sequence) == 1 and sequence in IUPAC.get(definition, "")
 
 
+_DIGITS = re.compile(r"(\d+)")
+
+
+def _natural(text: str) -> tuple:
+    """``c.313G>A`` -> ('c.', 313, 'g>a'): numbers compare by value."""
+    return tuple(int(t) if t.isdigit() else t for t in _DIGITS.split(text.lower()) if t != "")
+
+
 def allele_sort_key(name: str) -> tuple:
-    """Sort key: star alleles by number then suffix, then every other name by text."""
+    """Sort key: star alleles by number then suffix, then every other name in natural order."""
     m = _STAR.match(name)
     if m:
         return (0, int(m.group(1)), m.group(2), name)
-    return (1, 0 if name == "Reference" else 1, name.lower(), name)
+    text = name[1:] if name.startswith("[") else name
+    return (1, 0 if name == "Reference" else 1, tuple((isinstance(t, int), t) for t in _natural(text)), name)
 
 
 def sort_alleles(names: Iterable[str]) -> list[str]:

@@ -240,6 +240,9 @@ def apply_outside_calls(calls: pd.DataFrame, outside: pd.DataFrame, kb) -> pd.Da
             "call_status": "outside_call",
             "score": None,
             "alternatives": [],
+            "alleles_found": [],
+            "suballeles": [],
+            "reason_codes": ["outside_call"],
             "warnings": notes,
         }
     out = pd.DataFrame(list(by_key.values()))
@@ -261,6 +264,9 @@ def _failed(message: str) -> dict:
         "call_status": "no_call",
         "score": None,
         "alternatives": [],
+        "alleles_found": [],
+        "suballeles": [],
+        "reason_codes": ["outside_call_error"],
         "warnings": [f"outside call rejected: {message}"],
     }
 

@@ -298,6 +298,23 @@ class LookupIndex:
         return tuple(sorted({g for d in self.drugs for g in d.genes}))
 
 
+#: KB columns copied to the output as text (null when empty), as floats, as lists (``;``-split)
+TEXT_ADVICE_COLUMNS = (
+    "population", "indication", "age", "risk_factors", "other_conditions", "dose_applies_to", "dose_reference",
+    "dose_amount", "dose_schedule", "dose_unchanged",
+)  # fmt: skip
+FACTOR_COLUMNS = ("dose_factor_min", "dose_factor_max")
+LIST_COLUMNS = ("other_actions", "dose_caps", "followup", "alternatives", "not_alternatives")
+INT_COLUMNS = ("branch", "clauses_not_represented")
+#: every advice column of a row (null for no_guideline_match)
+ADVICE_COLUMNS = (*TEXT_ADVICE_COLUMNS, *FACTOR_COLUMNS, *INT_COLUMNS, "strength", "recommendation_id")
+
+
+def clauses_not_represented(clauses: str) -> int:
+    """How many clauses of a KB ``clauses`` account (``1:action;2:-evidence``) are not represented."""
+    return sum(1 for c in str(clauses or "").split(";") if ":-" in c)
+
+
 def _factor(value) -> float | None:
     """A KB dose factor (float, NA or text) as a float or None."""
     if value is None or value is pd.NA or (isinstance(value, str) and not value.strip()):
@@ -614,20 +631,20 @@ def _hit_records(index: LookupIndex, entry: DrugEntry, key: tuple[GeneResult, ..
     base.update(verbatim_text=None, implications=None)  # filled only from a user's overlay
     positions = match_rows(entry, key)
     if not positions:
-        return [
-            {**base, "population": None, "action": NO_MATCH, "dose_factor": None, "alternatives": [],
-             "strength": None, "text": no_match_text(entry, key), "recommendation_id": None}
-        ]  # fmt: skip
+        return [{**base, **dict.fromkeys(ADVICE_COLUMNS), **{c: [] for c in LIST_COLUMNS}, "action": NO_MATCH,
+                 "text": no_match_text(entry, key)}]  # fmt: skip
     out = []
     for pos in positions:
         r = index.records[pos]
         out.append(
             {
                 **base,
-                "population": _none_if_empty(r["population"]),
+                **{c: _none_if_empty(r[c]) for c in TEXT_ADVICE_COLUMNS},
+                **{c: _factor(r[c]) for c in FACTOR_COLUMNS},
+                **{c: [a for a in str(r[c]).split(";") if a] for c in LIST_COLUMNS},
                 "action": r["action"],
-                "dose_factor": _factor(r["dose_factor"]),
-                "alternatives": [a for a in str(r["alternatives"]).split(";") if a],
+                "branch": int(r["branch"]),
+                "clauses_not_represented": clauses_not_represented(r["clauses"]),
                 "strength": _none_if_empty(r["strength"]),
                 "text": _none_if_empty(r["text"]),
                 "guideline": _none_if_empty(r["guideline"]) or entry.guideline,
@@ -663,7 +680,7 @@ def _remembered_hit_records(index: LookupIndex, entry: DrugEntry, key: tuple[Gen
 def empty_recommendations(overlay: bool = False) -> pd.DataFrame:
     """A recommendations frame with no rows and the declared columns."""
     cols = ALL_COLUMNS
-    return pd.DataFrame({c: pd.Series(dtype="float64" if c == "dose_factor" else object) for c in cols})
+    return pd.DataFrame({c: pd.Series(dtype="float64" if c in FACTOR_COLUMNS else object) for c in cols})
 
 
 def recommend(calls: pd.DataFrame, kb, overlay=None) -> pd.DataFrame:
@@ -671,7 +688,7 @@ def recommend(calls: pd.DataFrame, kb, overlay=None) -> pd.DataFrame:
 
     ``calls`` needs sample_id, gene, lookup_key, phenotype and call_status; allele_1,
     allele_2 and diplotype are used when present (DPWG genotype keys, HLA statuses).
-    Rows are sorted by sample, drug, source, genes, population and recommendation id.
+    Rows are sorted by sample, drug, source, genes, population, recommendation id and branch.
     ``overlay`` (a :class:`pgx.overlay.Overlay` or its directory) adds ``verbatim_text``
     and ``implications``.
     """
@@ -757,7 +774,7 @@ def broadcast(codes: np.ndarray, combo_hits: list[list[int]]) -> tuple[np.ndarra
 
 def _hit_column(hits: list[dict], name: str) -> np.ndarray:
     """One output column over the distinct hits, as a numpy array (lists kept whole)."""
-    if name == "dose_factor":
+    if name in FACTOR_COLUMNS:
         return np.array([np.nan if h[name] is None else h[name] for h in hits], dtype="float64")
     arr = np.empty(len(hits), dtype=object)
     for i, h in enumerate(hits):
@@ -777,6 +794,7 @@ def _row_order(cols: dict[str, np.ndarray], sample_pos: np.ndarray, hit_pos: np.
         np.array(["" if v is None else str(v) for v in cols["source"]]),
         np.array([";".join(v) for v in cols["genes"]]),
         *(np.array(["" if v is None else str(v) for v in cols[c]]) for c in ("population", "recommendation_id")),
+        np.array([0 if v is None else int(v) for v in cols["branch"]]),
     ]
     rank = np.empty(n_hits, dtype=np.int64)
     rank[np.lexsort(sort_keys[::-1])] = np.arange(n_hits)

@@ -87,6 +87,8 @@ GROUPS: tuple[Group, ...] = (
     Group("alternative", "Use an alternative", colors.HexColor("#C25100"), colors.HexColor("#FFF0E0")),
     Group("adjust", "Adjust the dose", colors.HexColor("#7A5A00"), colors.HexColor("#FFF6D6")),
     Group("monitor", "Monitor", colors.HexColor("#1F5FA8"), colors.HexColor("#E6EFFA")),
+    # the guideline asks for more information first (enzyme activity, clinical findings, family history)
+    Group("assess", "Assess first", colors.HexColor("#00696B"), colors.HexColor("#E0F2F1")),
     # a gene the drug needs has no result: its risk is unknown, not absent
     Group("untested", "Not assessed: a gene it needs has no result", colors.HexColor("#6A1B9A"),
           colors.HexColor("#F3E8F8")),
@@ -104,6 +106,7 @@ ACTION_GROUPS: dict[str, str] = {
     "reduce_dose": "adjust",
     "increase_dose": "adjust",
     "monitor": "monitor",
+    "assess_further": "assess",
     "standard_dose": "usual",
     "no_recommendation": "none",  # the guideline has the result but recommends nothing
     "no_guideline_match": "none",  # the guideline has no row for the result
@@ -137,6 +140,7 @@ _ACTION_TEXT = {
     "reduce_dose": "Reduce the dose",
     "increase_dose": "Increase the dose",
     "monitor": "Monitor",
+    "assess_further": "Assess further before deciding (enzyme activity, clinical findings, family history, testing)",
     "standard_dose": "Use the standard dose",
     "no_recommendation": "No recommendation in the guideline for this result",
     "no_guideline_match": "No guideline recommendation for this result",
@@ -892,8 +896,10 @@ def _advice(r: object) -> list[Block]:
     if alternatives:
         blocks.append(("Alternatives: " + ", ".join(map(str, alternatives)), "cell"))
     text = _text(r.text).strip()
-    if not text and not _is_missing(r.dose_factor):
-        text = f"Dose factor: {float(r.dose_factor):g} × the standard dose"
+    low, high = getattr(r, "dose_factor_min", None), getattr(r, "dose_factor_max", None)
+    if not text and not _is_missing(low):
+        span = f"{float(low):g}" if _is_missing(high) or float(high) == float(low) else f"{float(low):g}-{float(high):g}"
+        text = f"Dose factor: {span} × the standard dose"
     blocks.append((text, "cell"))
     verbatim = _text(r.verbatim_text).strip()  # only with a user's own CPIC export (pgx.overlay)
     if verbatim:
@@ -919,7 +925,7 @@ def _badge_width() -> float:
     return widest + 2 * (_CELL_PAD + _Badge._PAD_X) + 1
 
 
-_CHANGES = ("avoid", "alternative", "adjust", "monitor")  # groups whose rows get full detail
+_CHANGES = ("avoid", "alternative", "adjust", "monitor", "assess")  # groups whose rows get full detail
 _SUFFIX = re.compile(r"\s*\(((?:CPIC|DPWG)\b[^()]*)\)\.?\s*$")
 
 

@@ -15,7 +15,12 @@ import pyarrow as pa
 
 # 2: recommendations.verbatim_text, implications (CPIC overlay)
 # 3: genotypes.source_file is the file the row's genotype was read from, not every file of the sample
-SCHEMA_VERSION = "3"
+# 4: recommendations as the guidelines give them: branch, conditions (indication, age, risk_factors,
+#    other_conditions), other_actions, dose_applies_to/reference, dose_factor_min/max (replace
+#    dose_factor), dose_amount/schedule/unchanged/caps, followup, not_alternatives, clauses_not_represented
+# 5: calls.alleles_found, suballeles, reason_codes; an ambiguous call's diplotype lists every tie
+#    and its allele_1/allele_2 are null
+SCHEMA_VERSION = "5"
 
 # --- enumerations -------------------------------------------------------------------
 
@@ -35,6 +40,43 @@ CALL_STATUSES = (
     "outside_call",  # taken from an outside-call file, not from the VCF
 )
 
+#: machine-readable reasons on a call (``calls.reason_codes``); the prose is in ``warnings``
+CALL_REASONS: dict[str, str] = {
+    "gene_not_covered": "no position of the gene is in the input",
+    "missing_required_position": "a position the gene cannot be called without is missing (NAT2)",
+    "haploid_autosome": "haploid genotypes on an autosome; the gene needs two alleles",
+    "no_matching_pair": "no pair of defined alleles explains the genotypes",
+    "combination": "a haplotype carries several defined alleles together, a combination no guideline defines",
+    "tie": "several diplotypes fit equally well; all are listed",
+    "priority_pick": "an unphased tie resolved by the gene's documented priority (NAT2)",
+    "partial_genotype": "a genotype with one allele called and one missing (`./1`): every completion was tried",
+    "novel_variant": "an allele at a defining position that no definition names",
+    "unexplained_variant": "a defined variant found without the rest of the only allele(s) it belongs to",
+    "partial_allele": "variants of an allele found while another of its defining positions is missing",
+    "inferred_allele": "an allele called from part of its variants, by a linkage the guideline documents",
+    "unassessed_alleles": "alleles that could not be assessed because a defining position is missing",
+    "missing_positions": "positions of the gene with no genotype",
+    "assumed_reference": "positions absent from the input taken as reference (`--assume-reference`)",
+    "assumed_trans": "unphased variants of a lowest-function gene: the two lowest are assumed on different copies",
+    "fallback_position": "called from the gene's single fallback position (SLCO1B1 rs4149056)",
+    "copy_number_not_assessed": "gene deletions and duplications are invisible in the input",
+    "unassigned_function": "an allele found has no function in the knowledge base's sources",
+    "phenotype_not_defined": "the guideline sources define no phenotype for the gene",
+    "phenotypes_differ": "tied or possible diplotypes give different phenotypes",
+    "heteroplasmy": "a mitochondrial variant in only part of the mtDNA copies",
+    "outside_call": "the result comes from the outside-call file",
+    "outside_call_error": "the outside-call row for this gene could not be used",
+    "structural_variant": (
+        "a structural variant over the gene in this sample (a deletion, duplication, inversion or copy-number "
+        "change): the gene may not have two copies, so its SNVs and indels cannot give the diplotype (a no-call)"
+    ),
+    "structural_variant_unknown": "a structural variant over the gene is in the input, but this sample has no genotype for it",
+    "unusable_record": (
+        "an input record at a position of the gene could not be used (no GT, a REF that disagrees with the "
+        "knowledge base, records that contradict each other)"
+    ),
+}
+
 #: structured recommendation actions
 ACTIONS = (
     "standard_dose",
@@ -44,9 +86,23 @@ ACTIONS = (
     "avoid",
     "monitor",
     "consider_alternative",
+    "assess_further",  # decide after more information: enzyme activity, clinical findings, further testing
     "no_recommendation",
     "no_guideline_match",  # the patient's result has no row in the guideline
 )
+
+#: recommendations.followup: titration, monitoring and level checks the guideline asks for
+FOLLOWUP = (
+    "drug_levels", "titrate_by_toxicity", "titrate_by_response", "slower_titration", "monitor_closely", "ecg",
+    "blood_counts", "inr", "liver_function", "hearing", "patient_reports", "stop_if_adverse", "weigh_risks",
+    "avoid_interacting_drugs", "further_testing",
+)  # fmt: skip
+
+#: recommendations.dose_applies_to: which dose a dose change is for ("" = the dose in general)
+DOSE_APPLIES_TO = ("starting", "maintenance", "subsequent", "loading")
+
+#: why a clause of a source recommendation is not represented (KB ``clauses``)
+NOT_REPRESENTED = ("evidence", "reference_values", "background", "no_advice", "other")
 
 _str_list = pa.list_(pa.string())
 
@@ -88,6 +144,9 @@ CALLS = pa.schema(
         pa.field("missing_positions", pa.list_(pa.int64())),
         pa.field("assumed_reference_positions", pa.list_(pa.int64())),
         pa.field("novel_variants", _str_list),  # "chr10:94761900:C>G"
+        pa.field("alleles_found", _str_list),  # lowest-function genes: every variant allele found
+        pa.field("suballeles", _str_list),  # "*45.001": definitions reported under their parent
+        pa.field("reason_codes", _str_list),  # keys of CALL_REASONS
         pa.field("warnings", _str_list),
         pa.field("kb_version", pa.string(), nullable=False),
     ]
@@ -101,9 +160,23 @@ RECOMMENDATIONS = pa.schema(
         pa.field("lookup_key", pa.string(), nullable=False),  # "CYP2C19=Poor Metabolizer"
         pa.field("phenotypes", _str_list),  # "CYP2C19: Poor Metabolizer", one per gene
         pa.field("population", pa.string()),
+        pa.field("indication", pa.string()),
+        pa.field("age", pa.string()),
+        pa.field("risk_factors", pa.string()),
+        pa.field("other_conditions", pa.string()),
         pa.field("action", pa.dictionary(pa.int8(), pa.string()), nullable=False),
-        pa.field("dose_factor", pa.float64()),
+        pa.field("other_actions", _str_list),
+        pa.field("dose_applies_to", pa.string()),
+        pa.field("dose_reference", pa.string()),
+        pa.field("dose_factor_min", pa.float64()),
+        pa.field("dose_factor_max", pa.float64()),
+        pa.field("dose_amount", pa.string()),
+        pa.field("dose_schedule", pa.string()),
+        pa.field("dose_unchanged", pa.string()),
+        pa.field("dose_caps", _str_list),
+        pa.field("followup", _str_list),
         pa.field("alternatives", _str_list),
+        pa.field("not_alternatives", _str_list),
         pa.field("strength", pa.string()),
         pa.field("text", pa.string()),
         pa.field("source", pa.string(), nullable=False),  # CPIC, DPWG
@@ -112,6 +185,8 @@ RECOMMENDATIONS = pa.schema(
         pa.field("url", pa.string()),
         pa.field("pmid", pa.string()),
         pa.field("recommendation_id", pa.string()),
+        pa.field("branch", pa.int32()),
+        pa.field("clauses_not_represented", pa.int32()),
         pa.field("verbatim_text", pa.string()),  # CPIC's own wording, only from a user's overlay
         pa.field("implications", _str_list),
         pa.field("kb_version", pa.string(), nullable=False),
@@ -147,8 +222,9 @@ TABLE_DOCS: dict[str, str] = {
     "genotypes": "one row per sample and knowledge-base position: the genotype pgx read",
     "calls": "one row per sample and gene: the diplotype call, its phenotype and why a call is incomplete",
     "recommendations": (
-        "one row per sample, drug, guideline source and population: the recommendation that applies "
-        "to the sample's result (or `no_guideline_match`)"
+        "one row per sample, drug, guideline source, population and branch: the recommendation that "
+        "applies to the sample's result (or `no_guideline_match`); a recommendation whose advice depends on "
+        "a condition (an indication, age, risk factors, co-medication) has one row per condition (`branch`)"
     ),
     "provenance": "key/value rows: what produced the batch",
 }
@@ -193,11 +269,17 @@ COLUMN_DOCS: dict[str, dict[str, str]] = {
         "sample_id": "sample ID, as in the VCF",
         "gene": "gene",
         "diplotype": (
-            "the call, lower allele first (`*1/*17`); a haploid call is one allele; for an ambiguous call, "
-            "the first of `alternatives`; null for a no-call"
+            "the call, lower allele first (`*1/*17`), in the names guidelines use (a PharmVar suballele such "
+            "as `*45.001` is reported as `*45`); a haploid call is one allele; for genes called variant by "
+            "variant (DPYD, RYR1, CACNA1S) with known phase, each haplotype with all its variants "
+            "(`c.61C>T/[c.61C>T + c.313G>A]`); for an ambiguous call, every tied diplotype joined by ` or `; "
+            "null for a no-call"
         ),
-        "allele_1": "first allele of `diplotype`",
-        "allele_2": "second allele of `diplotype`; null for a haploid call",
+        "allele_1": (
+            "first allele the phenotype rests on; for DPYD, RYR1 and CACNA1S the lowest-function variant "
+            "allele of a haplotype (or, unphased, the lowest of those found); null for ambiguous and no-calls"
+        ),
+        "allele_2": "second allele the phenotype rests on; null for a haploid call, ambiguous calls and no-calls",
         "function_1": "clinical function of `allele_1` (CPIC wording, e.g. `No function`); null when unknown",
         "function_2": "clinical function of `allele_2`",
         "score": "number of allele-defining positions the diplotype matches (the most specific diplotype wins); null for no-calls and outside calls",
@@ -216,7 +298,17 @@ COLUMN_DOCS: dict[str, dict[str, str]] = {
         "missing_positions": "GRCh38 positions of the gene with no genotype; alleles defined there were scored without them",
         "assumed_reference_positions": "positions absent from the VCFs and taken as reference (`--assume-reference`)",
         "novel_variants": "non-reference alleles at KB positions that no known allele explains, as `chrom:pos:ref>alt`",
-        "warnings": "why a call is incomplete or uncertain (missing positions, uncallable alleles, copy number not assessed, a structural variant over the gene, input records that could not be used, outside-call notes)",
+        "alleles_found": (
+            "for genes called variant by variant (DPYD, RYR1, CACNA1S): every variant allele found, "
+            "`(homozygous)` when on both copies, as clinical reports list them; empty for other genes"
+        ),
+        "suballeles": "allele definitions matched that are reported under another name (`*45.001` reported as `*45`)",
+        "reason_codes": (
+            "machine-readable reasons behind the call's status and warnings, one of: "
+            + _one_of(tuple(CALL_REASONS))
+            + " (meanings in `pgx.schema.CALL_REASONS`)"
+        ),
+        "warnings": "why a call is incomplete or uncertain, in words (the same reasons as `reason_codes`, with details)",
         "kb_version": "version of the knowledge base used",
     },
     "recommendations": {
@@ -226,12 +318,30 @@ COLUMN_DOCS: dict[str, dict[str, str]] = {
         "lookup_key": "the sample's result the row matched, `GENE=key` joined by `;`, genes sorted (`CYP2C19=Poor Metabolizer`)",
         "phenotypes": "the sample's result per gene, readable (`CYP2C19: Poor Metabolizer`; `No Result` for a gene without a call)",
         "population": "the population or context the guideline row is for (e.g. `general`); null when the guideline does not say",
+        "indication": "the indication this advice holds for (`malignancy`, `depression`, CPIC's `CVI ACS PCI`); null when it holds for all",
+        "age": "the age or weight group this advice holds for (`adults`, `pediatrics`); null when it holds for all",
+        "risk_factors": "the risk factors this advice holds under (`additional significant risk factors ...`); null when none",
+        "other_conditions": "any other condition of this advice (co-medication, route, prior use such as `CBZ naive`); null when none",
         "action": (
-            f"what to do, one of {_one_of(ACTIONS)}; `no_guideline_match`: the guideline has no row for "
-            "the sample's result"
+            f"the primary advice, one of {_one_of(ACTIONS)}; `assess_further`: decide after more information "
+            "(enzyme activity, clinical findings, further testing); `no_guideline_match`: the guideline has no row "
+            "for the sample's result"
         ),
-        "dose_factor": "multiply the standard dose by this (e.g. `0.5`) when the guideline gives a number; else null",
-        "alternatives": "alternative drugs the guideline names",
+        "other_actions": (
+            "other actions the guideline allows or names as a next step (`50 % or avoid`: `avoid`; what to do if "
+            "the primary advice cannot be followed or does not work), same vocabulary as `action`"
+        ),
+        "dose_applies_to": f"which dose the dose change is for: {_one_of(DOSE_APPLIES_TO)}; null: the dose in general",
+        "dose_reference": "what the dose factor multiplies: `standard`, `lowest` (the lowest usual starting dose) or `maximum`",
+        "dose_factor_min": "lower end of the stated dose change as a multiple of the reference dose (`0.3` of `30-80 %`); equals `dose_factor_max` for a single number; null when none is stated",
+        "dose_factor_max": "upper end of the stated dose change (`0.8` of `30-80 %`); ranges stay ranges",
+        "dose_amount": "an absolute dose the guideline gives (`400 mg/day`, `at least 75 mg`); null when none",
+        "dose_schedule": "a dosing frequency the guideline sets (`3 times a week instead of daily`); null when none",
+        "dose_unchanged": "a dose the guideline leaves as usual (`loading`); null when none",
+        "dose_caps": "safety caps: upper dose limits (`<20 mg/day`, `starting dose ≤40 mg`, `≤50% of the usual maximum dose`), with the group they are for in parentheses",
+        "followup": f"titration, monitoring and level checks the guideline asks for, of {_one_of(FOLLOWUP)}",
+        "alternatives": "alternative drugs the guideline names, including drugs outside CPIC's drug list",
+        "not_alternatives": "drugs the guideline names as not suitable instead (`tegafur` for capecitabine)",
         "strength": "classification of the recommendation as the guideline gives it (`Strong`, `Moderate`, `Optional`, ...)",
         "text": "the recommendation in pgx's own words, from the structured facts (the guideline is cited, not quoted)",
         "source": "guideline source: `CPIC` or `DPWG`",
@@ -239,7 +349,12 @@ COLUMN_DOCS: dict[str, dict[str, str]] = {
         "cpic_level": "CPIC level of the drug-gene pair (`A`, `B`, ...); null for DPWG rows",
         "url": "guideline web page",
         "pmid": "PubMed IDs of the guideline publications, `;`-separated",
-        "recommendation_id": "ID of the knowledge-base recommendation row (`CPIC:8479701`); null for `no_guideline_match`",
+        "recommendation_id": "ID of the source recommendation (`CPIC:8479701`); null for `no_guideline_match`",
+        "branch": "which branch of the source recommendation this row is (1, 2, ...: one per condition); null for `no_guideline_match`",
+        "clauses_not_represented": (
+            "how many clauses of the source recommendation no structured field represents (evidence, "
+            "reference values, background); `pgx kb info` lists them by reason; null for `no_guideline_match`"
+        ),
         "verbatim_text": (
             "CPIC's own recommendation text, only when the user imported their CPIC export with "
             "`pgx kb import-cpic` (never shipped with pgx); else null"
@@ -292,6 +407,9 @@ KB_TABLES: dict[str, dict[str, str]] = {
     "alleles": {
         "gene": "string",
         "allele": "string",
+        # the name guidelines and reports use: the parent of a PharmVar suballele (*45.001 ->
+        # *45), `Reference` where the guideline names the reference sequence so; else = allele
+        "guideline_name": "string",
         "is_reference": "boolean",
         "is_structural": "boolean",
         "function": "string",  # clinical function; empty = unknown in every source
@@ -326,6 +444,15 @@ KB_TABLES: dict[str, dict[str, str]] = {
     #                       phenotype, heteroplasmy flagged (pgx.mito)
     #   outside_only_allele value=allele name: the KB cannot place this allele on the
     #                       genome (MT-RNR1 m.961T>del+Cn); only an outside call gives it
+    #   inferred_allele     value=allele name: a multi-variant allele the guideline lets a
+    #                       caller infer from its present variants when its other defining
+    #                       positions are missing (DPYD HapB3 from c.1236G>A); flagged
+    #   undocumented_as_reference  value="": an allele at a defining position that no
+    #                       definition names counts as reference there (toxicity genes, so
+    #                       that documented actionable variants still give a result)
+    #   unassigned_function value=function: the function an allele the sources give none
+    #                       is phenotyped as, with a warning (RYR1/CACNA1S: Uncertain function)
+    #   reference_name      value=name: the name guidelines give the reference allele (CFTR)
     "gene_rules": {
         "gene": "string",
         "rule": "string",
@@ -350,6 +477,28 @@ KB_TABLES: dict[str, dict[str, str]] = {
         "lookup_key": "string",
         "note": "string",  # source
     },
+    # Older allele names (truth sets, older reports) and their current meaning, for scoring
+    # truth written in them (``pgx validate``); curated with a citation per row in
+    # pgx/kb_build/legacy.py. relation:
+    #   renamed              the same haplotype under a new name (SLCO1B1 *1B -> *37)
+    #   suballele            a sub-allele of `current` told apart by a variant current
+    #                        definitions leave out (CYP3A4 *1B -> *1)
+    #   outside_definitions  carries a variant current definitions leave out; over their
+    #                        positions it is `current` (UGT1A1 *60 -> *1)
+    #   split                covered several current alleles, told apart by the loci in
+    #                        `decided_by` (CYP2C19 *1 -> *1|*38); the only relation whose
+    #                        legacy_name may also be a current name
+    #   unmapped             no established current meaning; not translated (`current` empty)
+    "legacy_alleles": {
+        "gene": "string",
+        "legacy_name": "string",
+        "current": "string",  # current allele name(s), '|'-separated (split: any of them)
+        "relation": "string",
+        "legacy_variants": "string",  # the legacy allele's defining variants, with rsIDs
+        "decided_by": "string",  # split: ';'-separated rsIDs of the loci telling the options apart
+        "note": "string",  # our own words
+        "source": "string",  # citation(s)
+    },
     "drugs": {
         "source": "string",  # CPIC | DPWG
         "drug": "string",
@@ -362,16 +511,33 @@ KB_TABLES: dict[str, dict[str, str]] = {
     },
     "recommendations": {
         "recommendation_id": "string",  # "CPIC:8479701"
+        "branch": "int64",  # 1, 2, ...: one row per condition of the source text
         "source": "string",
         "drug": "string",
         "genes": "string",  # ;-separated, sorted
         "lookup_key": "string",  # "GENE=key;GENE=key", genes sorted
         "population": "string",
+        "indication": "string",
+        "age": "string",
+        "risk_factors": "string",
+        "other_conditions": "string",
         "action": "string",  # one of schema.ACTIONS
-        "dose_factor": "Float64",
+        "other_actions": "string",  # ;-separated ACTIONS
+        "dose_applies_to": "string",  # one of DOSE_APPLIES_TO or empty
+        "dose_reference": "string",  # standard | lowest | maximum
+        "dose_factor_min": "Float64",
+        "dose_factor_max": "Float64",
+        "dose_amount": "string",
+        "dose_schedule": "string",
+        "dose_unchanged": "string",
+        "dose_caps": "string",  # ;-separated
+        "followup": "string",  # ;-separated FOLLOWUP
         "alternatives": "string",  # ;-separated drug names
+        "not_alternatives": "string",  # ;-separated drug names
         "strength": "string",
         "text": "string",  # our own words, from the structured facts
+        # per clause of the source text (1-based): the fields it fed, or -reason (NOT_REPRESENTED)
+        "clauses": "string",
         "guideline": "string",
         "url": "string",
         "pmid": "string",

@@ -222,8 +222,16 @@ def write_cohort(
                 raise ValueError(f"sample {sample}: {gene} is one haplotype, got two alleles {a} and {b}")
     text = vcf_text(loci, codes, samples, phased, haploid_mito=mito_ploidy == "haploid")
     vcf = write_vcf(text, out_dir / VCF_NAME)
-    truth = write_truth(truth_frame(assignment, samples, genes, haploid=set(mito)), out_dir / TRUTH_NAME)
+    truth = write_truth(truth_frame(assignment, samples, genes, haploid=set(mito), names=reported_names(kb)), out_dir / TRUTH_NAME)
     return vcf, truth
+
+
+def reported_names(kb) -> dict[tuple[str, str], str]:
+    """(gene, allele) -> the name a call reports it under (``alleles.guideline_name``), where they differ."""
+    tab = kb.tables["alleles"]
+    if "guideline_name" not in tab:
+        return {}
+    return {(g, a): n for g, a, n in zip(tab["gene"], tab["allele"], tab["guideline_name"]) if isinstance(n, str) and n and n != a}
 
 
 def genotype_codes(haplotypes: list[GeneHaplotypes], assignment: Assignment, samples: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
@@ -350,16 +358,25 @@ def write_vcf(text: str, path: Path) -> Path:
 # --- truth ----------------------------------------------------------------------------
 
 
-def truth_frame(assignment: Assignment, samples: list[str], genes: list[str], haploid: set[str] = frozenset()) -> pd.DataFrame:
-    """One row per sample and gene, alleles in canonical order (``haploid`` genes: one allele)."""
+def truth_frame(
+    assignment: Assignment,
+    samples: list[str],
+    genes: list[str],
+    haploid: set[str] = frozenset(),
+    names: dict[tuple[str, str], str] | None = None,
+) -> pd.DataFrame:
+    """One row per sample and gene, alleles in canonical order (``haploid`` genes: one
+    allele), under the names calls report them (``names``: (gene, allele) -> name)."""
+    names = names or {}
     rows = []
     for sample in samples:
         for gene in genes:
             if gene in haploid:
                 a = assignment[sample][gene][0]
+                a = names.get((gene, a), a)
                 rows.append({"sample_id": sample, "gene": gene, "diplotype": a, "allele_1": a, "allele_2": ""})
                 continue
-            a, b = sort_alleles(assignment[sample][gene])
+            a, b = sort_alleles(names.get((gene, x), x) for x in assignment[sample][gene])
             rows.append({"sample_id": sample, "gene": gene, "diplotype": format_diplotype(a, b), "allele_1": a, "allele_2": b})
     return pd.DataFrame(rows, columns=TRUTH_COLUMNS)
 

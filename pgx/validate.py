@@ -1,21 +1,28 @@
 """Accuracy against a truth table (e.g. GeT-RM consensus diplotypes) and call-rate summaries.
 
-Truth diplotypes are compared two ways:
+Each truth row is scored three ways:
 
-* **exact**: the same two allele names (order-free);
-* **function**: the same phenotype once both diplotypes go through the knowledge base's
-  phenotype rules (so a legacy name such as CYP2C19 ``*1`` where current definitions say
-  ``*38`` counts when the function agrees).
+* **exact**: the same two allele names as the truth writes them (order-free; a PharmVar
+  sub-allele such as ``*45.001`` counts as its core allele ``*45``);
+* **legacy-aware exact**: the same two names once the truth's older names are translated
+  to current ones through the knowledge base's ``legacy_alleles`` table
+  (:mod:`pgx.truth`): SLCO1B1 ``*1B`` is ``*37``, CYP2C19 ``*1`` from before ``*38`` was
+  defined is ``*1`` or ``*38``, UGT1A1 ``*60`` is ``*1`` over the positions current
+  definitions use;
+* **function**: the same phenotype once the (translated) truth diplotype goes through
+  the knowledge base's phenotype rules.
 
 A truth row is *resolvable* from the input when a caller of current nomenclature could
 reproduce it from these genotypes. It is not when the truth flags a structural variant
 (``SV``: copy number, deletions, hybrids), when its diplotype is undefined or unparsable,
-when it names an allele the current definitions do not have (a legacy or retired name,
-which neither name nor function can be compared against), or when a position defining
-one of its alleles (and not one of ours) is absent from the input (no record, filled as
-reference or missing). Concordance is over resolvable rows; the others are counted by
-reason. ``CONFLICT`` rows count as concordant when either source's diplotype matches.
-Every disagreement is listed with a machine-made reason and its kind (``reason_kind``).
+when it names an allele with no current meaning (not in current definitions, or a legacy
+name the map does not translate), when a position defining one of its alleles (and not
+one of ours) is absent from the input (no record, filled as reference or missing), or when
+the locus that decides what a split legacy name means now is absent. Concordance is over
+resolvable rows; the others are counted by reason. ``CONFLICT`` rows count as concordant
+when either source's diplotype matches. Every row that is not an exact match gets a
+machine-made reason and its kind (``reason_kind``); the rows that still disagree once
+legacy names are translated are the *true disagreements*.
 """
 
 from __future__ import annotations
@@ -25,35 +32,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from pgx.naming import definition_matches
 from pgx.phenotype import _gene_tables, _one_diplotype
+from pgx.truth import Translation, haplotype_variants, normal_name, normal_pair, translate_diplotypes, variant_sets
+from pgx.truth import parse_diplotypes, read_truth  # noqa: F401  (part of this module's interface)
 
 UNRESOLVABLE_FLAGS = ("SV",)
-
-
-def read_truth(path: Path | str) -> pd.DataFrame:
-    """Truth TSV with at least sample, gene, diplotype; optional flags, alt_diplotype."""
-    df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-    df = df.rename(columns={"sample_id": "sample"})
-    for col in ("flags", "alt_diplotype"):
-        if col not in df:
-            df[col] = ""
-    return df.drop_duplicates(subset=["sample", "gene", "diplotype"]).reset_index(drop=True)
-
-
-def parse_diplotypes(text: str) -> list[tuple[str, str]]:
-    """``*1/*2`` -> [('*1','*2')]; ``*1/*2 or *1/*3`` and ``a | b`` give every option;
-    parentheses (platform notes) are dropped."""
-    text = re.sub(r"\([^)]*\)", "", text or "")
-    out = []
-    for part in re.split(r"\s+or\s+|\s*\|\s*", text):
-        part = part.strip()
-        if "/" not in part:
-            continue
-        a, b = (x.strip() for x in part.split("/", 1))
-        if a and b:
-            out.append(tuple(sorted((a, b))))
-    return out
+UNDEFINED = "truth undefined or unparsable"
 
 
 def _phenotype(kb, gene: str, pair: tuple[str, str]) -> str | None:
@@ -65,25 +49,37 @@ def _phenotype(kb, gene: str, pair: tuple[str, str]) -> str | None:
 
 
 def compare(calls: pd.DataFrame, truth: pd.DataFrame, kb) -> pd.DataFrame:
-    """One row per truth row for which there is a call: exact and function agreement."""
+    """One row per truth row for which there is a call: exact, legacy-aware and function agreement."""
     ours = calls.set_index(["sample_id", "gene"])
     rows = []
     for t in truth.itertuples(index=False):
         if (t.sample, t.gene) not in ours.index:
             continue
         call = ours.loc[(t.sample, t.gene)]
-        options = parse_diplotypes(t.diplotype) + parse_diplotypes(t.alt_diplotype if "CONFLICT" in t.flags else "")
-        ours_pairs = _call_pairs(call)
-        exact = any(p in ours_pairs for p in options)
-        truth_pheno = {_phenotype(kb, t.gene, p) for p in options} - {None}
-        function = exact or (bool(truth_pheno) and call["phenotype"] in truth_pheno)
+        written = parse_diplotypes(t.diplotype) + parse_diplotypes(t.alt_diplotype if "CONFLICT" in t.flags else "")
+        tr = translate_diplotypes(kb, t.gene, written)
+        ours_pairs = {normal_pair(p) for p in _call_pairs(call)}
+        exact = any(p in ours_pairs for p in written)
+        legacy_exact = exact or any(p in ours_pairs for p in tr.options)
+        truth_pheno = {_phenotype(kb, t.gene, p) for p in tr.options} - {None}
+        function = legacy_exact or (bool(truth_pheno) and call["phenotype"] in truth_pheno)
         flags = set(filter(None, re.split(r"[;,\s]+", t.flags)))
-        unresolvable = _unresolvable(kb, t.gene, options, flags, t.diplotype, call)
+        unresolvable = _unresolvable(kb, t.gene, tr, flags, t.diplotype, call)
+        if exact:
+            reason = ""
+        elif unresolvable == UNDEFINED:
+            reason = "truth diplotype undefined or unparsable"
+        elif legacy_exact and not unresolvable:
+            reason = "agrees once legacy names are translated: " + "; ".join(tr.notes)
+        else:
+            reason = _reason(kb, t.gene, tr, flags, call)
         rows.append(
             {
                 "sample": t.sample,
                 "gene": t.gene,
                 "truth": t.diplotype,
+                "truth_current": " or ".join("/".join(p) for p in tr.options),
+                "translation": "; ".join(tr.notes),
                 "call": call["diplotype"],
                 "call_status": call["call_status"],
                 "alternatives": ";".join(call["alternatives"]) if len(call["alternatives"]) else "",
@@ -92,9 +88,11 @@ def compare(calls: pd.DataFrame, truth: pd.DataFrame, kb) -> pd.DataFrame:
                 "flags": t.flags,
                 "resolvable": not unresolvable,
                 "unresolvable_because": unresolvable,
+                "legacy_named": tr.legacy,
                 "exact": exact,
+                "legacy_exact": legacy_exact,
                 "function": function,
-                "reason": "" if exact else _reason(kb, t.gene, options, flags, call),
+                "reason": reason,
             }
         )
     out = pd.DataFrame(rows)
@@ -103,25 +101,31 @@ def compare(calls: pd.DataFrame, truth: pd.DataFrame, kb) -> pd.DataFrame:
     return out
 
 
-def _unresolvable(kb, gene: str, options, flags: set[str], text: str, call) -> str:
+def _unresolvable(kb, gene: str, tr: Translation, flags: set[str], text: str, call) -> str:
     """Why the input cannot reproduce this truth row ("" when it can)."""
     if flags & set(UNRESOLVABLE_FLAGS):
         return "structural variant / copy number"
-    if not options or "undefined" in text:
-        return "truth undefined or unparsable"
-    known = set(kb.table("alleles", gene)["allele"])
-    if {a for p in options for a in p} - known:
-        return "legacy or retired allele name in truth"
-    if _assumed_truth_positions(kb, gene, options, call):
+    if (not tr.options and not tr.untranslatable) or "undefined" in text:
+        return UNDEFINED
+    if any("legacy name without" in u for u in tr.untranslatable):
+        return "legacy allele name without an established current equivalent"
+    if tr.untranslatable:
+        return "allele name not in current definitions (nor a known legacy name)"
+    if _absent_deciding_loci(tr, call):
+        return "the locus deciding a legacy name's current meaning is absent from the input"
+    if _assumed_truth_positions(kb, gene, tr.options, call):
         return "a defining variant of the truth allele is absent from the input"
     return ""
 
 
 _REASON_KINDS = (
     (r"^$", "agrees"),
+    (r"^agrees once legacy names", "agrees after legacy translation"),
     (r"^no call", "our no-call"),
     (r"structural variant", "SV / copy number"),
-    (r"legacy or retired", "legacy allele name in truth"),
+    (r"legacy name without", "legacy name without a current equivalent"),
+    (r"not in current definitions", "allele not in current definitions"),
+    (r"deciding what the legacy name", "legacy name undecided by the input"),
     (r"undefined or unparsable", "truth undefined / platform-specific"),
     (r"assumed reference", "variant absent from the input"),
     (r"allele names differ", "same phenotype, different name"),
@@ -129,6 +133,7 @@ _REASON_KINDS = (
     (r"different number of copies", "copy number differs (input vs truth)"),
     (r"does not carry the defining", "genotypes differ between the sources"),
     (r"ambiguous", "our call is ambiguous"),
+    (r"puts them together on one chromosome", "phase differs (input vs truth)"),
 )
 
 
@@ -141,20 +146,43 @@ def reason_kind(reason: str) -> str:
 
 
 def _call_pairs(call) -> set[tuple[str, str]]:
+    """The call's diplotypes (every alternative of an ambiguous one) as written; compared
+    with the truth through :func:`pgx.truth.normal_pair`."""
     dips = list(call["alternatives"]) if len(call["alternatives"]) else [call["diplotype"]]
     return {tuple(sorted(d.split("/", 1))) for d in dips if isinstance(d, str) and "/" in d}
 
 
-def _reason(kb, gene: str, options, flags: set[str], call) -> str:
-    """A first, mechanical explanation of a disagreement."""
+def _absent_deciding_loci(tr: Translation, call) -> list[str]:
+    """rsIDs deciding a split legacy name's meaning that the input lacked."""
+    absent = _absent_positions(call)
+    return [rsid for pos, rsid in sorted(tr.deciding.items()) if pos in absent]
+
+
+def _absent_positions(call) -> set[int]:
+    return {int(x) for x in call["assumed_reference_positions"]} | {int(x) for x in call["missing_positions"]}
+
+
+def _reason(kb, gene: str, tr: Translation, flags: set[str], call) -> str:
+    """A first, mechanical explanation of a disagreement (after legacy translation)."""
     if "SV" in flags:
         return "structural variant / copy number (not resolvable from SNVs and indels)"
+    if tr.untranslatable:
+        return "truth names allele(s) without a current meaning: " + "; ".join(tr.untranslatable)
+    options = tr.options
     if not options:
         return "truth diplotype undefined or unparsable"
-    known = set(kb.table("alleles", gene)["allele"])
-    unknown = sorted({a for p in options for a in p} - known)
-    if unknown:
-        return f"truth uses allele name(s) not in current definitions: {', '.join(unknown)} (legacy or retired name)"
+    said = f" (truth in current names: {' or '.join('/'.join(p) for p in options)})" if tr.legacy else ""
+    return _mechanical_reason(kb, gene, tr, call) + said
+
+
+def _mechanical_reason(kb, gene: str, tr: Translation, call) -> str:
+    options = tr.options
+    absent = _absent_deciding_loci(tr, call)
+    if absent:
+        return (
+            f"the locus deciding what the legacy name means now ({', '.join(absent)}) is absent from the input "
+            "and was assumed reference or left missing: " + "; ".join(tr.notes)
+        )
     if call["call_status"] == "no_call":
         return "no call: " + "; ".join(call["warnings"])
     if call["call_status"] == "ambiguous":
@@ -188,17 +216,37 @@ def _reason(kb, gene: str, options, flags: set[str], call) -> str:
             f"the call names {untested}: alleles carrying every variant of the truth's allele and more "
             "(truth *1 may mean 'none of the tested alleles'); a targeted assay may not test the extra variants"
         )
+    cis = _combined_in_cis(kb, gene, options, ours)
+    if cis:
+        return (
+            f"the call carries every variant of the truth's alleles but puts them together on one chromosome "
+            f"({cis}) where the truth has them on two: the input's phasing and the truth differ"
+        )
     return "different call: to investigate"
+
+
+def _combined_in_cis(kb, gene: str, options, ours: set) -> str | None:
+    """A combination allele of ours (``[*27 + *80+*28]``) holding variants the truth puts
+    on two chromosomes, when our call carries every truth variant; None otherwise."""
+    variants = _variant_sets(kb, gene)
+    for truth_pair in options:
+        wanted = frozenset().union(*(haplotype_variants(variants, a) for a in truth_pair))
+        for call_pair in ours:
+            combined = [a for a in call_pair if a.startswith("[")]
+            carried = frozenset().union(*(haplotype_variants(variants, a) for a in call_pair))
+            if combined and wanted and wanted <= carried and not any(wanted <= haplotype_variants(variants, a) for a in truth_pair):
+                return combined[0]
+    return None
 
 
 def _variants_not_in_input(kb, gene: str, options, ours: set) -> str | None:
     """``*24 (99768424 A)``: truth alleles (not in our call) with defining variants that no
     allele we called carries, at positions the input has; None when there are none."""
     variants = _variant_sets(kb, gene)
-    carried = set().union(*(variants.get(a, frozenset()) for p in ours for a in p)) if ours else set()
+    carried = set().union(*(haplotype_variants(variants, a) for p in ours for a in p)) if ours else set()
     ours_alleles = {a for p in ours for a in p}
     for truth_pair in options:
-        lacking = {a: sorted(variants.get(a, frozenset()) - carried) for a in truth_pair if a not in ours_alleles}
+        lacking = {a: sorted(haplotype_variants(variants, a) - carried) for a in truth_pair if a not in ours_alleles}
         named = [f"{a} ({', '.join(f'{p} {b}' for p, b in v)})" for a, v in sorted(lacking.items()) if v]
         if named:
             return "; ".join(named)
@@ -218,27 +266,9 @@ def _tested_allele_dosage(options, ours: set) -> str | None:
     return None
 
 
-_VARIANT_SETS: dict[tuple, dict[str, frozenset]] = {}
-
-
 def _variant_sets(kb, gene: str) -> dict[str, frozenset]:
-    """(pos, bases) of every allele's definition that the reference base does not satisfy
-    (built once per knowledge base and gene: every truth row asks for it)."""
-    key = (str(kb.root), kb.version, gene)
-    if key not in _VARIANT_SETS:
-        _VARIANT_SETS[key] = _build_variant_sets(kb, gene)
-    return _VARIANT_SETS[key]
-
-
-def _build_variant_sets(kb, gene: str) -> dict[str, frozenset]:
-    ref = dict(zip(kb.table("loci", gene)["pos"].astype(int), kb.table("loci", gene)["ref"]))
-    defs = kb.table("allele_definitions", gene)
-    out: dict[str, set] = {}
-    for a, p, b in zip(defs["allele"], defs["pos"].astype(int), defs["bases"]):
-        out.setdefault(a, set())
-        if not definition_matches(b, ref.get(p)):  # a wobble that allows the reference base defines nothing
-            out[a].add((p, b))
-    return {a: frozenset(v) for a, v in out.items()}
+    """:func:`pgx.truth.variant_sets` (kept under this name for the tests and callers here)."""
+    return variant_sets(kb, gene)
 
 
 def _untested_variants(kb, gene: str, options, ours: set) -> str | None:
@@ -256,7 +286,7 @@ def _untested_variants(kb, gene: str, options, ours: set) -> str | None:
                 continue
             for order in (c, c[::-1]):
                 if all(
-                    (ta == "*1" or (ta in variants and cb in variants and variants[ta] <= variants[cb]))
+                    (ta == "*1" or (ta in variants and haplotype_variants(variants, ta) <= haplotype_variants(variants, cb)))
                     for ta, cb in zip(t, order)
                 ):
                     return ", ".join(x for x, ta in zip(order, t) if x != ta)
@@ -266,27 +296,42 @@ def _untested_variants(kb, gene: str, options, ours: set) -> str | None:
 def _assumed_truth_positions(kb, gene: str, options, call) -> list[int]:
     """Positions defining a truth allele (not in our call) that the input lacked."""
     ours = {a for p in _call_pairs(call) for a in p}
+    ours |= {normal_name(a) for a in ours}
     truth_alleles = {a for p in options for a in p} - ours
     ref = set(kb.table("alleles", gene).query("is_reference")["allele"])
     variants = _variant_sets(kb, gene)
-    positions = {p for a in truth_alleles - ref for p, _ in variants.get(a, ())}
-    assumed = set(int(x) for x in call["assumed_reference_positions"]) | set(int(x) for x in call["missing_positions"])
-    return sorted(positions & assumed)
+    positions = {p for a in truth_alleles - ref for p, _ in haplotype_variants(variants, a)}
+    return sorted(positions & _absent_positions(call))
+
+
+#: the per-gene concordance columns (:func:`summarize`)
+SUMMARY_COLUMNS = (
+    "gene", "rows", "resolvable", "legacy_named", "exact", "legacy_exact", "function",
+    "exact_rate", "legacy_exact_rate", "function_rate",
+)  # fmt: skip
 
 
 def summarize(comparison: pd.DataFrame) -> pd.DataFrame:
-    """Per gene: rows, resolvable rows, exact and function-level concordance on those."""
+    """Per gene: rows, resolvable rows (of which written with legacy names), and exact,
+    legacy-aware exact and function-level concordance on the resolvable rows."""
     if comparison.empty:
-        return pd.DataFrame(columns=["gene", "rows", "resolvable", "exact", "function", "exact_rate", "function_rate"])
+        return pd.DataFrame(columns=list(SUMMARY_COLUMNS))
     res = comparison[comparison["resolvable"]]
     g = comparison.groupby("gene").size().rename("rows").to_frame()
     g["resolvable"] = res.groupby("gene").size()
-    g["exact"] = res.groupby("gene")["exact"].sum()
-    g["function"] = res.groupby("gene")["function"].sum()
+    for col in ("legacy_named", "exact", "legacy_exact", "function"):
+        g[col] = res.groupby("gene")[col].sum()
     g = g.fillna(0).astype(int)
-    g["exact_rate"] = (g["exact"] / g["resolvable"].where(g["resolvable"] > 0)).round(4)
-    g["function_rate"] = (g["function"] / g["resolvable"].where(g["resolvable"] > 0)).round(4)
-    return g.reset_index()
+    for col in ("exact", "legacy_exact", "function"):
+        g[f"{col}_rate"] = (g[col] / g["resolvable"].where(g["resolvable"] > 0)).round(4)
+    return g.reset_index()[list(SUMMARY_COLUMNS)]
+
+
+def true_disagreements(comparison: pd.DataFrame) -> pd.DataFrame:
+    """Resolvable rows that still disagree once legacy names are translated."""
+    if comparison.empty:
+        return comparison
+    return comparison[comparison["resolvable"] & ~comparison["legacy_exact"]]
 
 
 def unresolvable_counts(comparison: pd.DataFrame) -> pd.DataFrame:
@@ -335,7 +380,12 @@ def read_populations(path: Path | str) -> pd.DataFrame:
 def write_validation(
     calls: pd.DataFrame, kb, out_dir: Path | str, *, truth: pd.DataFrame | None = None, populations: pd.DataFrame | None = None
 ) -> dict[str, Path]:
-    """Write the accuracy and call-rate tables as TSVs under ``out_dir``; return their paths."""
+    """Write the accuracy and call-rate tables as TSVs under ``out_dir``; return their paths.
+
+    With a truth table: ``concordance`` (per gene, :func:`summarize`), ``unresolvable``
+    (rows the input cannot reproduce, by reason), ``comparison`` (every truth row scored,
+    with its translation and reason) and ``disagreements`` (the true disagreements).
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tables = {"call_rates": call_rates(calls)}
@@ -345,7 +395,8 @@ def write_validation(
         comparison = compare(calls, truth[truth["gene"].isin(set(calls["gene"]))], kb)
         tables["concordance"] = summarize(comparison)
         tables["unresolvable"] = unresolvable_counts(comparison)
-        tables["disagreements"] = comparison[~comparison["exact"]] if not comparison.empty else comparison
+        tables["comparison"] = comparison
+        tables["disagreements"] = true_disagreements(comparison)
     paths = {}
     for name, df in tables.items():
         paths[name] = out_dir / f"{name}.tsv"

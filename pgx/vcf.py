@@ -1023,6 +1023,7 @@ class _Note:
     per_sample: str
     cols: list[int]  # the KB loci it concerns
     no_call: bool = False
+    reason: str = "unusable_record"  # a key of pgx.schema.CALL_REASONS
 
 
 @dataclass
@@ -1066,7 +1067,7 @@ class _DecodedFile:
             # the log counts samples; the calls of the samples concerned carry the detail
             warnings.append(f"{note.where}: {note.what}" if note.who is None else f"{note.where}: {int(who.sum())} {note.what}")
             for gene in sorted({kbi.gene_of[j] for j in note.cols}):
-                findings.append(ReadFinding(gene, who, f"{note.where}: {note.per_sample}", note.no_call))
+                findings.append(ReadFinding(gene, who, f"{note.where}: {note.per_sample}", note.no_call, note.reason))
         return _FilePart(self.vf, samples, self.cols, codes, self.phased[rows], ps, _status(codes), warnings, findings)
 
 
@@ -1274,13 +1275,13 @@ def _sv_notes(rec, alts: list[str], alleles: np.ndarray, where: str, cols: list[
             f"structural variant {kind} over {span} in this sample: the gene may have one copy, or more, so its "
             "SNVs and indels cannot give the diplotype; not called. Confirm the copy number with a dedicated "
             "assay and give the result as an outside call (--outside-calls)",
-            cols, no_call=True,
+            cols, no_call=True, reason="structural_variant",
         ),
         _Note(
             unknown, where, f"sample(s) have no genotype for the structural variant {kind} over {span} ({genes})",
             f"a structural variant {kind} over {span} is in the input, and this sample has no genotype for it: "
             "whether the gene has two copies is not known",
-            cols,
+            cols, reason="structural_variant_unknown",
         ),
     ]
 
@@ -1491,7 +1492,7 @@ class _Session:
             for f in part.findings:
                 mask = np.zeros(n, dtype=bool)
                 mask[rows] = f.samples
-                findings.append(ReadFinding(f.gene, mask, f.text, f.no_call))
+                findings.append(ReadFinding(f.gene, mask, f.text, f.no_call, f.reason))
             cols = part.cols
             if cols.size == 0:
                 continue

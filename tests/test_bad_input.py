@@ -170,7 +170,9 @@ def test_a_single_ref_disagreement_is_a_warning_naming_the_position(make_vcf, tm
     assert gm.status[0, 0] == STATUS_CALLED
     # the record is not matched (README): its genotype is missing, and the call says why
     assert (gm.codes[0, 2] == -1).all() and gm.status[0, 2] == STATUS_MISSING
-    assert [(s, g) for s, g, text, no_call in gm.read_findings() if "REF G disagrees" in text and not no_call] == [("S1", "TOY")]
+    assert [(s, g, reason) for s, g, text, no_call, reason in gm.read_findings() if "REF G disagrees" in text and not no_call] == [
+        ("S1", "TOY", "unusable_record")
+    ]
 
 
 def test_contig_names_matching_no_kb_chromosome_are_an_error_not_an_empty_result(make_vcf, tmp_path):

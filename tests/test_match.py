@@ -8,7 +8,7 @@ import pytest
 
 from pgx.genotypes import HAPLOID, MISSING, STATUS_ASSUMED_REFERENCE, STATUS_CALLED, STATUS_MISSING, GenotypeMatrix
 from pgx.kb import load_kb
-from pgx.match import _ALL, MODE_HAPLOID, MODE_PHASED, MODE_UNPHASED, _variant_copies, call_diplotypes
+from pgx.match import call_diplotypes
 from pgx.phenotype import assign_phenotypes, format_activity_score
 from tests.toy_kb import write_toy_kb
 
@@ -107,7 +107,10 @@ def test_missing_position_shrinks_definitions_and_ties_are_reported(toy_kb):
     row = c.loc["S"]
     assert row["call_status"] == "ambiguous"
     assert list(row["alternatives"]) == ["*1/*2", "*1/*3"]
-    assert row["diplotype"] == "*1/*2"
+    # no tie is picked: the diplotype names every one, and no allele pair stands for them
+    assert row["diplotype"] == "*1/*2 or *1/*3"
+    assert row["allele_1"] is None and row["allele_2"] is None
+    assert "tie" in list(row["reason_codes"])
     assert list(row["missing_positions"]) == [200]
     # *2 is no function, *3 decreased: both Intermediate with *1 -> phenotype kept
     assert row["phenotype"] == "Intermediate Metabolizer"
@@ -128,15 +131,33 @@ def test_gene_absent_from_input_is_no_call(toy_kb):
     assert any("not covered" in w for w in row["warnings"])
 
 
-def test_novel_variant_reported_not_dropped(toy_kb):
-    # code 2 at pos 100 is an allele the KB does not list (a novel ALT)
+def test_novel_variant_at_a_defining_position_is_a_reported_no_call(toy_kb):
+    # code 2 at pos 100 is an allele the KB does not list (a novel ALT): the sample matches
+    # neither the reference nor a defined allele there (PharmCAT: "not called")
     gm = make_matrix(toy_kb, {"S": {100: "0/2"}})
     gm.novel_alleles[(0, 2)] = "G"
     c = assign_phenotypes(call_diplotypes(gm, toy_kb), toy_kb).set_index("sample_id")
     row = c.loc["S"]
     assert list(row["novel_variants"]) == ["chr1:100:A>G"]
-    assert row["diplotype"] == "*1/*1"
-    assert any("no known allele" in w for w in row["warnings"])
+    assert row["call_status"] == "no_call" and row["diplotype"] is None
+    assert row["lookup_key"] == "No Result"
+    assert "novel_variant" in list(row["reason_codes"])
+    assert any("no definition names" in w for w in row["warnings"])
+
+
+def test_novel_variant_counts_as_reference_in_a_toxicity_gene(tmp_path):
+    # with gene rule undocumented_as_reference: ALT 1 (documented) is called, ALT 2 (novel)
+    # is reference there: GT 1/2 gives Reference/v1, the novel allele reported
+    kb = load_kb(write_toy_kb(tmp_path / "kb", rules=[("TOY3", "undocumented_as_reference", "", "test")]))
+    gm = make_matrix(kb, {"S": {10: "1/2"}, "N": {10: "0/2"}}, gene="TOY3")
+    gm.novel_alleles[(0, 2)] = "G"
+    c = assign_phenotypes(call_diplotypes(gm, kb), kb).set_index("sample_id")
+    assert c.loc["S", "diplotype"] == "Reference/v1"
+    assert c.loc["S", "call_status"] == "called"
+    assert c.loc["S", "phenotype"] == "Intermediate Metabolizer"
+    assert list(c.loc["S", "novel_variants"]) == ["chr3:10:C>G"]
+    assert c.loc["N", "diplotype"] == "Reference/Reference"
+    assert "novel_variant" in list(c.loc["N", "reason_codes"])
 
 
 def test_unexplained_combination_is_no_call(toy_kb):
@@ -240,8 +261,11 @@ def test_lowest_function_gene_reports_the_two_lowest_variants(toy_kb):
     assert c.loc["TWO", "diplotype"] == "v1/v2"
     assert c.loc["TWO", "phenotype"] == "Poor Metabolizer"
     assert c.loc["THREE", "diplotype"] == "v1/v2"
-    assert any("more variant alleles than haplotypes" in w for w in c.loc["THREE", "warnings"])
+    # every variant found is listed, not only the two the phenotype rests on
+    assert list(c.loc["THREE", "alleles_found"]) == ["v1", "v2", "v3 (homozygous)"]
+    assert "assumed_trans" in list(c.loc["THREE", "reason_codes"])
     assert c.loc["HOM", "diplotype"] == "v2/v2"
+    assert list(c.loc["HOM", "alleles_found"]) == ["v2 (homozygous)"]
 
 
 def test_lowest_function_sub_allele_not_counted_twice(toy_kb):
@@ -249,55 +273,6 @@ def test_lowest_function_sub_allele_not_counted_twice(toy_kb):
     assert c.loc["H", "diplotype"] == "Reference/hap"
     # phased on different haplotypes: no haplotype carries both -> v3 only
     assert c.loc["P", "diplotype"] == "Reference/v3"
-
-
-def _copies_one_pattern(mask, nonref, b0, b1, ignored, mode) -> list[int]:
-    """The lowest-function counting rule written out for one pattern, allele by allele
-    (how pgx.match applied it before it was vectorised over patterns)."""
-    found = []
-    for a in np.flatnonzero(nonref.any(axis=1)):
-        pos = np.flatnonzero(nonref[a])
-        if ignored[pos].any():
-            continue
-        on0, on1 = (mask[a, pos] & b0[pos]) != 0, (mask[a, pos] & b1[pos]) != 0
-        if mode == MODE_HAPLOID:
-            n = int(on0.all())
-        elif mode == MODE_PHASED:
-            n = int(on0.all()) + int(on1.all())
-        else:
-            n = int((on0.astype(int) + on1.astype(int)).min())
-        if n:
-            found.append([int(a), n, frozenset(pos.tolist())])
-    for item in found:
-        for other in found:
-            if item[2] < other[2] and other[1] > 0:
-                item[1] -= other[1]
-    copies = [0] * len(nonref)
-    for a, n, _ in found:
-        copies[a] = max(n, 0)
-    return copies
-
-
-def test_variant_copies_follow_the_rule_for_every_pattern_and_mode():
-    """Nested alleles ({2} in {2,3} in {2,3,4} and {1,2,3}, listed larger first so a count
-    already reduced, even below zero, is subtracted; {0} and {1} in {0,1}), missing
-    positions, every mode: the vectorised counts equal the rule applied pattern by pattern."""
-    variants = [[2, 3], [2, 3, 4], [1, 2, 3], [2], [0], [1], [0, 1], [4]]
-    n_a, n_l = len(variants) + 1, 5  # allele 0 is the reference
-    nonref = np.zeros((n_a, n_l), dtype=bool)
-    for a, pos in enumerate(variants, 1):
-        nonref[a, pos] = True
-    mask = np.where(nonref, np.uint64(2), np.uint64(1))  # variant: code 1; elsewhere the reference
-    rng = np.random.default_rng(3)
-    codes = rng.choice([0, 1, 1, MISSING], size=(400, n_l, 2))
-    ignored = (codes == MISSING).any(axis=2)
-    ub = np.where(ignored[..., None], _ALL, np.left_shift(np.uint64(1), np.clip(codes, 0, None).astype(np.uint64)))
-    modes = rng.choice([MODE_UNPHASED, MODE_PHASED, MODE_HAPLOID], size=400)
-    copies = _variant_copies(mask, nonref, ub, ignored, modes)
-    for u in range(400):
-        expected = _copies_one_pattern(mask, nonref, ub[u, :, 0], ub[u, :, 1], ignored[u], modes[u])
-        assert np.maximum(copies[u], 0).tolist() == expected, u
-    assert (copies[:, 1] < 0).any() and (copies[:, 4] > 0).any()  # a reduced count went below zero
 
 
 def test_required_position_missing_is_no_call(rules_kb):
@@ -310,7 +285,23 @@ def test_unphased_priority_resolves_documented_tie(rules_kb):
     c = call(rules_kb, {"S": {100: "0/1", 200: None}})
     assert c.loc["S", "diplotype"] == "*1/*3"
     assert c.loc["S", "call_status"] == "called"
-    assert any("priority rule" in w for w in c.loc["S", "warnings"])
+    assert "priority_pick" in list(c.loc["S", "reason_codes"])
+    assert any("documented priority" in w for w in c.loc["S", "warnings"])
+
+
+def test_unphased_priority_applies_when_missing_positions_widen_the_tie():
+    """PharmCAT's NAT2 priorities pick their diplotype whenever the tie contains every
+    diplotype the priority lists, also when a missing position adds another candidate."""
+    from pgx.match import _apply_priority
+
+    priorities = ((frozenset({"*6/*29", "*30/*46", "*5/*15"}), "*5/*15"),)
+    widened = [("*29", "*37"), ("*6", "*29"), ("*30", "*46"), ("*5", "*15")]
+    dips, notes = _apply_priority(widened, priorities)
+    assert dips == [("*5", "*15")]
+    assert notes[0][0] == "priority_pick" and "*29/*37" in notes[0][1]
+    # a tie that lacks one of the listed diplotypes is not resolved
+    partial = [("*6", "*29"), ("*5", "*15")]
+    assert _apply_priority(partial, priorities) == (partial, [])
 
 
 def test_ignored_allele_is_never_called(rules_kb):
@@ -380,12 +371,23 @@ def test_gene_without_phenotype_rules_reports_functions_only(tmp_path):
     assert any("no phenotype is defined for TOY2" in w for w in c.loc["S", "warnings"])
 
 
-def test_phased_haplotype_with_two_named_alleles_is_a_combination_call(toy_kb):
-    # hap 1 carries *2's variant (100 T) and *5's deletion (400): no single allele has both
+def test_phased_haplotype_with_two_named_alleles_is_a_no_call_by_default(toy_kb):
+    # hap 1 carries *2's variant (100 T) and *5's deletion (400): no single allele has both;
+    # no guideline defines the combination, so by default nothing is called
     c = call(toy_kb, {"S": {100: "1|0", 400: "1|0"}})
     row = c.loc["S"]
+    assert row["call_status"] == "no_call" and row["diplotype"] is None
+    assert row["lookup_key"] == "No Result"
+    assert list(row["reason_codes"]) == ["combination"]
+    assert any("*1/[*2 + *5]" in w and "--find-combinations" in w for w in row["warnings"])
+
+
+def test_combination_view_reports_the_combination_flagged(toy_kb):
+    gm = make_matrix(toy_kb, {"S": {100: "1|0", 400: "1|0"}})
+    row = assign_phenotypes(call_diplotypes(gm, toy_kb, combinations=True), toy_kb).set_index("sample_id").loc["S"]
     assert row["diplotype"] == "*1/[*2 + *5]"
     assert row["call_status"] == "called"
+    assert "combination" in list(row["reason_codes"])
     assert any("several named alleles together" in w for w in row["warnings"])
     assert row["phenotype"] == "Indeterminate"
 

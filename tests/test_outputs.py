@@ -189,6 +189,9 @@ def calls_like_frame() -> pd.DataFrame:
             "missing_positions": [[], np.array([94761900, 94762706]), [18130918]],
             "assumed_reference_positions": [[1, 2], [], None],
             "novel_variants": [[], ["chr10:94761900:C>G"], []],
+            "alleles_found": [[], None, np.array(["c.61C>T (homozygous)"], dtype=object)],
+            "suballeles": [["*45.001"], [], []],
+            "reason_codes": [["tie"], ["novel_variant", "no_matching_pair"], []],
             "warnings": [["w1", "w2"], [], ["w3"]],
             "kb_version": KB_VERSION,
         }

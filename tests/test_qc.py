@@ -176,7 +176,7 @@ def test_sections_report_what_the_batch_holds(page, batch):
     assert f"{len(MISSING_SAMPLES)} of {N} samples miss at least one KB position" in parsed["missing"]["text"]
     assert f"CYP2C19 ({batch['blanked']})" in parsed["missing"]["text"]
     assert batch["novel"] in parsed["novel"]["text"] and NOVEL_SAMPLE in parsed["novel"]["text"]
-    assert "variant(s) that no known allele contains: …" in parsed["warnings"]["text"]
+    assert "allele(s) that no definition names, at defining positions: …" in parsed["warnings"]["text"]
     assert "Ambiguous" in parsed["call-rates"]["text"] and "CYP2C19" in parsed["phenotypes"]["text"]
 
 

@@ -68,10 +68,12 @@ def test_a_structural_variant_over_a_gene_makes_its_carriers_a_no_call(tmp_path,
     text = " ".join(carrier["warnings"])
     assert f"structural variant {alt}" in text and "may have one copy, or more" in text and "outside call" in text
     assert "alone give *1/*2" in text  # what the SNVs said is kept, not lost
+    assert "structural_variant" in list(carrier["reason_codes"])
     assert calls.loc[("P2", "CYP2C19")]["call_status"] == "called"  # 0/0: two copies
     assert calls.loc[("P2", "CYP2C19")]["warnings"] == []
     unknown = calls.loc[("P3", "CYP2C19")]
     assert unknown["call_status"] == "called" and any("no genotype for it" in w for w in unknown["warnings"])
+    assert "structural_variant_unknown" in list(unknown["reason_codes"])
     assert calls.loc[("P1", "CYP2C9")]["call_status"] == "called"  # another gene: untouched
     logged = " ".join(r.getMessage() for r in caplog.records)
     assert "1 sample(s) carry the structural variant" in logged and "P1" not in logged

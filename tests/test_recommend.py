@@ -46,9 +46,9 @@ DRUGS = [
 
 
 def _typed(name: str, records: list[dict]) -> pd.DataFrame:
-    df = pd.DataFrame(records, columns=list(KB_TABLES[name]))
+    df = pd.DataFrame(records, columns=list(KB_TABLES[name])).fillna("")
     for col, dtype in KB_TABLES[name].items():
-        df[col] = _convert(df[col].astype(str), dtype)
+        df[col] = _convert(df[col].astype(str).replace("None", ""), dtype)
     return df
 
 
@@ -58,9 +58,10 @@ def make_kb(rows=ROWS, drugs=DRUGS) -> KnowledgeBase:
         {
             "recommendation_id": f"T:{i}", "source": "CPIC", "drug": d,
             "genes": ";".join(sorted(p.split("=")[0] for p in key.split(";"))), "lookup_key": key,
-            "population": pop, "action": action, "dose_factor": factor, "alternatives": alts,
-            "strength": strength, "text": f"our words for {d} {action}", "guideline": f"{d} guideline",
-            "url": f"https://example.org/{d}", "pmid": "1",
+            "population": pop, "action": action, "dose_factor_min": factor, "dose_factor_max": factor,
+            "alternatives": alts, "strength": strength, "text": f"our words for {d} {action}",
+            "guideline": f"{d} guideline", "url": f"https://example.org/{d}", "pmid": "1", "branch": 1,
+            "clauses": "1:action;2:-evidence",
         }
         for i, (d, key, pop, action, factor, alts, strength) in enumerate(rows)
     ]  # fmt: skip
@@ -105,7 +106,8 @@ def test_cyp2c19_poor_metabolizer_clopidogrel_use_alternative() -> None:
 def test_cyp2c9_activity_score_1_0_matches_its_row() -> None:
     out = rec.recommend(calls_frame(("S1", "CYP2C9", "1.0", "Intermediate Metabolizer")), make_kb())
     row = for_drug(out, "S1", "celecoxib").iloc[0]
-    assert (row["action"], row["dose_factor"], row["lookup_key"]) == ("reduce_dose", 0.5, "CYP2C9=1.0")
+    assert (row["action"], row["dose_factor_min"], row["lookup_key"]) == ("reduce_dose", 0.5, "CYP2C9=1.0")
+    assert (row["branch"], row["clauses_not_represented"]) == (1, 1)
     assert row["phenotypes"] == ["CYP2C9: Intermediate Metabolizer"]
 
 
@@ -405,7 +407,7 @@ def test_one_drug_with_two_single_gene_guidelines_gets_a_row_for_each() -> None:
     kb = make_kb(rows, [("warf", "CYP2C9", ""), ("warf", "VKORC1", "")])
     calls = calls_frame(("S1", "CYP2C9", "0.0", "Poor Metabolizer"), ("S1", "VKORC1", "-1639 AA", "-1639 AA"))
     out = for_drug(rec.recommend(calls, kb), "S1", "warf")
-    assert out["genes"].tolist() == [["CYP2C9"], ["VKORC1"]] and out["dose_factor"].tolist() == [0.2, 0.6]
+    assert out["genes"].tolist() == [["CYP2C9"], ["VKORC1"]] and out["dose_factor_min"].tolist() == [0.2, 0.6]
 
 
 # --- against the tables built from the shared CPIC export and DPWG files ------------------------
@@ -442,7 +444,9 @@ def test_phenotype_and_activity_score_keys(real_kb) -> None:
     clop = _pick(out, "S1", "clopidogrel")
     assert len(clop) == 3 and set(clop["action"]) == {"use_alternative"}  # three populations, all shown
     assert set(clop["population"]) == {"CVI ACS PCI", "CVI non-ACS non-PCI", "NVI"}
-    assert _pick(out, "S1", "clopidogrel", "DPWG")["action"].tolist() == ["use_alternative"]
+    dpwg = _pick(out, "S1", "clopidogrel", "DPWG")  # one row per indication branch
+    assert dpwg["action"].tolist() == ["use_alternative", "assess_further"] and dpwg["branch"].tolist() == [1, 2]
+    assert dpwg["indication"].iloc[1] == "other indications" and "prasugrel" in dpwg["alternatives"].iloc[1]
     assert set(_pick(out, "S1", "amitriptyline")["lookup_key"]) == {"CYP2C19=Poor Metabolizer;CYP2D6=No Result"}
     assert set(_pick(out, "S1", "azathioprine")["action"]) == {"standard_dose"}  # NUDT15 No Result row
     assert set(_pick(out, "S1", "celecoxib")["action"]) == {"reduce_dose"}

@@ -121,7 +121,7 @@ def example_recs(sample_id: str = "NA12878") -> pd.DataFrame:
              "kidney function.", *nsaid),
         _rec("meloxicam", ["CYP2C9"], c9, "reduce_dose", "Moderate",
              "Start at half the lowest recommended dose; raise only after steady state (about a week).",
-             *nsaid, dose_factor=0.5),
+             *nsaid, dose_factor_min=0.5, dose_factor_max=0.5),
         _rec("piroxicam", ["CYP2C9"], c9, "avoid", "Moderate",
              "Long half-life, raised further in this genotype: choose an NSAID not cleared by CYP2C9.", *nsaid),
         _rec("ibuprofen", ["CYP2C9"], c9, "monitor", "Moderate",
@@ -236,9 +236,9 @@ def test_every_action_has_a_group():
     assert set(ACTION_GROUPS.values()) | {"untested"} == {g.key for g in GROUPS}
 
 
-def test_untested_group_sits_after_monitor_before_usual_in_its_own_colour():
+def test_untested_group_sits_after_monitor_and_assess_before_usual_in_its_own_colour():
     keys = [g.key for g in GROUPS]
-    assert keys.index("monitor") + 1 == keys.index("untested") == keys.index("usual") - 1
+    assert keys.index("monitor") + 2 == keys.index("assess") + 1 == keys.index("untested") == keys.index("usual") - 1
     untested = report._GROUP_BY_KEY["untested"]
     assert all(untested.colour != g.colour and untested.tint != g.tint for g in GROUPS if g is not untested)
 

@@ -44,8 +44,9 @@ def test_compare_exact_function_and_reasons(run):
     )
     cmp = compare(calls, truth, kb).set_index("sample")
     assert cmp.loc["A", "exact"] and cmp.loc["A", "function"]
-    assert not cmp.loc["B", "exact"] and cmp.loc["B", "function"]
-    assert "allele names differ" in cmp.loc["B", "reason"]
+    assert not cmp.loc["B", "exact"] and cmp.loc["B", "legacy_exact"] and cmp.loc["B", "function"]
+    assert cmp.loc["B", "kind"] == "agrees after legacy translation"
+    assert not cmp.loc["C", "legacy_exact"]
     assert not cmp.loc["C", "function"]
     # A: truth *1/*1 where we find *2 -> the targeted-assay explanation
     truth2 = truth.assign(diplotype=["*1/*1", "*17/*38", "*1/*1"])
@@ -57,8 +58,12 @@ def test_compare_exact_function_and_reasons(run):
     calls3.loc[calls3["sample_id"] == "A", "diplotype"] = "*1/*28"  # *28 carries *15's variants and more
     calls3.loc[calls3["sample_id"] == "A", "phenotype"] = "Intermediate Metabolizer"
     assert "targeted assay" in compare(calls3, truth3, kb).set_index("sample").loc["A", "reason"]
+    # same phenotype under another name: *15 and *38 are both normal function
+    cmp4 = compare(calls, truth.assign(diplotype=["*1/*2", "*15/*17", "*1/*2"]), kb).set_index("sample")
+    assert not cmp4.loc["B", "legacy_exact"] and cmp4.loc["B", "function"]
+    assert "allele names differ" in cmp4.loc["B", "reason"]
     s = summarize(cmp.reset_index()).set_index("gene")
-    assert s.loc["CYP2C19", "exact"] == 1 and s.loc["CYP2C19", "function"] == 2
+    assert s.loc["CYP2C19", "exact"] == 1 and s.loc["CYP2C19", "legacy_exact"] == 2 and s.loc["CYP2C19", "function"] == 2
 
 
 def test_validate_cli_writes_tables(run, capsys):
@@ -82,15 +87,15 @@ def test_rows_the_input_cannot_reproduce_are_counted_apart(run):
         {
             "sample": ["A", "B", "C", "A"],
             "gene": ["CYP2C19"] * 4,
-            # B: a name no current definition has; C: flagged SV; A (2nd): undefined
-            "diplotype": ["*1/*2", "*1/*1B", "*1/*1", "*1/undefined"],
+            # B: a name neither current definitions nor the legacy map have; C: flagged SV; A (2nd): undefined
+            "diplotype": ["*1/*2", "*1/*1Z", "*1/*1", "*1/undefined"],
             "flags": ["", "", "SV", ""],
             "alt_diplotype": [""] * 4,
         }
     )
     cmp = compare(calls, truth, kb)
     assert cmp["resolvable"].tolist() == [True, False, False, False]
-    assert cmp.loc[1, "unresolvable_because"] == "legacy or retired allele name in truth"
+    assert cmp.loc[1, "unresolvable_because"] == "allele name not in current definitions (nor a known legacy name)"
     assert cmp.loc[2, "unresolvable_because"].startswith("structural variant")
     assert cmp.loc[0, "kind"] == "agrees"
     s = summarize(cmp).set_index("gene")

@@ -7,6 +7,8 @@ every table of ``pgx.schema.KB_TABLES`` and writes them with ``manifest.json``:
   gene_rules, outside_results: :mod:`pgx.kb_build.gene_tables` (PharmCAT definitions
   and phenotypes, MT-RNR1 variants placed on chrM by :mod:`pgx.kb_build.mito`, PyPGx GRCh37 positions, fallback functions and score equations, CPIC
   gene lookup methods, guideline citations and allele-status keys);
+* legacy_alleles: :mod:`pgx.kb_build.legacy` (curated older allele names, each row
+  checked against the tables just built);
 * drugs, recommendations: ``pgx.kb_build.recommendations.build_recommendation_tables``.
 
 The output is deterministic (see :mod:`pgx.kb_build.tables`) and validated by reading
@@ -27,7 +29,8 @@ import pandas as pd
 
 import pgx
 from pgx.errors import KnowledgeBaseError
-from pgx.kb_build.gene_tables import GENE_TABLES, build_gene_tables
+from pgx.kb_build.gene_tables import GENE_TABLES, build_gene_tables, frame
+from pgx.kb_build.legacy import legacy_allele_rows
 from pgx.kb_build.sources import SourceReader, sha256_bytes
 from pgx.kb_build.tables import kb_version, manifest_bytes, table_bytes
 from pgx.schema import KB_TABLES
@@ -96,6 +99,7 @@ def build_kb(sources: Path, out_dir: Path, genes: Sequence[str] = DEFAULT_GENES)
     genes = tuple(genes)
     reader = SourceReader(sources)
     tables, gene_sources, audit = build_gene_tables(reader, genes)
+    tables["legacy_alleles"] = frame("legacy_alleles", legacy_allele_rows(reader, tables, genes))
     extra, used = recommendation_tables(sources, genes)
     tables.update(extra)
     for path in used:

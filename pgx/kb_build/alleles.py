@@ -86,6 +86,8 @@ _CPIC_LOOKUP = {"ACTIVITY_SCORE": "activity_score", "PHENOTYPE": "phenotype", "A
 LOWER_BOUND = re.compile(r"^≥\d+(?:\.\d+)?$")
 #: a copy-number form of an allele: ``*1x2``, ``*1x≥3``, ``*41x3``
 COPY_NUMBER = re.compile(r"^(?P<base>.+?)x(?P<copies>≥?\d+)$")
+#: a PharmVar suballele: ``*45.001`` is a sequence form of star allele ``*45``
+SUBALLELE = re.compile(r"^(?P<parent>\*\d+)\.\d+$")
 
 
 def translation_path(gene: str) -> str:
@@ -532,19 +534,42 @@ def pypgx_function_fills(src: GeneSources, pypgx: PyPGxGene | None) -> dict[str,
     return fills
 
 
-def allele_rows(src: GeneSources, pypgx: PyPGxGene | None = None) -> list[dict]:
-    """One row per allele: defined ones, structural ones, or (outside genes) phenotype-file ones."""
+def guideline_name(name: str, defined: set[str], reference: bool, reference_name: str | None) -> str:
+    """The name guidelines and reports use for allele ``name``.
+
+    A PharmVar suballele (``*45.001``) is reported as its star allele (``*45``), which is
+    what CPIC's function tables and guidelines name, unless the definitions also define
+    that star allele themselves. The reference allele takes ``reference_name`` when the
+    gene has one (a ``reference_name`` gene rule: CFTR's ``Reference``).
+    """
+    if reference and reference_name:
+        return reference_name
+    m = SUBALLELE.match(name)
+    if m and m["parent"] not in defined:
+        return m["parent"]
+    return name
+
+
+def allele_rows(src: GeneSources, pypgx: PyPGxGene | None = None, reference_name: str | None = None) -> list[dict]:
+    """One row per allele: defined ones, structural ones, or (outside genes) phenotype-file ones.
+
+    A suballele the phenotype file does not name takes its star allele's function and
+    activity value (the phenotype file names SLCO1B1 ``*45``; the definitions ``*45.001``).
+    """
     facts = allele_facts(src.gene, src.phenotype)
     fills = pypgx_function_fills(src, pypgx)
+    defined = set(defined_alleles(src))
     rows = []
 
     def add(name: str, reference: bool, structural: bool) -> None:
-        function, activity = facts.get(name, (None, None))
+        reported = guideline_name(name, defined, reference, reference_name)
+        function, activity = facts.get(name) or facts.get(reported, (None, None))
         function = function or fills.get(name, ("", ""))[0]
         rows.append(
             {
                 "gene": src.gene,
                 "allele": name,
+                "guideline_name": reported,
                 "is_reference": reference,
                 "is_structural": structural,
                 "function": function or "",

@@ -6,7 +6,7 @@ classification term (kept as the row's ``strength``: ``N/A``, ``No recommendatio
 empty when the file has none), the guideline's URL and the PMIDs of the file's
 ``citations``. The recommendation HTML is reduced to plain text (:func:`html_to_text`)
 and then to structured facts by the same rules as the CPIC rows
-(:func:`pgx.kb_build.recommendations.extract_facts`); the row's ``text`` is written
+(:func:`pgx.kb_build.advice.read_text`); the row's ``text`` is written
 from those facts and cites DPWG. No DPWG sentence goes into the knowledge base.
 
 Lookup keys (one ``GENE=key`` per gene, as for CPIC; see :mod:`pgx.recommend`):

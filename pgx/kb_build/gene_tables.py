@@ -60,7 +60,7 @@ def phenotype_lookup_rows(src: al.GeneSources, equations: list[dict[str, str]]) 
 
 def audit_entry(src: al.GeneSources, pypgx: al.PyPGxGene | None, allele_rows: list[dict]) -> dict:
     """What the manifest records about one gene's alleles beyond the tables themselves."""
-    listed = {r["allele"] for r in allele_rows}
+    listed = {r["allele"] for r in allele_rows} | {r["guideline_name"] for r in allele_rows}
     fills = al.pypgx_function_fills(src, pypgx)
     entry: dict = {
         "called_from": src.called_from,
@@ -94,7 +94,7 @@ def build_gene_tables(
         gene_row = al.gene_row(src)
         loci = al.locus_rows(src, index)
         definitions = al.definition_rows(src)
-        allele_rows = al.allele_rows(src, pypgx.get(src.gene))
+        allele_rows = al.allele_rows(src, pypgx.get(src.gene), ru.reference_name(src))
         gene_rules = ru.exemption_rule_rows(src) + ru.practice_rule_rows(src, loci, pmids)
         audit[src.gene] = audit_entry(src, pypgx.get(src.gene), allele_rows)
         if src.translation is None and gene_row["chrom"] == mito.MITO_CHROM:

@@ -38,6 +38,7 @@ class PracticeRule:
     rsid: str  # for position rules: the locus, found by rsID in the gene's loci ("" otherwise)
     pmid: str  # the CPIC guideline publication that sets the rule
     note: str
+    value: str = ""  # for other valued rules (an allele name, a function), checked by the build
 
 
 #: the cited reason shared by the two malignant-hyperthermia genes
@@ -70,6 +71,61 @@ PRACTICE_RULES: tuple[PracticeRule, ...] = (
         "",
         "30499100",
         _MHS_NOTE,
+    ),
+    PracticeRule(
+        "DPYD",
+        "inferred_allele",
+        "",
+        "29152729",
+        "CPIC DPYD guideline: c.1236G>A is in (near) complete linkage with the causal deep-intronic "
+        "c.1129-5923C>G of haplotype B3 and is the variant most assays test for it; when c.1129-5923C>G "
+        "is not in the input, HapB3 is inferred from c.1236G>A and the call says so (PharmCAT does the "
+        "same). When c.1129-5923C>G is present, it alone decides: c.1236G>A without it is not HapB3 "
+        "(Turner et al. 2023, Clin Transl Sci, PMID 37140942)",
+        value="c.1129-5923C>G, c.1236G>A (HapB3)",
+    ),
+    *(
+        PracticeRule(
+            gene,
+            "undocumented_as_reference",
+            "",
+            pmid,
+            "an allele at a defining position that no definition names is counted as reference there, so "
+            "that the documented actionable variants of this toxicity gene still give a recommendation; it "
+            "is reported as a novel variant (PharmCAT does this for CACNA1S, DPYD, G6PD, NUDT15, RYR1 and "
+            "TPMT; for other genes such an allele makes a no-call)",
+        )
+        for gene, pmid in (
+            ("CACNA1S", "30499100"),
+            ("DPYD", "29152729"),
+            ("G6PD", "36049896"),
+            ("NUDT15", "30447069"),
+            ("RYR1", "30499100"),
+            ("TPMT", "30447069"),
+        )
+    ),
+    *(
+        PracticeRule(
+            gene,
+            "unassigned_function",
+            "",
+            "30499100",
+            "CPIC RYR1/CACNA1S guideline: only a Malignant Hyperthermia associated variant establishes "
+            "susceptibility; a variant the sources give no function (PharmCAT's newer definitions list more "
+            "variants than the mirrored phenotype file classifies) is phenotyped as of uncertain function, "
+            "which gives Uncertain Susceptibility, and the call names it so it can be looked up",
+            value="Uncertain function",
+        )
+        for gene in ("RYR1", "CACNA1S")
+    ),
+    PracticeRule(
+        "CFTR",
+        "reference_name",
+        "",
+        "24598717",
+        "CPIC CFTR/ivacaftor: the reference sequence is reported as Reference (PharmCAT's definition file "
+        "names it 'ivacaftor non-responsive CFTR sequence')",
+        value="Reference",
     ),
     PracticeRule(
         "SLCO1B1",
@@ -118,6 +174,11 @@ def guideline_pmids(guidelines: Iterable[dict]) -> dict[str, set[str]]:
     return out
 
 
+def reference_name(src: GeneSources) -> str | None:
+    """The ``reference_name`` practice rule's value for ``src.gene`` (None when it has none)."""
+    return next((r.value for r in PRACTICE_RULES if r.gene == src.gene and r.rule == "reference_name"), None)
+
+
 def practice_rule_rows(src: GeneSources, loci: list[dict], pmids: dict[str, set[str]]) -> list[dict]:
     """The practice rules of ``src.gene`` (plus ``hemizygous`` for a VCF gene on chrX)."""
     rows = []
@@ -137,7 +198,9 @@ def practice_rule_rows(src: GeneSources, loci: list[dict], pmids: dict[str, set[
             continue
         if rule.pmid not in pmids.get(src.gene, set()):
             raise KnowledgeBaseError(f"{CPIC_GUIDELINES} has no guideline of {src.gene} published as PMID {rule.pmid}")
-        value = ""
+        value = rule.value
+        if rule.rule == "inferred_allele" and value not in {a["name"] for a in (src.translation or {}).get("namedAlleles", [])}:
+            raise KnowledgeBaseError(f"{src.gene}: inferred_allele names {value!r}, which the definitions do not define")
         if rule.rsid:
             hits = [r["pos"] for r in loci if r["gene"] == src.gene and r["rsid"] == rule.rsid and r["role"] == "core"]
             if len(hits) != 1:

@@ -37,6 +37,7 @@ SORT_KEYS: dict[str, tuple[str, ...]] = {
     "phenotype_rules": ("gene", "min_score"),
     "gene_rules": ("gene", "rule", "value"),
     "outside_results": ("gene", "kind"),
+    "legacy_alleles": ("gene", "legacy_name"),
 }
 
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
@@ -63,7 +64,7 @@ def _row_key(table: str, columns: list[str]) -> Callable[[dict], tuple]:
     keys = SORT_KEYS.get(table, ())
 
     def key(row: dict) -> tuple:
-        head = tuple(allele_sort_key(row[c]) if c == "allele" else row[c] for c in keys)
+        head = tuple(allele_sort_key(row[c]) if c in ("allele", "legacy_name") else row[c] for c in keys)
         return head + tuple(row["_text"])
 
     return key
