@@ -548,7 +548,41 @@ def _drug_lines(kb: KnowledgeBase) -> list[str]:
     lines = ["drugs: " + (", ".join(f"{s} {n}" for s, n in sorted(per_source.items())) or "none")]
     detail = ", ".join(f"{s} {n}" for s, n in sorted(rec_source.items()))
     lines.append(f"recommendation rows: {len(recs)}" + (f" ({detail})" if detail else ""))
+    if "clauses" in recs:
+        counts = clause_counts(recs)
+        lines.append("recommendation clauses (each source text read clause by clause):")
+        for row in counts.itertuples(index=False):
+            lines.append(f"  {row.source:5s} {row.recommendations:5d} recommendations {row.clauses:6d} clauses "
+                         f"{row.represented:6d} represented {row.not_represented:5d} not represented"
+                         + (f" ({row.reasons})" if row.reasons else ""))
+        partly = counts["partly_represented"].sum()
+        lines.append(f"  recommendations with a clause not represented: {int(partly)}")
     return lines
+
+
+def clause_counts(recs: pd.DataFrame) -> pd.DataFrame:
+    """Per source: recommendations, clauses, clauses represented, not represented and by reason.
+
+    Read from the ``clauses`` column (``1:action,dose;2:-evidence``), once per source
+    recommendation (its branch rows share the account)."""
+    rows = []
+    one = recs.drop_duplicates("recommendation_id")
+    for source, part in one.groupby("source", sort=True):
+        entries = [e.split(":", 1)[1] for c in part["clauses"] for e in str(c).split(";") if ":" in e]
+        missing = [e[1:] for e in entries if e.startswith("-")]
+        reasons = pd.Series(missing, dtype=object).value_counts()
+        rows.append(
+            {
+                "source": source,
+                "recommendations": len(part),
+                "clauses": len(entries),
+                "represented": len(entries) - len(missing),
+                "not_represented": len(missing),
+                "reasons": ", ".join(f"{r} {n}" for r, n in sorted(reasons.items())),
+                "partly_represented": int(part["clauses"].astype(str).str.contains(":-", regex=False).sum()),
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def coverage_tables(kb: KnowledgeBase) -> dict[str, pd.DataFrame]:
@@ -626,6 +660,12 @@ def coverage_markdown(kb: KnowledgeBase) -> str:
             table(kb.tables["legacy_alleles"]),
             "## Recommendation rows per guideline source",
             table(per_source),
+            "## Recommendation clauses",
+            "Every clause of every source recommendation either feeds a structured field or is listed as not "
+            "represented, with a reason (`evidence`: study results; `reference_values`: therapeutic ranges; "
+            "`background`: mechanisms, timing, definitions; `no_advice`: the guideline says it cannot advise; "
+            "`other`). `partly_represented`: recommendations with at least one clause not represented.",
+            table(clause_counts(kb.tables["recommendations"])),
             "## Drugs",
             table(tabs["drugs"]),
         ]

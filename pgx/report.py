@@ -65,6 +65,7 @@ from reportlab.platypus import (
 
 from pgx import __version__, schema
 from pgx.outputs import temporary_name, writing
+from pgx.placement import CONDITION_COLUMNS, place_drug
 
 __all__ = ["ACTION_GROUPS", "GROUPS", "group_key", "no_result_genes", "render_report", "render_reports"]
 
@@ -86,6 +87,8 @@ GROUPS: tuple[Group, ...] = (
     Group("avoid", "Avoid", colors.HexColor("#B3261E"), colors.HexColor("#FBE9E7")),
     Group("alternative", "Use an alternative", colors.HexColor("#C25100"), colors.HexColor("#FFF0E0")),
     Group("adjust", "Adjust the dose", colors.HexColor("#7A5A00"), colors.HexColor("#FFF6D6")),
+    # the advice turns on a condition the report cannot know (indication, age, risk factors)
+    Group("depends", "Depends on indication or situation", colors.HexColor("#8E3B46"), colors.HexColor("#F8E8EA")),
     Group("monitor", "Monitor", colors.HexColor("#1F5FA8"), colors.HexColor("#E6EFFA")),
     # the guideline asks for more information first (enzyme activity, clinical findings, family history)
     Group("assess", "Assess first", colors.HexColor("#00696B"), colors.HexColor("#E0F2F1")),
@@ -720,10 +723,11 @@ def _header(sample_id: str, batch: str, provenance: Mapping[str, str]) -> list:
         ),
     )
     intro = (
-        "Drugs are grouped by what the guidelines recommend for this patient's genotype; a "
-        "drug with several recommendations (CPIC and DPWG, or several populations) is listed "
-        "under the most cautious one. Details and references follow on the next pages. This "
-        "report supports, and does not replace, clinical judgement."
+        "Drugs are grouped by what the guidelines recommend for this patient's genotype. A drug "
+        "with several recommendations (CPIC and DPWG, several populations) is listed under the "
+        "advice they share, with what differs noted; advice that turns on the indication or "
+        "another condition the report cannot know is listed as such. Details and references "
+        "follow on the next pages. This report supports, and does not replace, clinical judgement."
     )
     return [_para("Pharmacogenomic test report", "title"), Spacer(0, 4), meta, _para(intro, "note")]
 
@@ -733,23 +737,27 @@ def _badges(rows: Iterable[tuple[int, Group]]) -> list[tuple]:
     return [("BACKGROUND", (0, row), (0, row), group.colour) for row, group in rows]
 
 
-def _drugs_by_group(recs: list) -> dict[str, dict[str, list[str]]]:
-    """group key -> drug -> genes its rows rest on (for "untested", the genes with no
-    result; elsewhere a gene without result is marked, see :func:`_gene_label`). A drug with rows in several groups (CPIC and DPWG, several populations) is
-    listed once, in the most urgent of them."""
-    keyed = [(group_key(r), r) for r in recs]
-    first: dict[str, str] = {}  # drug -> its most urgent group
-    for key, r in keyed:  # recs are sorted most urgent first
-        first.setdefault(str(r.drug), key)
-    by_group: dict[str, dict[str, list[str]]] = {g.key: {} for g in GROUPS}
-    for key, r in keyed:
-        drug = str(r.drug)
-        if key == first[drug]:
-            genes = by_group[key].setdefault(drug, [])
+def _drugs_by_group(recs: list) -> dict[str, dict[str, tuple[list[str], str]]]:
+    """group key -> drug -> (genes its rows rest on, note). Each drug is listed once, where
+    :func:`pgx.placement.place_drug` puts it: the advice its sources share, ``depends`` when
+    the advice turns on a condition the report cannot know, with a note naming what differs.
+    For "untested" the genes are the ones with no result; elsewhere a gene without a result
+    is marked (:func:`_gene_label`)."""
+    order = [g.key for g in GROUPS]
+    per_drug: dict[str, list] = {}
+    for r in recs:
+        per_drug.setdefault(str(r.drug), []).append(r)
+    by_group: dict[str, dict[str, tuple[list[str], str]]] = {g.key: {} for g in GROUPS}
+    for drug, rows in per_drug.items():
+        place = place_drug(rows, group_key, lambda a: ACTION_GROUPS.get(a, "none"), order)
+        genes: list[str] = []
+        for r in rows:
             missing = no_result_genes(r)
-            shown = missing if key == "untested" else [_gene_label(str(g), missing) for g in _as_list(r.genes)]
+            shown = missing if place.group == "untested" else [_gene_label(str(g), missing) for g in _as_list(r.genes)]
             genes += [str(g) for g in shown if str(g) not in genes]
-    return by_group
+        by_group[place.group][drug] = (genes, place.note)
+    rank = {name: i for i, name in enumerate(str(r.drug) for r in recs)}  # recs are sorted: urgency, then name
+    return {k: dict(sorted(v.items(), key=lambda kv: rank[kv[0]])) for k, v in by_group.items()}
 
 
 def _gene_label(gene: str, missing: list[str]) -> str:
@@ -772,11 +780,12 @@ def _summary(recs: list) -> list:
         if not drugs:
             text = "<font color='#80868B'>none</font>"
         elif g.key == "none":
-            text = f"<font size=7>{_markup(', '.join(drugs))}</font>"
+            text = f"<font size=7>{_markup(', '.join(drugs))}</font>"  # names only: nothing to do
         else:
             text = ", &nbsp;".join(
                 f"<b>{_markup(drug)}</b>" + (f" <font size=7 color='#5F6368'>({_markup(', '.join(genes))})</font>" if genes else "")
-                for drug, genes in drugs.items()
+                + (f" <font size=7><i>{_markup(note)}</i></font>" if note else "")
+                for drug, (genes, note) in drugs.items()
             )
         rows.append([_cell(g.label.upper(), widths[0], "badge"), _para(text)])
         cmds.append(("BACKGROUND", (1, i), (1, i), g.tint if drugs else colors.white))
@@ -874,6 +883,10 @@ def _based_on(r: object) -> list[Block]:
     population = _text(r.population).strip()
     if population and population.lower() != "general":
         blocks.append((f"Population: {population}", "cell_b"))
+    for column, word in CONDITION_COLUMNS:
+        value = _text(getattr(r, column, "")).strip()
+        if value and value != population:
+            blocks.append((f"Only if {word}: {value}", "cell_b"))
     return blocks
 
 
@@ -925,7 +938,7 @@ def _badge_width() -> float:
     return widest + 2 * (_CELL_PAD + _Badge._PAD_X) + 1
 
 
-_CHANGES = ("avoid", "alternative", "adjust", "monitor", "assess")  # groups whose rows get full detail
+_CHANGES = ("avoid", "alternative", "adjust", "depends", "monitor", "assess")  # groups whose rows get full detail
 _SUFFIX = re.compile(r"\s*\(((?:CPIC|DPWG)\b[^()]*)\)\.?\s*$")
 
 
@@ -943,10 +956,11 @@ class _Entry:
 def _entries(recs: list) -> list[_Entry]:
     """Recommendations merged by (drug, group, action, population), in the order of recs; a
     drug whose CPIC and DPWG rows agree becomes one row citing both."""
-    merged: dict[tuple[str, str, str, str], _Entry] = {}
+    merged: dict[tuple[str, str, str, str], _Entry] = {}  # conditions are part of the last key part
     for r in recs:
         population = _text(r.population).strip().lower()
-        key = (str(r.drug), group_key(r), str(r.action), "" if population == "general" else population)
+        conditions = "|".join(_text(getattr(r, c, "")).strip().lower() for c, _ in CONDITION_COLUMNS)
+        key = (str(r.drug), group_key(r), str(r.action), ("" if population == "general" else population) + conditions)
         if key in merged:
             merged[key].rows.append(r)
         else:

@@ -233,7 +233,7 @@ def fluoropyrimidine_patient() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def test_every_action_has_a_group():
     assert set(ACTION_GROUPS) == set(schema.ACTIONS)
-    assert set(ACTION_GROUPS.values()) | {"untested"} == {g.key for g in GROUPS}
+    assert set(ACTION_GROUPS.values()) | {"untested", "depends"} == {g.key for g in GROUPS}
 
 
 def test_untested_group_sits_after_monitor_and_assess_before_usual_in_its_own_colour():
