@@ -18,7 +18,6 @@ index come from ``pgx.vcf.bgzip_vcf`` (the one module that touches htslib).
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -97,9 +96,11 @@ def write_annotated_vcf(gm: GenotypeMatrix, kb, out: Path | str) -> Path:
     """
     from pgx.vcf import bgzip_vcf
 
+    from pgx.outputs import clean_stale_temporaries, make_folder, temporary_folder, writing
+
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".pgx-annotate-", dir=out.parent) as tmp:
+    clean_stale_temporaries(make_folder(out.parent))  # a killed run's plain-text copy goes
+    with temporary_folder(out) as tmp, writing(out):
         plain = Path(tmp) / "annotated.vcf"
         plain.write_text(annotated_vcf_text(gm, kb))
         gz = bgzip_vcf(plain, Path(tmp) / "annotated.vcf.gz", index="tbi")

@@ -266,9 +266,12 @@ def run_workflow(run: BatchRun, *, cores: int, stream: TextIO = sys.stdout) -> t
     progress = Progress(stream)
     run.log.parent.mkdir(parents=True, exist_ok=True)
     with open(run.log, "w", encoding="utf-8") as log:
+        from pgx.processes import terminate_with_parent
+
+        # Snakemake gets SIGTERM (and stops its jobs, releases its lock) if pgx is killed
         proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, encoding="utf-8",
-            errors="replace", cwd=run.workdir, bufsize=1,
+            errors="replace", cwd=run.workdir, bufsize=1, preexec_fn=terminate_with_parent,
         )  # fmt: skip
         try:
             for line in proc.stdout:
@@ -384,8 +387,9 @@ def run_batch_command(args: argparse.Namespace, stream: TextIO = sys.stdout, err
         print(f"\nFix them and run the same command again.{where}", file=err, flush=True)
         return 2
     notes = [line.split("\t", 1)[1] for line in run.checks.read_text(encoding="utf-8").splitlines() if line.startswith("# note\t")]
-    n_samples = next((line.split("\t")[1] for line in run.checks.read_text().splitlines() if line.startswith("# samples\t")), "?")
-    print(f"All {len(vcfs)} file(s) are fine: {n_samples} samples.", file=stream)
+    checked = dict(line[2:].split("\t", 1) for line in run.checks.read_text(encoding="utf-8").splitlines() if line.startswith("# ") and "\t" in line)
+    print(f"All {len(vcfs)} file(s) are fine: {checked.get('samples', '?')} samples.", file=stream)
+    print(f"Genome build: {checked.get('genome_build', '?')} ({checked.get('genome_build_reason', 'reason not recorded')})", file=stream)
     for note in notes:
         print(f"  Note: {note}", file=stream)
 

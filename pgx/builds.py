@@ -11,6 +11,7 @@ the GRCh38 default (the REF check against the KB still catches a wrong build).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 GRCH38 = "GRCh38"
 GRCH37 = "GRCh37"
@@ -38,6 +39,40 @@ LENGTHS = {
     },
 }  # fmt: skip
 
+#: RefSeq accessions of the primary-assembly chromosomes (NCBI GRCh38 = GCF_000001405.26,
+#: GRCh37 = GCF_000001405.13; the same as PharmCAT's ``chr_build_mapping.tsv``). Every
+#: GRCh38 chromosome is one version past its GRCh37 accession; chrM is rCRS (NC_012920.1)
+#: in both (b37's ``MT``; hg19's ``chrM`` is another sequence, NC_001807.4, not listed).
+REFSEQ_VERSIONS = {
+    # chromosome: (GRCh37 version, GRCh38 version) of NC_0000NN
+    **{f"chr{n}": v for n, v in zip(range(1, 23), [
+        (10, 11), (11, 12), (11, 12), (11, 12), (9, 10), (11, 12), (13, 14), (10, 11), (11, 12), (10, 11), (9, 10),
+        (11, 12), (10, 11), (8, 9), (9, 10), (9, 10), (10, 11), (9, 10), (9, 10), (10, 11), (8, 9), (10, 11),
+    ])},
+    "chrX": (10, 11),
+    "chrY": (9, 10),
+}  # fmt: skip
+RCRS_ACCESSION = "NC_012920.1"
+
+
+def _refseq_table() -> dict[str, tuple[str, str | None]]:
+    table: dict[str, tuple[str, str | None]] = {RCRS_ACCESSION: ("chrM", None)}
+    for chrom, (v37, v38) in REFSEQ_VERSIONS.items():
+        number = {"chrX": 23, "chrY": 24}.get(chrom) or int(chrom[3:])
+        table[f"NC_{number:06d}.{v37}"] = (chrom, GRCH37)
+        table[f"NC_{number:06d}.{v38}"] = (chrom, GRCH38)
+    return table
+
+
+#: RefSeq accession -> (chr-prefixed chromosome, build; None for chrM, the same in both)
+REFSEQ = _refseq_table()
+
+
+def refseq_chromosome(contig: str) -> tuple[str, str | None] | None:
+    """``NC_000010.11`` -> ("chr10", "GRCh38"); None for a name that is not one of ``REFSEQ``."""
+    return REFSEQ.get(contig)
+
+
 _REFERENCE_HINTS = {
     GRCH37: re.compile(r"grch37|hg19|b37|hs37|human_g1k_v37", re.I),
     GRCH38: re.compile(r"grch38|hg38|hs38", re.I),
@@ -46,26 +81,50 @@ _REFERENCE_HINTS = {
 
 def chr_name(contig: str) -> str:
     """``10`` / ``chr10`` -> ``chr10``; ``MT`` / ``M`` -> ``chrM``."""
+    known = refseq_chromosome(contig)
+    if known:
+        return known[0]
     bare = contig[3:] if contig.lower().startswith("chr") else contig
     return "chrM" if bare.upper() in ("M", "MT") else f"chr{bare}"
 
 
-def detect_build(contig_lengths: dict[str, int], reference_line: str | None = None) -> str | None:
-    """The build a header describes, from contig lengths first, then ``##reference``."""
+def detect_build(
+    contig_lengths: dict[str, int], reference_line: str | None = None, contig_names: Iterable[str] = ()
+) -> str | None:
+    """The build a header describes, from contig lengths and RefSeq contig names first,
+    then ``##reference``."""
+    return describe_build(contig_lengths, reference_line, contig_names)[0]
+
+
+def describe_build(
+    contig_lengths: dict[str, int], reference_line: str | None = None, contig_names: Iterable[str] = ()
+) -> tuple[str | None, str]:
+    """(build, why) from a header: ``##contig`` lengths (they differ between the builds for
+    every autosome and chrX) and RefSeq accessions as contig names (their version names the
+    build), else a ``##reference`` line naming the build; (None, "") when nothing says."""
     votes = {b: 0 for b in BUILDS}
     for contig, length in contig_lengths.items():
-        name = chr_name(contig)
+        name = chr_name(refseq_chromosome(contig)[0] if refseq_chromosome(contig) else contig)
         if name == "chrM":
             continue
         for build in BUILDS:
             if LENGTHS[build].get(name) == length:
                 votes[build] += 1
+    by_length = dict(votes)
+    for contig in dict.fromkeys([*contig_lengths, *contig_names]):
+        known = refseq_chromosome(contig)
+        if known and known[1]:
+            votes[known[1]] += 1
     if votes[GRCH37] != votes[GRCH38]:
-        return max(votes, key=votes.get)
+        build = max(votes, key=votes.get)
+        how = "##contig lengths" if by_length[build] == votes[build] else (
+            "RefSeq contig names" if by_length[build] == 0 else "##contig lengths and RefSeq contig names"
+        )
+        return build, f"the {how} in the VCF header are {build}'s"
     for build, pattern in _REFERENCE_HINTS.items():
         if reference_line and pattern.search(reference_line):
-            return build
-    return None
+            return build, f"the VCF header's {reference_line.strip()[:120]} names {build}"
+    return None, ""
 
 
 def loci_on_build(loci, build: str):
@@ -114,4 +173,5 @@ def expand_to_kb(gm, loci, index):
         files=gm.files,
         origin=origin,
         warnings=warnings,
+        findings=gm.findings,
     )

@@ -72,9 +72,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         overlay=None if args.no_overlay else (args.overlay or "auto"),
         combinations=args.find_combinations,
     )
+    if Path(outputs.get("provenance", "")).is_file():
+        _print_build(outputs["provenance"])
     for name, path in outputs.items():
         print(f"{name}\t{path}")
     return 0
+
+
+def _print_build(provenance: Path) -> None:
+    """Say which genome build the run read the VCFs as, and why."""
+    from pgx.outputs import read_table
+
+    prov = dict(read_table(provenance)[["key", "value"]].itertuples(index=False))
+    print(f"genome build\t{prov.get('genome_build', '?')}: {prov.get('genome_build_reason', 'reason not recorded')}")
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
@@ -364,6 +374,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PgxError as exc:
         print(f"pgx: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # a write the output layer did not wrap: still the user's folder, not a bug
+        from pgx.outputs import output_error
+
+        error = output_error(exc, exc.filename or Path.cwd())
+        if error is None:
+            raise
+        print(f"pgx: error: {error}", file=sys.stderr)
+        return error.exit_code
     except KeyboardInterrupt:
         print("pgx: interrupted", file=sys.stderr)
         return 130

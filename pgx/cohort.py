@@ -19,9 +19,18 @@ directory name (hive partitioning), so one call reads the whole table::
 Decisions:
 
 * **Which batches.** Every directory of ``results_root`` whose name is a valid batch name
-  (letters, digits, ``.``, ``_``, ``-``; starting with a letter or digit) and that holds all
-  the tables. A directory with only some of them (a run in progress or one that failed)
-  is skipped and listed in the log; so are other names (``_cohort`` itself, ``.runs``).
+  (letters, digits, ``.``, ``_``, ``-``; starting with a letter or digit) and that holds
+  one complete run: all the tables, committed together (:func:`pgx.outputs.verify_run`:
+  the run marker is there and every table carries its run id). A directory with only
+  some tables, or tables of two runs (a run killed while committing), is skipped and
+  listed in the log; so are other names (``_cohort`` itself, ``.runs``).
+* **One update at a time.** Two batches finishing together run the step at once: the
+  whole update (find, copy, prune, manifest) holds a lock on ``<out>/.lock``
+  (:func:`pgx.outputs.locked`), so one never prunes what the other just added.
+* **The manifest is what is on disk** (``batches.tsv`` lists the partitions found after
+  the update), and its time stamp is the moment the update looked at the batches: a
+  batch committed while an update ran is newer than the manifest, so the workflow runs
+  the step again for it instead of calling the cohort "up to date" without it.
   The workflow's ``results/`` may hold batches of earlier sample sheets: they stay in
   the cohort until their directory is removed.
 * **Stale partitions** (a batch directory since removed) are deleted, so the dataset is
@@ -39,15 +48,17 @@ from __future__ import annotations
 
 import filecmp
 import logging
+import os
 import re
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
 from pgx.errors import InputError
-from pgx.outputs import atomic_path, schema_for
+from pgx.outputs import atomic_path, clean_stale_temporaries, locked, make_folder, run_problem, schema_for, writing
 from pgx.schema import OUTPUT_SCHEMAS, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
@@ -63,6 +74,9 @@ PART_NAME = "part-0.parquet"
 
 #: the manifest written beside the tables: one row per batch and table
 MANIFEST_NAME = "batches.tsv"
+
+#: the lock file of the dataset: one update at a time
+LOCK_NAME = ".lock"
 
 
 @dataclass(frozen=True)
@@ -85,7 +99,13 @@ def find_batches(results_root: Path | str) -> tuple[list[CohortBatch], list[str]
         tables = {t: d / f"{t}.parquet" for t in OUTPUT_SCHEMAS}
         have = [t for t, p in tables.items() if p.is_file()]
         if len(have) == len(tables):
-            batches.append(CohortBatch(d.name, tables))
+            for table, path in tables.items():  # another pgx's schema: an error naming it
+                check_part(path, table, d.name)
+            problem = run_problem(d, tuple(OUTPUT_SCHEMAS))
+            if problem is None:
+                batches.append(CohortBatch(d.name, tables))
+            else:
+                skipped.append(f"{d}: not one complete run ({problem}); left out until it is run again")
         elif have:
             missing = ", ".join(f"{t}.parquet" for t in tables if t not in have)
             skipped.append(f"{d}: incomplete batch (no {missing}; still running, or its run failed); left out")
@@ -125,25 +145,45 @@ def build_cohort(results_root: Path | str, out: Path | str) -> list[str]:
     ``results/_cohort``): it is never taken for a batch.
     """
     root, out = Path(results_root), Path(out)
+    if not root.is_dir():
+        raise InputError(f"{root}: no such results directory; run the workflow (or pgx batch) first")
+    make_folder(out)
+    with locked(out / LOCK_NAME, waiting=f"{out}: another batch is updating the cohort dataset; waiting for it"):
+        return _update(root, out)
+
+
+def _update(root: Path, out: Path) -> list[str]:
+    """The cohort update proper, under the lock."""
+    snapshot = time.time()  # what the manifest describes: the batches as found from now on
     batches, skipped = find_batches(root)
     for reason in skipped:
         log.warning(reason)
     for b in batches:  # check everything before changing anything
         for table, path in b.tables.items():
             check_part(path, table, b.name)
-    rows = []
     for table in OUTPUT_SCHEMAS:
         table_dir = out / table
         for b in batches:
-            src = b.tables[table]
             dst = table_dir / f"batch={b.name}" / PART_NAME
-            _copy_if_changed(src, dst)
-            rows.append((b.name, table, pq.ParquetFile(dst).metadata.num_rows, dst.stat().st_size))
+            clean_stale_temporaries(dst.parent)
+            _copy_if_changed(b.tables[table], dst)
         _remove_stale(table_dir, {b.name for b in batches})
-    with atomic_path(out / MANIFEST_NAME) as tmp:
-        lines = ["batch\ttable\trows\tbytes", *(f"{b}\t{t}\t{n}\t{size}" for b, t, n, size in sorted(rows))]
+    manifest = out / MANIFEST_NAME
+    with atomic_path(manifest) as tmp:
+        lines = ["batch\ttable\trows\tbytes", *(f"{b}\t{t}\t{n}\t{size}" for b, t, n, size in _partitions(out))]
         tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with writing(manifest):
+        os.utime(manifest, (snapshot, snapshot))
     return [b.name for b in batches]
+
+
+def _partitions(out: Path) -> list[tuple[str, str, int, int]]:
+    """(batch, table, rows, bytes) of every partition in the dataset, as found on disk."""
+    rows = []
+    for table in OUTPUT_SCHEMAS:
+        for part in sorted((out / table).glob(f"batch=*/{PART_NAME}")):
+            rows.append((part.parent.name[len("batch=") :], table, pq.ParquetFile(part).metadata.num_rows, part.stat().st_size))
+    return sorted(rows)
 
 
 def _copy_if_changed(src: Path, dst: Path) -> None:

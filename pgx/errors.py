@@ -38,3 +38,11 @@ class ConfigError(PgxError):
 
 class OutsideCallError(InputError):
     """A row of an outside-call file cannot be used (bad gene, diplotype or phenotype)."""
+
+
+class OutputError(PgxError):
+    """An output cannot be written (disk full, read-only or not permitted folder)."""
+
+
+class IncompleteRunError(InputError):
+    """A results folder does not hold one complete run (killed or failed, or mixed)."""

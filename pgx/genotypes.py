@@ -35,6 +35,44 @@ STATUS_ASSUMED_REFERENCE = 2
 STATUS_PARTIAL = 3
 
 
+@dataclass(frozen=True)
+class ReadFinding:
+    """Something the reader found about some samples' input for one gene, which their call
+    must carry: a record of theirs that could not be used (no GT, a REF that disagrees with
+    the knowledge base, two records that contradict each other), or a structural variant
+    over the gene. Sample-level detail goes into the calls table this way, never into logs.
+
+    Attributes:
+        gene: the gene whose call it concerns.
+        samples: bool [n_samples] of the matrix: whom it concerns.
+        text: the warning their call carries (it names the file and record, never a sample).
+        no_call: the gene cannot be called from the VCF for these samples (a structural
+            variant over it: the gene may have one copy, or more, so the SNVs and indels
+            alone do not give its diplotype); their call becomes a no-call.
+        reason: its code among ``pgx.schema.CALL_REASONS`` (``reason_codes`` of the call).
+    """
+
+    gene: str
+    samples: np.ndarray
+    text: str
+    no_call: bool = False
+    reason: str = "unusable_record"
+
+    def subset(self, index: slice | np.ndarray) -> "ReadFinding":
+        return ReadFinding(self.gene, self.samples[index], self.text, self.no_call, self.reason)
+
+
+def merge_findings(parts: list[tuple[int, int, list[ReadFinding]]], n_samples: int) -> list[ReadFinding]:
+    """Findings of several sample ranges (``(start, stop, findings)``) of one matrix of
+    ``n_samples``: one finding per gene, text and effect, its samples the union."""
+    merged: dict[tuple[str, str, bool, str], np.ndarray] = {}
+    for start, stop, findings in parts:
+        for f in findings:
+            mask = merged.setdefault((f.gene, f.text, f.no_call, f.reason), np.zeros(n_samples, dtype=bool))
+            mask[start:stop] |= f.samples
+    return [ReadFinding(g, mask, text, no_call, reason) for (g, text, no_call, reason), mask in merged.items()]
+
+
 @dataclass
 class GenotypeMatrix:
     """Genotypes of ``samples`` at the KB ``loci`` (rows of the KB loci table, in order).
@@ -51,7 +89,9 @@ class GenotypeMatrix:
         origin: int [n_samples, n_loci]: index into ``files`` of the file whose record gave
             the genotype; ``NO_FILE`` (-1) when no file had a record for the sample there
             (missing or assumed reference). All ``NO_FILE`` when not given.
-        warnings: free-text warnings about the read (symbolic ALTs skipped, ...).
+        warnings: free-text warnings about the read (symbolic ALTs skipped, ...); they
+            name files and records and count samples, but never name one.
+        findings: :class:`ReadFinding` s: per-sample, per-gene notes for the calls.
     """
 
     samples: list[str]
@@ -64,6 +104,7 @@ class GenotypeMatrix:
     files: list[str] = field(default_factory=list)
     origin: np.ndarray | None = None
     warnings: list[str] = field(default_factory=list)
+    findings: list[ReadFinding] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         n_s, n_l = len(self.samples), len(self.loci)
@@ -110,7 +151,14 @@ class GenotypeMatrix:
             files=self.files,
             origin=self.origin[index],
             warnings=self.warnings,
+            findings=[f.subset(index) for f in self.findings],
         )
+
+    def read_findings(self) -> list[tuple[str, str, str, bool, str]]:
+        """(sample_id, gene, text, no_call, reason) for every sample each finding concerns."""
+        return [
+            (self.samples[s], f.gene, f.text, f.no_call, f.reason) for f in self.findings for s in np.flatnonzero(f.samples)
+        ]
 
 
 def origin_dtype(n_files: int) -> type[np.signedinteger]:

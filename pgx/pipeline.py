@@ -15,18 +15,20 @@ from pathlib import Path
 import pandas as pd
 
 from pgx import __version__
-from pgx.builds import BUILDS, GRCH38, expand_to_kb, loci_on_build
+from pgx.builds import BUILDS, GRCH37, GRCH38, expand_to_kb, loci_on_build
 from pgx.errors import ConfigError, InputError
 from pgx.genotypes import genotype_frame
 from pgx.kb import KnowledgeBase, load_kb
 from pgx.match import call_diplotypes
-from pgx.outputs import ChunkedTableWriter, read_table, write_table
+from pgx.genotypes import STATUS_MISSING
+from pgx.outputs import StagedRun, clean_stale_temporaries, make_folder, read_table, run_id, verify_run, writing
+from pgx.schema import SCHEMA_VERSION
 from pgx.outside import apply_outside_calls, read_outside_calls
 from pgx.phenotype import assign_phenotypes
 from pgx.overlay import as_overlay, find_overlay, overlay_provenance
 from pgx.recommend import recommendation_table
 from pgx.schema import GENOTYPE_STATUSES
-from pgx.vcf import header_build, iter_genotype_chunks
+from pgx.vcf import header_build, header_evidence, header_sample_ids, iter_genotype_chunks, kb_site_agreement
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,7 @@ def provenance_frame(
     options: dict[str, object],
     n_samples: int,
     build: str = "GRCh38",
+    checksums: dict[Path, str] | None = None,
 ) -> pd.DataFrame:
     """Key/value provenance: pipeline and KB versions, sources, inputs, options."""
     rows = [
@@ -64,25 +67,54 @@ def provenance_frame(
         version = src.get("data_version") or "unversioned"
         rows.append((f"kb_source:{src['path']}", f"{version} sha256:{src['sha256']}"))
     for path in vcfs:
-        rows.append((f"input_sha256:{Path(path).name}", file_sha256(Path(path))))
+        rows.append((f"input_sha256:{Path(path).name}", (checksums or {}).get(path) or file_sha256(Path(path))))
     for key in sorted(options):
         rows.append((f"option:{key}", str(options[key]).lower() if isinstance(options[key], bool) else str(options[key])))
     return pd.DataFrame(rows, columns=["key", "value"])
 
 
-def resolve_build(vcfs: Sequence[Path], build: str) -> str:
-    """``build`` itself, or for ``auto`` the build every file's header agrees on
-    (GRCh38 when no header says)."""
+def resolve_build(vcfs: Sequence[Path], build: str, loci: pd.DataFrame | None = None) -> str:
+    """The genome build the VCFs are read as (see :func:`choose_build`)."""
+    return choose_build(vcfs, build, loci)[0]
+
+
+def choose_build(vcfs: Sequence[Path], build: str, loci: pd.DataFrame | None = None) -> tuple[str, str]:
+    """(build, why): ``build`` itself; for ``auto`` the build the files' headers name
+    (``##contig`` lengths or RefSeq names, ``##reference``); when no header names one,
+    the build at whose positions the records' REF bases agree with the KB loci ``loci``
+    (GRCh38 when they agree with neither, or without ``loci``)."""
     if build != "auto":
         if build not in BUILDS:
             raise ConfigError(f"unknown genome build {build!r}; use auto, {' or '.join(BUILDS)}")
-        return build
-    found = {str(v): header_build(v) for v in vcfs}
-    named = {b for b in found.values() if b}
+        return build, "given with --build (workflow: `build` in the config)"
+    found = {str(v): header_evidence(v) for v in vcfs}
+    named = {b for b, _ in found.values() if b}
     if len(named) > 1:
-        listing = "; ".join(f"{v}: {b or 'unknown'}" for v, b in found.items())
+        listing = "; ".join(f"{v}: {b or 'unknown'}" for v, (b, _) in found.items())
         raise ConfigError(f"the input VCFs are on different genome builds ({listing}); run each build separately")
-    return named.pop() if named else GRCH38
+    if named:
+        chosen = named.pop()
+        files = [v for v, (b, _) in found.items() if b == chosen]
+        why = next(w for b, w in found.values() if b == chosen)
+        more = f" and {len(files) - 1} more file(s)" if len(files) > 1 else ""
+        return chosen, f"{why} ({Path(files[0]).name}{more})"
+    unstated = "no VCF header names a build (no ##contig lengths, RefSeq contig names or ##reference)"
+    if loci is None:
+        return GRCH38, f"{unstated}; GRCh38, the knowledge base's build, was assumed"
+    by_build = {b: loci_on_build(loci, b)[0] for b in BUILDS}
+    agree = {b: 0 for b in BUILDS}
+    for v in vcfs:
+        for b, (_, n) in kb_site_agreement(v, by_build).items():
+            agree[b] += n
+    if agree[GRCH37] > agree[GRCH38]:
+        return GRCH37, (
+            f"{unstated}; the records' REF bases agree with the knowledge base at {agree[GRCH37]} of its GRCh37 "
+            f"positions and at {agree[GRCH38]} of its GRCh38 positions"
+        )
+    return GRCH38, (
+        f"{unstated}; GRCh38, the knowledge base's build, was assumed: the records' REF bases agree with it at "
+        f"{agree[GRCH38]} knowledge-base positions (at {agree[GRCH37]} of the GRCh37 positions)"
+    )
 
 
 def _genotype_chunks(vcfs, loci, *, assume_reference: bool, chunk_size: int, build: str):
@@ -124,29 +156,14 @@ def run_batch(
     for v in vcfs:
         if not v.exists():
             raise InputError(f"{v}: no such file; check the path in your command or sample sheet")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = make_folder(out_dir)
+    clean_stale_temporaries(out_dir)
     genes = list(genes) if genes else kb.genes
     loci = kb.loci(genes)
-    build = resolve_build(vcfs, build)
-    paths = {name: out_dir / f"{name}.parquet" for name in TABLES}
+    build, build_reason = choose_build(vcfs, build, loci)
+    log.info("genome build %s: %s", build, build_reason)
     outside = read_outside_calls(outside_calls) if outside_calls else None
     overlay = find_overlay() if overlay == "auto" else (as_overlay(overlay) if overlay else None)
-    samples: set[str] = set()
-    # every table is streamed chunk by chunk: memory stays bounded by the sample chunk
-    with (
-        ChunkedTableWriter("genotypes", paths["genotypes"]) as gw,
-        ChunkedTableWriter("calls", paths["calls"]) as cw,
-        ChunkedTableWriter("recommendations", paths["recommendations"]) as rw,
-    ):
-        for gm in _genotype_chunks(vcfs, loci, assume_reference=assume_reference, chunk_size=chunk_size, build=build):
-            gw.write(genotype_frame(gm, kb.version, GENOTYPE_STATUSES))
-            calls = assign_phenotypes(call_diplotypes(gm, kb, genes, combinations=combinations), kb)
-            if outside is not None:
-                calls = apply_outside_calls(calls, outside, kb)
-            cw.write(calls)
-            rw.write(recommendation_table(calls, kb, overlay=overlay))
-            samples.update(gm.samples)
     options = {
         "assume_reference": assume_reference,
         "find_combinations": combinations,
@@ -157,37 +174,82 @@ def run_batch(
     if outside is not None:
         options["outside_calls"] = str(outside_calls)
         inputs.append(Path(outside_calls))
-        unmatched = sorted(set(outside["sample_id"]) - samples)
-        if unmatched:
-            options["outside_calls_unmatched_samples"] = ",".join(unmatched)
-            log.warning("%s: outside calls for samples not in this batch were ignored: %s", outside_calls, ", ".join(unmatched))
-    provenance = provenance_frame(kb, inputs, batch=batch, options=options, n_samples=len(samples), build=build)
-    if overlay is not None:
-        extra = pd.DataFrame(sorted(overlay_provenance(overlay).items()), columns=["key", "value"])
+    checksums = {p: file_sha256(p) for p in inputs}
+    extra = pd.DataFrame(sorted(overlay_provenance(overlay).items()) if overlay is not None else [], columns=["key", "value"])
+    run = run_id(
+        {"pgx_version": __version__, "schema_version": SCHEMA_VERSION, "kb_version": kb.version, "batch": batch,
+         "build": build, "options": sorted(options.items()), "inputs": [checksums[p] for p in inputs],
+         "overlay": extra.values.tolist()}
+    )  # fmt: skip
+    samples: set[str] = set()
+    read_any = False
+    with StagedRun(out_dir, run) as staged:
+        # every table is streamed chunk by chunk: memory stays bounded by the sample chunk
+        with staged.writer("genotypes") as gw, staged.writer("calls") as cw, staged.writer("recommendations") as rw:
+            for gm in _genotype_chunks(vcfs, loci, assume_reference=assume_reference, chunk_size=chunk_size, build=build):
+                gw.write(genotype_frame(gm, kb.version, GENOTYPE_STATUSES))
+                calls = assign_phenotypes(call_diplotypes(gm, kb, genes, combinations=combinations), kb)
+                if outside is not None:
+                    calls = apply_outside_calls(calls, outside, kb)
+                cw.write(calls)
+                rw.write(recommendation_table(calls, kb, overlay=overlay))
+                samples.update(gm.samples)
+                read_any = read_any or bool((gm.status != STATUS_MISSING).any())
+            if samples and not read_any and (outside is None or not samples & set(outside["sample_id"])):
+                raise InputError(_nothing_read(vcfs, genes, build, build_reason))
+        if outside is not None:
+            unmatched = sorted(set(outside["sample_id"]) - samples)
+            if unmatched:  # named in the provenance table, counted in the log
+                options["outside_calls_unmatched_samples"] = ",".join(unmatched)
+                log.warning("%s: outside calls for %d sample(s) not in this batch were ignored (listed in the provenance table)", outside_calls, len(unmatched))
+        provenance = provenance_frame(kb, inputs, batch=batch, options=options, n_samples=len(samples), build=build, checksums=checksums)
+        provenance.loc[len(provenance)] = ("genome_build_reason", build_reason)
         provenance = pd.concat([provenance, extra], ignore_index=True)
-    write_table(provenance, "provenance", paths["provenance"])
+        staged.write(provenance, "provenance")
+        staged.commit(TABLES)
+    paths = {name: out_dir / f"{name}.parquet" for name in TABLES}
     if reports:
         paths["reports"] = out_dir / "reports"
         render_batch_reports(out_dir, paths["reports"])
     return paths
 
 
+def _nothing_read(vcfs: list[Path], genes: list[str], build: str, build_reason: str) -> str:
+    """The error for a run that read no genotype at any KB position: nothing can be called."""
+    return (
+        f"{', '.join(map(str, vcfs))}: no genotype at any knowledge-base position of the genes asked "
+        f"({_listing(genes)}), so nothing can be called. Read as {build} ({build_reason}). Check that the "
+        "files cover the pharmacogenes and are on that build (--build), or give the files that hold them"
+    )
+
+
+def _listing(items: list[str], most: int = 8) -> str:
+    return ", ".join(items[:most]) + (f" and {len(items) - most} more" if len(items) > most else "")
+
+
 def render_batch_reports(results_dir: Path | str, reports_dir: Path | str, *, workers: int | None = None) -> list[Path]:
     """One PDF per sample of a batch, from the batch's Parquet tables.
 
+    The tables must be one committed run (:func:`pgx.outputs.verify_run`). File names come
+    from the sample IDs through :func:`pgx.sample_ids.report_file_names` (the ID itself when
+    it is a short plain name, else a slug and a hash), and ``index.tsv`` beside the PDFs maps
+    each sample ID to its file. The PDFs are written into a hidden folder that then takes
+    the place of ``reports_dir`` as a whole, so the folder never mixes reports of two runs:
+    a sample no longer in the batch has no report left.
+
     Samples are rendered by a pool of ``workers`` processes (default: one per CPU;
-    ``workers=1`` renders in this process). Each task carries only its own samples' rows.
+    ``workers=1`` renders in this process), which die with this process
+    (:func:`pgx.processes.die_with_parent`). Each task carries only its own samples' rows.
     Every PDF depends on its sample's rows alone, so the files are the same whatever the
     number of workers; the paths come back in the order of the calls table.
     """
-    import multiprocessing
-    import os
-    from concurrent.futures import ProcessPoolExecutor
-
+    from pgx.outputs import replace_folder, temporary_folder
     from pgx.report import render_reports
+    from pgx.sample_ids import INDEX_NAME, report_file_names, write_file_index
 
     results_dir, reports_dir = Path(results_dir), Path(reports_dir)
-    reports_dir.mkdir(parents=True, exist_ok=True)
+    verify_run(results_dir, ("calls", "recommendations", "provenance"))
+    clean_stale_temporaries(make_folder(reports_dir.parent))
     calls = read_table(results_dir / "calls.parquet")
     recs = read_table(results_dir / "recommendations.parquet")
     prov = read_table(results_dir / "provenance.parquet")
@@ -195,25 +257,42 @@ def render_batch_reports(results_dir: Path | str, reports_dir: Path | str, *, wo
     batch = provenance.get("batch", results_dir.name)
     recs_by_sample = dict(tuple(recs.groupby("sample_id", sort=False)))
     empty = recs.iloc[0:0]
-    jobs = [
-        (sample_id, sample_calls, recs_by_sample.get(sample_id, empty), str(reports_dir / f"{sample_id}.pdf"))
-        for sample_id, sample_calls in calls.groupby("sample_id", sort=False)
-    ]
-    written = [Path(job[3]) for job in jobs]
+    by_sample = list(calls.groupby("sample_id", sort=False))
+    names = report_file_names(sample_id for sample_id, _ in by_sample)
+    with temporary_folder(reports_dir) as staging:
+        jobs = [
+            (sample_id, sample_calls, recs_by_sample.get(sample_id, empty), str(staging / names[sample_id]))
+            for sample_id, sample_calls in by_sample
+        ]
+        _render_in_pool(jobs, provenance, batch, workers)
+        with writing(staging):
+            write_file_index(names, staging / INDEX_NAME)
+        replace_folder(staging, reports_dir)
+    return [reports_dir / names[sample_id] for sample_id, _ in by_sample]
+
+
+def _render_in_pool(jobs: list[tuple], provenance: dict[str, str], batch: str, workers: int | None) -> None:
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    from pgx.processes import die_with_parent
+    from pgx.report import render_reports
+
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
     if workers == 1:
         render_reports(jobs, provenance, batch)
-        return written
+        return
     # small chunks keep the workers evenly busy; each chunk pickles only its own rows
     size = max(1, min(64, len(jobs) // (workers * 8)))
     chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
     # fork where there is one: forkserver and spawn re-run the caller's main module, which
     # breaks callers without a __main__ guard (Snakemake's script rules, plain scripts)
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
+    context = multiprocessing.get_context(method)
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
         for future in [pool.submit(render_reports, chunk, provenance, batch) for chunk in chunks]:
             future.result()  # re-raises a worker's error here
-    return written
 
 
 def annotate_batch(
@@ -232,7 +311,7 @@ def annotate_batch(
     kb = kb or load_kb()
     vcfs = [Path(v) for v in vcfs]
     loci = kb.loci(list(genes) if genes else kb.genes)
-    build = resolve_build(vcfs, build)
+    build = resolve_build(vcfs, build, loci)
     chunks = list(_genotype_chunks(vcfs, loci, assume_reference=assume_reference, chunk_size=DEFAULT_CHUNK_SIZE, build=build))
     return write_annotated_vcf(concat_matrices(chunks, loci), kb, out)
 
@@ -298,9 +377,11 @@ def check_batch(
                 f"the files are on different genome builds ({listing}); put the files of each build in a "
                 "separate batch (or lift them over to GRCh38)"
             )
-        batch_build = named[0] if len(named) == 1 else GRCH38
+            batch_build, build_reason = GRCH38, "the files disagree; see the problem"
+        else:
+            batch_build, build_reason = _choose_build_or_default(unique, loci)
     else:
-        batch_build = resolve_build(unique, build)
+        batch_build, build_reason = choose_build(unique, build)
         for v, b in headers.items():
             if b and b != batch_build:
                 notes.append(
@@ -327,6 +408,7 @@ def check_batch(
         f"# result\t{'ok' if not problems else f'{len(problems)} problem(s); nothing can be called until they are fixed'}",
         f"# kb_version\t{kb.version}",
         f"# genome_build\t{batch_build}",
+        f"# genome_build_reason\t{_one_line(build_reason)}",
         f"# assume_reference\t{str(assume_reference).lower()}",
         *(f"# file\t{name}\t{what}" for name, what in files),
         f"# samples\t{scan.n_samples}",
@@ -516,7 +598,7 @@ def _check_file(scan: _BatchScan, path: Path, loci: pd.DataFrame, *, counted: bo
     unsafe sample IDs is read again for its other samples (format, build, duplicates).
     """
     from pgx.errors import PgxError, SampleError
-    from pgx.vcf import SAFE_SAMPLE_ID
+    from pgx.sample_ids import MAX_SAMPLE_ID_CHARS, describe_unusable, shown, unusable_sample_ids
 
     try:
         scan.read_file(path, loci, counted=counted, build=build)
@@ -526,23 +608,24 @@ def _check_file(scan: _BatchScan, path: Path, loci: pd.DataFrame, *, counted: bo
     except (OSError, EOFError) as exc:
         return [f"{path}: cannot be read ({exc}); check that the file is there, complete and readable"]
     problems = [_one_line(first)]
-    samples = _header_samples(path)
+    samples = header_sample_ids(path)
     if samples is None:
         return problems
     seen: set[str] = set()
     dups = sorted({s for s in samples if s in seen or seen.add(s)})
-    unsafe = [s for s in samples if not SAFE_SAMPLE_ID.fullmatch(s)]
+    bad = unusable_sample_ids(samples)
+    unsafe = [s for s, _ in bad]
     reader_said = ("dups" if dups else "unsafe") if isinstance(first, SampleError) else None
     if dups and reader_said != "dups":
         problems.append(
-            f"{path}: sample ID(s) {', '.join(map(repr, dups[:5]))} appear more than once in the #CHROM line; "
+            f"{path}: sample ID(s) {', '.join(map(shown, dups[:5]))} appear more than once in the #CHROM line; "
             "give every sample a unique ID (e.g. bcftools reheader -s new_names.txt)"
         )
     if unsafe and reader_said != "unsafe":
         problems.append(
-            f"{path}: sample ID(s) {', '.join(map(repr, unsafe[:5]))}{' ...' if len(unsafe) > 5 else ''} are not "
-            "safe as file names (allowed: letters, digits, '_', '.', '+', '-'; not starting with '-' or '.'; "
-            "at most 200 characters); rename them, e.g. bcftools reheader -s new_names.txt"
+            f"{path}: sample ID(s) that cannot be used: {describe_unusable(bad)}. A sample ID may be any printable "
+            f"text (spaces and quotes too) of at most {MAX_SAMPLE_ID_CHARS} characters; rename these, e.g. "
+            "bcftools reheader -s new_names.txt"
         )
     if reader_said != "unsafe":
         return problems
@@ -555,22 +638,26 @@ def _check_file(scan: _BatchScan, path: Path, loci: pd.DataFrame, *, counted: bo
     return problems
 
 
-def _header_samples(path: Path) -> list[str] | None:
-    """The sample IDs of a VCF's #CHROM line (None when it cannot be read)."""
-    import gzip
+def _choose_build_or_default(vcfs: list[Path], loci: pd.DataFrame) -> tuple[str, str]:
+    """:func:`choose_build` (auto) over the files that can be read (the others' checks say
+    why they cannot); GRCh38 when none can."""
     import zlib
 
+    from pgx.errors import PgxError
+
+    readable = []
+    for v in vcfs:
+        try:
+            header_evidence(v)
+            readable.append(v)
+        except (PgxError, OSError, EOFError, zlib.error, UnicodeDecodeError):
+            pass
+    if not readable:
+        return GRCH38, "GRCh38, the knowledge base's build, was assumed (no file could be read)"
     try:
-        opener = gzip.open if _compression(path) != "plain" else open
-        with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                if line.startswith("#CHROM"):
-                    return line.rstrip("\r\n").split("\t")[9:]
-                if not line.startswith("#"):
-                    return None
-    except (OSError, EOFError, zlib.error):
-        return None
-    return None
+        return choose_build(readable, "auto", loci)
+    except (PgxError, OSError, EOFError, zlib.error, UnicodeDecodeError):
+        return GRCH38, "GRCh38, the knowledge base's build, was assumed (a file could not be read to the end)"
 
 
 def _header_build_or_none(path: Path) -> str | None:

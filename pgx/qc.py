@@ -665,7 +665,7 @@ def _header(prov: Mapping[str, str], calls: pd.DataFrame, genes: list[str], batc
         ("Genes", f"{len(genes)}: " + ", ".join(genes)),
         ("Knowledge base", prov.get("kb_version") or ", ".join(sorted(set(calls["kb_version"].astype(str))))),
         ("Pipeline version", prov.get("pipeline_version", "unknown")),
-        ("Genome build", prov.get("genome_build", "unknown")),
+        ("Genome build", prov.get("genome_build", "unknown") + (f" ({prov['genome_build_reason']})" if prov.get("genome_build_reason") else "")),
         ("Assume reference", prov.get("option:assume_reference", "unknown")),
         ("Report by", f"pgx {__version__} (pgx.qc)"),
     ]

@@ -35,7 +35,6 @@ import math
 import os
 import re
 import unicodedata
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -65,6 +64,7 @@ from reportlab.platypus import (
 )
 
 from pgx import __version__, schema
+from pgx.outputs import temporary_name, writing
 from pgx.placement import CONDITION_COLUMNS, place_drug
 
 __all__ = ["ACTION_GROUPS", "GROUPS", "group_key", "no_result_genes", "render_report", "render_reports"]
@@ -1401,14 +1401,15 @@ def render_report(
     provenance = {str(k): _text(v) for k, v in provenance.items()}
     pdf = _build(str(sample_id), calls, recommendations, provenance, str(batch))
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        with open(tmp, "xb") as fh:  # honours the umask, unlike tempfile's 0600
-            fh.write(pdf)
-        os.replace(tmp, out_path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with writing(out_path):  # a full disk or read-only folder: pgx: error, not a traceback
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = temporary_name(out_path)  # names this process, so a killed run's is cleaned later
+        try:
+            with open(tmp, "xb") as fh:  # honours the umask, unlike tempfile's 0600
+                fh.write(pdf)
+            os.replace(tmp, out_path)
+        finally:
+            tmp.unlink(missing_ok=True)
     return out_path
 
 

@@ -66,6 +66,15 @@ CALL_REASONS: dict[str, str] = {
     "heteroplasmy": "a mitochondrial variant in only part of the mtDNA copies",
     "outside_call": "the result comes from the outside-call file",
     "outside_call_error": "the outside-call row for this gene could not be used",
+    "structural_variant": (
+        "a structural variant over the gene in this sample (a deletion, duplication, inversion or copy-number "
+        "change): the gene may not have two copies, so its SNVs and indels cannot give the diplotype (a no-call)"
+    ),
+    "structural_variant_unknown": "a structural variant over the gene is in the input, but this sample has no genotype for it",
+    "unusable_record": (
+        "an input record at a position of the gene could not be used (no GT, a REF that disagrees with the "
+        "knowledge base, records that contradict each other)"
+    ),
 }
 
 #: structured recommendation actions
@@ -355,7 +364,7 @@ COLUMN_DOCS: dict[str, dict[str, str]] = {
     },
     "provenance": {
         "key": (
-            "what is recorded: `batch`, `pipeline_version`, `kb_version`, `genome_build`, `n_samples`, "
+            "what is recorded: `batch`, `pipeline_version`, `kb_version`, `genome_build`, `genome_build_reason` (why that build: the headers, the REF bases, or `--build`), `n_samples`, "
             "`kb_source:<file>` (one per source of the knowledge base), `input_sha256:<file>` (one per input "
             "file), `option:<name>` (one per option used, e.g. `option:assume_reference`)"
         ),

@@ -82,7 +82,8 @@ Decisions (the rules a reader of the output can rely on):
   common length; ``N`` matches anything) is a warning naming it; when at least two and
   more than ``BUILD_MISMATCH_FRACTION`` of the KB positions present disagree, the file is
   another build: :class:`GenomeBuildError`.
-* **Sample IDs** must match ``SAFE_SAMPLE_ID`` (they become file names, e.g. report PDFs).
+* **Sample IDs** may be any printable text (:mod:`pgx.sample_ids`); file names are derived
+  from them safely, never taken as they are.
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ from __future__ import annotations
 import bisect
 import gzip
 import logging
+import os
 import re
 import tempfile
 import zlib
@@ -101,8 +103,10 @@ import numpy as np
 import pandas as pd
 
 from pgx import normalize
-from pgx.builds import detect_build
+from pgx.builds import GRCH37, describe_build, detect_build, refseq_chromosome
 from pgx.mito import mito_contig_refusal, refusal_warning
+from pgx.sample_ids import MAX_SAMPLE_ID_CHARS, describe_unusable, shown, unusable_sample_ids
+from pgx.tabix import index_problem
 from pgx.errors import GenomeBuildError, InputError, KnowledgeBaseError, SampleError, VcfError
 from pgx.genotypes import (
     HAPLOID,
@@ -113,15 +117,20 @@ from pgx.genotypes import (
     STATUS_MISSING,
     STATUS_PARTIAL,
     GenotypeMatrix,
+    ReadFinding,
+    merge_findings,
     renumber_origin,
 )
 
 log = logging.getLogger(__name__)
 
-#: A sample ID that is safe as a file name on every platform: a Unicode letter, digit or
-#: ``_`` first (so no leading dash or dot, hence no ``.``/``..``), then letters, digits and
-#: ``_ . + -``; at most 200 characters. No slashes, spaces, control characters or empty IDs.
-SAFE_SAMPLE_ID = re.compile(r"\w[\w.+-]{0,199}")
+#: the longest line (header or record) pgx reads: 64 MiB holds a record of about two
+#: million samples with GT only, or 500,000 with GT:AD:DP:GQ:PL; a longer line is refused
+#: before it is read into memory (a damaged or hostile file could have a line of GBs)
+MAX_LINE_BYTES = 64 << 20
+
+#: the largest header (every line up to and including #CHROM) pgx reads
+MAX_HEADER_BYTES = 64 << 20
 
 #: more than this fraction of the KB positions present with a disagreeing REF (and at
 #: least two of them) means the VCF is on another genome build
@@ -134,6 +143,7 @@ QUERY_MERGE_GAP = 16_384
 _BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
 _REF_BLOCK_ALTS = {"<NON_REF>", "<*>"}
 _END_RE = re.compile(r"(?:^|;)END=(\d+)")
+_SVLEN_RE = re.compile(r"(?:^|;)SVLEN=(-?\d+)")
 _MAX_LISTED = 5
 
 #: With --assume-reference, a gene's absent KB positions are filled as reference only
@@ -202,8 +212,8 @@ def iter_genotype_chunks(
     novel ones) are consistent across chunks. Nothing is yielded when there are no samples.
     """
     session = _Session(_as_path_list(paths), loci, samples, build)
-    with tempfile.TemporaryDirectory(prefix="pgx-vcf-") as tmp:
-        session.extract(Path(tmp))
+    with _Scratch() as scratch:
+        session.extract(scratch)
         order = session.sample_order
         if chunk_size is not None and chunk_size < 1:
             raise InputError(f"chunk_size must be a positive number of samples, not {chunk_size}")
@@ -213,19 +223,75 @@ def iter_genotype_chunks(
 
 
 def header_build(path: Path | str) -> str | None:
-    """The genome build a VCF's header describes (``##contig`` lengths, ``##reference``),
-    or None when it does not say (see :func:`pgx.builds.detect_build`)."""
-    lines: list[str] = []
-    reference = None
-    opener = gzip.open if _compression(Path(path), str(path)) != "plain" else open
-    with opener(path, "rt", errors="replace") as fh:
-        for line in fh:
-            if not line.startswith("##"):
-                break
-            lines.append(line)
-            if line.startswith("##reference="):
-                reference = line
-    return detect_build(contig_lengths("".join(lines)), reference)
+    """The genome build a VCF's header describes (``##contig`` lengths and RefSeq names,
+    ``##reference``), or None when it does not say (see :func:`pgx.builds.detect_build`)."""
+    return header_evidence(path)[0]
+
+
+def header_sample_ids(path: Path | str) -> list[str] | None:
+    """The sample IDs of a VCF's #CHROM line as written (duplicates and all), or None when
+    the header cannot be read (bounded like every header read)."""
+    try:
+        p = Path(path)
+        head = _read_header(p, _compression(p, str(path), check_end=False), str(path))
+        cols = head.lines[-1].rstrip(b"\r\n").decode("utf-8", "replace").split("\t")
+    except (VcfError, OSError, EOFError, zlib.error):
+        return None
+    return cols[9:]
+
+
+def header_evidence(path: Path | str) -> tuple[str | None, str]:
+    """(build, why): the genome build a VCF's header describes and the header lines that
+    say so, or (None, "") when it does not say."""
+    name = str(path)
+    p = Path(path)
+    head = _read_header(p, _compression(p, name), name)
+    text = b"".join(head.lines)
+    return describe_build(contig_lengths(text), _reference_line(text), head.contigs)
+
+
+def kb_site_agreement(path: Path | str, loci_by_build: dict[str, pd.DataFrame]) -> dict[str, tuple[int, int]]:
+    """Per build, (KB positions the file has a record at, how many of those records' REF
+    agree with the KB), reading ``path`` at each build's positions of the KB loci.
+
+    Tells the build of a file whose header does not (no ``##contig`` lengths, no
+    ``##reference``): its records sit at one build's positions with that build's reference
+    bases. An indexed file is queried at the positions; any other file is streamed once."""
+    vf = _inspect(path)
+    wanted: dict[str, dict[tuple[str, int], list[tuple[str, list[str]]]]] = {}
+    for build, loci in loci_by_build.items():
+        sites = wanted.setdefault(build, {})
+        for chrom, pos, ref, alts in zip(loci["chrom"], loci["pos"], loci["ref"], loci["alts"]):
+            sites.setdefault((canonical_contig(str(chrom)), int(pos)), []).append((str(ref).upper(), _split_alts(alts)))
+    seen: dict[str, dict[tuple[str, int], bool]] = {b: {} for b in wanted}
+
+    def look(chrom: str, pos: int, ref: str) -> None:
+        key = (canonical_contig(chrom), pos)
+        for build, sites in wanted.items():
+            for kb_ref, kb_alts in sites.get(key, ()):
+                agrees = _ref_agrees(ref.upper(), kb_ref, kb_alts, build == GRCH37)
+                seen[build][key] = seen[build].get(key, False) or agrees
+
+    if vf.index:
+        import pysam
+
+        with pysam.TabixFile(str(vf.path), index=str(vf.index)) as tb:
+            by_canon = {canonical_contig(c): c for c in tb.contigs}
+            for sites in wanted.values():
+                for canon in {c for c, _ in sites}:
+                    if canon in by_canon:
+                        for start, end in _clusters(sorted(p for c, p in sites if c == canon)):
+                            for line in tb.fetch(by_canon[canon], start - 1, end):
+                                f = line.split("\t", 4)
+                                look(f[0], int(f[1]), f[3])
+    else:
+        with _open_binary(vf.path, vf.kind) as fh:
+            for _, line in _bounded_lines(fh, vf.name):
+                if line[:1] != b"#":
+                    f = line.split(b"\t", 4)
+                    if len(f) > 4 and f[1].isdigit():
+                        look(_text(f[0]), int(f[1]), _text(f[3]))
+    return {b: (len(hits), sum(hits.values())) for b, hits in seen.items()}
 
 
 def contig_lengths(header: bytes | str) -> dict[str, int]:
@@ -240,14 +306,22 @@ def contig_lengths(header: bytes | str) -> dict[str, int]:
     return out
 
 
-def _header_build(header: bytes, lengths: dict[str, int]) -> str | None:
-    """The build a header states (contig lengths, ``##reference``), or None."""
+def _reference_line(header: bytes) -> str | None:
     m = re.search(rb"^##reference=.*$", header, re.M)
-    return detect_build(lengths, m.group(0).decode("utf-8", "replace") if m else None)
+    return m.group(0).decode("utf-8", "replace") if m else None
+
+
+def _header_build(header: bytes, lengths: dict[str, int], contigs: Sequence[str] = ()) -> str | None:
+    """The build a header states (contig lengths and RefSeq names, ``##reference``), or None."""
+    return detect_build(lengths, _reference_line(header), contigs)
 
 
 def canonical_contig(name: str) -> str:
-    """``chr10`` and ``10`` -> ``10``; ``chrM``, ``chrMT``, ``M``, ``MT`` -> ``MT``."""
+    """``chr10`` and ``10`` -> ``10``; ``chrM``, ``chrMT``, ``M``, ``MT`` -> ``MT``; a RefSeq
+    accession of a GRCh38 or GRCh37 chromosome (``NC_000010.11``) -> its chromosome."""
+    refseq = refseq_chromosome(name)
+    if refseq is not None:
+        name = refseq[0]
     bare = name[3:] if name[:3].lower() == "chr" else name
     return "MT" if bare.upper() in ("M", "MT") else bare
 
@@ -348,13 +422,16 @@ class _VcfFile:
     warnings: list[str] = field(default_factory=list)
     extracted: Path | None = None
     covered_genes: set[str] = field(default_factory=set)  # genes with any record in their region
+    kb_contigs: list[str] = field(default_factory=list)  # its contigs that name a KB chromosome
+    read_build: str | None = None  # the build it is read as (None: unknown, GRCh38 rules)
+    seen_contigs: list[str] = field(default_factory=list)  # every contig of its header and records
 
 
 def _open_binary(path: Path, kind: str):
     return gzip.open(path, "rb") if kind in ("gzip", "bgzf") else open(path, "rb")
 
 
-def _compression(path: Path, name: str) -> str:
+def _compression(path: Path, name: str, check_end: bool = True) -> str:
     if not path.exists():
         raise VcfError(f"{name}: no such file; check the path")
     if path.is_dir():
@@ -365,6 +442,8 @@ def _compression(path: Path, name: str) -> str:
             return "plain"
         if len(head) < 18 or not head[3] & 4 or head[12:14] != b"BC":
             return "gzip"
+        if not check_end:
+            return "bgzf"
         fh.seek(0, 2)
         if fh.tell() < len(_BGZF_EOF):
             raise VcfError(f"{name}: the BGZF file is truncated (too short); re-download or re-compress it with bgzip")
@@ -377,27 +456,41 @@ def _compression(path: Path, name: str) -> str:
     return "bgzf"
 
 
-def _inspect(path: Path | str) -> _VcfFile:
-    """Check one VCF's header (format, samples, GT, contigs, index) without reading its data."""
-    name = str(path)
-    p = Path(path)
-    kind = _compression(p, name)
+@dataclass
+class _Header:
+    lines: list[bytes]  # every header line including #CHROM, newline-terminated
+    contigs: list[str]  # IDs of the ##contig lines
+    gt_declared: bool
+    first_record: bytes  # the first data line (b"" when there is none)
+
+
+def _read_header(p: Path, kind: str, name: str) -> _Header:
+    """The header of a VCF, read with bounded memory (``MAX_LINE_BYTES``, ``MAX_HEADER_BYTES``)."""
     header: list[bytes] = []
     contigs: list[str] = []
     gt_declared = False
-    first_record = b""
     try:
         with _open_binary(p, kind) as fh:
-            first = fh.readline()
+            lines = _bounded_lines(fh, name)
+            first = fh.readline(len(b"##fileformat=VCF"))
             if not first.startswith(b"##fileformat=VCF"):
                 what = "a BCF file (convert it: bcftools view -Oz -o x.vcf.gz x.bcf)" if first.startswith(b"BCF") else "not a VCF"
                 raise VcfError(
                     f"{name}: {what}: the first line must be '##fileformat=VCFv4.x'; "
                     "give a VCF (plain, .vcf.gz or .vcf.bgz)"
                 )
+            first += next(lines, (1, b""))[1]
             header.append(first)
-            for line in fh:
+            size = len(first)
+            for _, line in lines:
                 header.append(line)
+                size += len(line)
+                if size > MAX_HEADER_BYTES:
+                    raise VcfError(
+                        f"{name}: the header is larger than {MAX_HEADER_BYTES >> 20} MiB (line {len(header)}); pgx "
+                        "refuses headers that large. Check the file; if it is right, remove the header lines it does "
+                        "not need (bcftools annotate -x, bcftools reheader)"
+                    )
                 if line.startswith(b"##contig=<"):
                     m = re.search(rb"[<,]ID=([^,>]+)", line)
                     if m:
@@ -410,18 +503,48 @@ def _inspect(path: Path | str) -> _VcfFile:
                     raise VcfError(f"{name}, line {len(header)}: data before the #CHROM header line; the header is incomplete")
             else:
                 raise VcfError(f"{name}: no #CHROM header line; the file is not a complete VCF")
-            first_record = fh.readline()
+            first_record = next(lines, (0, b""))[1]
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise VcfError(
             f"{name}: the compressed file is truncated or corrupt in its header ({exc}); "
             "re-download it or re-compress the VCF with bgzip"
         ) from exc
-    header = [h.rstrip(b"\r\n") + b"\n" for h in header]
-    samples = _header_samples(header[-1], name)
-    _check_gt(name, gt_declared, first_record)
-    vf = _VcfFile(p, name, kind, b"".join(header), samples, contigs, None)
+    return _Header([h.rstrip(b"\r\n") + b"\n" for h in header], contigs, gt_declared, first_record)
+
+
+def _inspect(path: Path | str) -> _VcfFile:
+    """Check one VCF's header (format, samples, GT, contigs, index) without reading its data."""
+    name = str(path)
+    p = Path(path)
+    kind = _compression(p, name)
+    head = _read_header(p, kind, name)
+    samples = _header_samples(head.lines[-1], name)
+    _check_gt(name, head.gt_declared, head.first_record)
+    vf = _VcfFile(p, name, kind, b"".join(head.lines), samples, head.contigs, None)
     vf.index = _fresh_index(vf)
     return vf
+
+
+def _bounded_lines(fh, name: str) -> Iterator[tuple[int, bytes]]:
+    """(line number, line) of a binary stream, from its current position; a line longer
+    than ``MAX_LINE_BYTES`` is a :class:`VcfError`, raised before it is held in memory."""
+    lineno = 0
+    while True:
+        line = fh.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        lineno += 1
+        if len(line) > MAX_LINE_BYTES:
+            raise VcfError(_line_too_long(name, f"line {lineno}"))
+        yield lineno, line
+
+
+def _line_too_long(name: str, where: str) -> str:
+    return (
+        f"{name}, {where}: longer than {MAX_LINE_BYTES >> 20} MiB; pgx refuses lines that long (the file is "
+        "damaged, or holds far more per-sample data than genotypes need). Keep only GT and PS "
+        "(bcftools annotate -x ^FORMAT/GT,FORMAT/PS) or split the samples into several files (bcftools view -S)"
+    )
 
 
 def _header_samples(chrom_line: bytes, name: str) -> list[str]:
@@ -438,16 +561,19 @@ def _header_samples(chrom_line: bytes, name: str) -> list[str]:
     dups = sorted({s for s in samples if s in seen or seen.add(s)})
     if dups:
         raise SampleError(
-            f"{name}: sample ID(s) {', '.join(map(repr, dups))} appear more than once in the #CHROM line; "
+            f"{name}: sample ID(s) {', '.join(map(shown, dups[:_MAX_LISTED]))} appear more than once in the #CHROM line; "
             "give every sample a unique ID (e.g. bcftools reheader -s new_names.txt)"
         )
     return samples
 
 
 def _check_gt(name: str, gt_declared: bool, first_record: bytes) -> None:
+    """A file without genotypes is refused: the header declares no GT and the first record
+    has none. When the header declares GT, a record without it has missing genotypes
+    (with a warning) and the rest of the file is read."""
+    if gt_declared:
+        return
     if not first_record.strip():
-        if gt_declared:
-            return
         raise VcfError(f"{name}: no GT field in FORMAT (the header declares none and there are no records)")
     cols = first_record.rstrip(b"\r\n").split(b"\t")
     fmt = cols[8].split(b":") if len(cols) > 8 else []
@@ -473,18 +599,27 @@ def _fresh_index(vf: _VcfFile) -> Path | None:
                 "whole file instead (re-index with `tabix -p vcf` or `bcftools index`)"
             )
             return None
+        problem = index_problem(vf.path, idx)
+        if problem:
+            raise VcfError(_wrong_index(vf, idx, problem))
         return idx
     return None
 
 
+def _wrong_index(vf: _VcfFile, idx: Path, why: str) -> str:
+    return (
+        f"{vf.name}: its index {idx.name} does not belong to this file ({why}): it was probably copied from "
+        f"another VCF. Re-index the file: tabix -f -p vcf {vf.name} (or bcftools index -f {vf.name})"
+    )
+
+
 def _check_sample_ids(vf: _VcfFile, wanted: set[str] | None) -> None:
-    bad = [s for s in vf.samples if (wanted is None or s in wanted) and not SAFE_SAMPLE_ID.fullmatch(s)]
+    bad = unusable_sample_ids(s for s in vf.samples if wanted is None or s in wanted)
     if bad:
         raise SampleError(
-            f"{vf.name}: sample ID(s) {', '.join(repr(s) for s in bad[:_MAX_LISTED])}"
-            f"{' ...' if len(bad) > _MAX_LISTED else ''} are not safe as file names (allowed: letters, "
-            "digits, '_', '.', '+', '-'; not starting with '-' or '.'; at most 200 characters); "
-            "rename them, e.g. bcftools reheader -s new_names.txt"
+            f"{vf.name}: sample ID(s) that cannot be used: {describe_unusable(bad)}. A sample ID may be any "
+            "printable text (spaces and quotes too) of at most "
+            f"{MAX_SAMPLE_ID_CHARS} characters; rename these, e.g. bcftools reheader -s new_names.txt"
         )
 
 
@@ -497,7 +632,8 @@ class _Extractor:
     def __init__(self, vf: _VcfFile, kbi: _KbIndex, build: str | None = None):
         self.vf, self.kbi = vf, kbi
         self.lengths = contig_lengths(vf.header)
-        self.build = build or _header_build(vf.header, self.lengths)
+        self.build = build or _header_build(vf.header, self.lengths, vf.contigs)
+        vf.read_build = self.build
         self.contig_map: dict[str | bytes, str | None] = {}
         self.seen_contigs: set[str] = set(vf.contigs)
         self.present_sites: set[tuple[str, int]] = set()
@@ -525,7 +661,7 @@ class _Extractor:
         last = b""
         try:
             with _open_binary(self.vf.path, self.vf.kind) as fh:
-                for lineno, line in enumerate(fh, 1):
+                for lineno, line in _bounded_lines(fh, self.vf.name):
                     if line[:1] != b"#":
                         last = line
                         yield lineno, line
@@ -547,25 +683,35 @@ class _Extractor:
     def _fetch(self):
         import pysam
 
-        tb = pysam.TabixFile(str(self.vf.path), index=str(self.vf.index))
         try:
-            self.seen_contigs.update(tb.contigs)
-            for contig in tb.contigs:
-                canon = self._canon(contig)
-                if canon is None:
-                    continue
-                self._fetch_regions(tb, contig, canon)
-                prev_end = 0
-                wanted = sorted({*self.kbi.sorted_pos[canon], *(p for w in self.kbi.shift.regions(canon) for p in w)})
-                for start, end in _clusters(wanted):
-                    for line in tb.fetch(contig, start - 1, end):
-                        # a record overlapping the previous query too was returned by it
-                        if prev_end and int(line.split("\t", 2)[1]) <= prev_end:
-                            continue
-                        yield f"{contig}:{start}-{end}", line
-                    prev_end = end
+            tb = pysam.TabixFile(str(self.vf.path), index=str(self.vf.index))
+        except (OSError, ValueError) as exc:
+            raise VcfError(_wrong_index(self.vf, self.vf.index, f"htslib cannot open it: {exc}")) from None
+        try:
+            yield from self._fetch_lines(tb)
+        except (OSError, ValueError) as exc:  # htslib: "iteration failed", "could not create iterator"
+            raise VcfError(_wrong_index(self.vf, self.vf.index, f"reading through it failed: {exc}")) from None
         finally:
             tb.close()
+
+    def _fetch_lines(self, tb):
+        self.seen_contigs.update(tb.contigs)
+        for contig in tb.contigs:
+            canon = self._canon(contig)
+            if canon is None:
+                continue
+            self._fetch_regions(tb, contig, canon)
+            previous = None  # the region of the previous query
+            wanted = sorted({*self.kbi.sorted_pos[canon], *(p for w in self.kbi.shift.regions(canon) for p in w)})
+            for start, end in _clusters(wanted):
+                for line in tb.fetch(contig, start - 1, end):
+                    if len(line) > MAX_LINE_BYTES:
+                        raise VcfError(_line_too_long(self.vf.name, f"a record in {contig}:{start}-{end}"))
+                    # a record that overlaps the previous query's region was returned by it
+                    if previous and _overlaps(line, *previous):
+                        continue
+                    yield f"{contig}:{start}-{end}", line
+                previous = (start, end)
 
     def _canon(self, contig: str | bytes) -> str | None:
         """The canonical KB contig a file contig maps to, or None (cached)."""
@@ -615,8 +761,10 @@ class _Extractor:
         block = _is_ref_block(alts)
         # the span a reference block covers, as cyvcf2's Variant.end computes it
         end = max(_info_end(info) or 0, pos + len(ref) - 1) if block else pos
-        shifted = near and not block and self._shifted(canon, pos, ref, alts, where, _text(line[:t1]))
-        if not at_site and not shifted and not (block and end > pos and self.kbi.covered(canon, pos, end)):
+        sv = not block and _has_sv_allele(alts)
+        sv_over_kb = sv and bool(self.kbi.covered(canon, *sv_span(pos, ref, _info_end(info), _info_svlen(info))))
+        shifted = near and not block and not sv and self._shifted(canon, pos, ref, alts, where, _text(line[:t1]))
+        if not at_site and not shifted and not sv_over_kb and not (block and end > pos and self.kbi.covered(canon, pos, end)):
             return None
         data = line.encode() if isinstance(line, str) else line
         cut_short = isinstance(where, int) and not data.endswith(b"\n")  # a streamed line without newline
@@ -674,7 +822,7 @@ class _Extractor:
         self.present_sites.add((canon, pos))
         self.ref_checked.add((canon, pos))
         for j in self.kbi.sites[canon][pos]:
-            if not _same_reference(ref, self.kbi.refs[j]):
+            if not _ref_agrees(ref, self.kbi.refs[j], self.kbi.alts[j], self.build == GRCH37):
                 self.ref_mismatch.setdefault((canon, pos), (ref, self.kbi.refs[j]))
         if not block:
             for a in alts:
@@ -691,7 +839,9 @@ class _Extractor:
 
     def _finish(self) -> None:
         vf, kbi = self.vf, self.kbi
-        if not any(canonical_contig(c) in kbi.sites for c in self.seen_contigs):
+        vf.seen_contigs = sorted(self.seen_contigs)
+        vf.kb_contigs = [c for c in vf.seen_contigs if canonical_contig(c) in kbi.sites]
+        if not vf.kb_contigs:
             shown = ", ".join(sorted(self.seen_contigs)[:_MAX_LISTED]) or "none"
             vf.warnings.append(
                 f"{vf.name}: no KB chromosome present: none of its contigs ({shown}) names a chromosome of "
@@ -744,8 +894,25 @@ def _text(value: str | bytes) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
+def _overlaps(line: str, start: int, end: int) -> bool:
+    """Does a VCF record's span (POS .. END, or the end of REF) overlap [start, end]?"""
+    fields = line.split("\t", 8)
+    pos = int(fields[1])
+    if pos > end:
+        return False
+    stop = pos + len(fields[3]) - 1
+    if len(fields) > 7:
+        stop = max(stop, _info_end(fields[7]) or 0)
+    return stop >= start
+
+
 def _info_end(info: str) -> int | None:
     m = _END_RE.search(info)
+    return int(m.group(1)) if m else None
+
+
+def _info_svlen(info: str) -> int | None:
+    m = _SVLEN_RE.search(info)
     return int(m.group(1)) if m else None
 
 
@@ -755,6 +922,15 @@ def _is_symbolic(allele: str) -> bool:
 
 def _is_ref_block(alts: list[str]) -> bool:
     return all(a in _REF_BLOCK_ALTS for a in alts)
+
+
+def _ref_agrees(vcf_ref: str, kb_ref: str, kb_alts: list[str], grch37: bool) -> bool:
+    """Does a record's REF fit the KB locus? GRCh38: it is the KB REF (over their common
+    length). GRCh37: it may also be a KB ALT, because the KB REF is GRCh38's and at a few
+    positions GRCh37's reference carries the other allele (CYP2C19 rs3758581)."""
+    if _same_reference(vcf_ref, kb_ref):
+        return True
+    return grch37 and any(_same_reference(vcf_ref, a) for a in kb_alts if len(a) == len(kb_ref))
 
 
 def _same_reference(vcf_ref: str, kb_ref: str) -> bool:
@@ -832,6 +1008,22 @@ class _FilePart:
     phase_set: np.ndarray  # int64 [n, P]
     status: np.ndarray  # int8 [n, P]
     warnings: list[str]
+    findings: list[ReadFinding]  # over this part's samples
+
+
+@dataclass
+class _Note:
+    """What decoding one record found: for the log (``what``, prefixed by a sample count
+    when it concerns only some samples) and for the calls of the samples it concerns
+    (``per_sample``, a :class:`pgx.genotypes.ReadFinding` on the genes of ``cols``)."""
+
+    who: np.ndarray | None  # bool [N] over the file's samples read; None: all of them
+    where: str  # file: CHROM:POS of the record
+    what: str
+    per_sample: str
+    cols: list[int]  # the KB loci it concerns
+    no_call: bool = False
+    reason: str = "unusable_record"  # a key of pgx.schema.CALL_REASONS
 
 
 @dataclass
@@ -846,7 +1038,7 @@ class _DecodedFile:
     codes: np.ndarray  # int8 [N, P, 2] (int16 if a code does not fit)
     phased: np.ndarray  # bool [N, P]
     phase_set: np.ndarray | None  # int32 [N, P] (VCF integers); None when no record has a phase set
-    notes: list[tuple[np.ndarray | None, str, str]]  # per record: (samples or None, where, what), see _record_warning
+    notes: list[_Note]
     conflicts: dict[int, np.ndarray]  # locus -> bool [N]: different non-reference alleles on two records
 
     def part(self, rows: np.ndarray, kbi: _KbIndex) -> _FilePart:
@@ -855,26 +1047,28 @@ class _DecodedFile:
         n, n_cols = codes.shape[:2]
         ps = np.zeros((n, n_cols), dtype=np.int64) if self.phase_set is None else self.phase_set[rows].astype(np.int64)
         samples = [self.samples[i] for i in rows]
-        warnings = [_record_warning(None if who is None else who[rows], where, what) for who, where, what in self.notes]
-        warnings = [w for w in warnings if w]
+        notes = list(self.notes)
         for j, who in sorted(self.conflicts.items()):
-            names = [samples[i] for i in np.flatnonzero(who[rows])]
-            if names:
-                warnings.append(
-                    f"{self.vf.name}: {kbi.loci['chrom'].iat[j]}:{kbi.loci['pos'].iat[j]}: {len(names)} sample(s) "
-                    f"({_listing(names)}) have different non-reference alleles on two records at this position; "
-                    "kept the first record's allele"
+            notes.append(
+                _Note(
+                    who,
+                    f"{self.vf.name}: {kbi.loci['chrom'].iat[j]}:{kbi.loci['pos'].iat[j]}",
+                    "sample(s) have different non-reference alleles on two records at this position; kept the "
+                    "first record's allele",
+                    "two records give different non-reference alleles at this position; the first record's was kept",
+                    [j],
                 )
-        return _FilePart(self.vf, samples, self.cols, codes, self.phased[rows], ps, _status(codes), warnings)
-
-
-def _record_warning(who: np.ndarray | None, where: str, what: str) -> str | None:
-    """The warning about one record for a chunk: ``what`` for the whole record (``who``
-    None), else prefixed by how many of the chunk's samples it concerns (none: no warning)."""
-    if who is None:
-        return f"{where}: {what}"
-    n = int(who.sum())
-    return f"{where}: {n} {what}" if n else None
+            )
+        warnings, findings = [], []
+        for note in notes:
+            who = np.ones(len(rows), dtype=bool) if note.who is None else note.who[rows]
+            if not who.any():
+                continue
+            # the log counts samples; the calls of the samples concerned carry the detail
+            warnings.append(f"{note.where}: {note.what}" if note.who is None else f"{note.where}: {int(who.sum())} {note.what}")
+            for gene in sorted({kbi.gene_of[j] for j in note.cols}):
+                findings.append(ReadFinding(gene, who, f"{note.where}: {note.per_sample}", note.no_call, note.reason))
+        return _FilePart(self.vf, samples, self.cols, codes, self.phased[rows], ps, _status(codes), warnings, findings)
 
 
 def _decode(vf: _VcfFile, kbi: _KbIndex, novel: _NovelAlleles, samples: list[str]) -> _DecodedFile:
@@ -884,7 +1078,7 @@ def _decode(vf: _VcfFile, kbi: _KbIndex, novel: _NovelAlleles, samples: list[str
     subset = None if len(samples) == len(vf.samples) else samples
     reader = cyvcf2.VCF(str(vf.extracted), samples=subset, lazy=True)
     loci: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # locus -> codes, phased, phase_set
-    notes: list[tuple[np.ndarray | None, str, str]] = []
+    notes: list[_Note] = []
     conflicts: dict[int, np.ndarray] = {}
     expressed: dict[int, set[int]] = {}  # locus -> KB codes the records read so far can write
     n = len(samples)
@@ -900,7 +1094,7 @@ def _decode(vf: _VcfFile, kbi: _KbIndex, novel: _NovelAlleles, samples: list[str
                 break
             except Exception as exc:  # htslib could not parse the record (cyvcf2 raises a bare Exception)
                 raise VcfError(_unparsable(vf, k, exc)) from None
-            _decode_record(rec, kbi, novel, n, loci, conflicts, notes, vf.name, expressed)
+            _decode_record(rec, kbi, novel, n, loci, conflicts, notes, vf.name, expressed, vf.read_build == GRCH37)
             k += 1
     finally:
         reader.close()
@@ -929,8 +1123,9 @@ def _unparsable(vf: _VcfFile, k: int, exc: Exception) -> str:
     )
 
 
-def _decode_record(rec, kbi, novel, n, loci, conflicts, notes, name, expressed) -> None:
-    """Map one record's genotypes to KB codes and merge them into ``loci``."""
+def _decode_record(rec, kbi, novel, n, loci, conflicts, notes, name, expressed, grch37=False) -> None:
+    """Map one record's genotypes to KB codes and merge them into ``loci``; a structural
+    variant over KB positions becomes a note on the genes it overlaps."""
     canon = canonical_contig(rec.CHROM)
     pos = rec.POS
     alts = list(rec.ALT)
@@ -940,13 +1135,19 @@ def _decode_record(rec, kbi, novel, n, loci, conflicts, notes, name, expressed) 
         targets = [(j, p == pos) for p in kbi.covered(canon, pos, rec.end) for j in by_pos[p]]
     else:
         targets = [(j, True) for j in by_pos.get(pos, [])]
-    shifted = _shifted_codes(kbi, novel, canon, pos, rec.REF, alts)
-    if not targets and not shifted:
+    shifted = _shifted_codes(kbi, novel, canon, pos, rec.REF, alts) if not _has_sv_allele(alts) else {}
+    sv_cols = _sv_loci(kbi, canon, pos, rec.REF, alts, rec.INFO.get("END"), rec.INFO.get("SVLEN"))
+    if not targets and not shifted and not sv_cols:
         return
-    gt = rec.genotype
+    try:
+        gt = rec.genotype
+    except Exception:  # cyvcf2 raises a bare Exception for a record whose FORMAT lacks GT
+        gt = None
     where = f"{name}: {rec.CHROM}:{pos}"
+    cols = sorted({j for j, _ in targets} | set(shifted))
     if gt is None:
-        notes.append((None, where, "the record has no GT; its genotypes are missing"))
+        notes.append(_Note(None, where, "the record has no GT; its genotypes are missing",
+                           "the record has no GT, so the genotype there is missing", cols or sv_cols))  # fmt: skip
         alleles = np.full((n, 2), -1, dtype=np.int16)
         rec_phased = np.zeros(n, dtype=bool)
     else:
@@ -955,19 +1156,30 @@ def _decode_record(rec, kbi, novel, n, loci, conflicts, notes, name, expressed) 
     if alleles.shape[1] > 2:
         poly = (alleles[:, 2:] != HAPLOID).any(axis=1)
         if poly.any():
-            notes.append((poly, where, "genotype(s) with more than two alleles set to missing"))
+            notes.append(_Note(poly, where, "genotype(s) with more than two alleles set to missing",
+                               "a genotype with more than two alleles was set to missing", cols))  # fmt: skip
         alleles = alleles[:, :2].copy()
         alleles[poly] = -1
     elif alleles.shape[1] == 1:
         alleles = np.concatenate([alleles, np.full((n, 1), HAPLOID, dtype=alleles.dtype)], axis=1)
     beyond = (alleles > len(alts)).any(axis=1)
     if beyond.any():
-        notes.append((beyond, where, f"genotype(s) naming an allele the record does not have (it has {len(alts)} ALT) set to missing"))
+        notes.append(_Note(beyond, where, f"genotype(s) naming an allele the record does not have (it has {len(alts)} ALT) set to missing",
+                           "the genotype names an allele the record does not have; set to missing", cols))  # fmt: skip
         alleles = alleles.copy()
         alleles[beyond] = -1
+    if sv_cols:
+        notes.extend(_sv_notes(rec, alts, alleles, where, sv_cols, kbi))
     ps = _phase_sets(rec, n)
     for j, starts_here in [*targets, *((j, None) for j in shifted)]:
-        if starts_here:
+        if starts_here and not _ref_agrees(rec.REF.upper(), kbi.refs[j], kbi.alts[j], grch37):
+            # not the KB's reference here (README: such a record is not matched): missing
+            amap = [MISSING] * (len(alts) + 1)
+            notes.append(_Note(None, where, f"REF {rec.REF} disagrees with the knowledge base's {kbi.refs[j]}; "
+                               "the record is not used, its genotypes are missing",
+                               f"REF {rec.REF} disagrees with the knowledge base's {kbi.refs[j]}, so the record was "
+                               "not used and the position is missing; check the genome build and the record", [j]))  # fmt: skip
+        elif starts_here:
             amap = _allele_codes(kbi, novel, j, rec.REF.upper(), alts)
         elif starts_here is None:  # another form of the KB indel at j (pgx.normalize)
             amap = shifted[j]
@@ -981,13 +1193,18 @@ def _decode_record(rec, kbi, novel, n, loci, conflicts, notes, name, expressed) 
             if starts_here is None:
                 twice = _keep_first_of_repeats(*loci[j][:2], new, new_phased)
                 if twice.any():
-                    notes.append((twice, where, _WRITTEN_TWICE.format(locus=f"{kbi.loci['chrom'].iat[j]}:{kbi.loci['pos'].iat[j]}")))
+                    locus = f"{kbi.loci['chrom'].iat[j]}:{kbi.loci['pos'].iat[j]}"
+                    notes.append(_Note(twice, where, _WRITTEN_TWICE.format(locus=locus),
+                                       f"the KB indel at {locus} is written on this record and on another one at "
+                                       "another position; counted once", [j]))  # fmt: skip
             written = _written_codes(amap) if starts_here else set()  # shifted forms: see _keep_first_of_repeats
             disagree = _other_dosage(loci[j][0], new, expressed.get(j, set()) & written)
             if disagree.any():  # the same allele on two records in different numbers: neither is trusted
                 loci[j][0][disagree] = MISSING
                 new[disagree] = MISSING
-                notes.append((disagree, where, _OTHER_DOSAGE))
+                notes.append(_Note(disagree, where, _OTHER_DOSAGE,
+                                   "two records at this position give the same allele in different numbers of "
+                                   "copies; the genotype there is set to missing", [j]))  # fmt: skip
             conflict = _merge_into(*loci[j], new, new_phased, ps)
             if conflict.any():
                 conflicts[j] = conflicts.get(j, np.zeros(n, dtype=bool)) | conflict
@@ -1001,6 +1218,85 @@ _OTHER_DOSAGE = (
     "sample(s) have an allele of this record in another number of copies on an earlier record at the same "
     "position (a duplicated record that disagrees); their genotype there is set to missing"
 )
+
+
+def _is_sv_allele(allele: str) -> bool:
+    """A symbolic structural-variant ALT (``<DEL>``, ``<DUP:TANDEM>``, ``<CNV>``, ``<INV>``,
+    a breakend): not a gVCF reference-block allele (``<NON_REF>``, ``<*>``)."""
+    return _is_symbolic(allele) and allele not in _REF_BLOCK_ALTS
+
+
+def _has_sv_allele(alts: list[str]) -> bool:
+    return any(_is_sv_allele(a) for a in alts)
+
+
+def sv_span(pos: int, ref: str, end: object = None, svlen: object = None) -> tuple[int, int]:
+    """The bases a structural-variant record changes: POS+1 .. END (POS is its padding base),
+    END from INFO/END, else POS + |SVLEN|; a record with neither is the point POS."""
+    if isinstance(svlen, (tuple, list)):
+        svlen = next((v for v in svlen if v is not None), None)
+    stop = None
+    if isinstance(end, (int, np.integer)) and end > pos:
+        stop = int(end)
+    elif isinstance(svlen, (int, np.integer)) and svlen != 0:
+        stop = pos + abs(int(svlen))
+    return (pos + 1, stop) if stop else (pos, pos + max(len(ref), 1) - 1)
+
+
+def _sv_loci(kbi: _KbIndex, canon: str, pos: int, ref: str, alts: list[str], end: object, svlen: object) -> list[int]:
+    """KB loci inside the span of a structural-variant record (none for other records)."""
+    if not _has_sv_allele(alts) or canon not in kbi.sites:
+        return []
+    start, stop = sv_span(pos, ref, end, svlen)
+    return [j for p in kbi.covered(canon, start, stop) for j in kbi.sites[canon][p]]
+
+
+def _sv_notes(rec, alts: list[str], alleles: np.ndarray, where: str, cols: list[int], kbi: _KbIndex) -> list[_Note]:
+    """Notes of a structural variant over KB positions: its carriers cannot be called from
+    the SNVs and indels (no-call), and samples with no genotype for it get a warning.
+
+    A sample carries it when its GT names a structural-variant ALT or, with no GT, when
+    FORMAT/CN says a copy number other than 2."""
+    sv_index = [i + 1 for i, a in enumerate(alts) if _is_sv_allele(a)]
+    carrier = np.isin(alleles, sv_index).any(axis=1)
+    unknown = ~carrier & (alleles < 0).all(axis=1)
+    copies = _copy_numbers(rec, len(alleles))
+    if copies is not None:
+        known = unknown & (copies >= 0)
+        carrier |= known & (copies != 2)
+        unknown &= ~known
+    start, stop = sv_span(rec.POS, rec.REF, rec.INFO.get("END"), rec.INFO.get("SVLEN"))
+    kind = "/".join(a for a in alts if _is_sv_allele(a))
+    span = f"{kbi.loci['chrom'].iat[cols[0]]}:{start}-{stop}"
+    genes = ", ".join(sorted({kbi.gene_of[j] for j in cols}))
+    return [
+        _Note(
+            carrier, where, f"sample(s) carry the structural variant {kind} over {span} ({genes}); those genes are not called for them",
+            f"structural variant {kind} over {span} in this sample: the gene may have one copy, or more, so its "
+            "SNVs and indels cannot give the diplotype; not called. Confirm the copy number with a dedicated "
+            "assay and give the result as an outside call (--outside-calls)",
+            cols, no_call=True, reason="structural_variant",
+        ),
+        _Note(
+            unknown, where, f"sample(s) have no genotype for the structural variant {kind} over {span} ({genes})",
+            f"a structural variant {kind} over {span} is in the input, and this sample has no genotype for it: "
+            "whether the gene has two copies is not known",
+            cols, reason="structural_variant_unknown",
+        ),
+    ]
+
+
+def _copy_numbers(rec, n: int) -> np.ndarray | None:
+    """FORMAT/CN per sample (-1 when missing), or None when the record has none."""
+    try:
+        raw = rec.format("CN")
+    except Exception:  # cyvcf2 raises for a field of an unexpected type
+        return None
+    if raw is None or raw.dtype.kind not in "iuf":
+        return None
+    cn = raw[:, 0]
+    out = np.where(np.isfinite(cn) & (cn >= 0) & (cn < 1 << 20), cn, -1) if raw.dtype.kind == "f" else np.where((cn >= 0) & (cn < 1 << 20), cn, -1)
+    return out.astype(np.int64)
 
 
 def _written_codes(amap: list[int]) -> set[int]:
@@ -1140,7 +1436,7 @@ class _Session:
             absent = [s for s in samples if s not in everywhere]
             if absent:
                 raise SampleError(
-                    f"sample(s) {_listing([repr(s) for s in absent])} are not in "
+                    f"sample(s) {_listing([shown(s) for s in absent])} are not in "
                     f"{', '.join(vf.name for vf in self.files)}; check the sample IDs (bcftools query -l lists them)"
                 )
         for vf in self.files:
@@ -1153,12 +1449,14 @@ class _Session:
         #: ``sample_order`` in them (-1: not in the file)
         self.decoded: list[tuple[_DecodedFile, np.ndarray]] = []
 
-    def extract(self, tmp: Path) -> None:
+    def extract(self, scratch: "_Scratch") -> None:
         """Extract every file's KB records, then decode them once for all samples read."""
-        for i, vf in enumerate(self.files):
-            _Extractor(vf, self.kbi, self.build).run(tmp / f"{i}.vcf")
+        for vf in self.files:
+            _Extractor(vf, self.kbi, self.build).run(scratch.new_file())
             for w in vf.warnings:
                 log.warning(w)
+        if not any(vf.kb_contigs for vf in self.files):
+            raise VcfError(_no_kb_chromosome(self.files, self.kbi))
         position = {s: i for i, s in enumerate(self.sample_order)}
         for vf in self.files:
             mine = [s for s in vf.samples if s in position]
@@ -1185,11 +1483,16 @@ class _Session:
         status = np.full((n, n_loci), STATUS_MISSING, dtype=np.int8)
         origin = np.full((n, n_loci), NO_FILE, dtype=np.int32)  # which part filled the cell
         warnings = [w for vf in self.files for w in vf.warnings]
+        findings: list[ReadFinding] = []
         for k, part in enumerate(parts):
             warnings.extend(part.warnings)
             for w in part.warnings:  # this chunk's record notes (file-level ones were logged by extract)
                 log.warning(w)
             rows = np.array([row[s] for s in part.samples], dtype=np.int64)
+            for f in part.findings:
+                mask = np.zeros(n, dtype=bool)
+                mask[rows] = f.samples
+                findings.append(ReadFinding(f.gene, mask, f.text, f.no_call, f.reason))
             cols = part.cols
             if cols.size == 0:
                 continue
@@ -1224,6 +1527,7 @@ class _Session:
             files=[vf.name for vf in self.files],
             origin=renumber_origin(origin, [file_index[id(p.vf)] for p in parts], len(self.files)),
             warnings=list(dict.fromkeys(warnings)),
+            findings=merge_findings([(0, n, findings)], n),
         )
 
     def _check_agreement(self, parts, k, rows, cols, had, old_codes, old_status, old_origin, chunk) -> None:
@@ -1286,6 +1590,60 @@ class _Session:
         status[absent] = STATUS_ASSUMED_REFERENCE
 
 
+def _no_kb_chromosome(files: list[_VcfFile], kbi: _KbIndex) -> str:
+    """The error for a batch none of whose files names a KB chromosome: nothing could be called."""
+    seen = sorted({c for vf in files for c in vf.seen_contigs})
+    return (
+        f"{', '.join(vf.name for vf in files)}: no contig names a chromosome of the knowledge base "
+        f"(contigs found: {_listing(seen) or 'none'}; the knowledge base needs {', '.join(kbi.kb_names())}; "
+        "'chr10', '10' and the RefSeq accessions of GRCh38 and GRCh37 such as NC_000010.11 are accepted), so "
+        "nothing can be called. Rename the contigs (bcftools annotate --rename-chrs) or give the VCFs that "
+        "hold the pharmacogenes"
+    )
+
+
+class _Scratch:
+    """Where the extracted KB lines of the input files go while they are decoded: they are
+    patient genotypes in plain text, so they must not outlive the read, even a killed one.
+
+    On Linux each is a file of ``$TMPDIR`` that is unlinked the moment it is made and
+    reached through ``/proc/self/fd/N``: it has no name, and the kernel frees it when the
+    process ends, however it ends. Elsewhere the files live in a hidden folder named
+    after this process (:func:`pgx.outputs.temporary_name`), removed at the end, and a
+    folder a killed process left is removed by the next read."""
+
+    def __init__(self):
+        self._fds: list[int] = []
+        self._folder = None
+        self._anonymous = Path("/proc/self/fd").is_dir()
+
+    def __enter__(self) -> "_Scratch":
+        from pgx.outputs import clean_stale_temporaries, temporary_folder
+
+        tmp = Path(tempfile.gettempdir())
+        clean_stale_temporaries(tmp)
+        if not self._anonymous:
+            self._folder = temporary_folder(tmp / "pgx-vcf")
+            self._dir = self._folder.__enter__()
+        return self
+
+    def new_file(self) -> Path:
+        """A path to a new, empty file that only this read can reach."""
+        if not self._anonymous:
+            return self._dir / f"{len(self._fds) + len(list(self._dir.iterdir()))}.vcf"
+        fd, name = tempfile.mkstemp(prefix="pgx-vcf-", suffix=".vcf")
+        os.unlink(name)  # no name from now on: nothing to leave behind
+        self._fds.append(fd)
+        return Path(f"/proc/self/fd/{fd}")
+
+    def __exit__(self, *exc) -> None:
+        for fd in self._fds:
+            os.close(fd)
+        self._fds.clear()
+        if self._folder is not None:
+            self._folder.__exit__(*exc)
+
+
 def _completeness(status: np.ndarray) -> np.ndarray:
     """called > partial > missing, for choosing between two files' genotypes."""
     return np.select([status == STATUS_CALLED, status == STATUS_PARTIAL], [2, 1], 0)
@@ -1305,9 +1663,12 @@ def concat_matrices(chunks: list[GenotypeMatrix], loci: pd.DataFrame) -> Genotyp
         )
     novel: dict[tuple[int, int], str] = {}
     warnings: list[str] = []
+    ranges, start = [], 0
     for gm in chunks:
         novel.update(gm.novel_alleles)
         warnings.extend(gm.warnings)
+        ranges.append((start, start + len(gm.samples), gm.findings))
+        start += len(gm.samples)
     files = list(dict.fromkeys(f for gm in chunks for f in gm.files))
     index = {f: i for i, f in enumerate(files)}
     return GenotypeMatrix(
@@ -1321,6 +1682,7 @@ def concat_matrices(chunks: list[GenotypeMatrix], loci: pd.DataFrame) -> Genotyp
         files=files,
         origin=np.concatenate([renumber_origin(gm.origin, [index[f] for f in gm.files], len(files)) for gm in chunks]),
         warnings=list(dict.fromkeys(warnings)),
+        findings=merge_findings(ranges, start),
     )
 
 

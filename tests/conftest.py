@@ -32,6 +32,47 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+REPO = Path(__file__).resolve().parents[1]
+#: what tests may leave in the checkout (caches of Python and pytest)
+_TREE_NOISE = ("__pycache__", ".pytest_cache", ".egg-info", ".hypothesis")
+
+
+def _tree_state() -> set[str] | None:
+    """``git status`` lines of the checkout, ignored files included (None outside git)."""
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--ignored"], cwd=REPO, capture_output=True, text=True, timeout=60
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return {line for line in out.stdout.splitlines() if not any(n in line for n in _TREE_NOISE)}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_TREE_KEY] = _tree_state()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Tests work in temporary folders: one that wrote into the checkout fails the run
+    (it would make the tests depend on the working tree, e.g. on a demo run before them)."""
+    before = session.config.stash.get(_TREE_KEY, None)
+    after = _tree_state() if before is not None else None
+    if before is None or after is None or not after - before:
+        return
+    changed = sorted(after - before)
+    session.config.get_terminal_writer().line(
+        f"tests wrote into the checkout {REPO} (they must use temporary folders): {', '.join(changed)}", red=True
+    )
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_TREE_KEY = pytest.StashKey[set]()
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The upstream data directory (tests using it must be marked ``shared_data``)."""
@@ -144,3 +185,16 @@ def kb_loci_for(gene: str) -> "pd.DataFrame":
     df = loci_table(rows)
     df["rsid"] = [v["rsid"] or "" for v in data["variants"]]
     return df
+
+
+def commit_tables(out_dir: Path, frames: dict) -> dict:
+    """Write ``{table: frame}`` into ``out_dir`` as one committed run (as ``run_batch``
+    does), so readers that check for a complete run accept them; returns the paths."""
+    from pgx.outputs import StagedRun, run_id
+
+    run = run_id({"tables": sorted(frames), "test": str(out_dir)})
+    with StagedRun(out_dir, run) as staged:
+        for table, frame in frames.items():
+            staged.write(frame, table)
+        staged.commit(list(frames))
+    return {table: Path(out_dir) / f"{table}.parquet" for table in frames}

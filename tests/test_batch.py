@@ -39,12 +39,12 @@ def run_pgx(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def test_every_problem_of_a_three_file_batch_is_reported_at_once(make_vcf, tmp_path):
-    """A truncated bgzip, a sample in two files, and an unsafe sample ID: three files,
+    """A truncated bgzip, a sample in two files, and an unusable sample ID: three files,
     three problems, each naming its file, from one call."""
     cut = tpmt_vcf(make_vcf, tmp_path / "a.vcf.gz", ["A1"], bgzip=True)
     cut.write_bytes(cut.read_bytes()[:-40])
     tpmt_vcf(make_vcf, tmp_path / "b.vcf", ["B1", "SAMPLE1"])
-    tpmt_vcf(make_vcf, tmp_path / "c.vcf", ["bad id", "SAMPLE1"])
+    tpmt_vcf(make_vcf, tmp_path / "c.vcf", ["bad\x07id", "SAMPLE1"])
     vcfs = [tmp_path / "a.vcf.gz", tmp_path / "b.vcf", tmp_path / "c.vcf"]
 
     problems, report = check(vcfs, tmp_path)
@@ -52,7 +52,7 @@ def test_every_problem_of_a_three_file_batch_is_reported_at_once(make_vcf, tmp_p
     assert len(problems) == 3, problems
     truncated, unsafe, duplicate = problems
     assert "a.vcf.gz" in truncated and "truncated" in truncated and "bgzip" in truncated
-    assert "c.vcf" in unsafe and "'bad id'" in unsafe and "bcftools reheader" in unsafe
+    assert "c.vcf" in unsafe and "'bad\\x07id'" in unsafe and "bcftools reheader" in unsafe
     assert "c.vcf" in duplicate and "b.vcf" in duplicate and "'SAMPLE1'" in duplicate
     assert "TPMT" in duplicate and "distinct IDs" in duplicate
     assert "# result\t3 problem(s)" in report
@@ -106,11 +106,11 @@ def test_a_sample_id_duplicated_inside_one_file(make_vcf, tmp_path):
     assert len(problems) == 1 and "more than once" in problems[0] and "x.vcf" in problems[0]
 
 
-def test_a_file_with_an_unsafe_id_is_still_checked_for_truncation(make_vcf, tmp_path):
-    vcf = tpmt_vcf(make_vcf, tmp_path / "x.vcf.gz", ["ok", "../escape"], bgzip=True)
+def test_a_file_with_an_unusable_id_is_still_checked_for_truncation(make_vcf, tmp_path):
+    vcf = tpmt_vcf(make_vcf, tmp_path / "x.vcf.gz", ["ok", "bell\x07"], bgzip=True)
     vcf.write_bytes(vcf.read_bytes()[:-28])
     problems, _ = check([vcf], tmp_path)
-    assert any("'../escape'" in p for p in problems)
+    assert any("'bell\\x07'" in p and "control character" in p for p in problems)
     assert any("truncated" in p for p in problems)
 
 
@@ -251,7 +251,7 @@ def test_check_inputs_rule_fails_listing_every_problem(make_vcf, tmp_path):
     cut = tpmt_vcf(make_vcf, tmp_path / "a.vcf.gz", ["A1"], bgzip=True)
     cut.write_bytes(cut.read_bytes()[:-40])
     tpmt_vcf(make_vcf, tmp_path / "b.vcf", ["B1", "SAMPLE1"])
-    tpmt_vcf(make_vcf, tmp_path / "c.vcf", ["bad id", "SAMPLE1"])
+    tpmt_vcf(make_vcf, tmp_path / "c.vcf", ["bad\x07id", "SAMPLE1"])
     shutil.copytree(REPO / "config", tmp_path / "config")
     (tmp_path / "config" / "samples.tsv").write_text("batch\tvcf\nb1\ta.vcf.gz\nb1\tb.vcf\nb1\tc.vcf\n")
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "results/b1/checks.txt", "--cores", "1"]
@@ -259,7 +259,7 @@ def test_check_inputs_rule_fails_listing_every_problem(make_vcf, tmp_path):
     assert result.returncode != 0
     log = (tmp_path / "logs" / "b1" / "check_inputs.log").read_text()
     assert "3 problem(s) with the input files of batch b1" in log
-    assert "a.vcf.gz: the BGZF file is truncated" in log and "'bad id'" in log and "'SAMPLE1'" in log
+    assert "a.vcf.gz: the BGZF file is truncated" in log and "'bad\\x07id'" in log and "'SAMPLE1'" in log
 
 
 # --- pgx batch, end to end -------------------------------------------------------------------
@@ -271,13 +271,13 @@ def test_pgx_batch_on_a_bad_batch_exits_2_listing_every_problem(make_vcf, tmp_pa
     cut = tpmt_vcf(make_vcf, incoming / "a.vcf.gz", ["A1"], bgzip=True)
     cut.write_bytes(cut.read_bytes()[:-40])
     tpmt_vcf(make_vcf, incoming / "b.vcf", ["B1", "SAMPLE1"])
-    tpmt_vcf(make_vcf, incoming / "c.vcf", ["bad id", "SAMPLE1"])
+    tpmt_vcf(make_vcf, incoming / "c.vcf", ["bad\x07id", "SAMPLE1"])
     result = run_pgx("batch", str(incoming), "--out", str(tmp_path / "results"), "--genes", "TPMT", cwd=tmp_path)
     assert result.returncode == 2, result.stdout + result.stderr
     err = result.stderr
     assert "pgx found 3 problem(s); nothing was run" in err
     assert "1. " in err and "2. " in err and "3. " in err
-    assert "a.vcf.gz" in err and "'bad id'" in err and "'SAMPLE1'" in err
+    assert "a.vcf.gz" in err and "'bad\\x07id'" in err and "'SAMPLE1'" in err
     assert "Traceback" not in err
     assert not (tmp_path / "results" / "incoming").exists()  # nothing was run
 

@@ -148,7 +148,8 @@ def test_a_batch_of_another_schema_version_is_an_error_naming_it(results, tmp_pa
     pq.write_table(table.replace_schema_metadata({**table.schema.metadata, b"pgx_schema_version": b"0"}), path)
     with pytest.raises(InputError, match=r"batch lab_2 was written with table schema version 0.*re-run batch lab_2"):
         build_cohort(root, tmp_path / "out")
-    assert not (tmp_path / "out").exists()  # checked before anything is written
+    # checked before anything is written (only the lock file, taken before looking, is there)
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [".lock"]
 
 
 def test_all_numeric_batch_names_read_as_text_with_the_documented_partitioning(results, tmp_path):

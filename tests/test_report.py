@@ -594,18 +594,22 @@ def test_identical_bytes_in_another_process(tmp_path):
 
 
 def test_render_batch_reports_same_bytes_with_any_number_of_workers(tmp_path):
-    from pgx.outputs import write_table
     from pgx.pipeline import render_batch_reports
+    from pgx.sample_ids import report_file_names
+    from tests.conftest import commit_tables
 
     ids = ["S1", "S2", "Zoë-患者"]
-    write_table(pd.concat([example_calls(i) for i in ids], ignore_index=True), "calls", tmp_path / "calls.parquet")
-    write_table(pd.concat([example_recs(i) for i in ids[:2]], ignore_index=True), "recommendations",
-                tmp_path / "recommendations.parquet")  # fmt: skip
     prov = pd.DataFrame(sorted({**PROVENANCE, "batch": "b1"}.items()), columns=["key", "value"])
-    write_table(prov, "provenance", tmp_path / "provenance.parquet")
+    commit_tables(tmp_path, {
+        "calls": pd.concat([example_calls(i) for i in ids], ignore_index=True),
+        "recommendations": pd.concat([example_recs(i) for i in ids[:2]], ignore_index=True),
+        "provenance": prov,
+    })  # fmt: skip
     one = render_batch_reports(tmp_path, tmp_path / "one", workers=1)
     two = render_batch_reports(tmp_path, tmp_path / "two", workers=2)
-    assert [p.name for p in one] == [p.name for p in two] == [f"{i}.pdf" for i in ids]
+    names = report_file_names(ids)
+    assert [p.name for p in one] == [p.name for p in two] == [names[i] for i in ids]
+    assert names["S1"] == "S1.pdf" and names["Zoë-患者"].startswith("Zoe-")
     for a, b in zip(one, two, strict=True):
         assert a.read_bytes() == b.read_bytes()
     assert "isavuconazole" in pdf_text(two[1]) and "No drug has a genotype-based" in pdf_text(two[2])

@@ -1,5 +1,5 @@
 # Calling: read a batch's VCFs at the KB positions, call diplotypes, phenotypes and
-# recommendations, and write the Parquet tables.
+# recommendations, and write the Parquet tables, committed as one unit (run.json last).
 
 
 rule call:
@@ -12,6 +12,7 @@ rule call:
         calls="results/{batch}/calls.parquet",
         recommendations="results/{batch}/recommendations.parquet",
         provenance="results/{batch}/provenance.parquet",
+        run="results/{batch}/run.json",
     params:
         out_dir=lambda wildcards, output: Path(output.calls).parent,
         assume_reference=config["assume_reference"],

@@ -8,6 +8,7 @@ COHORT_TABLES = ["genotypes", "calls", "recommendations", "provenance"]
 rule cohort:
     input:
         tables=expand("results/{batch}/{table}.parquet", batch=get_batches(), table=COHORT_TABLES),
+        runs=expand("results/{batch}/run.json", batch=get_batches()),
     output:
         manifest="results/_cohort/batches.tsv",
     params:

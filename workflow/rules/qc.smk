@@ -8,6 +8,7 @@ rule qc:
         calls="results/{batch}/calls.parquet",
         recommendations="results/{batch}/recommendations.parquet",
         provenance="results/{batch}/provenance.parquet",
+        run="results/{batch}/run.json",
     output:
         report="results/{batch}/qc_report.html",
     params:

@@ -7,6 +7,7 @@ rule reports:
         calls="results/{batch}/calls.parquet",
         recommendations="results/{batch}/recommendations.parquet",
         provenance="results/{batch}/provenance.parquet",
+        run="results/{batch}/run.json",
     output:
         reports=directory("results/{batch}/reports"),
     params:

@@ -18,10 +18,12 @@ except ImportError:  # --use-conda: the env has pgx's dependencies; pgx is this 
 
 import pandas as pd
 
+from pgx.outputs import verify_run
 from pgx.qc import populations_from_sheet, render_qc_report
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+verify_run(Path(snakemake.params.results_dir))  # the tables are one committed run
 sheet = pd.DataFrame(list(snakemake.params.populations.items()), columns=["vcf", "population"])
 populations = populations_from_sheet(sheet, snakemake.input.genotypes)
 render_qc_report(Path(snakemake.params.results_dir), Path(snakemake.output.report), populations=populations)
