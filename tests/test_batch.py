@@ -301,8 +301,8 @@ def test_pgx_batch_runs_the_demo_end_to_end(tmp_path):
     assert result.returncode == 0, out + result.stderr
     batch = results / "demo"
     pdfs = sorted((batch / "reports").glob("*.pdf"))
-    assert len(pdfs) == 12
-    assert f"{batch / 'reports'}/  (12 PDF files)" in out
+    assert len(pdfs) == 17
+    assert f"{batch / 'reports'}/  (17 PDF files)" in out
     assert f"{batch}/  (calls.parquet, recommendations.parquet, genotypes.parquet, provenance.parquet)" in out
     assert str(results / "_cohort") in out
     if (batch / "qc_report.html").exists():
