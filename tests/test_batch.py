@@ -308,6 +308,7 @@ def test_pgx_batch_runs_the_demo_end_to_end(tmp_path):
     if (batch / "qc_report.html").exists():
         assert str(batch / "qc_report.html") in out
     assert "[1/" in out and "checked the VCF files" in out and "wrote the patient PDFs" in out
+    assert "Genome build: GRCh38 (the ##contig lengths in the VCF header are GRCh38's" in out
     # the project's sample sheet is untouched; the run's own sheet names the batch's VCF
     sheet = (results / ".runs" / "demo" / "config" / "samples.tsv").read_text()
     assert f"demo\t{incoming / 'simulated.vcf.gz'}" in sheet
