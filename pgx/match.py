@@ -414,7 +414,7 @@ def call_gene(gm: GenotypeMatrix, kb, gene: str, *, combinations: bool = False) 
 
 
 def _function_ranks(kb, model: GeneModel) -> list[tuple]:
-    """Sort key per allele of a lowest-function gene: function rank, activity, name.
+    """Sort key per allele of a lowest-function gene: function rank, activity, specificity, name.
 
     An allele without a function takes the gene's ``unassigned_function`` rule when it
     has one (RYR1, CACNA1S: uncertain function)."""
@@ -422,12 +422,14 @@ def _function_ranks(kb, model: GeneModel) -> list[tuple]:
     rules = kb.table("gene_rules", model.gene) if "gene_rules" in kb.tables else pd.DataFrame(columns=["rule", "value"])
     unassigned = next((v for r, v in zip(rules["rule"], rules["value"]) if r == "unassigned_function"), "")
     keys = []
-    for name in model.alleles:
+    for i, name in enumerate(model.alleles):
         function = str(tab.at[name, "function"] or "") if name in tab.index else ""
         function = function or unassigned
         activity = tab.at[name, "activity_value"] if name in tab.index else None
         rank = FUNCTION_RANK.get(function.lower(), _UNLISTED_FUNCTION_RANK if function else FUNCTION_RANK["unknown function"])
-        keys.append((rank, 9.0 if activity is None or pd.isna(activity) else float(activity), allele_sort_key(name)))
+        value = 9.0 if activity is None or pd.isna(activity) else float(activity)
+        # equal function: the more specific allele (more defining positions) first
+        keys.append((rank, value, -int(model.defined[i].sum()), allele_sort_key(name)))
     return keys
 
 
