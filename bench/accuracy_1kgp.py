@@ -68,6 +68,9 @@ def markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+#: the calling rules section, written by hand beside this script (the rest is measured)
+CALLING_RULES = Path(__file__).with_name("calling_rules.md")
+
 SCORING = """## How truth rows are scored
 
 Each GeT-RM row is scored three ways (`pgx validate`, see `pgx/validate.py`): **exact**
@@ -134,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         rates = call_rates(calls)
         parts += ["", f"## Call, ambiguity and novel-variant rates ({label})", "", markdown(rates)]
     parts += ["", "## Per superpopulation (phased)", "", markdown(call_rates(phased, pops))]
+    parts += ["", CALLING_RULES.read_text().strip()]
     parts += ["", SCORING]
     for label, calls in (("phased", phased), ("phase removed", unphased)):
         cmp = compare(calls, truth[truth["gene"].isin(genes)], kb)

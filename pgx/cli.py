@@ -70,6 +70,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         outside_calls=args.outside_calls,
         build=args.build,
         overlay=None if args.no_overlay else (args.overlay or "auto"),
+        combinations=args.find_combinations,
     )
     if Path(outputs.get("provenance", "")).is_file():
         _print_build(outputs["provenance"])
@@ -238,6 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", "-o", type=Path, required=True, metavar="DIR", help="output directory")
     run.add_argument("--batch", metavar="NAME", help="batch name shown in reports (default: name of --out)")
     run.add_argument("--no-reports", action="store_true", help="write the Parquet tables only, no PDFs")
+    run.add_argument(
+        "--find-combinations",
+        action="store_true",
+        help="report a phased haplotype that only a combination of defined alleles explains ([*6 + *18], "
+        "phenotype Indeterminate) instead of a no-call (research use: no guideline defines such combinations)",
+    )
     run.add_argument(
         "--outside-calls",
         type=Path,

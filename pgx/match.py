@@ -273,21 +273,26 @@ def _solve_pattern(
         return sorted(pairs, key=lambda p: (allele_sort_key(p[0]), allele_sort_key(p[1]))), int(
             scores[h0[0]] + scores[h1[0]]
         )
+    pairs, total = _valid_pairs(mask, b0, b1, scores, candidates)
+    if not len(pairs):
+        return [], 0
+    top = total.max()
+    keep = pairs[total == top]
+    out = {tuple(sorted((names[i], names[j]), key=allele_sort_key)) for i, j in keep}
+    return sorted(out, key=lambda p: (allele_sort_key(p[0]), allele_sort_key(p[1]))), int(top)
+
+
+def _valid_pairs(mask, b0, b1, scores, candidates) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair of candidate alleles that explains an unphased pattern, and its score."""
     cand = np.flatnonzero(candidates)
     if cand.size == 0:
-        return [], 0
+        return np.empty((0, 2), dtype=np.int64), np.empty(0, dtype=np.int64)
     pairs = np.array(list(combinations_with_replacement(cand, 2)), dtype=np.int64)
     mi, mj = mask[pairs[:, 0]], mask[pairs[:, 1]]
     straight = ((mi & b0) != 0) & ((mj & b1) != 0)
     crossed = ((mi & b1) != 0) & ((mj & b0) != 0)
     valid = (straight | crossed).all(axis=1)
-    if not valid.any():
-        return [], 0
-    total = scores[pairs[:, 0]] + scores[pairs[:, 1]]
-    top = total[valid].max()
-    keep = pairs[valid & (total == top)]
-    out = {tuple(sorted((names[i], names[j]), key=allele_sort_key)) for i, j in keep}
-    return sorted(out, key=lambda p: (allele_sort_key(p[0]), allele_sort_key(p[1]))), int(top)
+    return pairs[valid], (scores[pairs[:, 0]] + scores[pairs[:, 1]])[valid]
 
 
 @dataclass
@@ -409,7 +414,7 @@ def call_gene(gm: GenotypeMatrix, kb, gene: str, *, combinations: bool = False) 
 
 
 def _function_ranks(kb, model: GeneModel) -> list[tuple]:
-    """Sort key per allele of a lowest-function gene: function rank, activity, name.
+    """Sort key per allele of a lowest-function gene: function rank, activity, specificity, name.
 
     An allele without a function takes the gene's ``unassigned_function`` rule when it
     has one (RYR1, CACNA1S: uncertain function)."""
@@ -417,12 +422,14 @@ def _function_ranks(kb, model: GeneModel) -> list[tuple]:
     rules = kb.table("gene_rules", model.gene) if "gene_rules" in kb.tables else pd.DataFrame(columns=["rule", "value"])
     unassigned = next((v for r, v in zip(rules["rule"], rules["value"]) if r == "unassigned_function"), "")
     keys = []
-    for name in model.alleles:
+    for i, name in enumerate(model.alleles):
         function = str(tab.at[name, "function"] or "") if name in tab.index else ""
         function = function or unassigned
         activity = tab.at[name, "activity_value"] if name in tab.index else None
         rank = FUNCTION_RANK.get(function.lower(), _UNLISTED_FUNCTION_RANK if function else FUNCTION_RANK["unknown function"])
-        keys.append((rank, 9.0 if activity is None or pd.isna(activity) else float(activity), allele_sort_key(name)))
+        value = 9.0 if activity is None or pd.isna(activity) else float(activity)
+        # equal function: the more specific allele (more defining positions) first
+        keys.append((rank, value, -int(model.defined[i].sum()), allele_sort_key(name)))
     return keys
 
 
@@ -523,8 +530,14 @@ def _solve_patterns(model, rules, mask, ub, u_ignore, u_modes, scores, combos: b
         b0, b1 = ub[u, :, 0], ub[u, :, 1]
         notes: list[tuple[str, str]] = []
         dips, score = _solve_pattern(model, mask, b0, b1, scores[u], union[u], compat0[u], compat1[u], mode)
-        if mode == MODE_UNPHASED and len(dips) > 1 and rules.unphased_priorities:
-            dips, notes = _apply_priority(dips, rules.unphased_priorities)
+        if mode == MODE_UNPHASED and rules.unphased_priorities:
+            # the documented priorities choose among every pair the genotypes allow, whatever
+            # their specificity: unphased data cannot tell them apart (PharmCAT, NAT2)
+            pairs, total = _valid_pairs(mask, b0, b1, scores[u], union[u])
+            every = [tuple(sorted((model.alleles[i], model.alleles[j]), key=allele_sort_key)) for i, j in pairs]
+            picked, notes = _apply_priority(every, rules.unphased_priorities)
+            if notes:
+                dips, score = picked, int(total[every.index(picked[0])])
         # when no pair fits: the gene's single-position fallback gives an actionable
         # result, so it comes before a combination call (whose function is unknown)
         if not dips and rules.fallback_position is not None:
@@ -720,8 +733,6 @@ def _sample_call(gm, model, rules, cols, chrom, g: _SampleGenotypes, s: int, sol
                  phased=bool(g.modes[s] == MODE_PHASED))  # fmt: skip
     for text in input_warnings(len(positions), assumed, [], []):
         notes.add("assumed_reference", text)
-    if miss:
-        notes.add("missing_positions")
     covered = len(miss) < len(positions)
     missing_required = positions[np.isin(positions, rules.required_positions) & g.missing[s]].tolist()
     if g.modes[s] == MODE_HAPLOID and chrom not in _HAPLOID_CONTIGS and covered:
@@ -736,6 +747,8 @@ def _sample_call(gm, model, rules, cols, chrom, g: _SampleGenotypes, s: int, sol
         notes.add("missing_required_position", "required position(s) missing: " + ", ".join(map(str, missing_required))
                   + "; no call is made without them")
         return call_row(model.gene, notes, **facts)
+    if miss:
+        notes.add("missing_positions")
     if novel and rules.undocumented_as_reference:
         notes.add("novel_variant", "allele(s) that no definition names: " + ", ".join(novel) + "; counted as "
                   f"reference there, so that {model.gene}'s documented variants still give a result (a new allele is possible)")

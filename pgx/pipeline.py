@@ -137,8 +137,12 @@ def run_batch(
     outside_calls: Path | str | None = None,
     build: str = "auto",
     overlay: Path | str | None = "auto",
+    combinations: bool = False,
 ) -> dict[str, Path]:
     """Call every sample of ``vcfs`` and write the batch's tables (and PDFs) to ``out_dir``.
+
+    ``combinations`` reports haplotypes only a combination of defined alleles explains
+    (``[*6 + *18]``, phenotype Indeterminate) instead of a no-call (see ``pgx.match``).
 
     ``outside_calls`` is a TSV of results from other assays (see ``pgx.outside``) that
     fill or override genes, e.g. CYP2D6 copy number or HLA types. ``build`` is GRCh38,
@@ -160,7 +164,12 @@ def run_batch(
     log.info("genome build %s: %s", build, build_reason)
     outside = read_outside_calls(outside_calls) if outside_calls else None
     overlay = find_overlay() if overlay == "auto" else (as_overlay(overlay) if overlay else None)
-    options = {"assume_reference": assume_reference, "genes": ",".join(genes), "chunk_size": chunk_size}
+    options = {
+        "assume_reference": assume_reference,
+        "find_combinations": combinations,
+        "genes": ",".join(genes),
+        "chunk_size": chunk_size,
+    }
     inputs = list(vcfs)
     if outside is not None:
         options["outside_calls"] = str(outside_calls)
@@ -179,7 +188,7 @@ def run_batch(
         with staged.writer("genotypes") as gw, staged.writer("calls") as cw, staged.writer("recommendations") as rw:
             for gm in _genotype_chunks(vcfs, loci, assume_reference=assume_reference, chunk_size=chunk_size, build=build):
                 gw.write(genotype_frame(gm, kb.version, GENOTYPE_STATUSES))
-                calls = assign_phenotypes(call_diplotypes(gm, kb, genes), kb)
+                calls = assign_phenotypes(call_diplotypes(gm, kb, genes, combinations=combinations), kb)
                 if outside is not None:
                     calls = apply_outside_calls(calls, outside, kb)
                 cw.write(calls)

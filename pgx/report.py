@@ -823,15 +823,43 @@ def _call_status(c: object, width: float) -> Flowable:
     """Status, with the reason for a no-call and the count of tied diplotypes."""
     status = str(c.call_status)
     label = _CALL_STATUS_TEXT.get(status, status)
+    codes = [str(x) for x in _as_list(getattr(c, "reason_codes", None))]
+    flagged = [schema.CALL_REASONS[x] for x in codes if x in _FLAGGED_REASONS]
     if status == "no_call":
         note = "; ".join(map(str, _as_list(c.warnings))) or "no reason recorded"
+    elif status == "ambiguous" and "partial_genotype" in codes:
+        note = "a genotype with one allele missing fits several diplotypes; they agree on the phenotype"
     elif status == "ambiguous":
         note = f"{len(_as_list(c.alternatives))} diplotypes fit equally well; all are listed"
     elif status == "outside_call":
         note = "taken from an outside call, not from the VCF"
     else:
         note = ""
-    return _cell([(label, "cell_b"), (note, "small")], width)
+    blocks = [(label, "cell_b"), (note, "small")]
+    if status in ("called", "ambiguous") and flagged:
+        blocks.append(("Flagged: " + "; ".join(flagged), "small"))
+    return _cell(blocks, width)
+
+
+#: reason codes a called result carries that its reader must see beside it
+_FLAGGED_REASONS = ("inferred_allele", "unassigned_function", "novel_variant", "unexplained_variant",
+                    "assumed_trans", "priority_pick", "combination")  # fmt: skip
+
+
+def _diplotype_cell(c: object, width: float) -> Flowable:
+    """The diplotype (every tie when ambiguous), the pair the phenotype rests on when it is
+    not the diplotype itself (phased DPYD haplotypes), and every variant found."""
+    alternatives = _as_list(c.alternatives)
+    if str(c.call_status) == "ambiguous" and alternatives:
+        return _cell([str(a) for a in alternatives], width)
+    blocks: list[Block] = [(_text(c.diplotype, "–"), "cell")]
+    a1, a2 = _text(c.allele_1), _text(c.allele_2)
+    if a1 and a2 and _text(c.diplotype) not in (f"{a1}/{a2}", f"{a2}/{a1}"):
+        blocks.append((f"phenotype from {a1} / {a2}", "small"))
+    found = [str(x) for x in _as_list(getattr(c, "alleles_found", None))]
+    if len(found) > 1:
+        blocks.append(("variants found: " + ", ".join(found), "small"))
+    return _cell(blocks, width)
 
 
 def _genotype_table(calls: list) -> list:
@@ -841,12 +869,10 @@ def _genotype_table(calls: list) -> list:
     widths = [22 * mm, 36 * mm, 21 * mm, 50 * mm, _FRAME_W - 129 * mm]
     rows: list[list] = [["Gene", "Diplotype or allele", "Activity score", "Phenotype", "Call status"]]
     for c in calls:
-        alternatives = _as_list(c.alternatives)
-        diplotypes = alternatives if str(c.call_status) == "ambiguous" and alternatives else _text(c.diplotype, "–")
         rows.append(
             [
                 _cell(str(c.gene), widths[0], "cell_b"),
-                _cell(diplotypes, widths[1]),
+                _diplotype_cell(c, widths[1]),
                 _cell(_activity(c.activity_score), widths[2]),
                 _cell(_text(c.phenotype, "–"), widths[3]),
                 _call_status(c, widths[4]),

@@ -186,10 +186,13 @@ def test_run_passes_options_to_run_batch(fake_module, vcf, tmp_path, capsys):
         "outside_calls": None,
         "build": "auto",
         "overlay": "auto",  # the imported CPIC overlay, if any
+        "combinations": False,  # combinations no guideline defines are no-calls unless asked for
     }
     assert capsys.readouterr().out == f"calls\t{out / 'calls.parquet'}\n"
     assert main(["run", str(vcf), "--out", str(out), "--no-overlay"]) == 0
     assert seen["overlay"] is None
+    assert main(["run", str(vcf), "--out", str(out), "--find-combinations"]) == 0
+    assert seen["combinations"] is True
     assert main(["run", str(vcf), "--out", str(out), "--overlay", str(tmp_path)]) == 0
     assert seen["overlay"] == tmp_path
 

@@ -232,7 +232,13 @@ def test_every_allele_round_trips_het_and_homozygous(kb, tmp_path, gene, phased)
     calls = call_diplotypes(read_genotypes([vcf], kb.loci([gene])), kb, [gene])
     truth = pd.read_csv(truth_path, sep="\t", dtype=str)
     merged = truth.merge(calls, on=["sample_id", "gene"], suffixes=("_truth", ""))
-    wrong = merged[merged["diplotype_truth"] != merged["diplotype"]]
+    # unphased, a documented priority (NAT2) reports its pick among pairs the genotypes cannot
+    # tell apart; the truth must be one of the pairs the call names
+    picked = [
+        "priority_pick" in list(codes) and truth_dip in " ".join(warnings)
+        for codes, warnings, truth_dip in zip(merged["reason_codes"], merged["warnings"], merged["diplotype_truth"])
+    ]
+    wrong = merged[(merged["diplotype_truth"] != merged["diplotype"]) & ~pd.Series(picked, index=merged.index)]
     assert len(merged) == len(pairs)
     assert wrong.empty, wrong[["diplotype_truth", "diplotype", "call_status"]].head().to_string()
 

@@ -16,6 +16,7 @@ rule call:
     params:
         out_dir=lambda wildcards, output: Path(output.calls).parent,
         assume_reference=config["assume_reference"],
+        find_combinations=config["find_combinations"],
         genes=config["genes"],
         build=config["build"],
         kb=get_kb(),

@@ -31,4 +31,5 @@ run_batch(
     genes=params.genes or None,
     outside_calls=snakemake.input.outside_calls[0] if snakemake.input.outside_calls else None,
     build=params.build,
+    combinations=params.find_combinations,
 )

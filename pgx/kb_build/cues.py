@@ -1,0 +1,233 @@
+"""The cue vocabulary of guideline recommendation texts: regular expressions and small
+readers shared by :mod:`pgx.kb_build.advice` (which reads a text) and
+:mod:`pgx.kb_build.clause_facts` (doses, caps, schedules, follow-up, drug names).
+
+Each pattern names a wording the CPIC and DPWG texts use for one kind of advice; the
+rule order of :data:`RULES` decides ties between cues that start at the same place.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pgx import schema
+
+# --- vocabularies ------------------------------------------------------------------------
+
+#: follow-up kinds and the reasons a clause is not represented are declared in pgx.schema
+FOLLOWUP = schema.FOLLOWUP
+NOT_REPRESENTED = schema.NOT_REPRESENTED
+
+#: condition kinds, in the order a label is filed under them
+CONDITION_KINDS = ("risk_factors", "indication", "age", "other")
+
+#: spelling variants and typos of drug names in the source texts -> the KB's name
+SYNONYMS = {
+    "tioguanine": "thioguanine",
+    "mecaptopurine": "mercaptopurine",
+    "amitripyline": "amitriptyline",
+    "5-fluorouracil": "fluorouracil",
+    "acetylsalicylic acid": "aspirin",
+}
+
+
+def _rx(pattern: str) -> re.Pattern:
+    return re.compile(pattern, re.IGNORECASE)
+
+
+# --- cues --------------------------------------------------------------------------------
+
+_NUM = r"\d+(?:\.\d+)?"
+_PCT = rf"(?P<lo>{_NUM})\s*%?(?:\s*(?:-|–|to)\s*(?P<hi>{_NUM}))?\s*%"
+_DOSE_WORD = r"dos(?:e|es|ing|age)\b"
+
+_NO_REC_TEXT = _rx(
+    r"^\s*(?:no recommendation|no action recommended|n/a\s*\.?$|the guideline does not provide a recommendation)"
+)
+_ASSESS = _rx(
+    r"\b(?:measur|determin|evaluat|assess)\w*[^.;]{0,40}?\b(?:activity|inhibition of platelet)"
+    r"|\bactivity must be measured\b|\bfurther (?:genetic )?testing\b|\bclinical findings\b"
+)
+_START_STANDARD = _rx(
+    r"^(?:start|begin|initiate)(?: therapy)? (?:with|at) (?:the )?(?:normal|standard|usual) (?:initial |starting )?dose\b"
+)
+_NOT_AVOID = _rx(
+    r"\bno (?:reason|need) to avoid\b|\bno indication to change\b|\bno action (?:is )?(?:needed|required)\b"
+    r"|\bno adjustments? needed\b|\bdoes not need to be adjusted\b"
+)
+_AVOID = _rx(
+    r"\bavoid(?:ed)?\b(?![^.;]*\b(?:inhibitors?|inducers?|co-medication)\b)(?! (?:\w+ )?doses? exceeding)"
+    r"|\bnot recommended\b|\bcontra-?indicated\b|\bdo not use\b|\bshould not be used\b|\bshould be stopped\b"
+)
+_ALT_DIRECTIVE = _rx(r"^(?:choose|select|use|prescribe|recommend|switch to)\b[^.;]*?\balternat")
+_INSTEAD = _rx(r"\bin lieu of\b|\binstead of\b(?! daily| weekly)")
+_REDUCE = _rx(
+    rf"{_PCT}\s*(?:reduction|lower|less|decrease)\b|\b(?:reduc|decreas)\w*\b[^.;]*?\b{_DOSE_WORD}"
+    rf"|\blower\b[^.;]*?\b{_DOSE_WORD}|\blowest (?:recommended )?starting dose|(?:≤|<=|<)\s*{_NUM}\s*mg"
+    rf"|\blimit (?:the )?dose|\d+-fold\b(?!\s+higher)|\breduce the dose\b"
+    rf"|\b{_NUM}\s*%?(?:\s*(?:-|–|to)\s*{_NUM})?\s*% of (?:the )?[\w -]{{0,40}}?\b{_DOSE_WORD}"
+    rf"|\bhalf (?:of )?the\b[^.;]*?\b{_DOSE_WORD}|\bdo not (?:give |use |administer )?(?:\w+ )?exceed\w*|\bno more than\b"
+    rf"|\bsmaller steps\b|\b(?:very )?low dose\b"
+)
+_INCREASE = _rx(
+    rf"\b(?:increas|rais)\w*\b[^.;]*?\b{_DOSE_WORD}|\bhigher\b[^.;]*?\b{_DOSE_WORD}|\b{_DOSE_WORD}[^.;]{{0,10}}\bincrease"
+    rf"|\b{_NUM}\s*(?:-|to)\s*{_NUM}\s*times\b"
+    rf"|\b(?:double|triple)\b[^.;]*?\b{_DOSE_WORD}|\b{_NUM}\s*(?:times|x)\s+(?:the\s+)?(?:[\w-]+\s+){{0,3}}?{_DOSE_WORD}"
+    rf"|\b{_NUM}-fold higher (?:[\w-]+ ){{0,2}}?{_DOSE_WORD}|\b{_DOSE_WORD}[^.;]{{0,20}}?{_NUM}x higher\b"
+    rf"|\bincrease the dose\b|\btitrat\w* to a higher\b|\buse the maximum dose\b|\bdose of at least\b|\btitrat\w* (?:the dose )?(?:up\b|upward|according to the maximum)"
+)
+_CONSIDER_ALT = _rx(
+    r"\balternat\w*|\banother\b|\bnot (?:\w+ )?(?:metaboli[sz]ed by|dependent on)\b|^consider\b[^.;]*\bsuch as\b"
+    r"|\bswitching to\b|\bnon-[\w-]+ opioid\b"
+)
+_CAUTION = _rx(r"\bcaution\w*|\bcautious\w*|\bcarefully\b(?! weigh)|\bbe (?:extra )?alert\b")
+_STANDARD = _rx(
+    rf"\b(?:standard|usual|typical|normal|label[- ]recommended|recommended|desired)\b[\w /-]{{0,30}}?\b{_DOSE_WORD}"
+    rf"(?!\w* is \d)|\baccording to the (?:product )?label\b|\bstandard dosing\b|\bat standard doses?\b"
+    rf"|\bstandard of care dosing\b"
+)
+_MONITOR = _rx(r"\bmonitor\w*|\bplasma concentration|\btrough\b")
+_WEIGH = _rx(r"\bweigh\b[^.;]*\brisks?\b")
+
+#: ordered cue rules: (rule name, action, pattern); "avoid" may become use_alternative
+RULES: tuple[tuple[str, str, re.Pattern], ...] = (
+    ("assess", "assess_further", _ASSESS),
+    ("start_standard", "standard_dose", _START_STANDARD),
+    ("not_avoid", "standard_dose", _NOT_AVOID),
+    ("avoid", "avoid", _AVOID),
+    ("alternative_directive", "use_alternative", _ALT_DIRECTIVE),
+    ("instead", "use_alternative", _INSTEAD),
+    ("reduce", "reduce_dose", _REDUCE),
+    ("increase", "increase_dose", _INCREASE),
+    ("consider_alternative", "consider_alternative", _CONSIDER_ALT),
+    ("caution", "monitor", _CAUTION),
+    ("standard", "standard_dose", _STANDARD),
+    ("monitor", "monitor", _MONITOR),
+)
+
+#: clauses that say what cannot be said, or report evidence: they never decide
+_NON_DECIDING = _rx(
+    r"^it is not (?:possible|known)\b|^there (?:is|are) (?:insufficient|no) (?:\w+ ){0,2}?(?:data|information|evidence)\b"
+    r"|^(?:a|one) (?:dutch )?stud|^studies\b|^in (?:a|one) study\b|^in \d+ |^a patient with\b|^for \d+ patients\b"
+    r"|^insufficient evidence\b|^a substantiated recommendation\b|^no [a-z0-9]+ genotype is available\b"
+    r"|^\w+ (?:genotype result|phenotype) (?:is not available|could not be assigned)"
+    r"|^neither \w+ or \w+ phenotype"
+)
+_EVIDENCE = _rx(
+    r"\b(?:in|from) (?:a|one) study\b|\bstud(?:y|ies) (?:involving|have|has|found)\b|\btolerated\s+(?:\d|a\b|an\b|the\b)|\baverage dose\b"
+    r"|\bwas sufficient\b|\bwere achieved\b|\bpharmacokinetic model\b|\bis a factor of\b|\bpatients? with (?:the )?genotype\b"
+    r"|\bhas been (?:found|reported|observed)\b|\bhave been (?:found|reported|observed)\b|\bhas been reported\b"
+    r"|\bwas calculated\b|\bare considered toxic\b|\bis considered toxic\b"
+)
+_REFERENCE_VALUES = _rx(r"\btherapeutic (?:range|plasma concentration|upper limit)\b|\bconsidered toxic\b|\bng/ml\b")
+_BACKGROUND = _rx(
+    r"\bsteady state\b|\bis (?:also )?determined by\b|\bis defined as\b|\bcontribute\b|\bgenotype (?:result )?is not available"
+    r"|\bcould not be assigned\b|\bnot (?:substantially|significantly)? ?influenced\b|\blatency period\b"
+    r"|\bis metaboli[sz]ed\b|\bare metaboli[sz]ed\b|\bequates to\b|\bgiven that\b|\bsuperior\b|\bappears to be\b"
+    r"|\bmay decrease\b|\bnot been observed\b|\bare observed\b|\bis based on\b|\bin addition to\b"
+)
+
+_FALLBACK_IF = _rx(
+    r"^(?:if|in the event|in case|when|should)\b[^:]*?(?:not possible|cannot|can ?not|warranted|to be prescribed|clinically appropriate"
+    r"|most appropriate|not (?:an option|desir\w+|wanted|available|considered)|is selected|must be used"
+    r"|are required|is required|no alternative|alternative is not|not (?:a )?suitable)"
+)
+_SECOND_STEP_IF = _rx(
+    r"^(?:if|in the (?:case|event) of|when|should)\b[^:]*?(?:no (?:clinical )?response|not (?:adequately )?respond"
+    r"|inadequate|insufficient|efficacy is not|side effects|myelosuppression occurs|necessary|does not work"
+    r"|still insufficient|tolerating|higher potency|dose >|dose > ?\d|response is|concentration is|<\s*\d+ ?ng)"
+)
+_OR_SPLIT = re.compile(
+    r"\s*(?:,\s*)?\b(?:or|either)\b,?\s+(?=(?:to |else |instead |alternatively )?(?:choose|select|use|start|avoid|increase|"
+    r"reduce|titrate|measure|double|consider|give|prescribe|switch|monitor|determine|begin|the dose|an? alternat|"
+    r"start with the standard|with)\b)",
+    re.IGNORECASE,
+)
+_OR_OPENER = _rx(r"^(?:or|alternatively)\b,?\s*")
+
+
+def _if_part(clause: str) -> tuple[str, str]:
+    """``(condition, main)`` for a clause opening with If/When/In the event/Should ..."""
+    if not re.match(r"(?:if|when|in the (?:case|event)|in case|should)\b", clause, re.IGNORECASE):
+        return "", clause
+    # "If X is warranted, consider ..." / "If it is not possible to avoid X: use ..." / "If A, and B, consider ..."
+    m = _THEN.search(clause)
+    if m:
+        return clause[: m.start()], clause[m.end() :].strip()
+    cut = [i for i in (clause.find(","), clause.find(":")) if i >= 0]
+    if not cut:
+        return clause, ""
+    i = min(cut)
+    return clause[:i], clause[i + 1 :].strip()
+
+
+_THEN = _rx(
+    r"[,:]\s*(?:then\s+)?(?=(?:use|start|begin|initiate|give|reduce|increase|avoid|choose|select|consider|prescribe|"
+    r"administer|limit|double|titrate|recommend|monitor|be |do not|try|determine|measure|switch|advise|check|cautiously|"
+    r"utili[sz]e|\d+-?\w*\s|[a-z0-9-]+ should)\b)"
+)
+
+
+_CONNECTIVE = _rx(r"^(?:therefore|however|furthermore|then),?\s+")
+
+
+def clause_role(clause: str) -> tuple[str, str]:
+    """``(role, main text)``: ``fallback``, ``second_step`` or ``advice`` (see the module docstring)."""
+    clause = _CONNECTIVE.sub("", clause)
+    cond, main = _if_part(clause)
+    if cond:
+        if _FALLBACK_IF.search(cond + ":"):
+            return "fallback", main
+        if _SECOND_STEP_IF.search(cond + ":"):
+            return "second_step", main
+        return "advice", main  # "If an alternative is an option, choose an alternative"
+    if re.match(r"(?:the event|in the event)\b", clause, re.IGNORECASE):
+        return "fallback", clause
+    return "advice", clause
+
+
+_NEGATED_ALTERNATIVE = _rx(
+    r"alternatives?(?: \w+){0,2} (?:is|are) not (?:available|considered|suitable|an option|possible)\b[^.;,]*"
+    r"|\black of [\w ]{0,40}?alternative[\w ]*"
+    r"|\b(?:is|are) (?:therefore )?(?:also )?not (?:an? |a suitable |suitable )?alternatives?\b"
+    r"|\bnot suitable as alternatives?\b"
+)
+
+
+def _without_negated_alternatives(text: str) -> str:
+    return _NEGATED_ALTERNATIVE.sub(" ", text)
+
+
+def actions_in(text: str) -> list[tuple[str, str]]:
+    """The ``(action, rule)`` pairs of ``text`` in order: the first cue of each ``or`` part."""
+    out = []
+    parts = [p for p in _OR_SPLIT.split(_OR_OPENER.sub("", text)) if p.strip()]
+    for part in parts:
+        part = _without_negated_alternatives(part)
+        hits = []
+        for order, (rule, action, pattern) in enumerate(RULES):
+            m = pattern.search(part)
+            if m:
+                hits.append((m.start(), order, action, rule))
+        if hits:
+            _, _, action, rule = min(hits)
+            if action == "standard_dose" and any(r == "caution" for *_, r in hits):
+                action, rule = "monitor", "caution"  # "use at standard doses with caution"
+            out.append((action, rule))
+    return out
+
+
+_LEAD_DIRECTIVE = _rx(r"^(?:use|start|give|reduce|increase|avoid|choose|select)\b")
+#: a clause that tells what to do (an imperative, or "should"): only these add other actions
+_DIRECTIVE = _rx(
+    r"^(?:(?:then|therefore|alternatively|or|either|also|if necessary|if possible|for (?:the )?(?:first|subsequent|other) doses?,?"
+    r"|for [^,:]{0,40}[,:]|based on [^,]{0,30},|there is|there are),?\s+)?"
+    r"(?:cautiously |carefully |regularly |closely )?(?:use|start|begin|initiate|give|reduce|"
+    r"increase|avoid|choose|select|consider|prescribe|administer|limit|double|titrate|recommend|monitor|be |do not|"
+    r"try|determine|measure|switch|guide|adjust|decrease|lower|raise|no (?:action|adjustments?|reason|need|indication))\b"
+    r"|\bshould (?:be|not|guide)\b|\bmust be\b|\b(?:is|are) (?:relatively )?(?:contra-?indicated|not recommended)\b"
+)
+_FOLLOWING = _rx(r"\b(?:not exceed|no more than) the following\b")
+_MG = re.compile(r"(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>mg(?:/kg)?)(?P<per>\s*(?:/day|per day))?(?P<form> as \w+)?")
+
+
