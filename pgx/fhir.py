@@ -25,7 +25,6 @@ profiles and the choices made where the guide is silent.
 
 from __future__ import annotations
 
-import math
 import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -50,7 +49,7 @@ from fhir.resources.R4B.task import Task, TaskInput
 from pgx import __version__
 from pgx.errors import KnowledgeBaseError
 from pgx.kb import KnowledgeBase, load_kb
-from pgx.patient_files import PatientData, write_patient_files
+from pgx.patient_files import PatientData, cell_items as _items, cell_text as _text, cell_value as _value, write_patient_files
 from pgx.schema import CALL_REASONS
 
 # --- code systems and profiles (docs/fhir.md) ---------------------------------------------
@@ -123,26 +122,6 @@ ADVICE_ACTIONS = frozenset(ACTIONS) - {"no_recommendation", "no_guideline_match"
 NO_RESULT = "No Result"
 
 # --- small builders -----------------------------------------------------------------------
-
-
-def _value(x: object) -> object:
-    """None for a missing cell (None, NaN, NA), else the value."""
-    if x is None or x is pd.NA:
-        return None
-    if isinstance(x, float) and math.isnan(x):
-        return None
-    return x
-
-
-def _text(x: object) -> str:
-    v = _value(x)
-    return "" if v is None else str(v)
-
-
-def _items(x: object) -> list[str]:
-    """A list cell (None, list or numpy array) as a list of strings."""
-    v = _value(x)
-    return [] if v is None else [str(i) for i in v if _value(i) is not None]
 
 
 def _concept(code: tuple[str, str, str] | None = None, text: str | None = None, *more: Coding) -> CodeableConcept:

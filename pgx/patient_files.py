@@ -12,6 +12,7 @@ previous folder (or none), never half a folder or half a file.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,27 @@ import pandas as pd
 
 from pgx.outputs import clean_stale_temporaries, make_folder, read_table, replace_folder, temporary_folder, verify_run, writing
 from pgx.sample_ids import INDEX_NAME, report_file_names, write_file_index
+
+
+def cell_value(x: object) -> object:
+    """None for a missing table cell (None, NaN, NA), else the value."""
+    if x is None or x is pd.NA:
+        return None
+    if isinstance(x, float) and math.isnan(x):
+        return None
+    return x
+
+
+def cell_text(x: object) -> str:
+    """A cell as text; '' when missing."""
+    v = cell_value(x)
+    return "" if v is None else str(v)
+
+
+def cell_items(x: object) -> list[str]:
+    """A list cell (None, list or numpy array) as a list of strings, missing items dropped."""
+    v = cell_value(x)
+    return [] if v is None else [str(i) for i in v if cell_value(i) is not None]
 
 
 @dataclass(frozen=True)

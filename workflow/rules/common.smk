@@ -72,4 +72,8 @@ def get_final_outputs():
     outputs += expand("results/{batch}/checks.txt", batch=get_batches())
     if config["reports"]:
         outputs += expand("results/{batch}/reports", batch=get_batches())
+    if config.get("fhir", False):
+        outputs += expand("results/{batch}/fhir", batch=get_batches())
+    if config.get("patient_json", False):
+        outputs += expand("results/{batch}/json", batch=get_batches())
     return outputs
