@@ -175,18 +175,30 @@ def _listed(model, per_copy: list[list[int]]) -> tuple[str, ...]:
     )
 
 
+def _dosage_copies(mask, nonref, alleles: list[int], hb, ign) -> dict[int, int]:
+    """allele -> copies carried, by dosage (the fewest copies over its present variants).
+    An allele whose variants all belong to a larger allele found too counts only the
+    copies the larger one does not explain (HapB3 once and c.1129-5923C>G homozygous:
+    HapB3 plus one c.1129-5923C>G), larger alleles first."""
+    copies = {}
+    for a in alleles:
+        where = nonref[a] & ~ign
+        copies[a] = int(((mask[a, where][:, None] & hb[where]) != 0).sum(axis=1).min())
+    for a in sorted(copies, key=lambda x: -int(nonref[x].sum())):
+        for b in copies:
+            if b != a and nonref[b].sum() > nonref[a].sum() and not (nonref[a] & ~nonref[b]).any():
+                copies[a] -= copies[b]
+    return {a: n for a, n in copies.items() if n > 0}
+
+
 def _unphased(model, mask, nonref, alleles, hb, ign, carried, ranks, inferable) -> Solution:
     """Phase unknown: alleles by dosage, the two lowest-function copies form the pair."""
     notes: list[tuple[str, str]] = []
     either = hb[:, 0] | hb[:, 1]
     full, part = _on_copy(mask, nonref, alleles, either, ign)
     counted, blocked = _resolve_partials(model, part, inferable, notes)
-    found = _drop_nested(nonref, full + counted)
-    copies = {}
-    for a in found:
-        where = nonref[a] & ~ign
-        hits = ((mask[a, where][:, None] & hb[where]) != 0).sum(axis=1)  # copies carrying each variant
-        copies[a] = int(hits.min())
+    copies = _dosage_copies(mask, nonref, full + counted, hb, ign)
+    found = list(copies)
     dosage = carried.sum(axis=1)
     covered = np.zeros(len(model.positions), dtype=np.int64)
     for a, n in copies.items():
@@ -205,7 +217,7 @@ def _unphased(model, mask, nonref, alleles, hb, ign, carried, ranks, inferable) 
     chosen = [model.alleles[a] for a in expanded[:2]] + [model.reference] * max(0, 2 - len(expanded))
     if len(expanded) > 2:
         notes.append(("assumed_trans", f"{len(expanded)} variant allele copies found with phase unknown ("
-                      + ", ".join(listed) + "); the two lowest-function ones give the phenotype (CPIC)"))
+                      + "; ".join(listed) + "); the two lowest-function ones give the phenotype (CPIC)"))
     elif len(copies) == 2 and all(ranks[a][0] < ACTIONABLE_RANK for a in copies) and max(copies.values()) == 1:
         notes.append(("assumed_trans", "phase unknown: the two variant alleles are assumed to be on different gene "
                       "copies (CPIC's rule); phased data could show they share one"))

@@ -414,7 +414,7 @@ def call_gene(gm: GenotypeMatrix, kb, gene: str, *, combinations: bool = False) 
 
 
 def _function_ranks(kb, model: GeneModel) -> list[tuple]:
-    """Sort key per allele of a lowest-function gene: function rank, activity, name.
+    """Sort key per allele of a lowest-function gene: function rank, activity, specificity, name.
 
     An allele without a function takes the gene's ``unassigned_function`` rule when it
     has one (RYR1, CACNA1S: uncertain function)."""
@@ -422,12 +422,14 @@ def _function_ranks(kb, model: GeneModel) -> list[tuple]:
     rules = kb.table("gene_rules", model.gene) if "gene_rules" in kb.tables else pd.DataFrame(columns=["rule", "value"])
     unassigned = next((v for r, v in zip(rules["rule"], rules["value"]) if r == "unassigned_function"), "")
     keys = []
-    for name in model.alleles:
+    for i, name in enumerate(model.alleles):
         function = str(tab.at[name, "function"] or "") if name in tab.index else ""
         function = function or unassigned
         activity = tab.at[name, "activity_value"] if name in tab.index else None
         rank = FUNCTION_RANK.get(function.lower(), _UNLISTED_FUNCTION_RANK if function else FUNCTION_RANK["unknown function"])
-        keys.append((rank, 9.0 if activity is None or pd.isna(activity) else float(activity), allele_sort_key(name)))
+        value = 9.0 if activity is None or pd.isna(activity) else float(activity)
+        # equal function: the more specific allele (more defining positions) first
+        keys.append((rank, value, -int(model.defined[i].sum()), allele_sort_key(name)))
     return keys
 
 
@@ -731,8 +733,6 @@ def _sample_call(gm, model, rules, cols, chrom, g: _SampleGenotypes, s: int, sol
                  phased=bool(g.modes[s] == MODE_PHASED))  # fmt: skip
     for text in input_warnings(len(positions), assumed, [], []):
         notes.add("assumed_reference", text)
-    if miss:
-        notes.add("missing_positions")
     covered = len(miss) < len(positions)
     missing_required = positions[np.isin(positions, rules.required_positions) & g.missing[s]].tolist()
     if g.modes[s] == MODE_HAPLOID and chrom not in _HAPLOID_CONTIGS and covered:
@@ -747,6 +747,8 @@ def _sample_call(gm, model, rules, cols, chrom, g: _SampleGenotypes, s: int, sol
         notes.add("missing_required_position", "required position(s) missing: " + ", ".join(map(str, missing_required))
                   + "; no call is made without them")
         return call_row(model.gene, notes, **facts)
+    if miss:
+        notes.add("missing_positions")
     if novel and rules.undocumented_as_reference:
         notes.add("novel_variant", "allele(s) that no definition names: " + ", ".join(novel) + "; counted as "
                   f"reference there, so that {model.gene}'s documented variants still give a result (a new allele is possible)")

@@ -282,3 +282,14 @@ def test_ryr1_variant_without_a_function_in_the_sources_is_flagged_uncertain(kb,
     row = call(kb, vcf_for(kb, tmp_path, "RYR1", {"rs34694816": "0/1"}), "RYR1")
     assert row["phenotype"] == "Uncertain Susceptibility" and row["function_2"] is None
     assert "unassigned_function" in list(row["reason_codes"])
+
+
+def test_unphased_nested_alleles_count_the_copies_the_larger_one_leaves(kb, tmp_path):
+    # c.1129-5923C>G on both copies, c.1236G>A on one: HapB3 once and c.1129-5923C>G once,
+    # not one variant 'unexplained'; with c.61C>T (no function) the score is 0.0 + 0.5
+    vcf = vcf_for(kb, tmp_path, "DPYD", {C1236: "0/1", C1129: "1/1", C61: "0/1"})
+    row = call(kb, vcf, "DPYD")
+    assert list(row["alleles_found"]) == ["c.61C>T", "c.1129-5923C>G", HAPB3]
+    assert row["diplotype"] == f"c.61C>T/{HAPB3}"  # equal function: the more specific allele
+    assert row["activity_score"] == 0.5
+    assert "unexplained_variant" not in list(row["reason_codes"])
