@@ -213,8 +213,10 @@ def test_demo_workflow_runs_end_to_end(workdir):
     assert all(p.read_bytes().startswith(b"%PDF") for p in pdfs)
     assert (results / "checks.txt").read_text().startswith("# batch\tdemo\n")
 
-    assert {p.stem for p in (results / "fhir").glob("*.json")} == samples
-    assert {p.stem for p in (results / "json").glob("*.json")} == samples
+    for folder in ("fhir", "json"):  # named like the PDFs, with the same kind of index
+        exported = read_file_index(results / folder / "index.tsv")
+        assert set(exported) == samples
+        assert {p.name for p in (results / folder).glob("*.json")} == set(exported.values())
 
     for rule in ("check_inputs", "call", "reports", "fhir", "patient_json"):
         assert (workdir / "logs" / "demo" / f"{rule}.log").exists(), rule
