@@ -19,7 +19,7 @@ from pgx.builds import BUILDS, GRCH37, GRCH38, expand_to_kb, loci_on_build
 from pgx.errors import ConfigError, InputError
 from pgx.genotypes import genotype_frame
 from pgx.kb import KnowledgeBase, load_kb
-from pgx.match import call_diplotypes
+from pgx.calling import call_diplotypes
 from pgx.genotypes import STATUS_MISSING
 from pgx.outputs import StagedRun, clean_stale_temporaries, make_folder, read_table, run_id, verify_run, writing
 from pgx.schema import SCHEMA_VERSION

@@ -60,6 +60,17 @@ def get_outside_calls(wildcards):
     return sorted(set(files) - {""})
 
 
+def runtime_per_attempt(minutes):
+    """A runtime (minutes) that grows with each attempt: a job killed at its time limit is
+    retried (the profiles' `retries`) with twice, then three times, the time."""
+    return lambda wildcards, attempt: minutes * attempt
+
+
+def memory_per_attempt(mb):
+    """Memory (MB) that grows by half on each retry: a job killed for its memory gets more."""
+    return lambda wildcards, attempt: int(mb * (1 + 0.5 * (attempt - 1)))
+
+
 def get_kb():
     """Knowledge-base directory from the config ('' = pgx's default)."""
     return config.get("kb") or ""
