@@ -13,6 +13,10 @@ rule fhir:
     params:
         results_dir=lambda wildcards, input: Path(input.calls).parent,
         kb=get_kb(),
+    threads: 1
+    resources:
+        mem_mb=memory_per_attempt(2000),
+        runtime=runtime_per_attempt(60),
     log:
         "logs/{batch}/fhir.log",
     benchmark:
@@ -33,6 +37,10 @@ rule patient_json:
         documents=directory("results/{batch}/json"),
     params:
         results_dir=lambda wildcards, input: Path(input.calls).parent,
+    threads: 1
+    resources:
+        mem_mb=memory_per_attempt(2000),
+        runtime=runtime_per_attempt(20),
     log:
         "logs/{batch}/patient_json.log",
     benchmark:
