@@ -22,6 +22,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/check.smk"
 include: "workflow/rules/call.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/exports.smk"
 include: "workflow/rules/cohort.smk"
 include: "workflow/rules/qc.smk"
 

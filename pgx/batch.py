@@ -62,6 +62,8 @@ STEPS = {
     "call_chunk": ("calling one chunk of samples", "called one chunk of samples"),
     "call": ("calling genotypes, phenotypes and drug recommendations: gathering the chunks into the batch's tables", "called genotypes, phenotypes and recommendations"),
     "reports": ("writing one PDF report per patient", "wrote the patient PDFs"),
+    "fhir": ("writing one FHIR bundle per patient", "wrote the FHIR bundles"),
+    "patient_json": ("writing one JSON document per patient", "wrote the patient JSON documents"),
     "qc": ("writing the batch QC report", "wrote the QC report"),
     "cohort": ("updating the tables of all batches (cohort)", "updated the cohort tables"),
     "all": ("finishing", "finished"),
@@ -154,6 +156,7 @@ def write_run_config(
     assume_reference: bool,
     cores: int,
     outside_calls: Path | None = None,
+    outside_sample: str | None = None,
     genes: Sequence[str] | None = None,
     build: str = "auto",
     kb: Path | None = None,
@@ -169,8 +172,8 @@ def write_run_config(
         if link.is_symlink():
             link.unlink()
         link.symlink_to(os.path.relpath(run.results, run.workdir), target_is_directory=True)
-    rows = ["batch\tvcf\toutside_calls"]
-    rows += [f"{run.name}\t{v}\t{outside_calls.absolute() if outside_calls else ''}" for v in run.vcfs]
+    rows = ["batch\tvcf\toutside_calls\toutside_calls_sample"]
+    rows += [f"{run.name}\t{v}\t{outside_calls.absolute() if outside_calls else ''}\t{outside_sample or ''}" for v in run.vcfs]
     (config_dir / "samples.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     config = {
         "samples": "config/samples.tsv",
@@ -179,6 +182,8 @@ def write_run_config(
         "genes": list(genes) if genes else None,
         "build": build,
         "reports": True,
+        "fhir": True,
+        "patient_json": True,
         "threads": max(1, cores),
     }
     path = config_dir / "config.yaml"
@@ -297,6 +302,9 @@ def summary(run: BatchRun) -> list[str]:
     pdfs = sorted((d / "reports").glob("*.pdf"))
     lines = [f"Batch {run.name} is done. The results are in {d}"]
     rows = [("Patient reports (one PDF per patient)", f"{d / 'reports'}/  ({len(pdfs)} PDF files)")]
+    for folder, label in (("fhir", "FHIR bundles (one per patient)"), ("json", "Patient JSON (one per patient)")):
+        if (d / folder).is_dir():
+            rows.append((label, f"{d / folder}/  ({len(list((d / folder).glob('*.json')))} files)"))
     qc = next((d / n for n in QC_REPORT_NAMES if (d / n).is_file()), None)
     if qc:
         rows.append(("Batch QC report", str(qc)))
@@ -344,6 +352,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument(
         "--outside-calls", type=Path, metavar="TSV",
         help="results from other assays (e.g. CYP2D6 copy number, HLA) that fill or override genes",
+    )  # fmt: skip
+    p.add_argument(
+        "--sample", metavar="SAMPLE_ID",
+        help="the sample an outside-call file in PharmCAT's format (no header, one sample) belongs to; "
+        "not needed when the batch has one sample",
     )  # fmt: skip
     p.add_argument("--genes", nargs="+", metavar="GENE", help="only these genes (default: every gene the KB calls from a VCF)")
     p.add_argument("--build", choices=("auto", *BUILDS), default="auto", help="genome build of the VCFs (default: auto)")
@@ -396,7 +409,7 @@ def run_batch_command(args: argparse.Namespace, stream: TextIO = sys.stdout, err
         print(f"  Note: {note}", file=stream)
 
     write_run_config(
-        run, assume_reference=args.assume_reference, cores=args.cores, outside_calls=args.outside_calls,
+        run, assume_reference=args.assume_reference, cores=args.cores, outside_calls=args.outside_calls, outside_sample=args.sample,
         genes=args.genes, build=args.build, kb=args.kb,
     )  # fmt: skip
     print(f"Running the workflow with {args.cores} core(s):", file=stream, flush=True)

@@ -71,6 +71,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         build=args.build,
         overlay=None if args.no_overlay else (args.overlay or "auto"),
         combinations=args.find_combinations,
+        fhir=args.fhir,
+        patient_json=args.json,
+        outside_sample=args.sample,
     )
     if Path(outputs.get("provenance", "")).is_file():
         _print_build(outputs["provenance"])
@@ -240,6 +243,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--batch", metavar="NAME", help="batch name shown in reports (default: name of --out)")
     run.add_argument("--no-reports", action="store_true", help="write the Parquet tables only, no PDFs")
     run.add_argument(
+        "--fhir",
+        action="store_true",
+        help="also write one HL7 FHIR R4 Genomics Reporting bundle per sample to fhir/<sample>.json (docs/fhir.md)",
+    )
+    run.add_argument(
+        "--json",
+        action="store_true",
+        help="also write one patient JSON per sample to json/<sample>.json (schema: docs/patient.schema.json)",
+    )
+    run.add_argument(
         "--find-combinations",
         action="store_true",
         help="report a phased haplotype that only a combination of defined alleles explains ([*6 + *18], "
@@ -253,6 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
             "results from other assays (columns sample_id, gene and diplotype, phenotype "
             "or activity_score) that fill or override genes, e.g. CYP2D6 copy number or HLA"
         ),
+    )
+    run.add_argument(
+        "--sample",
+        metavar="SAMPLE_ID",
+        help="the sample an outside-call file in PharmCAT's format (no header, one sample per file) belongs to; "
+        "not needed when the batch has one sample",
     )
     overlay = run.add_mutually_exclusive_group()
     overlay.add_argument(

@@ -57,7 +57,7 @@ def test_dry_run_of_default_config_plans_every_rule(workdir):
     result = snakemake("-n", "--cores", "2", "--nolock", cwd=workdir)
     out = output_of(result)
     assert result.returncode == 0, out
-    for rule in ("check_inputs", "call", "reports", "all"):
+    for rule in ("check_inputs", "call", "reports", "fhir", "patient_json", "all"):
         assert rule in out
 
 
@@ -213,7 +213,12 @@ def test_demo_workflow_runs_end_to_end(workdir):
     assert all(p.read_bytes().startswith(b"%PDF") for p in pdfs)
     assert (results / "checks.txt").read_text().startswith("# batch\tdemo\n")
 
-    for rule in ("check_inputs", "call", "reports"):
+    for folder in ("fhir", "json"):  # named like the PDFs, with the same kind of index
+        exported = read_file_index(results / folder / "index.tsv")
+        assert set(exported) == samples
+        assert {p.name for p in (results / folder).glob("*.json")} == set(exported.values())
+
+    for rule in ("check_inputs", "call", "reports", "fhir", "patient_json"):
         assert (workdir / "logs" / "demo" / f"{rule}.log").exists(), rule
         assert (workdir / "benchmarks" / "demo" / f"{rule}.tsv").exists(), rule
 

@@ -23,6 +23,7 @@ rule prepare:
         genes=config["genes"],
         build=config["build"],
         kb=get_kb(),
+        outside_calls_sample=get_outside_calls_sample,
     threads: 1
     resources:
         # the reader keeps every sample's decoded genotypes (a few kB each) while it writes the chunks

@@ -31,6 +31,8 @@ def load_samples(path):
         raise WorkflowError(f"sample sheet {path} lists the same VCF twice in one batch ({rows})")
     if "outside_calls" not in sheet.columns:
         sheet["outside_calls"] = ""
+    if "outside_calls_sample" not in sheet.columns:
+        sheet["outside_calls_sample"] = ""
     given = sheet[sheet["outside_calls"] != ""].groupby("batch")["outside_calls"].nunique()
     if (given > 1).any():
         batches = ", ".join(given[given > 1].index)
@@ -90,6 +92,14 @@ def chunk_parts(wildcards):
     return [f"results/{wildcards.batch}/.scatter/parts/{k}" for k in range(batch_chunks(wildcards.batch))]
 
 
+def get_outside_calls_sample(wildcards):
+    """The sample a PharmCAT-format outside-call file of the batch belongs to ('' = the batch's only sample)."""
+    given = set(samples.loc[samples["batch"] == wildcards.batch, "outside_calls_sample"]) - {""}
+    if len(given) > 1:
+        raise WorkflowError(f"batch {wildcards.batch} names several outside_calls_sample values; give one")
+    return given.pop() if given else ""
+
+
 def get_kb():
     """Knowledge-base directory from the config ('' = pgx's default)."""
     return config.get("kb") or ""
@@ -102,4 +112,8 @@ def get_final_outputs():
     outputs += expand("results/{batch}/checks.txt", batch=get_batches())
     if config["reports"]:
         outputs += expand("results/{batch}/reports", batch=get_batches())
+    if config.get("fhir", False):
+        outputs += expand("results/{batch}/fhir", batch=get_batches())
+    if config.get("patient_json", False):
+        outputs += expand("results/{batch}/json", batch=get_batches())
     return outputs

@@ -34,4 +34,5 @@ prepare(
     build=params.build,
     overlay="auto",
     combinations=params.find_combinations,
+    outside_sample=params.outside_calls_sample or None,
 )
