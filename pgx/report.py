@@ -668,8 +668,7 @@ def plain_phenotype(gene: str, phenotype: str) -> str:
     function, G6PD activity, malignant-hyperthermia susceptibility, HLA carriage), not a
     table of genes: "Intermediate Metabolizer" of any gene is reduced enzyme activity.
     """
-    term = phenotype.strip()
-    low = term.lower()
+    low = re.sub(r"\s*\([^()]*\)$", "", phenotype.strip()).lower()  # "(activity score 1.0)" says nothing more
     hedge = ""
     for prefix in ("likely ", "possible "):
         if low.startswith(prefix):

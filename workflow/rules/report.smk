@@ -12,6 +12,8 @@ rule reports:
         reports=directory("results/{batch}/reports"),
     params:
         results_dir=lambda wildcards, input: Path(input.calls).parent,
+        paper=config["report_paper"],
+        appendix=config["report_appendix"],
     threads: config["threads"]
     log:
         "logs/{batch}/reports.log",
