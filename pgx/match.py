@@ -733,8 +733,6 @@ def _sample_call(gm, model, rules, cols, chrom, g: _SampleGenotypes, s: int, sol
                  phased=bool(g.modes[s] == MODE_PHASED))  # fmt: skip
     for text in input_warnings(len(positions), assumed, [], []):
         notes.add("assumed_reference", text)
-    if miss:
-        notes.add("missing_positions")
     covered = len(miss) < len(positions)
     missing_required = positions[np.isin(positions, rules.required_positions) & g.missing[s]].tolist()
     if g.modes[s] == MODE_HAPLOID and chrom not in _HAPLOID_CONTIGS and covered:
@@ -749,6 +747,8 @@ def _sample_call(gm, model, rules, cols, chrom, g: _SampleGenotypes, s: int, sol
         notes.add("missing_required_position", "required position(s) missing: " + ", ".join(map(str, missing_required))
                   + "; no call is made without them")
         return call_row(model.gene, notes, **facts)
+    if miss:
+        notes.add("missing_positions")
     if novel and rules.undocumented_as_reference:
         notes.add("novel_variant", "allele(s) that no definition names: " + ", ".join(novel) + "; counted as "
                   f"reference there, so that {model.gene}'s documented variants still give a result (a new allele is possible)")

@@ -26,7 +26,7 @@ FOLLOWUP_WORDS = {
     "stop_if_adverse": "stop at the first sign of a serious reaction",
     "weigh_risks": "weigh risks against benefits",
     "avoid_interacting_drugs": "avoid drugs that inhibit the pathway",
-    "further_testing": "test further (e.g. enzyme activity) before deciding",
+    "further_testing": "assess further (enzyme activity, clinical findings or more testing, as the guideline names)",
 }
 _APPLIES = {"starting": "starting dose", "maintenance": "maintenance dose", "subsequent": "doses after the first",
             "loading": "loading dose", "": "dose"}  # fmt: skip
@@ -96,9 +96,11 @@ def _main(drug: str, b: Advice, source: str) -> str:
     if a == "avoid":
         return f"Avoid {drug}"
     if a == "assess_further":
-        return f"Decide on {drug} after further assessment (enzyme activity, clinical findings or more testing)"
-    if a == "monitor":
+        return f"Decide on {drug} only after the further assessment the guideline asks for"
+    if a == "monitor" and b.rule in ("caution", "fallback"):
         return f"Use {drug} with caution and close monitoring"
+    if a == "monitor":
+        return f"Use {drug} with the follow-up below"
     return f"{source} makes no genotype-based recommendation for {drug} with this result"
 
 
@@ -125,7 +127,7 @@ def sentences(drug: str, b: Advice, source: str) -> list[str]:
         words = [_OTHER[o].format(drug=drug) for o in others]
         if b.dose and b.action not in ("reduce_dose", "increase_dose"):
             words = [w if w not in ("a lower dose", "a higher dose") else f"{dose_phrase(b.dose)}" for w in words]
-        lead = "Otherwise or if needed" if b.action not in ("avoid", "use_alternative", "consider_alternative") else (
+        lead = "Other option or next step" if b.action not in ("avoid", "use_alternative", "consider_alternative") else (
             f"If {drug} is used anyway")  # fmt: skip
         out.append(f"{lead}: {_join(words)}")
     follow = [FOLLOWUP_WORDS[f] for f in b.followup if f in FOLLOWUP_WORDS]
