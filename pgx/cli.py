@@ -172,15 +172,17 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         raise InputError(f"--n must be at least 1, got {args.n}")
     from pgx.simulate import simulate_cohort
 
+    kb = _load_kb(args.kb)
     vcf, truth = simulate_cohort(
-        _load_kb(args.kb),
-        args.genes,
+        kb,
+        kb.genes if args.genes == ["all"] else args.genes,
         args.n,
         args.out,
         phased=not args.unphased,
         seed=args.seed,
         known_function=args.known_function,
         mito_ploidy=args.mito_ploidy,
+        showcase=args.showcase,
     )
     print(f"vcf\t{vcf}")
     print(f"truth\t{truth}")
@@ -333,7 +335,15 @@ def build_parser() -> argparse.ArgumentParser:
             "every KB position of the genes listed, so nothing is missing) and truth.tsv."
         ),
     )
-    sim.add_argument("--genes", nargs="+", required=True, metavar="GENE", help="genes to simulate")
+    sim.add_argument(
+        "--genes", nargs="+", required=True, metavar="GENE",
+        help="genes to simulate; 'all': every gene the knowledge base calls from a VCF",
+    )  # fmt: skip
+    sim.add_argument(
+        "--showcase", action="store_true",
+        help="add the demo's showcase patients (a DPYD carrier, an unphased CYP2D6 tie, a no-call, CYP2D6 copy "
+        "number and HLA types as outside calls in outside_calls.tsv)",
+    )  # fmt: skip
     sim.add_argument("--n", type=int, required=True, metavar="N", help="number of samples")
     sim.add_argument("--out", "-o", type=Path, required=True, metavar="DIR", help="output directory")
     sim.add_argument("--unphased", action="store_true", help="write unphased genotypes (0/1 instead of 0|1)")

@@ -49,10 +49,13 @@ _DUPLICATION = re.compile(r"^(?P<base>.+?)x(?P<bound>≥|>=)?(?P<n>\d+|N)$")
 def read_outside_calls(path: Path | str) -> pd.DataFrame:
     """The outside-call TSV as strings, with a ``line`` column (1-based, header = 1)."""
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         raise OutsideCallError(f"{path}: outside-call file not found; check the --outside-calls path")
+    _check_size(path)
     try:
         df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment="#")
+    except pd.errors.EmptyDataError:
+        raise OutsideCallError(f"{path}: the outside-call file is empty; it needs a header line (sample_id, gene, diplotype ...)") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise OutsideCallError(f"{path}: not a readable tab-separated file ({exc}); save it as TSV") from None
     df.columns = [c.strip().lower() for c in df.columns]
@@ -69,6 +72,22 @@ def read_outside_calls(path: Path | str) -> pd.DataFrame:
     df["line"] = range(2, len(df) + 2)
     df["source"] = str(path)
     return df
+
+
+#: the longest line and the largest file of outside calls pgx reads (a line of a real file
+#: is well under 1 KB; a million rows are well under 256 MiB)
+MAX_LINE_BYTES = 1 << 20
+MAX_FILE_BYTES = 256 << 20
+
+
+def _check_size(path: Path) -> None:
+    """Refuse an outside-call file or line beyond the limits before pandas reads it."""
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise OutsideCallError(f"{path}: larger than {MAX_FILE_BYTES >> 20} MiB; that is not an outside-call table")
+    with open(path, "rb") as fh:
+        for lineno, line in enumerate(iter(lambda: fh.readline(MAX_LINE_BYTES + 1), b""), 1):
+            if len(line) > MAX_LINE_BYTES:
+                raise OutsideCallError(f"{path}, line {lineno}: longer than {MAX_LINE_BYTES >> 20} MiB; fix the file")
 
 
 def copy_number(allele: str) -> tuple[str, int, bool] | None:

@@ -21,6 +21,11 @@ truth (or a tie that includes it, where two alleles cannot be told apart). Choic
   (``1/1``, as many callers write chrM), and its truth row is that one allele
   (``allele_2`` empty).
 
+* ``showcase=True`` adds the patients of :data:`SHOWCASE` after the random ones: each
+  shows one case a new user should see in the demo (a DPYD carrier, an unphased CYP2D6
+  tie, a no-call with its reason, CYP2D6 copy number and HLA types from outside calls,
+  an ID with a space and an apostrophe). Their outside calls go to ``outside_calls.tsv``.
+
 Everything is deterministic for a seed: the same call writes byte-identical files.
 """
 
@@ -43,9 +48,69 @@ GRCH38_LENGTHS = LENGTHS[GRCH38]
 
 VCF_NAME = "simulated.vcf.gz"
 TRUTH_NAME = "truth.tsv"
+OUTSIDE_NAME = "outside_calls.tsv"
 TRUTH_COLUMNS = ["sample_id", "gene", "diplotype", "allele_1", "allele_2"]
 
 Assignment = Mapping[str, Mapping[str, tuple[str, str]]]  # sample -> gene -> (haplotype 1, haplotype 2)
+
+
+# --- showcase patients ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Showcase:
+    """A synthetic patient who shows one case: random alleles like the others, except
+    ``alleles`` (gene -> the two alleles); ``unphased`` writes every genotype unphased;
+    ``missing`` positions (gene, GRCh38 position) are written ``./.``; ``outside`` calls
+    (gene, diplotype) go to the outside-call file."""
+
+    sample_id: str
+    shows: str
+    alleles: tuple[tuple[str, tuple[str, str]], ...] = ()
+    unphased: bool = False
+    missing: tuple[tuple[str, int], ...] = ()
+    outside: tuple[tuple[str, str], ...] = ()
+
+
+SHOWCASE = (
+    Showcase(
+        "DEMO-DPYD-carrier", "a DPYD c.1905+1G>A (*2A) carrier: fluoropyrimidine doses reduced",
+        alleles=(("DPYD", ("Reference", "c.1905+1G>A (*2A)")),),
+    ),
+    Showcase(
+        "DEMO-CYP2D6-unphased-tie", "unphased genotypes that two CYP2D6 diplotypes explain equally (*2/*10, *39/*65)",
+        alleles=(("CYP2D6", ("*2", "*10")),), unphased=True,
+    ),
+    Showcase(
+        "DEMO-NAT2-no-call", "NAT2 not called: a position it cannot be called without is missing (./.)",
+        missing=(("NAT2", 18400194),),
+    ),
+    Showcase(
+        "DEMO-CYP2D6-copy-number", "CYP2D6 *1/*2x2 from a copy-number assay (outside call): an ultrarapid metabolizer",
+        outside=(("CYP2D6", "*1/*2x2"),),
+    ),
+    Showcase(
+        "Patient 12 (O'Brien)", "HLA-B*57:01 and HLA-A*31:01 from an HLA typing (outside calls); an ID with a space and an apostrophe",
+        outside=(("HLA-B", "*57:01/*08:01"), ("HLA-A", "*31:01/*02:01")),
+    ),
+)  # fmt: skip
+
+
+def add_showcase(kb, assignment: dict[str, dict[str, tuple[str, str]]], rng: np.random.Generator, *, known_function: bool) -> None:
+    """Add the :data:`SHOWCASE` patients to ``assignment`` (in place): random alleles for
+    the genes drawn, then each one's own alleles for the genes it names."""
+    genes = sorted(next(iter(assignment.values()))) if assignment else []
+    drawn = draw_assignment(kb, genes, len(SHOWCASE), rng, known_function=known_function) if genes else {}
+    for case, random_alleles in zip(SHOWCASE, drawn.values() if drawn else [{}] * len(SHOWCASE)):
+        alleles = dict(random_alleles)
+        alleles.update((g, pair) for g, pair in case.alleles if g in alleles)
+        assignment[case.sample_id] = alleles
+
+
+def outside_frame(samples: Sequence[str]) -> pd.DataFrame:
+    """The outside calls of the :data:`SHOWCASE` patients among ``samples``."""
+    rows = [(c.sample_id, g, d) for c in SHOWCASE if c.sample_id in samples for g, d in c.outside]
+    return pd.DataFrame(rows, columns=["sample_id", "gene", "diplotype"])
 
 
 # --- alleles --------------------------------------------------------------------------
@@ -179,26 +244,51 @@ def simulate_cohort(
     seed: int = 0,
     known_function: bool = False,
     mito_ploidy: str = "haploid",
+    showcase: bool = False,
 ) -> tuple[Path, Path]:
-    """Write ``n`` random synthetic patients as ``simulated.vcf.gz`` (+ .tbi) and ``truth.tsv``."""
+    """Write ``n`` random synthetic patients as ``simulated.vcf.gz`` (+ .tbi) and ``truth.tsv``
+    (and, with ``showcase``, the :data:`SHOWCASE` patients and their ``outside_calls.tsv``)."""
     if n < 1:
         raise ValueError("n must be at least 1")
     rng = np.random.default_rng(seed)
     genes = sorted(dict.fromkeys(genes))
     assignment = draw_assignment(kb, genes, n, rng, known_function=known_function)
-    return write_cohort(kb, assignment, out_dir, phased=phased, seed=seed, mito_ploidy=mito_ploidy)
+    if not showcase:
+        return write_cohort(kb, assignment, out_dir, phased=phased, seed=seed, mito_ploidy=mito_ploidy)
+    add_showcase(kb, assignment, rng, known_function=known_function)
+    cases = {c.sample_id: c for c in SHOWCASE}
+    unphased = {c.sample_id for c in SHOWCASE if c.unphased}
+    missing = {c.sample_id: set(c.missing) for c in SHOWCASE if c.missing}
+    out = write_cohort(
+        kb, assignment, out_dir, phased=phased, seed=seed, mito_ploidy=mito_ploidy, unphased=unphased, missing=missing
+    )
+    frame = outside_frame(list(cases))
+    tmp = Path(out_dir) / f"{OUTSIDE_NAME}.tmp"
+    frame.to_csv(tmp, sep="\t", index=False, lineterminator="\n")
+    os.replace(tmp, Path(out_dir) / OUTSIDE_NAME)
+    return out
 
 
 MITO_PLOIDIES = ("haploid", "diploid")
 
 
 def write_cohort(
-    kb, assignment: Assignment, out_dir: Path, *, phased: bool = True, seed: int = 0, mito_ploidy: str = "haploid"
+    kb,
+    assignment: Assignment,
+    out_dir: Path,
+    *,
+    phased: bool = True,
+    seed: int = 0,
+    mito_ploidy: str = "haploid",
+    unphased: set[str] = frozenset(),
+    missing: Mapping[str, set[tuple[str, int]]] | None = None,
 ) -> tuple[Path, Path]:
     """Write given diplotypes (sample -> gene -> (hap 1, hap 2)) as VCF + truth; return both paths.
 
     Every sample must list the same genes. ``seed`` drives the IUPAC base choices.
     ``mito_ploidy`` writes chrM genotypes as ``1`` (haploid) or ``1/1`` (diploid).
+    Samples in ``unphased`` are written unphased whatever ``phased`` says; ``missing``
+    names per sample (gene, position) cells written ``./.``.
     """
     if mito_ploidy not in MITO_PLOIDIES:
         raise ValueError(f"mito_ploidy must be one of {', '.join(MITO_PLOIDIES)}, not {mito_ploidy!r}")
@@ -220,7 +310,15 @@ def write_cohort(
             a, b = assignment[sample][gene]
             if a != b:
                 raise ValueError(f"sample {sample}: {gene} is one haplotype, got two alleles {a} and {b}")
-    text = vcf_text(loci, codes, samples, phased, haploid_mito=mito_ploidy == "haploid")
+    phasing = np.array([phased and s not in unphased for s in samples], dtype=bool)
+    blanks = np.zeros(codes.shape[:2], dtype=bool)
+    for i, sample in enumerate(samples):
+        for gene, pos in (missing or {}).get(sample, ()):
+            hit = (loci["gene"] == gene).to_numpy() & (loci["pos"].astype(int) == int(pos)).to_numpy()
+            if not hit.any():
+                raise KnowledgeBaseError(f"{gene} has no knowledge-base position {pos} to write as missing")
+            blanks[i, hit] = True
+    text = vcf_text(loci, codes, samples, phasing, haploid_mito=mito_ploidy == "haploid", missing=blanks)
     vcf = write_vcf(text, out_dir / VCF_NAME)
     truth = write_truth(truth_frame(assignment, samples, genes, haploid=set(mito), names=reported_names(kb)), out_dir / TRUTH_NAME)
     return vcf, truth
@@ -313,22 +411,38 @@ def gt_strings(n_codes: int, phased: bool) -> np.ndarray:
     return table
 
 
-def vcf_text(loci: pd.DataFrame, codes: np.ndarray, samples: list[str], phased: bool, *, haploid_mito: bool = True) -> str:
+def vcf_text(
+    loci: pd.DataFrame,
+    codes: np.ndarray,
+    samples: list[str],
+    phased: bool | np.ndarray,
+    *,
+    haploid_mito: bool = True,
+    missing: np.ndarray | None = None,
+) -> str:
     """The whole VCF as text (records sorted by contig then position); chrM genotypes are
-    one allele when ``haploid_mito``."""
+    one allele when ``haploid_mito``. ``phased`` is one flag or one per sample;
+    ``missing`` (bool [samples, loci]) cells are written ``./.`` (``.`` haploid)."""
     records = merge_records(loci)
     chroms = list(dict.fromkeys(r["chrom"] for r in records))
     lines = vcf_header(chroms, samples)
+    phasing = np.broadcast_to(np.asarray(phased, dtype=bool), (len(samples),))
     for rec in records:
         merged = np.zeros((len(samples), 2), dtype=np.int16)
         for j, code_map in rec["maps"].items():
             mapped = np.asarray(code_map, dtype=np.int16)[codes[:, j, :]]
             merged = np.where(mapped > 0, mapped, merged)  # a locus's non-REF allele wins
-        table = gt_strings(len(rec["alts"]) + 1, phased)
-        if haploid_mito and is_mito_contig(rec["chrom"]):
-            gts = merged[:, 0].astype(str)
+        haploid = haploid_mito and is_mito_contig(rec["chrom"])
+        if haploid:
+            gts = merged[:, 0].astype(str).astype(object)
         else:
-            gts = table[merged[:, 0], merged[:, 1]]
+            n_codes = len(rec["alts"]) + 1
+            gts = np.where(
+                phasing, gt_strings(n_codes, True)[merged[:, 0], merged[:, 1]], gt_strings(n_codes, False)[merged[:, 0], merged[:, 1]]
+            )
+        if missing is not None:
+            blank = missing[:, list(rec["maps"])].any(axis=1)
+            gts = np.where(blank, "." if haploid else "./.", gts)
         lines.append("\t".join([rec["chrom"], str(rec["pos"]), rec["id"], rec["ref"], ",".join(rec["alts"]), ".", "PASS", ".", "GT", *gts]))
     return "\n".join(lines) + "\n"
 

@@ -358,6 +358,7 @@ class _KbIndex:
     sorted_pos: dict[str, list[int]]  # canon contig -> sorted distinct positions
     windows: dict[str, list[tuple[int, int, str]]]  # canon contig -> (start, end, gene) regions
     gene_of: list[str]  # gene of each locus ("" when the loci table has no gene column)
+    kb_name: dict[str, str]  # canon contig -> the KB's name of it (chr10)
     shift: normalize.ShiftIndex  # KB indel spans and known reference bases (other forms of an indel)
 
     @classmethod
@@ -379,7 +380,8 @@ class _KbIndex:
             windows.setdefault(c, []).append((max(1, min(ps) - GENE_REGION_MARGIN), max(ps) + GENE_REGION_MARGIN, g))
         contexts = [str(x) if isinstance(x, str) else "" for x in loci.get("ref_context", [""] * len(loci))]
         shift = normalize.ShiftIndex.build(canon, [int(p) for p in loci["pos"]], refs, alts, contexts)
-        return cls(loci, canon, refs, alts, sites, sorted_pos, windows, gene_of, shift)
+        kb_name = {c: str(n) for c, n in zip(canon, loci["chrom"])}
+        return cls(loci, canon, refs, alts, sites, sorted_pos, windows, gene_of, kb_name, shift)
 
     @property
     def n(self) -> int:
@@ -525,6 +527,14 @@ def _inspect(path: Path | str) -> _VcfFile:
     return vf
 
 
+def _declare_contigs(header: bytes, names: list[str]) -> bytes:
+    """``header`` with a ``##contig`` line for each of ``names`` it does not declare."""
+    declared = set(re.findall(rb"^##contig=<(?:[^\n]*?[<,])?ID=([^,>\n]+)", header, re.M))
+    extra = b"".join(b"##contig=<ID=%s>\n" % n.encode() for n in names if n.encode() not in declared)
+    at = header.rfind(b"#CHROM")
+    return header[:at] + extra + header[at:]
+
+
 def _bounded_lines(fh, name: str) -> Iterator[tuple[int, bytes]]:
     """(line number, line) of a binary stream, from its current position; a line longer
     than ``MAX_LINE_BYTES`` is a :class:`VcfError`, raised before it is held in memory."""
@@ -645,8 +655,14 @@ class _Extractor:
         self.pending_windows = {c: list(w) for c, w in kbi.windows.items()}  # regions not yet seen
 
     def run(self, out: Path) -> None:
+        """Write the header and the KB-relevant records to ``out``.
+
+        Each kept record's CHROM is rewritten to the KB's name of its chromosome, and the
+        header declares those names: htslib never has to add a contig to the header while
+        it parses, which crashes cyvcf2 when that record is also malformed (found by
+        fuzzing: a segmentation fault, not an error)."""
         with open(out, "wb") as dst:
-            dst.write(self.vf.header)
+            dst.write(_declare_contigs(self.vf.header, sorted(set(self.kbi.kb_names()))))
             lines = self._fetch() if self.vf.index else self._stream()
             for where, line in lines:
                 kept = self._keep(line, where)
@@ -781,7 +797,7 @@ class _Extractor:
             self.filtered.setdefault(flag, []).append(self._label(canon, pos))
         if block:
             self.present_sites.update((canon, p) for p in self.kbi.covered(canon, pos, end))
-        return data + b"\n"
+        return self.kbi.kb_name[canon].encode() + data[data.index(b"\t") :] + b"\n"
 
     def _shifted(self, canon: str, pos: int, ref: str, alts: list[str], where: int | str, chrom: str) -> bool:
         """Does the record concern a KB indel written at another position? Warns (once per

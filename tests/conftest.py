@@ -38,7 +38,9 @@ _TREE_NOISE = ("__pycache__", ".pytest_cache", ".egg-info", ".hypothesis")
 
 
 def _tree_state() -> set[str] | None:
-    """``git status`` lines of the checkout, ignored files included (None outside git)."""
+    """The ignored entries of the checkout (``git status --ignored``: where runs write,
+    ``results/``, ``.snakemake/``, ``logs/``, temporaries), or None outside git. Edits to
+    tracked or new files are left out: a developer may be editing while tests run."""
     import subprocess
 
     try:
@@ -49,7 +51,7 @@ def _tree_state() -> set[str] | None:
         return None
     if out.returncode != 0:
         return None
-    return {line for line in out.stdout.splitlines() if not any(n in line for n in _TREE_NOISE)}
+    return {line for line in out.stdout.splitlines() if line.startswith("!!") and not any(n in line for n in _TREE_NOISE)}
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -399,3 +399,31 @@ def test_split_multiallelic_records_are_not_taken_for_disagreeing_duplicates(mak
     gm = read_genotypes([split], loci)
     assert sorted(gm.codes[0, 0].tolist()) == [1, 2]
     assert not any("another number" in w for w in gm.warnings)
+
+
+def test_an_unparsable_record_on_an_undeclared_contig_is_an_error_not_a_crash(tmp_path):
+    """Found by fuzzing: htslib adding an undeclared contig to the header while parsing a
+    record it then rejects crashed cyvcf2 (SIGSEGV). Run in a child process, so a
+    regression fails this test instead of killing the test session."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "crash.vcf"
+    path.write_text(
+        "##fileformat=VCFv4.2\n"
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\n"
+        "chr10\t100\t.\tC\tT\t.\tPASS\t.\tGT\t1|.\n"
+        "chr10\t200\t.\tG\tA\t.\tPASS\t.\tGT:GT\t:\n"
+    )
+    script = (
+        "import sys\nfrom pgx.errors import PgxError\nfrom pgx.vcf import read_genotypes\n"
+        "from tests.conftest import loci_table\n"
+        "loci = loci_table([('TOY', 'chr10', 100, 'C', 'T'), ('TOY', 'chr10', 200, 'G', 'A')])\n"
+        "try:\n    read_genotypes([sys.argv[1]], loci)\n    print('result')\n"
+        "except PgxError as exc:\n    print('pgx error:', exc)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parents[1])  # fmt: skip
+    assert result.returncode == 0, f"the reader crashed (exit {result.returncode}): {result.stderr[-500:]}"
+    assert "pgx error: " in result.stdout and "chr10:200 cannot be parsed" in result.stdout

@@ -301,13 +301,14 @@ def test_pgx_batch_runs_the_demo_end_to_end(tmp_path):
     assert result.returncode == 0, out + result.stderr
     batch = results / "demo"
     pdfs = sorted((batch / "reports").glob("*.pdf"))
-    assert len(pdfs) == 12
-    assert f"{batch / 'reports'}/  (12 PDF files)" in out
+    assert len(pdfs) == 17
+    assert f"{batch / 'reports'}/  (17 PDF files)" in out
     assert f"{batch}/  (calls.parquet, recommendations.parquet, genotypes.parquet, provenance.parquet)" in out
     assert str(results / "_cohort") in out
     if (batch / "qc_report.html").exists():
         assert str(batch / "qc_report.html") in out
     assert "[1/" in out and "checked the VCF files" in out and "wrote the patient PDFs" in out
+    assert "Genome build: GRCh38 (the ##contig lengths in the VCF header are GRCh38's" in out
     # the project's sample sheet is untouched; the run's own sheet names the batch's VCF
     sheet = (results / ".runs" / "demo" / "config" / "samples.tsv").read_text()
     assert f"demo\t{incoming / 'simulated.vcf.gz'}" in sheet

@@ -13,6 +13,7 @@ import pytest
 import pgx
 import pgx.kb
 from pgx.cli import main
+from pgx.sample_ids import read_file_index
 from pgx.errors import KnowledgeBaseError, VcfError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -312,7 +313,10 @@ def test_simulate_passes_options(fake_module, monkeypatch, tmp_path, capsys):
         "seed": 7,
         "known_function": False,
         "mito_ploidy": "haploid",
+        "showcase": False,
     }
+    assert main([*argv, "--showcase"]) == 0
+    assert seen["showcase"] is True
     assert main([*argv, "--mito-ploidy", "diploid"]) == 0
     assert seen["mito_ploidy"] == "diploid"
     assert main([*argv, "--known-function"]) == 0
@@ -369,4 +373,6 @@ def test_run_demo_vcf_end_to_end(tmp_path):
         assert (out / f"{table}.parquet").stat().st_size > 0
     truth = (DEMO_VCF.parent / "truth.tsv").read_text().splitlines()[1:]
     samples = {line.split("\t")[0] for line in truth}
-    assert {p.stem for p in (out / "reports").glob("*.pdf")} == samples
+    index = read_file_index(out / "reports" / "index.tsv")
+    assert set(index) == samples
+    assert {p.name for p in (out / "reports").glob("*.pdf")} == set(index.values())

@@ -28,7 +28,7 @@ GENES = ["CYP2C19", "CYP2C9", "TPMT"]
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory) -> Path:
-    """A results folder with two batches: the demo (12 patients) and 5 other simulated ones."""
+    """A results folder with two batches: the demo (17 patients) and 5 other simulated ones."""
     root = tmp_path_factory.mktemp("cohort") / "results"
     kb = load_kb()
     other, _ = simulate_cohort(kb, ["CYP2C19", "TPMT"], 5, root.parent / "sim", seed=3)
@@ -65,7 +65,7 @@ def test_pandas_reads_a_table_of_every_batch_in_one_call(cohort, results):
     calls = pd.read_parquet(cohort / "calls")
     each = {b: pd.read_parquet(results / b / "calls.parquet") for b in ("demo", "lab_2")}
     assert len(calls) == sum(len(df) for df in each.values())
-    assert calls.groupby("batch", observed=True)["sample_id"].nunique().to_dict() == {"demo": 12, "lab_2": 5}
+    assert calls.groupby("batch", observed=True)["sample_id"].nunique().to_dict() == {"demo": 17, "lab_2": 5}
 
 
 def test_pyarrow_dataset_has_the_declared_columns_plus_batch(cohort):

@@ -358,3 +358,23 @@ def test_a_file_size_limit_is_a_clear_error_and_the_old_run_stays(cohort, tmp_pa
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before  # untouched
     assert [p for p in out.iterdir() if p.name.startswith(".")] == []
     assert verify_run(out)
+
+
+def test_snakemake_gets_sigterm_when_its_parent_dies(tmp_path):
+    """`pgx batch` starts Snakemake with terminate_with_parent: killed pgx, ended Snakemake."""
+    psutil = pytest.importorskip("psutil")
+    script = textwrap.dedent(
+        """
+        import subprocess, sys, time
+        from pgx.processes import terminate_with_parent
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], preexec_fn=terminate_with_parent)
+        print(child.pid, flush=True)
+        time.sleep(60)
+        """
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    child = psutil.Process(int(parent.stdout.readline()))
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    gone, alive = psutil.wait_procs([child], timeout=10)
+    assert not alive

@@ -139,3 +139,26 @@ def test_copy_number_bound_reaching_the_open_top_range_is_called(tmp_path):
     assert out.loc["P3", "phenotype"] == "Poor Metabolizer"
     assert out.loc["P4", "lookup_key"] == "≥4.0"
     assert out.loc["P4", "function_2"] == "Increased function"  # the KB's own *1x≥3 row
+
+
+def test_an_empty_outside_call_file_is_an_error_not_a_traceback(tmp_path):
+    """Found by fuzzing (pandas raised EmptyDataError)."""
+    from pgx.errors import OutsideCallError
+    from pgx.outside import read_outside_calls
+
+    for content in (b"", b"\n"):
+        path = tmp_path / "outside.tsv"
+        path.write_bytes(content)
+        with pytest.raises(OutsideCallError, match="outside.tsv: the outside-call file is empty"):
+            read_outside_calls(path)
+
+
+def test_an_outside_call_line_beyond_the_limit_is_refused(tmp_path, monkeypatch):
+    import pgx.outside
+    from pgx.errors import OutsideCallError
+
+    monkeypatch.setattr(pgx.outside, "MAX_LINE_BYTES", 100)
+    path = tmp_path / "outside.tsv"
+    path.write_text("sample_id\tgene\tdiplotype\nS1\tCYP2D6\t" + "*1" * 100 + "\n")
+    with pytest.raises(OutsideCallError, match=r"outside.tsv, line 2: longer than"):
+        pgx.outside.read_outside_calls(path)

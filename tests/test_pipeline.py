@@ -190,3 +190,14 @@ def test_source_file_names_the_file_each_genotype_came_from(cohort, kb, tmp_path
     assert (g["source_file"] == expected).all()
     chunked = run_batch(vcfs, tmp_path / "chunked", batch="sim", reports=False, kb=kb, genes=GENES, chunk_size=7)
     assert pq.read_table(chunked["genotypes"]).equals(table)
+
+
+def test_a_run_that_reads_no_genotype_at_any_kb_position_is_an_error(make_vcf, tmp_path):
+    """Never exit 0 with nothing called: a file on a KB chromosome whose records are all
+    away from the genes asked for."""
+    from pgx.errors import InputError
+
+    far = make_vcf(tmp_path / "far.vcf", samples=["S1"], records=[("chr6", 100, "C", "T", ["0/1"])])
+    with pytest.raises(InputError, match=r"far\.vcf: no genotype at any knowledge-base position of the genes asked \(TPMT\)"):
+        run_batch([far], tmp_path / "out", genes=["TPMT"], reports=False)
+    assert not (tmp_path / "out" / "calls.parquet").exists()

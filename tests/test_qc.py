@@ -400,7 +400,7 @@ def test_workflow_writes_the_qc_report_with_the_sheets_populations(workdir):
     assert result.returncode == 0, result.stdout + result.stderr
     text = (workdir / "results" / "demo" / "qc_report.html").read_text(encoding="utf-8")
     section = Page(text).sections["populations"]
-    assert "Samples by population: synthetic 12." in section["text"]
+    assert "Samples by population: synthetic 17." in section["text"]
     assert (workdir / "logs" / "demo" / "qc.log").exists()
     assert (workdir / "benchmarks" / "demo" / "qc.tsv").exists()
 

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from pypdf import PdfReader
 
+from pgx.sample_ids import read_file_index
 from pgx.schema import OUTPUT_SCHEMAS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -203,11 +204,13 @@ def test_demo_workflow_runs_end_to_end(workdir):
 
     truth = (workdir / "resources" / "demo" / "truth.tsv").read_text().splitlines()
     samples = {line.split("\t")[0] for line in truth[1:] if line}
-    assert len(samples) == 12
+    assert len(samples) == 17
     calls = pq.read_table(results / "calls.parquet").to_pandas()
     assert set(calls["sample_id"]) == samples
     pdfs = sorted((results / "reports").glob("*.pdf"))
-    assert {p.stem for p in pdfs} == samples
+    index = read_file_index(results / "reports" / "index.tsv")
+    assert set(index) == samples and {p.name for p in pdfs} == set(index.values())
+    assert (calls["call_status"] == "outside_call").sum() == 3  # the demo's outside calls were used
     assert all(p.read_bytes().startswith(b"%PDF") for p in pdfs)
     assert (results / "checks.txt").read_text().startswith("# batch\tdemo\n")
 
