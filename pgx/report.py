@@ -1,29 +1,31 @@
-"""One PDF report per sample, written for a clinician with one minute.
+"""One PDF report per sample: the clinical answer on two pages, every detail after it.
 
 Page 1 answers "which of this patient's drugs need attention?": the sample, batch and
 knowledge-base version, then every drug grouped by consequence (``group_key`` puts each
 recommendation row in one group: its action's group from ``ACTION_GROUPS``, except that a
 row without a recommendation that rests on a gene with no result is "not assessed"; each
-group has a colour *and* a printed label, so the page survives black-and-white printing),
-then the genotype table. The following pages give each recommendation with its guideline
-reference, what could not be called and why, methods, versions and limitations. Every
-page has a footer with the sample ID and "page X of Y".
+group has a colour *and* a printed label, so the page survives black-and-white printing;
+:func:`pgx.placement.place_drug` lists a drug once). A summary too long for page 1 is cut
+in its longest lists, each with the count left out and where they are.
 
-Text safety: everything that comes from data (sample IDs, texts, URLs) goes through
-``_markup`` before it reaches a ``Paragraph``: markup characters are escaped, and each
-character is drawn with a font that has it. The main font is DejaVu Sans (system font,
-else the copy matplotlib ships, else Helvetica with its Latin-1/cp1252 repertoire). CJK
-characters, which DejaVu lacks, use reportlab's built-in CID fonts (STSong-Light;
-HYSMyeongJo-Medium for Hangul): they are not embedded, so the viewer supplies the
-glyphs (Acrobat, macOS and most Linux desktops with CJK fonts do; without one the
-reader shows boxes) while the text stays exact and searchable. Any other character the
-fonts lack is written as ``[U+XXXX]`` (a few symbols such as "≥" get an ASCII spelling
-instead), so two different sample IDs never print the same.
+Page 2, "What to change, and why": for each gene result that changes a prescription, one
+plain-language line (:func:`plain_phenotype`: what the phenotype means, from the CPIC
+vocabulary, never from guideline sentences), then one line per drug: its advice in a few
+words built from the structured fields (condition, action, dose factor or amount, a dose
+limit, alternatives), the sources' strengths and its reference numbers. Then the genotype
+table (each phenotype with its meaning) and the numbered references: each guideline once.
 
-Output is deterministic: reportlab's invariant mode, no clock. The PDF creation date and
-the printed report date come from ``provenance["created"]`` (ISO 8601) when present.
-The file is built in memory, written to a hidden temporary name in the target
-directory and renamed, so a killed run leaves no half-written report.
+The appendix (left out with ``appendix=False``) starts on a new page: the recommendations
+in full, the drugs the result does not change (grouped by the gene results they rest on),
+what could not be called (one line per gene: counts of absent positions, which the calls
+table lists), methods, versions and checksums, limitations. Every page has a footer with
+the sample ID and "page X of Y". ``paper`` is A4 or US Letter; the text block is the same.
+
+Fonts, safe text and the fast flowables are in :mod:`pgx.report_layout`. Output is
+deterministic: reportlab's invariant mode, no clock. The PDF creation date and the printed
+report date come from ``provenance["created"]`` (ISO 8601) when present. The file is built
+in memory, written to a hidden temporary name in the target directory and renamed, so a
+killed run leaves no half-written report.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ from pgx.report_layout import (
     _drawable,
     _FooterCanvas,
     _fonts,
+    _Grid,
     _grid,
     _is_missing,
     _Lines,
@@ -724,7 +727,7 @@ def _factor(low: object, high: object) -> str:
     hi = lo if _is_missing(high) else float(high)
     if hi <= 1:
         return f"{lo:.0%}" if lo == hi else f"{lo:.0%}-{hi:.0%}"
-    return f"{lo:g}x" if lo == hi else f"{lo:g}-{hi:g}x"
+    return f"{lo:g}\u00d7" if lo == hi else f"{lo:g}-{hi:g}\u00d7"
 
 
 def _short_advice(r: object) -> str:
@@ -808,7 +811,10 @@ def _answer(entries: list[_Entry], refs: _Refs) -> list:
                                 "changes: the advice in a few words (the guideline's strength) [reference]. The "
                                 "appendix gives each recommendation in full.", _FRAME_W, "note")]  # fmt: skip
     f = _fonts()
-    for results, drugs in sorted(by_results.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+    rank = {g.key: i for i, g in enumerate(GROUPS)}
+    urgency = {drug: min(rank[e.group.key] for e in drug_entries) for drug, drug_entries in per_drug.items()}
+    # the most urgent result first (an "avoid" before a dose change), then the one with most drugs
+    for results, drugs in sorted(by_results.items(), key=lambda kv: (min(urgency[d] for d in kv[1]), -len(kv[1]), kv[0])):
         label = " and ".join(_result_label(x) for x in results) or "Gene results not recorded"
         meanings = list(dict.fromkeys(m for x in results if (m := plain_phenotype(*(y.strip() for y in x.split(":", 1))))))
         head: list[Run] = [(label, f.bold, 9, _ACCENT)]
@@ -842,8 +848,7 @@ def _full_recommendations(entries: list[_Entry], placed: dict, refs: _Refs) -> l
             phenotype_lines = {str(p) for r in e.rows for p in _as_list(r.phenotypes)}
             blocks += [b for b in _unique(b for r in e.rows for b in _based_on(r)) if b[0] not in phenotype_lines]
             blocks += [b for b in _merged_advice(e)[2:] if b[0] and not b[0].startswith("Alternatives: ")]
-        numbers = refs.numbers(r for e in drug_entries for r in e.rows)
-        cite = [(f"[{n}]", "link", _text(refs.row(n).url).strip()) for n in numbers]
+        cite = _cite(refs.numbers(r for e in drug_entries for r in e.rows))  # the list links to the guidelines
         group = next((_GROUP_BY_KEY[k] for k, drugs in placed.items() if drug in drugs), drug_entries[0].group)
         rows.append([_cell([(drug, "cell_b"), (group.label, "small")], widths[0]),
                      _cell(_unique(blocks), widths[1]), _cell(cite, widths[2])])  # fmt: skip
@@ -1008,12 +1013,20 @@ def _static_blocks() -> tuple[_Lines, ...]:
     return blocks
 
 
-def _versions(provenance: Mapping[str, str]) -> list:
+@functools.lru_cache(maxsize=8)
+def _versions_grid(items: tuple[tuple[str, str], ...]) -> _Grid:
+    """The versions table of one provenance, laid out once: every report of a batch shares it."""
     widths = [42 * mm, _FRAME_W - 42 * mm]
     rows: list[list] = [["Item", "Version or value"]]
     rows += [[_cell(k, widths[0], "small"), _cell(v, widths[1], "small")]
-             for k, v in [("Report generator", f"pgx {__version__} (pgx.report)"), *_provenance_rows(provenance)]]  # fmt: skip
-    return [_heading("Versions, inputs and checksums", "h2"), _grid(rows, widths)]
+             for k, v in [("Report generator", f"pgx {__version__} (pgx.report)"), *_provenance_rows(dict(items))]]  # fmt: skip
+    grid = _grid(rows, widths)
+    grid.wrap(_FRAME_W, 1e6)
+    return grid
+
+
+def _versions(provenance: Mapping[str, str]) -> list:
+    return [_heading("Versions, inputs and checksums", "h2"), _versions_grid(tuple(provenance.items())).copy()]
 
 
 def _appendix(calls: list, recs: list, entries: list[_Entry], placed: dict, provenance: Mapping[str, str],

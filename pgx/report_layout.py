@@ -23,6 +23,7 @@ import functools
 import importlib.util
 import math
 import re
+from collections import namedtuple
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pandas as pd
+import pyarrow as pa
 from reportlab import rl_config
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4, LETTER
@@ -164,6 +166,8 @@ def _text(value: object, missing: str = "") -> str:
 
 def _as_list(value: object) -> list:
     """A list cell as a Python list: lists, tuples, numpy arrays, None and NaN alike."""
+    if type(value) is tuple:  # already cleaned by _records
+        return list(value)
     if value is None or isinstance(value, float | str) or value is pd.NA:
         if isinstance(value, str) and value:
             return [value]
@@ -536,6 +540,13 @@ class _Grid(Flowable):
         self._strips = strips or [None] * len(rows)  # a colour bar at the left of a row, or None
         self.width = sum(widths)
 
+    def copy(self) -> _Grid:
+        """A new flowable sharing this one's cells and row heights (see ``_Lines.copy``)."""
+        twin = _Grid(self._rows, self._widths, self._heights, self._strips)
+        if self._heights is not None:
+            twin.height = sum(self._heights)
+        return twin
+
     def _measure(self) -> list[float]:
         if self._heights is None:
             pad = 2 * _CELL_PAD
@@ -611,12 +622,34 @@ def _grid(rows: list[list], widths: list[float], strips: list | None = None) -> 
     return _Grid(rows, widths, strips=strips)
 
 
+@functools.cache
+def _row_type(columns: tuple[str, ...]) -> type:
+    return namedtuple("Row", columns, rename=True)
+
+
+@functools.cache
+def _list_columns() -> frozenset[str]:
+    from pgx import schema
+
+    return frozenset(f.name for table in (schema.CALLS, schema.RECOMMENDATIONS) for f in table
+                     if pa.types.is_list(f.type) or pa.types.is_large_list(f.type))  # fmt: skip
+
+
 def _records(df: pd.DataFrame, columns: Iterable[str]) -> list:
-    """Rows as named tuples with every schema column (absent ones are None)."""
-    columns = list(columns)
-    if any(c not in df.columns for c in columns):
-        df = df.reindex(columns=columns)
-    return list(df[columns].itertuples(index=False, name="Row"))
+    """Rows as named tuples with every schema column (absent ones are None). List columns
+    become tuples without missing values, once, so the many reads of them cost nothing."""
+    columns = tuple(columns)
+    lists = _list_columns()
+    values = []
+    for c in columns:
+        if c not in df.columns:
+            values.append([None] * len(df))
+        elif c in lists:
+            values.append([tuple(_as_list(v)) for v in df[c].tolist()])
+        else:
+            values.append(df[c].tolist())
+    row = _row_type(columns)
+    return [row(*v) for v in zip(*values)]
 
 
 # --- footer and document ------------------------------------------------------------
