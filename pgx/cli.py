@@ -73,6 +73,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         combinations=args.find_combinations,
         paper=args.paper,
         appendix=not args.no_appendix,
+        fhir=args.fhir,
+        patient_json=args.json,
     )
     if Path(outputs.get("provenance", "")).is_file():
         _print_build(outputs["provenance"])
@@ -247,6 +249,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="PDFs with the clinical answer only (page 1 and page 2: summary, what to change, genotypes, "
         "references), without the appendix (unchanged drugs, what could not be called, methods, versions)",
+    )
+    run.add_argument(
+        "--fhir",
+        action="store_true",
+        help="also write one HL7 FHIR R4 Genomics Reporting bundle per sample to fhir/<sample>.json (docs/fhir.md)",
+    )
+    run.add_argument(
+        "--json",
+        action="store_true",
+        help="also write one patient JSON per sample to json/<sample>.json (schema: docs/patient.schema.json)",
     )
     run.add_argument(
         "--find-combinations",

@@ -15,6 +15,9 @@ rule reports:
         paper=config["report_paper"],
         appendix=config["report_appendix"],
     threads: config["threads"]
+    resources:
+        mem_mb=memory_per_attempt(2000),
+        runtime=runtime_per_attempt(60),
     log:
         "logs/{batch}/reports.log",
     benchmark:
