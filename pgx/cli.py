@@ -75,6 +75,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         appendix=not args.no_appendix,
         fhir=args.fhir,
         patient_json=args.json,
+        outside_sample=args.sample,
     )
     if Path(outputs.get("provenance", "")).is_file():
         _print_build(outputs["provenance"])
@@ -274,6 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
             "results from other assays (columns sample_id, gene and diplotype, phenotype "
             "or activity_score) that fill or override genes, e.g. CYP2D6 copy number or HLA"
         ),
+    )
+    run.add_argument(
+        "--sample",
+        metavar="SAMPLE_ID",
+        help="the sample an outside-call file in PharmCAT's format (no header, one sample per file) belongs to; "
+        "not needed when the batch has one sample",
     )
     overlay = run.add_mutually_exclusive_group()
     overlay.add_argument(

@@ -16,14 +16,14 @@ import pandas as pd
 
 from pgx import __version__
 from pgx.builds import BUILDS, GRCH37, GRCH38, expand_to_kb, loci_on_build
-from pgx.errors import ConfigError, InputError
+from pgx.errors import ConfigError, InputError, OutsideCallError
 from pgx.genotypes import genotype_frame
 from pgx.kb import KnowledgeBase, load_kb
 from pgx.calling import call_diplotypes
 from pgx.genotypes import STATUS_MISSING
 from pgx.outputs import StagedRun, clean_stale_temporaries, make_folder, read_table, run_id, verify_run, writing
 from pgx.schema import SCHEMA_VERSION
-from pgx.outside import apply_outside_calls, read_outside_calls
+from pgx.outside import apply_outside_calls, assign_single_sample, read_outside_calls
 from pgx.phenotype import assign_phenotypes
 from pgx.overlay import as_overlay, find_overlay, overlay_provenance
 from pgx.recommend import recommendation_table
@@ -142,6 +142,7 @@ def run_batch(
     appendix: bool = True,
     fhir: bool = False,
     patient_json: bool = False,
+    outside_sample: str | None = None,
 ) -> dict[str, Path]:
     """Call every sample of ``vcfs`` and write the batch's tables (and PDFs) to ``out_dir``.
 
@@ -152,7 +153,9 @@ def run_batch(
     (``[*6 + *18]``, phenotype Indeterminate) instead of a no-call (see ``pgx.match``).
 
     ``outside_calls`` is a TSV of results from other assays (see ``pgx.outside``) that
-    fill or override genes, e.g. CYP2D6 copy number or HLA types. ``build`` is GRCh38,
+    fill or override genes, e.g. CYP2D6 copy number or HLA types; in PharmCAT's format
+    (one sample, no sample column) its rows are ``outside_sample``'s, or the batch's only
+    sample's. ``build`` is GRCh38,
     GRCh37 (read at the KB's GRCh37 positions) or auto (from the VCF headers).
     ``overlay`` is a CPIC export imported with ``pgx kb import-cpic`` whose verbatim
     texts are added to the recommendations: ``auto`` uses the imported one if any,
@@ -171,7 +174,15 @@ def run_batch(
     loci = kb.loci(genes)
     build, build_reason = choose_build(vcfs, build, loci)
     log.info("genome build %s: %s", build, build_reason)
-    outside = read_outside_calls(outside_calls) if outside_calls else None
+    outside = read_outside_calls(outside_calls, outside_sample) if outside_calls else None
+    if outside is not None and (outside.attrs.get("one_sample") or outside_sample is not None):
+        batch_samples = _batch_samples(vcfs)
+        if outside_sample is not None and outside_sample not in batch_samples:
+            raise OutsideCallError(
+                f"{outside_calls}: --sample {outside_sample!r} is not a sample of the batch's VCFs; give one of "
+                f"{', '.join(repr(s) for s in batch_samples[:5])}{' ...' if len(batch_samples) > 5 else ''}"
+            )
+        outside = assign_single_sample(outside, batch_samples, outside_calls)
     overlay = find_overlay() if overlay == "auto" else (as_overlay(overlay) if overlay else None)
     options = {
         "assume_reference": assume_reference,
@@ -182,6 +193,8 @@ def run_batch(
     inputs = list(vcfs)
     if outside is not None:
         options["outside_calls"] = str(outside_calls)
+        if outside_sample is not None:
+            options["outside_calls_sample"] = outside_sample
         inputs.append(Path(outside_calls))
     checksums = {p: file_sha256(p) for p in inputs}
     extra = pd.DataFrame(sorted(overlay_provenance(overlay).items()) if overlay is not None else [], columns=["key", "value"])
@@ -231,6 +244,14 @@ def run_batch(
         paths["json"] = out_dir / "json"
         write_patient_jsons(out_dir, paths["json"])
     return paths
+
+
+def _batch_samples(vcfs: Sequence[Path]) -> list[str]:
+    """The sample IDs of the batch's VCF headers, in order, each once."""
+    samples: dict[str, None] = {}
+    for v in vcfs:
+        samples.update(dict.fromkeys(header_sample_ids(v) or []))
+    return list(samples)
 
 
 def _nothing_read(vcfs: list[Path], genes: list[str], build: str, build_reason: str) -> str:

@@ -191,6 +191,7 @@ def test_run_passes_options_to_run_batch(fake_module, vcf, tmp_path, capsys):
         "appendix": True,
         "fhir": False,  # FHIR bundles and patient JSON only when asked for
         "patient_json": False,
+        "outside_sample": None,  # the sample of a PharmCAT-format outside-call file: the batch's only one
     }
     assert capsys.readouterr().out == f"calls\t{out / 'calls.parquet'}\n"
     assert main(["run", str(vcf), "--out", str(out), "--fhir", "--json"]) == 0
