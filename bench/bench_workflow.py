@@ -55,7 +55,7 @@ def read_benchmarks(bench_dir: Path) -> list[dict]:
         head, values = lines[0].split("\t"), lines[1].split("\t")
         rec = dict(zip(head, values))
         rel = path.relative_to(bench_dir)
-        rule = rel.parts[-2] if rel.parts[-2] == "call_chunk" else rel.stem
+        rule = rel.parent.name if rel.parent.name in ("call_chunk", "report_chunk") else rel.stem
         rows.append({"rule": rule, "job": str(rel), "wall_s": float(rec["s"]), "cpu_s": float(rec.get("cpu_time") or 0),
                      "max_rss_mb": float(rec["max_rss"]) if rec["max_rss"] not in ("", "NA", "-") else None})  # fmt: skip
     return rows

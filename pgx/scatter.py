@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import math
 import pickle
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -182,3 +183,99 @@ def gather(work: Path | str, part_dirs: list[Path | str], out_dir: Path | str, *
         plan.check_something_read(samples, read_any)
         finish_batch(staged, plan, kb, samples)
     return plan
+
+
+# --- PDFs by chunk -------------------------------------------------------------------------
+
+#: what a report chunk folder records beside its PDFs
+CHUNK_RECORD = "chunk.json"
+
+
+def chunk_samples(calls: Path | str, chunk: int, chunk_size: int) -> tuple[list[str], list[str]]:
+    """(every sample ID of the calls table in its order, the IDs of chunk ``chunk``): the
+    calls are written chunk after chunk, so chunk k is the k-th run of ``chunk_size`` IDs.
+    Only the ``sample_id`` column is read."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    ids = pc.unique(pq.read_table(calls, columns=["sample_id"]).column("sample_id")).to_pylist()
+    return ids, ids[chunk * chunk_size : (chunk + 1) * chunk_size]
+
+
+def render_report_chunk(
+    results_dir: Path | str, chunk: int, chunk_size: int, out_dir: Path | str, *,
+    workers: int | None = None, paper: str = "A4", appendix: bool = True,
+) -> list[Path]:  # fmt: skip
+    """The PDFs of chunk ``chunk``'s samples, from the batch's committed tables, into
+    ``out_dir`` (replaced whole), with a record of the run and of the file names. Only that
+    chunk's rows of the calls and recommendations are read. The file names are those of the
+    whole batch (:func:`pgx.sample_ids.report_file_names` over every ID), so the gather only
+    moves files."""
+    import pyarrow.parquet as pq
+
+    from pgx.outputs import replace_folder, temporary_folder, verify_run
+    from pgx.pipeline import _render_in_pool
+    from pgx.report import PAPERS
+    from pgx.sample_ids import report_file_names
+
+    if paper not in PAPERS:
+        raise ConfigError(f"paper size {paper!r} is not known; use one of {', '.join(PAPERS)}")
+    results_dir, out_dir = Path(results_dir), Path(out_dir)
+    run = verify_run(results_dir, ("calls", "recommendations", "provenance"))
+    every, mine = chunk_samples(results_dir / "calls.parquet", chunk, chunk_size)
+    names = report_file_names(every)
+    wanted = [("sample_id", "in", mine)] if mine else None
+
+    def rows(table: str):
+        path = results_dir / f"{table}.parquet"
+        return (pq.read_table(path, filters=wanted) if mine else pq.read_table(path).slice(0, 0)).to_pandas()
+
+    calls, recs = rows("calls"), rows("recommendations")
+    prov = pq.read_table(results_dir / "provenance.parquet").to_pandas()
+    provenance = dict(zip(prov["key"], prov["value"]))
+    batch = provenance.get("batch", results_dir.name)
+    recs_by_sample = dict(tuple(recs.groupby("sample_id", sort=False)))
+    empty = recs.iloc[0:0]
+    by_sample = list(calls.groupby("sample_id", sort=False))
+    make_folder(out_dir.parent)
+    with temporary_folder(out_dir) as staging:
+        jobs = [
+            (sample_id, sample_calls, recs_by_sample.get(sample_id, empty), str(staging / names[sample_id]))
+            for sample_id, sample_calls in by_sample
+        ]
+        _render_in_pool(jobs, provenance, batch, workers, paper=paper, appendix=appendix)
+        record = {"run_id": run, "files": {s: names[s] for s, _ in by_sample}}
+        with writing(staging):
+            (staging / CHUNK_RECORD).write_text(json.dumps(record), encoding="utf-8")
+        replace_folder(staging, out_dir)
+    return [out_dir / names[s] for s, _ in by_sample]
+
+
+def gather_reports(results_dir: Path | str, chunk_dirs: list[Path | str], reports_dir: Path | str) -> Path:
+    """Put every chunk's PDFs into ``reports_dir`` (replaced whole) with ``index.tsv``, as
+    :func:`pgx.pipeline.render_batch_reports` leaves it; every chunk must be of the batch's
+    committed run."""
+    import os
+
+    from pgx.outputs import replace_folder, temporary_folder, verify_run
+    from pgx.sample_ids import INDEX_NAME, write_file_index
+
+    results_dir, reports_dir = Path(results_dir), Path(reports_dir)
+    run = verify_run(results_dir, ("calls", "recommendations", "provenance"))
+    names: dict[str, str] = {}
+    with temporary_folder(reports_dir) as staging:
+        for chunk in map(Path, chunk_dirs):
+            record = json.loads((chunk / CHUNK_RECORD).read_text(encoding="utf-8"))
+            if record["run_id"] != run:
+                raise ConfigError(f"{chunk}: PDFs of another run than {results_dir}'s tables; run the workflow again")
+            for sample_id, name in record["files"].items():
+                with writing(staging):
+                    try:  # a hard link: no copy, and the chunk stays whole for a rerun of this step
+                        os.link(chunk / name, staging / name)
+                    except OSError:
+                        shutil.copyfile(chunk / name, staging / name)
+                names[sample_id] = name
+        with writing(staging):
+            write_file_index(names, staging / INDEX_NAME)
+        replace_folder(staging, reports_dir)
+    return reports_dir

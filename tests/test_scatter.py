@@ -139,3 +139,28 @@ def test_workflow_scatter_equals_pgx_run(tmp_path, monkeypatch):
     run_batch([Path(row["vcf"])], single, reports=False, **opts)
     assert same_bytes(single, tmp_path / "results" / "demo") == []
     assert not (tmp_path / "results" / "demo" / ".scatter").exists()  # the work files are removed
+
+
+def test_pdfs_by_chunk_equal_the_single_process_reports(tmp_path):
+    """report_chunk for every chunk, then the gather: the same files and index.tsv as
+    render_batch_reports (what `pgx run` writes), each PDF with the same bytes."""
+    from pgx.pipeline import render_batch_reports
+
+    kb = load_kb()
+    results = tmp_path / "results"
+    run_batch([DEMO_VCF], results, reports=False, kb=kb, **options(5))
+    single = render_batch_reports(results, tmp_path / "single", workers=1)
+    n = scatter.n_chunks(scatter.count_samples([DEMO_VCF]), 5)
+    chunks = [tmp_path / "chunks" / str(k) for k in range(n)]
+    for k, chunk in enumerate(chunks):
+        scatter.render_report_chunk(results, k, 5, chunk, workers=1)
+    gathered = scatter.gather_reports(results, chunks, tmp_path / "gathered")
+    assert sorted(p.name for p in gathered.iterdir()) == sorted([p.name for p in single] + ["index.tsv"])
+    assert (gathered / "index.tsv").read_bytes() == (tmp_path / "single" / "index.tsv").read_bytes()
+    for pdf in single:
+        assert (gathered / pdf.name).read_bytes() == pdf.read_bytes(), pdf.name
+    # a chunk of another run is refused, and the reports folder is left as it was
+    run_batch([DEMO_VCF], results, reports=False, kb=kb, **options(5, genes=["TPMT"]))
+    with pytest.raises(Exception, match="another run"):
+        scatter.gather_reports(results, chunks, tmp_path / "gathered")
+    assert (gathered / "index.tsv").is_file()

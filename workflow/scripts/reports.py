@@ -1,6 +1,6 @@
-"""Rule `reports`: Parquet tables of one batch -> one PDF per sample in reports/.
+"""Rule `reports`: gather the chunks' PDFs into results/<batch>/reports/ with index.tsv.
 
-Thin shim over `pgx.pipeline.render_batch_reports`.
+Thin shim over `pgx.scatter.gather_reports`.
 """
 
 import sys
@@ -15,15 +15,8 @@ try:
 except ImportError:  # --use-conda: the env has pgx's dependencies; pgx is this checkout
     sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))
 
-from pgx.pipeline import render_batch_reports
+from pgx.scatter import gather_reports
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-# one PDF worker per thread Snakemake gave this rule, so it stays within --cores
-render_batch_reports(
-    Path(snakemake.params.results_dir),
-    Path(snakemake.output.reports),
-    workers=snakemake.threads,
-    paper=snakemake.params.paper,
-    appendix=snakemake.params.appendix,
-)
+gather_reports(Path(snakemake.params.results_dir), [Path(p) for p in snakemake.input.chunks], Path(snakemake.output.reports))
