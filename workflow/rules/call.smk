@@ -48,6 +48,7 @@ rule call_chunk:
         kb=get_kb(),
     threads: 1
     resources:
+        # measured: about 0.1 MB per sample of the chunk on top of the KB (bench/README.md)
         mem_mb=memory_per_attempt(800 + config["chunk_size"] // 4),
         runtime=runtime_per_attempt(10 + config["chunk_size"] // 1000),
     log:
@@ -75,7 +76,8 @@ rule call:
         kb=get_kb(),
     threads: 1
     resources:
-        mem_mb=memory_per_attempt(1000),
+        # one chunk's tables at a time (measured: about 0.12 MB per sample of a chunk, bench/README.md)
+        mem_mb=memory_per_attempt(600 + config["chunk_size"] * 3 // 20),
         runtime=lambda wildcards, attempt: (10 + batch_chunks(wildcards.batch) * config["chunk_size"] // 10000) * attempt,
     log:
         "logs/{batch}/call.log",
