@@ -175,7 +175,8 @@ def gather(work: Path | str, part_dirs: list[Path | str], out_dir: Path | str, *
         read_any = read_any or summary["read_any"]
     with StagedRun(out_dir, plan.run) as staged:
         for name in PART_TABLES:
-            with staged.writer(name) as writer:
+            # in the foreground: one chunk's table in memory at a time (bytes as in the background)
+            with staged.writer(name, background=False) as writer:
                 for part in part_dirs:  # one write per chunk, as the single-job run writes
                     table = _read_part(part_path(part, name))
                     if table is not None:
