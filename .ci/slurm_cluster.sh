@@ -72,11 +72,13 @@ pids+=("$(cat "$work/munge/munged.pid")")
 # SLURM_* variable, SLURM_CONF included, so the config must be where SLURM looks by default.
 # A config already there belongs to a real cluster: never replace it.
 conf=/etc/slurm/slurm.conf
-if [[ -e $conf ]]; then
+marker="# written by pgx .ci/slurm_cluster.sh (a throw-away test cluster)"
+if [[ -e $conf ]] && ! grep -qxF "$marker" "$conf"; then
     skip "$conf exists (a real SLURM here?); this script only makes a throw-away cluster where there is none"
 fi
 mkdir -p /etc/slurm
 cat >"$conf" <<EOF
+$marker
 ClusterName=pgxci
 SlurmctldHost=$host
 AuthType=auth/munge
