@@ -29,10 +29,10 @@ def workdir(root: Path) -> Path:
 
 
 def command(root: Path, *extra: str) -> list[str]:
-    # one sample per chunk: many short chunk jobs, so a kill lands in the middle
+    # three samples per chunk: six short chunk jobs of each kind, so a kill lands in the middle
     return [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--profile",
             str(REPO / "config" / "profiles" / "local"), "--directory", str(root),
-            "--config", "chunk_size=1", "fhir=False", "patient_json=False", *extra]  # fmt: skip
+            "--config", "chunk_size=3", "fhir=False", "patient_json=False", *extra]  # fmt: skip
 
 
 def run(root: Path, *extra: str) -> subprocess.CompletedProcess:
