@@ -22,7 +22,7 @@ from pgx.kb import KnowledgeBase, load_kb
 from pgx.calling import call_diplotypes
 from pgx.genotypes import STATUS_MISSING
 from pgx.outputs import StagedRun, clean_stale_temporaries, make_folder, read_table, run_id, verify_run, writing
-from pgx.schema import SCHEMA_VERSION
+from pgx.schema import OUTPUT_SCHEMAS, SCHEMA_VERSION
 from pgx.outside import apply_outside_calls, read_outside_calls
 from pgx.phenotype import assign_phenotypes
 from pgx.overlay import as_overlay, find_overlay, overlay_provenance
@@ -32,7 +32,7 @@ from pgx.vcf import header_build, header_evidence, header_sample_ids, iter_genot
 
 log = logging.getLogger(__name__)
 
-TABLES = ("genotypes", "calls", "recommendations", "provenance")
+TABLES = tuple(OUTPUT_SCHEMAS)  # genotypes, calls, recommendations, provenance
 DEFAULT_CHUNK_SIZE = 2000
 
 

@@ -42,6 +42,7 @@ from matplotlib.figure import Figure
 
 from pgx import __version__
 from pgx.outputs import atomic_path, read_table
+from pgx.palette import ACCENT, AMBER, BLUE, GREEN, GREY, HEAD_BG, INK, MUTED, ORANGE, RED, RULE
 from pgx.validate import call_rates
 
 __all__ = [
@@ -76,9 +77,6 @@ TOP_TABLE = 25
 TOP_PLOT = 20
 NO_POPULATION = "(no population)"
 
-# the patient PDF's palette (pgx.report)
-INK, MUTED, RULE, HEAD_BG, ACCENT = "#1A1A1A", "#5F6368", "#B0B5BA", "#E8EAED", "#1F3A5F"
-RED, ORANGE, AMBER, BLUE, GREEN, GREY = "#B3261E", "#C25100", "#7A5A00", "#1F5FA8", "#2E7D32", "#5F6368"
 GENE_COLOURS = ("#1F5FA8", "#C25100", "#2E7D32", "#7B5EA7", "#B3261E", "#00838F", "#7A5A00", "#5F6368")
 
 #: phenotype categories: key, legend label, colour; the order of the stacked bars

@@ -33,12 +33,14 @@ GENOTYPE_STATUSES = (
 )
 
 #: call_status of one sample x gene
-CALL_STATUSES = (
-    "called",  # one best diplotype
-    "ambiguous",  # several diplotypes tie; all are listed in `alternatives`
-    "no_call",  # nothing could be called; `warnings` says why
-    "outside_call",  # taken from an outside-call file, not from the VCF
-)
+CALLED = "called"  # one best diplotype
+AMBIGUOUS = "ambiguous"  # several diplotypes tie; all are listed in `alternatives`
+NO_CALL = "no_call"  # nothing could be called; `warnings` says why
+OUTSIDE_CALL = "outside_call"  # taken from an outside-call file, not from the VCF
+CALL_STATUSES = (CALLED, AMBIGUOUS, NO_CALL, OUTSIDE_CALL)
+
+#: the lookup key of a gene without a usable call, as CPIC writes it
+NO_RESULT = "No Result"
 
 #: machine-readable reasons on a call (``calls.reason_codes``); the prose is in ``warnings``
 CALL_REASONS: dict[str, str] = {
