@@ -258,7 +258,6 @@ def render_batch_reports(results_dir: Path | str, reports_dir: Path | str, *, wo
     number of workers; the paths come back in the order of the calls table.
     """
     from pgx.outputs import replace_folder, temporary_folder
-    from pgx.report import render_reports
     from pgx.sample_ids import INDEX_NAME, report_file_names, write_file_index
 
     results_dir, reports_dir = Path(results_dir), Path(reports_dir)

@@ -42,7 +42,7 @@ from matplotlib.figure import Figure
 
 from pgx import __version__
 from pgx.outputs import atomic_path, read_table
-from pgx.palette import ACCENT, AMBER, BLUE, GREEN, GREY, HEAD_BG, INK, MUTED, ORANGE, RED, RULE
+from pgx.palette import ACCENT, AMBER, BLUE, GREEN, HEAD_BG, INK, MUTED, ORANGE, RED, RULE
 from pgx.validate import call_rates
 
 __all__ = [

@@ -689,7 +689,7 @@ def test_build_without_recommendation_module_fails_and_writes_nothing(shared_dat
     assert list(tmp_path.iterdir()) == []
 
 
-def test_every_reachable_phenotype_has_recommendation_keys(kb):
+def test_every_reachable_phenotype_or_score_is_a_lookup_key(kb):
     """Joins that must not fail: each phenotype or score the KB can give is a lookup key."""
     from pgx.phenotype import format_activity_score
 
