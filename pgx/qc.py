@@ -183,11 +183,29 @@ def populations_from_sheet(sheet: pd.DataFrame, genotypes: Path | str) -> pd.Dat
     return out
 
 
+#: rows of the genotypes table read at a time: the QC streams it (a 200,000-genome batch
+#: has hundreds of millions of rows), so memory is bounded by this, not by the batch
+STREAM_ROWS = 1 << 20
+
+
+def _stream(path: Path | str, columns: list[str]):
+    """The table's ``columns`` as Arrow record batches of at most STREAM_ROWS rows, with
+    dictionary columns decoded to strings."""
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=STREAM_ROWS, columns=columns):
+        arrays = [c.cast(pa.string()) if pa.types.is_dictionary(c.type) else c for c in batch.columns]
+        yield pa.table(arrays, names=columns)
+
+
 def _sample_files(genotypes: Path | str) -> pd.DataFrame:
-    """Distinct (sample_id, source_file) pairs of a genotypes table, rows without a file left out."""
-    table = pq.read_table(genotypes, columns=["sample_id", "source_file"])
-    read = table.filter(pc.is_valid(table.column("source_file")))
-    return read.group_by(["sample_id", "source_file"]).aggregate([]).to_pandas()
+    """Distinct (sample_id, source_file) pairs of a genotypes table, rows without a file left
+    out; read in batches, so memory follows the distinct pairs, not the rows."""
+    parts = []
+    for table in _stream(genotypes, ["sample_id", "source_file"]):
+        read = table.filter(pc.is_valid(table.column("source_file")))
+        parts.append(read.group_by(["sample_id", "source_file"]).aggregate([]))
+    if not parts:
+        return pd.DataFrame({"sample_id": pd.Series(dtype=object), "source_file": pd.Series(dtype=object)})
+    return pa.concat_tables(parts).group_by(["sample_id", "source_file"]).aggregate([]).to_pandas()
 
 
 def _norm_path(path: str) -> str:
@@ -196,14 +214,12 @@ def _norm_path(path: str) -> str:
 
 def _status_counts(genotypes: Path) -> pd.DataFrame:
     """Genotypes per gene and status (called, missing, partial, assumed_reference)."""
-    table = pq.read_table(genotypes, columns=["gene", "status"])
-    status = table.column("status")
-    if pa.types.is_dictionary(status.type):
-        status = status.cast(pa.string())
-    counted = pa.table({"gene": table.column("gene"), "status": status}).group_by(["gene", "status"]).aggregate(
-        [("gene", "count")]
-    )
-    df = counted.to_pandas().rename(columns={"gene_count": "genotypes"})
+    parts = [
+        table.group_by(["gene", "status"]).aggregate([("gene", "count")]) for table in _stream(genotypes, ["gene", "status"])
+    ]
+    if not parts:
+        parts = [pa.table({"gene": pa.array([], pa.string()), "status": pa.array([], pa.string()), "gene_count": pa.array([], pa.int64())})]
+    df = pa.concat_tables(parts).to_pandas().rename(columns={"gene_count": "genotypes"})
     out = df.pivot_table(index="gene", columns="status", values="genotypes", fill_value=0, aggfunc="sum")
     return out.loc[sorted(out.index, key=_natural)]
 

@@ -411,3 +411,18 @@ def test_qc_report_of_the_1000_genomes_samples(shared_data, tmp_path):
     # every call that assumed reference counts under one code, whatever the counts in its text
     reasons = qc.reason_table(read_table(results / "calls.parquet")).set_index("code")
     assert reasons.loc["assumed_reference", "calls"] >= 3202 * len(GENES) - 20
+
+
+def test_genotypes_are_read_in_batches_with_the_same_result(batch, populations, tmp_path, monkeypatch):
+    """The QC streams genotypes.parquet (a 200,000-genome batch has hundreds of millions of
+    rows): read a few rows at a time, the status counts and sample files, and so the whole
+    page, are those of one read."""
+    whole = qc.render_qc_report(batch["results"], tmp_path / "whole.html", populations=populations)
+    sheet = pd.DataFrame({"vcf": [str(batch["vcf"])], "population": ["X"]})
+    pairs_whole = qc.populations_from_sheet(sheet, batch["results"] / "genotypes.parquet")
+    monkeypatch.setattr(qc, "STREAM_ROWS", 7)
+    assert len(list(qc._stream(batch["results"] / "genotypes.parquet", ["gene"]))) > 10
+    streamed = qc.render_qc_report(batch["results"], tmp_path / "streamed.html", populations=populations)
+    assert streamed.read_bytes() == whole.read_bytes()
+    pairs_streamed = qc.populations_from_sheet(sheet, batch["results"] / "genotypes.parquet")
+    pd.testing.assert_frame_equal(pairs_streamed.reset_index(drop=True), pairs_whole.reset_index(drop=True))
