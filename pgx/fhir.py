@@ -50,7 +50,7 @@ from pgx import __version__
 from pgx.errors import KnowledgeBaseError
 from pgx.kb import KnowledgeBase, load_kb
 from pgx.patient_files import PatientData, cell_items as _items, cell_text as _text, cell_value as _value, write_patient_files
-from pgx.schema import CALL_REASONS
+from pgx.schema import CALL_REASONS, NO_RESULT
 
 # --- code systems and profiles (docs/fhir.md) ---------------------------------------------
 
@@ -118,8 +118,6 @@ ACTIONS: dict[str, tuple[str, tuple[str, str] | None]] = {
 
 #: actions that are advice; the other two say the guideline gives none
 ADVICE_ACTIONS = frozenset(ACTIONS) - {"no_recommendation", "no_guideline_match"}
-
-NO_RESULT = "No Result"
 
 # --- small builders -----------------------------------------------------------------------
 
