@@ -30,7 +30,6 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from urllib.parse import quote
 
-import pandas as pd
 from fhir.resources.R4B.annotation import Annotation
 from fhir.resources.R4B.bundle import Bundle, BundleEntry, BundleEntryRequest
 from fhir.resources.R4B.codeableconcept import CodeableConcept
@@ -404,10 +403,6 @@ def _provenance_extensions(patient: PatientData, kb_version: str) -> list[Extens
 # --- the bundle ---------------------------------------------------------------------------
 
 
-def _records(df: pd.DataFrame) -> list[dict]:
-    return df.to_dict("records")
-
-
 def _untested_drugs(recs: Iterable[dict]) -> dict[str, list[str]]:
     """Gene -> drugs whose every applicable row only says the gene had no result."""
     out: dict[str, set[str]] = {}
@@ -438,9 +433,9 @@ def build_bundle(patient: PatientData, codes: FhirCodes) -> Bundle:
     search = f"identifier={quote(SAMPLE_ID_SYSTEM, safe=':')}|{quote(patient.sample_id, safe='')}"
     entries.append(_entry(patient_url, patient_resource(patient.sample_id), if_none_exist=search))
 
-    recs = _records(patient.recommendations)
+    recs = patient.recommendations
     untested = _untested_drugs(recs)
-    calls = {str(c["gene"]): c for c in _records(patient.calls)}
+    calls = {str(c["gene"]): c for c in patient.calls}
     for gene in codes.genes:  # genes of the KB this run did not assess are stated too
         calls.setdefault(gene, {"gene": gene})
     genotypes: dict[str, Reference] = {}

@@ -273,12 +273,12 @@ def _call(gene: str, **fields) -> dict:
 
 def test_ambiguous_call_lists_its_alternatives_and_genes_not_run_are_not_assessed():
     kb = load_kb()
-    calls = pd.DataFrame([
+    calls = [
         _call("CYP2C19", call_status="ambiguous", diplotype="*1/*2 or *1/*3", alternatives=["*1/*2", "*1/*3"],
               phenotype="Intermediate Metabolizer", lookup_key="Intermediate Metabolizer", reason_codes=["tie"],
               warnings=["several diplotypes fit equally well"]),
-    ])  # fmt: skip
-    recs = pd.DataFrame(columns=["sample_id", "drug", "action", "genes", "phenotypes", "lookup_key", "source"])
+    ]  # fmt: skip
+    recs: list[dict] = []
     patient = PatientData("P1", calls, recs, {"kb_version": kb.version, "batch": "b", "pipeline_version": "x"}, "run1")
     bundle = Bundle.model_validate_json(fx.bundle_json(patient, fx.FhirCodes(kb)))
     genotypes = {gene_of(o): o for o in resources(bundle, "Observation", "genotype")}
@@ -366,3 +366,15 @@ def test_the_example_bundle_in_docs_parses_and_uses_the_guides_codes():
     genotypes = resources(bundle, "Observation", "genotype")
     assert genotypes and all(codings(o.code) == [(fx.LOINC, "84413-4")] for o in genotypes)
     assert resources(bundle, "Task", "medication-recommendation")
+
+
+def test_batch_writer_gives_each_patient_the_bytes_of_the_one_patient_writer(demo_run):
+    from pgx.patient_files import read_patients
+    from pgx.patient_json import patient_json
+
+    paths, _ = demo_run
+    index = read_file_index(paths["json"] / INDEX_NAME)
+    patients = read_patients(paths["calls"].parent)
+    assert len(patients) == len(index)
+    for patient in patients:
+        assert (paths["json"] / index[patient.sample_id]).read_bytes() == patient_json(patient)
