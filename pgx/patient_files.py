@@ -137,3 +137,24 @@ def write_patient_files(
     ``out_dir/<file name><suffix>``, plus ``index.tsv``; return the paths in calls-table order."""
     patients = {p.sample_id: p for p in read_patients(results_dir)}
     return write_documents(out_dir, list(patients), lambda sample_id: render(patients[sample_id]), suffix)
+
+
+def in_pool(work: Callable[[list], list], items: list, workers: int | None = 1) -> list:
+    """``work`` over ``items`` in chunks, by ``workers`` forked processes (None: one per
+    CPU; 1: in this process), results in the order of ``items``. ``work`` is a module-level
+    function; what it needs besides its chunk is set in its module before the call (the
+    workers are forked from this process), and the workers die with it."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    from pgx.processes import die_with_parent
+
+    workers = max(1, min(workers or os.cpu_count() or 1, len(items)))
+    if workers == 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return work(items)
+    size = max(1, min(64, len(items) // (workers * 8)))
+    chunks = [items[i : i + size] for i in range(0, len(items), size)]
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
+        return [result for future in [pool.submit(work, chunk) for chunk in chunks] for result in future.result()]

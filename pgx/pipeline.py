@@ -232,7 +232,7 @@ def run_batch(
         from pgx.fhir import write_fhir_bundles
 
         paths["fhir"] = out_dir / "fhir"
-        write_fhir_bundles(out_dir, paths["fhir"], kb=kb)
+        write_fhir_bundles(out_dir, paths["fhir"], kb=kb, workers=None)
     if patient_json:
         from pgx.patient_json import write_patient_jsons
 
