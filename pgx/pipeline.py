@@ -138,11 +138,16 @@ def run_batch(
     build: str = "auto",
     overlay: Path | str | None = "auto",
     combinations: bool = False,
+    paper: str = "A4",
+    appendix: bool = True,
     fhir: bool = False,
     patient_json: bool = False,
     outside_sample: str | None = None,
 ) -> dict[str, Path]:
     """Call every sample of ``vcfs`` and write the batch's tables (and PDFs) to ``out_dir``.
+
+    ``paper`` (A4, letter) and ``appendix`` (False leaves the appendix out) set the PDFs
+    (:func:`pgx.report.render_report`).
 
     ``combinations`` reports haplotypes only a combination of defined alleles explains
     (``[*6 + *18]``, phenotype Indeterminate) instead of a no-call (see ``pgx.match``).
@@ -227,7 +232,7 @@ def run_batch(
     paths = {name: out_dir / f"{name}.parquet" for name in TABLES}
     if reports:
         paths["reports"] = out_dir / "reports"
-        render_batch_reports(out_dir, paths["reports"])
+        render_batch_reports(out_dir, paths["reports"], paper=paper, appendix=appendix)
     if fhir:
         from pgx.fhir import write_fhir_bundles
 
@@ -262,7 +267,8 @@ def _listing(items: list[str], most: int = 8) -> str:
     return ", ".join(items[:most]) + (f" and {len(items) - most} more" if len(items) > most else "")
 
 
-def render_batch_reports(results_dir: Path | str, reports_dir: Path | str, *, workers: int | None = None) -> list[Path]:
+def render_batch_reports(results_dir: Path | str, reports_dir: Path | str, *, workers: int | None = None,
+                         paper: str = "A4", appendix: bool = True) -> list[Path]:  # fmt: skip
     """One PDF per sample of a batch, from the batch's Parquet tables.
 
     The tables must be one committed run (:func:`pgx.outputs.verify_run`). File names come
@@ -276,12 +282,17 @@ def render_batch_reports(results_dir: Path | str, reports_dir: Path | str, *, wo
     ``workers=1`` renders in this process), which die with this process
     (:func:`pgx.processes.die_with_parent`). Each task carries only its own samples' rows.
     Every PDF depends on its sample's rows alone, so the files are the same whatever the
-    number of workers; the paths come back in the order of the calls table.
+    number of workers; the paths come back in the order of the calls table. ``paper`` and
+    ``appendix`` are :func:`pgx.report.render_report`'s settings.
     """
     from pgx.outputs import replace_folder, temporary_folder
     from pgx.report import render_reports
     from pgx.sample_ids import INDEX_NAME, report_file_names, write_file_index
 
+    from pgx.report import PAPERS
+
+    if paper not in PAPERS:
+        raise InputError(f"paper size {paper!r} is not known; use one of {', '.join(PAPERS)}")
     results_dir, reports_dir = Path(results_dir), Path(reports_dir)
     verify_run(results_dir, ("calls", "recommendations", "provenance"))
     clean_stale_temporaries(make_folder(reports_dir.parent))
@@ -299,14 +310,15 @@ def render_batch_reports(results_dir: Path | str, reports_dir: Path | str, *, wo
             (sample_id, sample_calls, recs_by_sample.get(sample_id, empty), str(staging / names[sample_id]))
             for sample_id, sample_calls in by_sample
         ]
-        _render_in_pool(jobs, provenance, batch, workers)
+        _render_in_pool(jobs, provenance, batch, workers, paper=paper, appendix=appendix)
         with writing(staging):
             write_file_index(names, staging / INDEX_NAME)
         replace_folder(staging, reports_dir)
     return [reports_dir / names[sample_id] for sample_id, _ in by_sample]
 
 
-def _render_in_pool(jobs: list[tuple], provenance: dict[str, str], batch: str, workers: int | None) -> None:
+def _render_in_pool(jobs: list[tuple], provenance: dict[str, str], batch: str, workers: int | None, *,
+                    paper: str = "A4", appendix: bool = True) -> None:  # fmt: skip
     import multiprocessing
     import os
     from concurrent.futures import ProcessPoolExecutor
@@ -316,7 +328,7 @@ def _render_in_pool(jobs: list[tuple], provenance: dict[str, str], batch: str, w
 
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
     if workers == 1:
-        render_reports(jobs, provenance, batch)
+        render_reports(jobs, provenance, batch, paper=paper, appendix=appendix)
         return
     # small chunks keep the workers evenly busy; each chunk pickles only its own rows
     size = max(1, min(64, len(jobs) // (workers * 8)))
@@ -326,7 +338,8 @@ def _render_in_pool(jobs: list[tuple], provenance: dict[str, str], batch: str, w
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     context = multiprocessing.get_context(method)
     with ProcessPoolExecutor(workers, mp_context=context, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
-        for future in [pool.submit(render_reports, chunk, provenance, batch) for chunk in chunks]:
+        futures = [pool.submit(render_reports, chunk, provenance, batch, paper=paper, appendix=appendix) for chunk in chunks]
+        for future in futures:
             future.result()  # re-raises a worker's error here
 
 
