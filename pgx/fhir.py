@@ -528,5 +528,4 @@ def write_fhir_bundles(
     global _WORKER_CODES
     _WORKER_CODES = FhirCodes(kb or load_kb())
     patients = read_patients(results_dir)
-    made = dict(zip((p.sample_id for p in patients), in_pool(_bundles, patients, workers)))
-    return write_documents(out_dir, list(made), made.__getitem__, ".json")
+    return write_documents(out_dir, [p.sample_id for p in patients], in_pool(_bundles, patients, workers), ".json")

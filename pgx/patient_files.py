@@ -13,7 +13,7 @@ previous folder (or none), never half a folder or half a file.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,16 +115,21 @@ def read_patients(results_dir: Path | str) -> list[PatientData]:
     return [PatientData(str(sample_id), rows, recs.get(sample_id, []), provenance, run) for sample_id, rows in calls.items()]
 
 
-def write_documents(out_dir: Path | str, sample_ids: list[str], render: Callable[[str], bytes], suffix: str) -> list[Path]:
-    """Write ``render(sample_id)`` for every sample to ``out_dir/<file name><suffix>``, plus
+def write_documents(out_dir: Path | str, sample_ids: list[str], documents: Iterable[bytes], suffix: str) -> list[Path]:
+    """Write ``documents`` (one per sample, in ``sample_ids`` order, consumed one at a
+    time so they need not all be in memory) to ``out_dir/<file name><suffix>``, plus
     ``index.tsv``, replacing the folder as a whole; return the paths in ``sample_ids`` order."""
     out_dir = Path(out_dir)
     clean_stale_temporaries(make_folder(out_dir.parent))
     names = report_file_names(sample_ids, suffix=suffix)
     with temporary_folder(out_dir) as staging:
         with writing(staging):
-            for sample_id in sample_ids:
-                (staging / names[sample_id]).write_bytes(render(sample_id))
+            written = 0
+            for sample_id, document in zip(sample_ids, documents):
+                (staging / names[sample_id]).write_bytes(document)
+                written += 1
+            if written != len(sample_ids):
+                raise RuntimeError(f"{written} documents for {len(sample_ids)} samples")
             write_file_index(names, staging / INDEX_NAME)
         replace_folder(staging, out_dir)
     return [out_dir / names[s] for s in sample_ids]
@@ -135,15 +140,16 @@ def write_patient_files(
 ) -> list[Path]:
     """Write ``render(patient)`` for every patient of the batch in ``results_dir`` to
     ``out_dir/<file name><suffix>``, plus ``index.tsv``; return the paths in calls-table order."""
-    patients = {p.sample_id: p for p in read_patients(results_dir)}
-    return write_documents(out_dir, list(patients), lambda sample_id: render(patients[sample_id]), suffix)
+    patients = read_patients(results_dir)
+    return write_documents(out_dir, [p.sample_id for p in patients], map(render, patients), suffix)
 
 
-def in_pool(work: Callable[[list], list], items: list, workers: int | None = 1) -> list:
+def in_pool(work: Callable[[list], list], items: list, workers: int | None = 1) -> Iterator:
     """``work`` over ``items`` in chunks, by ``workers`` forked processes (None: one per
-    CPU; 1: in this process), results in the order of ``items``. ``work`` is a module-level
-    function; what it needs besides its chunk is set in its module before the call (the
-    workers are forked from this process), and the workers die with it."""
+    CPU; 1: in this process), yielding the results in the order of ``items`` as they are
+    ready. ``work`` is a module-level function; what it needs besides its chunk is set in
+    its module before the call (the workers are forked from this process), and the workers
+    die with it."""
     import multiprocessing
     import os
     from concurrent.futures import ProcessPoolExecutor
@@ -151,10 +157,15 @@ def in_pool(work: Callable[[list], list], items: list, workers: int | None = 1) 
     from pgx.processes import die_with_parent
 
     workers = max(1, min(workers or os.cpu_count() or 1, len(items)))
-    if workers == 1 or "fork" not in multiprocessing.get_all_start_methods():
-        return work(items)
     size = max(1, min(64, len(items) // (workers * 8)))
     chunks = [items[i : i + size] for i in range(0, len(items), size)]
+    if workers == 1 or "fork" not in multiprocessing.get_all_start_methods():
+        for chunk in chunks:
+            yield from work(chunk)
+        return
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
-        return [result for future in [pool.submit(work, chunk) for chunk in chunks] for result in future.result()]
+        pending = [pool.submit(work, chunk) for chunk in chunks]
+        pending.reverse()
+        while pending:  # popped, so a chunk's documents are freed once they are written
+            yield from pending.pop().result()

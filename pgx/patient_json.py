@@ -188,4 +188,5 @@ def write_patient_jsons(results_dir: Path | str, out_dir: Path | str) -> list[Pa
     ``out_dir/<sample file name>.json`` (see :mod:`pgx.patient_files`)."""
     results_dir = Path(results_dir)
     documents = _BatchDocuments(results_dir)
-    return write_documents(out_dir, list(documents.calls), documents.document, ".json")
+    samples = list(documents.calls)
+    return write_documents(out_dir, samples, map(documents.document, samples), ".json")
