@@ -137,9 +137,17 @@ def no_result_genes(r: object) -> list[str]:
     """The genes a recommendation row needs that had no result (not tested or not called):
     those its ``phenotypes`` give as ``GENE: No Result`` or its ``lookup_key`` as
     ``GENE=No Result``."""
-    shown = [str(p).partition(":")[0] for p in _as_list(r.phenotypes) if str(p).endswith(f": {NO_RESULT}")]
-    keyed = [k.partition("=")[0] for k in _text(r.lookup_key).split(";") if k.endswith(f"={NO_RESULT}")]
-    return list(dict.fromkeys(gene.strip() for gene in shown + keyed if gene.strip()))
+    phenotypes, key = r.phenotypes, r.lookup_key
+    if type(phenotypes) is tuple and (key is None or type(key) is str):  # rows of _records: hashable
+        return list(_no_result_genes(phenotypes, key))
+    return list(_no_result_genes(tuple(_as_list(phenotypes)), _text(key)))
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _no_result_genes(phenotypes: tuple, lookup_key: str | None) -> tuple[str, ...]:
+    shown = [str(p).partition(":")[0] for p in phenotypes if str(p).endswith(f": {NO_RESULT}")]
+    keyed = [k.partition("=")[0] for k in _text(lookup_key).split(";") if k.endswith(f"={NO_RESULT}")]
+    return tuple(dict.fromkeys(gene.strip() for gene in shown + keyed if gene.strip()))
 
 
 def group_key(r: object) -> str:
@@ -517,7 +525,13 @@ def _sorted_recommendations(recs: pd.DataFrame) -> list:
 _SAFE_URL = re.compile(r"^https?://[^\s\"'<>]+$")
 
 
-def _based_on(r: object) -> list[Block]:
+@functools.lru_cache(maxsize=1 << 12)
+def _based_on(r: object) -> tuple[Block, ...]:
+    """Cached per row (rows are hashable named tuples): several sections ask for it."""
+    return tuple(_basis(r))
+
+
+def _basis(r: object) -> list[Block]:
     """The phenotypes a recommendation rests on, one per line; a non-general population;
     a note when a gene it needs had no result (the advice rests on part of the genotype)."""
     lines = _as_list(r.phenotypes) or [k.replace("=", ": ") for k in _text(r.lookup_key).split(";") if k]
