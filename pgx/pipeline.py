@@ -339,7 +339,8 @@ def render_batch_reports(results_dir: Path | str, reports_dir: Path | str, *, wo
 
     Samples are rendered by a pool of ``workers`` processes (default: one per CPU;
     ``workers=1`` renders in this process), which die with this process
-    (:func:`pgx.processes.die_with_parent`). Each task carries only its own samples' rows.
+    (:func:`pgx.processes.die_with_parent`). Forked workers inherit the batch's rows and a
+    task names only its samples' positions; spawned ones get their samples' rows.
     Every PDF depends on its sample's rows alone, so the files are the same whatever the
     number of workers; the paths come back in the order of the calls table. ``paper`` and
     ``appendix`` are :func:`pgx.report.render_report`'s settings.
