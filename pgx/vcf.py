@@ -250,13 +250,22 @@ def header_evidence(path: Path | str) -> tuple[str | None, str]:
     return describe_build(contig_lengths(text), _reference_line(text), head.contigs)
 
 
-def kb_site_agreement(path: Path | str, loci_by_build: dict[str, pd.DataFrame]) -> dict[str, tuple[int, int]]:
+#: KB positions per build a file is queried at when telling its build from its records
+SNIFF_POSITIONS = 64
+
+
+def kb_site_agreement(
+    path: Path | str, loci_by_build: dict[str, pd.DataFrame], *, enough: int | None = None
+) -> dict[str, tuple[int, int]]:
     """Per build, (KB positions the file has a record at, how many of those records' REF
     agree with the KB), reading ``path`` at each build's positions of the KB loci.
 
     Tells the build of a file whose header does not (no ``##contig`` lengths, no
     ``##reference``): its records sit at one build's positions with that build's reference
-    bases. An indexed file is queried at the positions; any other file is streamed once."""
+    bases. An indexed file is queried at up to ``SNIFF_POSITIONS`` positions of each build,
+    spread over the KB; any other file is streamed, until some build has ``enough``
+    agreeing positions (to the end when None). Every build is looked at the same way, so
+    the counts compare."""
     vf = _inspect(path)
     wanted: dict[str, dict[tuple[str, int], list[tuple[str, list[str]]]]] = {}
     for build, loci in loci_by_build.items():
@@ -272,18 +281,22 @@ def kb_site_agreement(path: Path | str, loci_by_build: dict[str, pd.DataFrame]) 
                 agrees = _ref_agrees(ref.upper(), kb_ref, kb_alts, build == GRCH37)
                 seen[build][key] = seen[build].get(key, False) or agrees
 
+    def done() -> bool:
+        return enough is not None and any(sum(hits.values()) >= enough for hits in seen.values())
+
     if vf.index:
         import pysam
 
         with pysam.TabixFile(str(vf.path), index=str(vf.index)) as tb:
             by_canon = {canonical_contig(c): c for c in tb.contigs}
             for sites in wanted.values():
-                for canon in {c for c, _ in sites}:
-                    if canon in by_canon:
-                        for start, end in _clusters(sorted(p for c, p in sites if c == canon)):
-                            for line in tb.fetch(by_canon[canon], start - 1, end):
-                                f = line.split("\t", 4)
-                                look(f[0], int(f[1]), f[3])
+                present = sorted(k for k in sites if k[0] in by_canon)
+                step = max(1, len(present) // SNIFF_POSITIONS)
+                for canon, pos in present[::step][:SNIFF_POSITIONS]:
+                    for line in tb.fetch(by_canon[canon], pos - 1, pos):
+                        f = line.split("\t", 4)
+                        if int(f[1]) == pos:
+                            look(f[0], pos, f[3])
     else:
         with _open_binary(vf.path, vf.kind) as fh:
             for _, line in _bounded_lines(fh, vf.name):
@@ -291,6 +304,8 @@ def kb_site_agreement(path: Path | str, loci_by_build: dict[str, pd.DataFrame]) 
                     f = line.split(b"\t", 4)
                     if len(f) > 4 and f[1].isdigit():
                         look(_text(f[0]), int(f[1]), _text(f[3]))
+                        if done():
+                            break
     return {b: (len(hits), sum(hits.values())) for b, hits in seen.items()}
 
 
