@@ -788,6 +788,8 @@ class _Extractor:
         if len(fields) < 9:
             self._malformed(where, "fewer than 9 columns")
         ref, alt, info = (_text(f) for f in (fields[3], fields[4], fields[7]))
+        if not ref:
+            self._malformed(where, "REF is empty")
         alts = alt.split(",") if alt not in (".", "") else []
         block = _is_ref_block(alts)
         # the span a reference block covers, as cyvcf2's Variant.end computes it
@@ -861,8 +863,8 @@ class _Extractor:
                     self.symbolic.setdefault(a, []).append(self._label(canon, pos))
 
     def _label(self, canon: str, pos: int) -> str:
-        j = self.kbi.sites[canon][pos][0]
-        return f"{self.kbi.loci['chrom'].iat[j]}:{pos}"
+        """``chr10:94761900``: a position in the KB's contig names (any position, KB or not)."""
+        return f"{self.kbi.kb_name[canon]}:{pos}"
 
     def _malformed(self, where: int | str, why: str) -> None:
         at = f"line {where}" if isinstance(where, int) else f"a record in {where}"
@@ -1107,7 +1109,13 @@ def _decode(vf: _VcfFile, kbi: _KbIndex, novel: _NovelAlleles, samples: list[str
     import cyvcf2
 
     subset = None if len(samples) == len(vf.samples) else samples
-    reader = cyvcf2.VCF(str(vf.extracted), samples=subset, lazy=True)
+    try:
+        reader = cyvcf2.VCF(str(vf.extracted), samples=subset, lazy=True)
+    except Exception as exc:  # noqa: BLE001 - cyvcf2 raises a bare Exception for a header htslib rejects
+        raise VcfError(
+            f"{vf.name}: htslib cannot parse the header ({exc}); check its ## lines and the #CHROM line "
+            "(bcftools view -h shows how htslib reads it), fix them and run again"
+        ) from None
     loci: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # locus -> codes, phased, phase_set
     notes: list[_Note] = []
     conflicts: dict[int, np.ndarray] = {}
