@@ -10,11 +10,19 @@ configfile: "config/config.yaml"
 
 validate(config, schema="workflow/schemas/config.schema.yaml")
 
+try:  # on SLURM, a job the status command cannot track is an error, not a wait without end
+    from pgx.cluster import guard_slurm_status
+
+    guard_slurm_status()
+except ImportError:  # pgx is not installed in this environment (--use-conda jobs)
+    pass
+
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/check.smk"
 include: "workflow/rules/call.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/exports.smk"
 include: "workflow/rules/cohort.smk"
 include: "workflow/rules/qc.smk"
 

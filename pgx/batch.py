@@ -60,6 +60,8 @@ STEPS = {
     "check_inputs": ("checking the VCF files", "checked the VCF files"),
     "call": ("calling genotypes, phenotypes and drug recommendations", "called genotypes, phenotypes and recommendations"),
     "reports": ("writing one PDF report per patient", "wrote the patient PDFs"),
+    "fhir": ("writing one FHIR bundle per patient", "wrote the FHIR bundles"),
+    "patient_json": ("writing one JSON document per patient", "wrote the patient JSON documents"),
     "qc": ("writing the batch QC report", "wrote the QC report"),
     "cohort": ("updating the tables of all batches (cohort)", "updated the cohort tables"),
     "all": ("finishing", "finished"),
@@ -177,6 +179,8 @@ def write_run_config(
         "genes": list(genes) if genes else None,
         "build": build,
         "reports": True,
+        "fhir": True,
+        "patient_json": True,
         "threads": max(1, cores),
     }
     path = config_dir / "config.yaml"
@@ -295,6 +299,9 @@ def summary(run: BatchRun) -> list[str]:
     pdfs = sorted((d / "reports").glob("*.pdf"))
     lines = [f"Batch {run.name} is done. The results are in {d}"]
     rows = [("Patient reports (one PDF per patient)", f"{d / 'reports'}/  ({len(pdfs)} PDF files)")]
+    for folder, label in (("fhir", "FHIR bundles (one per patient)"), ("json", "Patient JSON (one per patient)")):
+        if (d / folder).is_dir():
+            rows.append((label, f"{d / folder}/  ({len(list((d / folder).glob('*.json')))} files)"))
     qc = next((d / n for n in QC_REPORT_NAMES if (d / n).is_file()), None)
     if qc:
         rows.append(("Batch QC report", str(qc)))

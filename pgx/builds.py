@@ -79,13 +79,27 @@ _REFERENCE_HINTS = {
 }
 
 
+def canonical_contig(name: str) -> str:
+    """The one contig normaliser, bare form: ``chr10`` and ``10`` -> ``10``; ``chrM``,
+    ``chrMT``, ``M``, ``MT`` (any case) -> ``MT``; a RefSeq accession of a GRCh38 or GRCh37
+    chromosome (``NC_000010.11``) -> its chromosome."""
+    refseq = refseq_chromosome(name)
+    if refseq is not None:
+        name = refseq[0]
+    bare = name[3:] if name[:3].lower() == "chr" else name
+    return "MT" if bare.upper() in ("M", "MT") else bare
+
+
 def chr_name(contig: str) -> str:
-    """``10`` / ``chr10`` -> ``chr10``; ``MT`` / ``M`` -> ``chrM``."""
-    known = refseq_chromosome(contig)
-    if known:
-        return known[0]
-    bare = contig[3:] if contig.lower().startswith("chr") else contig
-    return "chrM" if bare.upper() in ("M", "MT") else f"chr{bare}"
+    """:func:`canonical_contig`, ``chr``-prefixed (the KB's names): ``10`` / ``chr10`` ->
+    ``chr10``; ``MT`` / ``M`` -> ``chrM``."""
+    bare = canonical_contig(contig)
+    return "chrM" if bare == "MT" else f"chr{bare}"
+
+
+def is_mito_contig(name: str) -> bool:
+    """``chrM``, ``chrMT``, ``M``, ``MT`` (any case), or rCRS's RefSeq accession."""
+    return canonical_contig(name) == "MT"
 
 
 def detect_build(
@@ -174,4 +188,49 @@ def expand_to_kb(gm, loci, index):
         origin=origin,
         warnings=warnings,
         findings=gm.findings,
+    )
+
+
+# --- which chrM: the KB's chrM positions are rCRS --------------------------------------
+# GRCh38's ``chrM`` and GRCh37/b37's ``MT`` are rCRS; hg19's ``chrM`` is the Yoruba
+# sequence, whose positions differ. The reader skips a contig refused here (with a
+# warning), so mitochondrial genes are no-calls that say why (see :mod:`pgx.mito`).
+
+#: rCRS (NC_012920.1), the chrM of GRCh38 and the MT of GRCh37/b37
+RCRS_LENGTH = 16_569
+#: hg19's chrM: the Yoruba mitochondrial sequence (NC_001807)
+YORUBA_LENGTH = 16_571
+#: every refusal warning contains this, so the MT-RNR1 no-call can repeat the reason
+REFUSAL_MARK = "is not the rCRS mitochondrial sequence"
+
+
+def mito_contig_refusal(name: str, length: int | None, build: str | None) -> str | None:
+    """Why the mitochondrial contig ``name`` cannot be read at rCRS positions, or None.
+
+    ``length`` is the header's declared length (None when undeclared), ``build`` the
+    build the file is read as (None when unknown).
+    """
+    if not is_mito_contig(name):
+        return None
+    if length == YORUBA_LENGTH:
+        return (
+            f"contig {name} (length {length:,} bp: hg19's chrM, the Yoruba sequence NC_001807) {REFUSAL_MARK} "
+            f"(NC_012920.1, {RCRS_LENGTH:,} bp), so its positions differ from the knowledge base's"
+        )
+    if length is not None and length != RCRS_LENGTH:
+        return f"contig {name} (length {length:,} bp) {REFUSAL_MARK} ({RCRS_LENGTH:,} bp), so its positions cannot be trusted"
+    if length is None and build == "GRCh37" and name.lower() == "chrm":
+        return (
+            f"contig {name} of a GRCh37 file {REFUSAL_MARK} as far as the header shows: UCSC hg19 names the "
+            f"Yoruba sequence (NC_001807, {YORUBA_LENGTH:,} bp) chrM, while b37 names rCRS MT; declare "
+            f"##contig=<ID={name},length={RCRS_LENGTH}> if it is rCRS"
+        )
+    return None
+
+
+def refusal_warning(file_name: str, reason: str) -> str:
+    """The reader's warning for a refused mitochondrial contig."""
+    return (
+        f"{file_name}: {reason}; its records are not read, so mitochondrial genes (MT-RNR1) are not called "
+        "from this file (give a GRCh38 or b37 VCF, or an outside call)"
     )

@@ -71,6 +71,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         build=args.build,
         overlay=None if args.no_overlay else (args.overlay or "auto"),
         combinations=args.find_combinations,
+        fhir=args.fhir,
+        patient_json=args.json,
     )
     if Path(outputs.get("provenance", "")).is_file():
         _print_build(outputs["provenance"])
@@ -239,6 +241,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", "-o", type=Path, required=True, metavar="DIR", help="output directory")
     run.add_argument("--batch", metavar="NAME", help="batch name shown in reports (default: name of --out)")
     run.add_argument("--no-reports", action="store_true", help="write the Parquet tables only, no PDFs")
+    run.add_argument(
+        "--fhir",
+        action="store_true",
+        help="also write one HL7 FHIR R4 Genomics Reporting bundle per sample to fhir/<sample>.json (docs/fhir.md)",
+    )
+    run.add_argument(
+        "--json",
+        action="store_true",
+        help="also write one patient JSON per sample to json/<sample>.json (schema: docs/patient.schema.json)",
+    )
     run.add_argument(
         "--find-combinations",
         action="store_true",

@@ -330,3 +330,23 @@ def input_warnings(n_positions: int, assumed: list[int], partial: list[int], nov
     if novel:
         out.append("variant(s) that no known allele contains: " + ", ".join(novel))
     return out
+
+
+def unique_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index of the first occurrence of each distinct row, row -> distinct-row number).
+
+    Rows are hashed as bytes, not sorted: much faster than ``np.unique(axis=0)`` on the
+    wide int16 rows of genes with hundreds of positions.
+    """
+    a = np.ascontiguousarray(a)
+    seen: dict[bytes, int] = {}
+    first: list[int] = []
+    inverse = np.empty(len(a), dtype=np.int64)
+    for i, row in enumerate(a):
+        k = row.tobytes()
+        j = seen.get(k)
+        if j is None:
+            j = seen[k] = len(first)
+            first.append(i)
+        inverse[i] = j
+    return np.asarray(first, dtype=np.int64), inverse

@@ -40,6 +40,14 @@ class KnowledgeBase:
         g = self.tables["genes"]
         return sorted(g.loc[g["called_from"] == "vcf", "gene"].tolist())
 
+    @property
+    def mito_genes(self) -> list[str]:
+        """Genes with the ``mitochondrial`` gene rule (one haplotype, see :mod:`pgx.mito`), sorted."""
+        rules = self.tables.get("gene_rules")
+        if rules is None:
+            return []
+        return sorted(set(rules.loc[rules["rule"] == "mitochondrial", "gene"]))
+
     def table(self, name: str, gene: str | None = None) -> pd.DataFrame:
         """One table, optionally restricted to ``gene``."""
         df = self.tables[name]

@@ -23,7 +23,8 @@ Semantics (PharmCAT-compatible, see docs/architecture.md and docs/accuracy.md):
   lists every diplotype those completions give (the phenotype stage makes it a no-call
   unless they agree on the phenotype).
 * Genes called variant by variant (DPYD, RYR1, CACNA1S) are solved by
-  :mod:`pgx.lowest_function`; mitochondrial genes by :mod:`pgx.mito`.
+  :mod:`pgx.lowest_function`; mitochondrial genes by :mod:`pgx.mito`, beside this
+  module (:mod:`pgx.calling` chooses).
 * Calls name alleles as guidelines do (``alleles.guideline_name``: ``*45.001`` -> ``*45``,
   the suballele kept in ``suballeles``).
 
@@ -48,6 +49,7 @@ from pgx.genotypes import (
     STATUS_ASSUMED_REFERENCE,
     GenotypeMatrix,
     input_warnings,
+    unique_rows,
 )
 from pgx.lowest_function import combination_name, solve_lowest_function
 from pgx.naming import allele_sort_key, definition_matches, format_diplotype
@@ -659,26 +661,6 @@ def _solve_fallback(model, mask, nonref, b0, b1, ignored, mode, position):
     return dips, score, [rsid_note] if dips else []
 
 
-def unique_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(index of the first occurrence of each distinct row, row -> distinct-row number).
-
-    Rows are hashed as bytes, not sorted: much faster than ``np.unique(axis=0)`` on the
-    wide int16 rows of genes with hundreds of positions.
-    """
-    a = np.ascontiguousarray(a)
-    seen: dict[bytes, int] = {}
-    first: list[int] = []
-    inverse = np.empty(len(a), dtype=np.int64)
-    for i, row in enumerate(a):
-        k = row.tobytes()
-        j = seen.get(k)
-        if j is None:
-            j = seen[k] = len(first)
-            first.append(i)
-        inverse[i] = j
-    return np.asarray(first, dtype=np.int64), inverse
-
-
 def _all_compatible(mask: np.ndarray, hap_bits: np.ndarray, block: int = 256) -> np.ndarray:
     """compat[u, a] = every position of pattern u is accepted by allele a."""
     out = np.empty((hap_bits.shape[0], mask.shape[0]), dtype=bool)
@@ -840,45 +822,3 @@ def _alleles_blocked_by_absent_positions(model: GeneModel, found: dict[int, set]
         if present and needed and all(any(definition_matches(bases[j], q) for q in found.get(j, ())) for j in present):
             hits.append((-len(present), a, f"{model.alleles[a]} (also needs {', '.join(map(str, needed))})"))
     return [text for *_, text in sorted(hits)[:most]]
-
-
-def call_diplotypes(gm: GenotypeMatrix, kb, genes: list[str] | None = None, *, combinations: bool = False) -> pd.DataFrame:
-    """Calls for every sample and every gene of ``gm`` (or ``genes``), sorted by sample, gene.
-
-    ``combinations``: report phased haplotypes that only a combination of defined alleles
-    explains (``[*6 + *18]``, phenotype Indeterminate) instead of a no-call."""
-    from pgx.mito import call_mito_gene, mito_genes
-
-    genes = genes or sorted(set(gm.loci.loc[gm.loci["role"] == "core", "gene"]))
-    mito = set(mito_genes(kb))  # one haplotype, variant by variant: see pgx.mito
-    frames = [call_mito_gene(gm, kb, g) if g in mito else call_gene(gm, kb, g, combinations=combinations) for g in genes]
-    calls = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    if calls.empty:
-        return calls
-    _apply_read_findings(calls, gm)
-    order = {s: i for i, s in enumerate(gm.samples)}
-    calls["_o"] = calls["sample_id"].map(order)
-    return calls.sort_values(["_o", "gene"], kind="stable").drop(columns="_o").reset_index(drop=True)
-
-
-def _apply_read_findings(calls: pd.DataFrame, gm: GenotypeMatrix) -> None:
-    """Put the reader's findings (``gm.findings``) on the calls of the samples they concern,
-    in place. A finding that the VCF cannot call the gene for a sample (a structural variant
-    over it: the gene may have one copy, or more) makes the call a no-call, never a
-    "normal" result; its warning keeps what the SNVs and indels alone gave."""
-    row = {key: i for i, key in enumerate(zip(calls["sample_id"], calls["gene"]))}
-    for sample, gene, text, no_call, reason in gm.read_findings():
-        i = row.get((sample, gene))
-        if i is None:
-            continue
-        if no_call and calls.at[i, "call_status"] != "no_call":
-            alone = calls.at[i, "diplotype"] or " or ".join(calls.at[i, "alternatives"])
-            text = f"{text}. The SNVs and indels alone give {alone}" if alone else text
-            for column in ("diplotype", "allele_1", "allele_2", "score"):
-                calls.at[i, column] = None
-            calls.at[i, "alternatives"] = []
-            calls.at[i, "suballeles"] = []
-            calls.at[i, "call_status"] = "no_call"
-        codes = [*calls.at[i, "reason_codes"]]
-        calls.at[i, "reason_codes"] = codes if reason in codes else [*codes, reason]
-        calls.at[i, "warnings"] = [*calls.at[i, "warnings"], text]

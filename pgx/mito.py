@@ -1,4 +1,4 @@
-"""Mitochondrial genes (MT-RNR1): calls from chrM genotypes, and which chrM a VCF holds.
+"""Mitochondrial genes (MT-RNR1): calls from chrM genotypes (which chrM a VCF holds: :mod:`pgx.builds`).
 
 mtDNA is one haplotype per cell lineage, and CPIC's MT-RNR1 guideline (McDermott et al.
 2022, PMID 34032273) gives recommendations per single variant, not per allele pair. A
@@ -26,7 +26,7 @@ gene with the ``mitochondrial`` gene rule is therefore not matched as a diplotyp
   caller covered chrM has records there).
 * **Which chrM.** The KB's chrM positions are rCRS (NC_012920.1, 16,569 bp): GRCh38's
   ``chrM`` and GRCh37/b37's ``MT``. hg19's ``chrM`` is the Yoruba sequence (NC_001807,
-  16,571 bp) whose positions differ; :func:`mito_contig_refusal` refuses it (declared
+  16,571 bp) whose positions differ; :func:`pgx.builds.mito_contig_refusal` refuses it (declared
   length 16,571 or any length but 16,569, or a GRCh37 file naming it ``chrM`` without
   declaring 16,569 bp) and the reader skips that contig with a warning, so MT-RNR1 is a
   no-call that says why, never a guess at shifted positions.
@@ -37,15 +37,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pgx.builds import REFUSAL_MARK
 from pgx.calls import CallNotes, call_row
-from pgx.genotypes import HAPLOID, MISSING, STATUS_ASSUMED_REFERENCE, STATUS_PARTIAL, GenotypeMatrix, input_warnings
-
-#: rCRS (NC_012920.1), the chrM of GRCh38 and the MT of GRCh37/b37
-RCRS_LENGTH = 16_569
-#: hg19's chrM: the Yoruba mitochondrial sequence (NC_001807)
-YORUBA_LENGTH = 16_571
-#: every refusal warning contains this, so the MT-RNR1 no-call can repeat the reason
-REFUSAL_MARK = "is not the rCRS mitochondrial sequence"
+from pgx.genotypes import (
+    HAPLOID,
+    MISSING,
+    STATUS_ASSUMED_REFERENCE,
+    STATUS_PARTIAL,
+    GenotypeMatrix,
+    input_warnings,
+    unique_rows,
+)
 
 #: function text prefix -> risk rank, highest risk first (CPIC MT-RNR1 phenotypes)
 RISK_ORDER = ("increased risk", "uncertain risk", "normal risk")
@@ -61,53 +63,7 @@ def risk_rank(function: str | None) -> int:
     return _UNLISTED_RANK
 
 
-def is_mito_contig(name: str) -> bool:
-    """``chrM``, ``chrMT``, ``M``, ``MT`` (any case)."""
-    bare = name[3:] if name[:3].lower() == "chr" else name
-    return bare.upper() in ("M", "MT")
-
-
-def mito_contig_refusal(name: str, length: int | None, build: str | None) -> str | None:
-    """Why the mitochondrial contig ``name`` cannot be read at rCRS positions, or None.
-
-    ``length`` is the header's declared length (None when undeclared), ``build`` the
-    build the file is read as (None when unknown).
-    """
-    if not is_mito_contig(name):
-        return None
-    if length == YORUBA_LENGTH:
-        return (
-            f"contig {name} (length {length:,} bp: hg19's chrM, the Yoruba sequence NC_001807) {REFUSAL_MARK} "
-            f"(NC_012920.1, {RCRS_LENGTH:,} bp), so its positions differ from the knowledge base's"
-        )
-    if length is not None and length != RCRS_LENGTH:
-        return f"contig {name} (length {length:,} bp) {REFUSAL_MARK} ({RCRS_LENGTH:,} bp), so its positions cannot be trusted"
-    if length is None and build == "GRCh37" and name.lower() == "chrm":
-        return (
-            f"contig {name} of a GRCh37 file {REFUSAL_MARK} as far as the header shows: UCSC hg19 names the "
-            f"Yoruba sequence (NC_001807, {YORUBA_LENGTH:,} bp) chrM, while b37 names rCRS MT; declare "
-            f"##contig=<ID={name},length={RCRS_LENGTH}> if it is rCRS"
-        )
-    return None
-
-
-def refusal_warning(file_name: str, reason: str) -> str:
-    """The reader's warning for a refused mitochondrial contig."""
-    return (
-        f"{file_name}: {reason}; its records are not read, so mitochondrial genes (MT-RNR1) are not called "
-        "from this file (give a GRCh38 or b37 VCF, or an outside call)"
-    )
-
-
 # --- calling ------------------------------------------------------------------------------
-
-
-def mito_genes(kb) -> list[str]:
-    """Genes with the ``mitochondrial`` gene rule."""
-    rules = kb.tables.get("gene_rules")
-    if rules is None:
-        return []
-    return sorted(set(rules.loc[rules["rule"] == "mitochondrial", "gene"]))
 
 
 def _variant_alleles(kb, gene: str, loci: pd.DataFrame) -> dict[tuple[int, int], str]:
@@ -128,8 +84,6 @@ def _variant_alleles(kb, gene: str, loci: pd.DataFrame) -> dict[tuple[int, int],
 
 def call_mito_gene(gm: GenotypeMatrix, kb, gene: str) -> pd.DataFrame:
     """Calls of every sample for mitochondrial ``gene`` (columns as :func:`pgx.match.call_gene`)."""
-    from pgx.match import unique_rows
-
     is_gene = (gm.loci["gene"] == gene) & (gm.loci["role"] == "core")
     cols = np.flatnonzero(is_gene.to_numpy())
     local = gm.loci.iloc[cols].reset_index(drop=True)

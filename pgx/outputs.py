@@ -472,7 +472,7 @@ def locked(lock_file: Path | str, *, waiting: str | None = None) -> Iterator[Non
 RUN_MARKER = "run.json"
 
 #: outputs made from a run's tables: removed when a run with another id is committed
-DERIVED_OUTPUTS = ("reports", "qc_report.html")
+DERIVED_OUTPUTS = ("reports", "qc_report.html", "fhir", "json")
 
 
 def run_id(facts: Mapping[str, object]) -> str:

@@ -38,7 +38,7 @@ import pandas as pd
 
 from pgx.errors import OutsideCallError
 from pgx.naming import format_diplotype
-from pgx.phenotype import INDETERMINATE, NO_RESULT, _gene_tables, format_activity_score, phenotype_from_facts, phenotype_from_score
+from pgx.phenotype import INDETERMINATE, NO_RESULT, gene_tables, format_activity_score, phenotype_from_facts, phenotype_from_score
 
 REQUIRED = ("sample_id", "gene")
 RESULT_COLUMNS = ("diplotype", "phenotype", "activity_score")
@@ -133,7 +133,7 @@ def _phenotype_vocabulary(kb, gene: str) -> set[str]:
 
 def resolve_row(row: dict, kb) -> dict:
     """One outside-call row -> the calls-table fields it sets (raises OutsideCallError)."""
-    t = _gene_tables(kb)
+    t = gene_tables(kb)
     gene, where = row["gene"], f"{row['source']} line {row['line']}"
     genes = set(kb.tables["genes"]["gene"])
     if gene not in genes:
@@ -185,9 +185,7 @@ def resolve_row(row: dict, kb) -> dict:
 
 def _haploid_genes(kb) -> set[str]:
     """Genes whose result is one haplotype (mitochondrial: MT-RNR1)."""
-    from pgx.mito import mito_genes
-
-    return set(mito_genes(kb))
+    return set(kb.mito_genes)
 
 
 def _haploid_result(t: dict, gene: str, allele: str, where: str) -> dict:

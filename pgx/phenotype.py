@@ -41,7 +41,7 @@ def format_activity_score(score: float | None) -> str:
 _TABLES: dict[tuple[str, str], dict] = {}
 
 
-def _gene_tables(kb) -> dict:
+def gene_tables(kb) -> dict:
     """Per-gene lookups, built once per knowledge base."""
     key = (str(kb.root), kb.version)
     if key not in _TABLES:
@@ -90,7 +90,7 @@ def phenotype_from_score(rules: list[tuple[float, float, str]], score: float) ->
     return None
 
 
-def _one_diplotype(t: dict, gene: str, a1: str, a2: str | None) -> dict:
+def pair_phenotype(t: dict, gene: str, a1: str, a2: str | None) -> dict:
     """Function, score, phenotype and key of one allele pair (a2 None = haploid).
 
     An allele without a function is phenotyped with the gene's ``unassigned_function``
@@ -149,7 +149,7 @@ def assign_phenotypes(calls: pd.DataFrame, kb) -> pd.DataFrame:
     Each distinct (gene, diplotype alternatives) is resolved once and its result
     repeated to the rows that have it.
     """
-    t = _gene_tables(kb)
+    t = gene_tables(kb)
     results: list[dict] = []
     index: dict[tuple | None, int] = {}  # None: not called
     which = []
@@ -194,7 +194,7 @@ def _has_items(value) -> bool:
 def _resolve(t: dict, gene: str, pairs: tuple, partial: bool = False) -> dict:
     """Phenotype of a call, reconciling ambiguous alternatives (``partial``: they are the
     completions of a partial genotype, so disagreement makes a no-call)."""
-    results = [_one_diplotype(t, gene, a, b) for a, b in pairs]
+    results = [pair_phenotype(t, gene, a, b) for a, b in pairs]
     notes: list[tuple[str, str]] = []
     unassigned = sorted({a for r in results for a in r.pop("unassigned")})
     if unassigned and gene in t["unassigned"]:

@@ -19,7 +19,7 @@ from pgx.builds import BUILDS, GRCH37, GRCH38, expand_to_kb, loci_on_build
 from pgx.errors import ConfigError, InputError
 from pgx.genotypes import genotype_frame
 from pgx.kb import KnowledgeBase, load_kb
-from pgx.match import call_diplotypes
+from pgx.calling import call_diplotypes
 from pgx.genotypes import STATUS_MISSING
 from pgx.outputs import StagedRun, clean_stale_temporaries, make_folder, read_table, run_id, verify_run, writing
 from pgx.schema import SCHEMA_VERSION
@@ -144,6 +144,8 @@ def run_batch(
     build: str = "auto",
     overlay: Path | str | None = "auto",
     combinations: bool = False,
+    fhir: bool = False,
+    patient_json: bool = False,
 ) -> dict[str, Path]:
     """Call every sample of ``vcfs`` and write the batch's tables (and PDFs) to ``out_dir``.
 
@@ -155,7 +157,9 @@ def run_batch(
     GRCh37 (read at the KB's GRCh37 positions) or auto (from the VCF headers).
     ``overlay`` is a CPIC export imported with ``pgx kb import-cpic`` whose verbatim
     texts are added to the recommendations: ``auto`` uses the imported one if any,
-    None uses none.
+    None uses none. ``fhir`` and ``patient_json`` also write one FHIR bundle
+    (``fhir/``, see ``pgx.fhir``) and one patient JSON (``json/``, see
+    ``pgx.patient_json``) per sample.
     """
     kb = kb or load_kb()
     vcfs = [Path(v) for v in vcfs]
@@ -217,6 +221,16 @@ def run_batch(
     if reports:
         paths["reports"] = out_dir / "reports"
         render_batch_reports(out_dir, paths["reports"])
+    if fhir:
+        from pgx.fhir import write_fhir_bundles
+
+        paths["fhir"] = out_dir / "fhir"
+        write_fhir_bundles(out_dir, paths["fhir"], kb=kb)
+    if patient_json:
+        from pgx.patient_json import write_patient_jsons
+
+        paths["json"] = out_dir / "json"
+        write_patient_jsons(out_dir, paths["json"])
     return paths
 
 

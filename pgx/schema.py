@@ -378,6 +378,7 @@ COLUMN_DOCS: dict[str, dict[str, str]] = {
 KB_TABLES: dict[str, dict[str, str]] = {
     "genes": {
         "gene": "string",
+        "hgnc_id": "string",  # HGNC:2621, from CPIC's gene.json; empty when unknown
         "chrom": "string",  # chr-prefixed GRCh38 contig
         "lookup_method": "string",  # activity_score | phenotype | allele_status
         "reference_allele": "string",  # the named allele matching the reference genome

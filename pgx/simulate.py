@@ -41,7 +41,7 @@ import pandas as pd
 
 from pgx.builds import GRCH38, LENGTHS
 from pgx.errors import KnowledgeBaseError
-from pgx.mito import is_mito_contig, mito_genes
+from pgx.builds import is_mito_contig
 from pgx.naming import IUPAC, format_diplotype, sort_alleles
 
 GRCH38_LENGTHS = LENGTHS[GRCH38]
@@ -137,7 +137,7 @@ def all_pairs(kb, gene: str) -> list[tuple[str, str]]:
     heterozygous with the reference and when homozygous.
     """
     ref = reference_allele(kb, gene)
-    if gene in mito_genes(kb):
+    if gene in kb.mito_genes:
         return [(allele, allele) for allele in callable_alleles(kb, gene)]
     pairs: list[tuple[str, str]] = []
     for allele in callable_alleles(kb, gene):
@@ -227,7 +227,7 @@ def draw_assignment(
         if not names:
             raise KnowledgeBaseError(f"{gene} has no callable alleles to simulate")
         draws = rng.integers(len(names), size=(n, 2))
-        if gene in mito_genes(kb):
+        if gene in kb.mito_genes:
             draws[:, 1] = draws[:, 0]  # one mtDNA haplotype
         for sample, (a, b) in zip(samples, draws):
             out[sample][gene] = (names[a], names[b])
@@ -304,7 +304,7 @@ def write_cohort(
     loci, codes = genotype_codes(haplotypes, assignment, samples)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    mito = [g for g in genes if g in mito_genes(kb)]
+    mito = [g for g in genes if g in kb.mito_genes]
     for sample in samples:
         for gene in mito:
             a, b = assignment[sample][gene]

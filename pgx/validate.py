@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pgx.phenotype import _gene_tables, _one_diplotype
+from pgx.phenotype import gene_tables, pair_phenotype
 from pgx.truth import Translation, haplotype_variants, normal_name, normal_pair, translate_diplotypes, variant_sets
 from pgx.truth import parse_diplotypes, read_truth  # noqa: F401  (part of this module's interface)
 
@@ -41,11 +41,11 @@ UNDEFINED = "truth undefined or unparsable"
 
 
 def _phenotype(kb, gene: str, pair: tuple[str, str]) -> str | None:
-    t = _gene_tables(kb)
+    t = gene_tables(kb)
     known = {a for (g, a) in t["function"] if g == gene}
     if not set(pair) <= known:
         return None
-    return _one_diplotype(t, gene, pair[0], pair[1])["phenotype"]
+    return pair_phenotype(t, gene, pair[0], pair[1])["phenotype"]
 
 
 def compare(calls: pd.DataFrame, truth: pd.DataFrame, kb) -> pd.DataFrame:

@@ -25,7 +25,7 @@ Decisions (the rules a reader of the output can rely on):
 
 * **Contigs.** ``chr10``/``10``, ``chrX``/``X`` and ``chrM``/``chrMT``/``M``/``MT`` name the
   same chromosome; the matrix uses the KB's names. A mitochondrial contig that is not rCRS
-  (hg19's 16,571 bp Yoruba ``chrM``, see :func:`pgx.mito.mito_contig_refusal`) is not read,
+  (hg19's 16,571 bp Yoruba ``chrM``, see :func:`pgx.builds.mito_contig_refusal`) is not read,
   with a warning.
 * **Which records.** A record concerns a KB locus when its POS equals the locus POS (for
   an indel, the padding base). Records that merely overlap a locus (a deletion starting
@@ -103,8 +103,7 @@ import numpy as np
 import pandas as pd
 
 from pgx import normalize
-from pgx.builds import GRCH37, describe_build, detect_build, refseq_chromosome
-from pgx.mito import mito_contig_refusal, refusal_warning
+from pgx.builds import GRCH37, canonical_contig, describe_build, detect_build, mito_contig_refusal, refusal_warning
 from pgx.sample_ids import MAX_SAMPLE_ID_CHARS, describe_unusable, shown, unusable_sample_ids
 from pgx.tabix import index_problem
 from pgx.errors import GenomeBuildError, InputError, KnowledgeBaseError, SampleError, VcfError
@@ -329,16 +328,6 @@ def _reference_line(header: bytes) -> str | None:
 def _header_build(header: bytes, lengths: dict[str, int], contigs: Sequence[str] = ()) -> str | None:
     """The build a header states (contig lengths and RefSeq names, ``##reference``), or None."""
     return detect_build(lengths, _reference_line(header), contigs)
-
-
-def canonical_contig(name: str) -> str:
-    """``chr10`` and ``10`` -> ``10``; ``chrM``, ``chrMT``, ``M``, ``MT`` -> ``MT``; a RefSeq
-    accession of a GRCh38 or GRCh37 chromosome (``NC_000010.11``) -> its chromosome."""
-    refseq = refseq_chromosome(name)
-    if refseq is not None:
-        name = refseq[0]
-    bare = name[3:] if name[:3].lower() == "chr" else name
-    return "MT" if bare.upper() in ("M", "MT") else bare
 
 
 def bgzip_vcf(src: Path | str, dst: Path | str | None = None, *, index: str | None = "tbi") -> Path:

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from pgx.kb import load_kb
-from pgx.match import call_diplotypes
+from pgx.calling import call_diplotypes
 from pgx.phenotype import assign_phenotypes
 from pgx.pipeline import run_batch
 from pgx.recommend import recommend

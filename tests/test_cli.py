@@ -187,8 +187,12 @@ def test_run_passes_options_to_run_batch(fake_module, vcf, tmp_path, capsys):
         "build": "auto",
         "overlay": "auto",  # the imported CPIC overlay, if any
         "combinations": False,  # combinations no guideline defines are no-calls unless asked for
+        "fhir": False,  # FHIR bundles and patient JSON only when asked for
+        "patient_json": False,
     }
     assert capsys.readouterr().out == f"calls\t{out / 'calls.parquet'}\n"
+    assert main(["run", str(vcf), "--out", str(out), "--fhir", "--json"]) == 0
+    assert (seen["fhir"], seen["patient_json"]) == (True, True)
     assert main(["run", str(vcf), "--out", str(out), "--no-overlay"]) == 0
     assert seen["overlay"] is None
     assert main(["run", str(vcf), "--out", str(out), "--find-combinations"]) == 0

@@ -5,7 +5,7 @@ the positions the input lacked would have decided."""
 from __future__ import annotations
 
 from pgx.kb import load_kb
-from pgx.match import call_diplotypes
+from pgx.calling import call_diplotypes
 from pgx.vcf import read_genotypes
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from pgx.genotypes import HAPLOID, MISSING, STATUS_ASSUMED_REFERENCE, STATUS_CALLED, STATUS_MISSING, GenotypeMatrix
 from pgx.kb import load_kb
-from pgx.match import call_diplotypes
+from pgx.calling import call_diplotypes
 from pgx.phenotype import assign_phenotypes, format_activity_score
 from tests.toy_kb import write_toy_kb
 

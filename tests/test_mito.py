@@ -9,8 +9,9 @@ import pytest
 
 from pgx.kb import describe, load_kb
 from pgx.kb_build import mito as kbm
-from pgx.match import call_diplotypes
-from pgx.mito import REFUSAL_MARK, RISK_ORDER, mito_contig_refusal, mito_genes, risk_rank
+from pgx.calling import call_diplotypes
+from pgx.builds import REFUSAL_MARK, mito_contig_refusal
+from pgx.mito import RISK_ORDER, risk_rank
 from pgx.outside import apply_outside_calls, read_outside_calls
 from pgx.phenotype import assign_phenotypes
 from pgx.simulate import all_pairs, write_cohort
@@ -57,7 +58,7 @@ def carrier_vcf(make_vcf, path, loci, gts: dict[str, dict[int, str]], ref_gt="0"
 def test_mt_rnr1_is_called_from_the_vcf_and_keeps_its_outside_only_allele(kb):
     genes = kb.tables["genes"].set_index("gene")
     assert genes.at[GENE, "called_from"] == "vcf" and genes.at[GENE, "chrom"] == "chrM"
-    assert GENE in kb.genes and mito_genes(kb) == [GENE]
+    assert GENE in kb.genes and kb.mito_genes == [GENE]
     rules = kb.table("gene_rules", GENE)
     unplaced = set(rules.loc[rules["rule"] == "outside_only_allele", "value"])
     named = set(kb.table("alleles", GENE)["allele"]) - {"Reference"}

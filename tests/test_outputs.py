@@ -270,7 +270,7 @@ def test_an_exception_in_the_caller_leaves_no_file(tmp_path):
 
 def test_pipeline_frames_convert_exactly_as_value_by_value(tmp_path):
     from pgx.kb import load_kb
-    from pgx.match import call_diplotypes
+    from pgx.calling import call_diplotypes
     from pgx.phenotype import assign_phenotypes
     from pgx.recommend import recommend
     from pgx.simulate import simulate_cohort

@@ -9,7 +9,7 @@ import pytest
 
 from pgx.errors import OutsideCallError
 from pgx.kb import load_kb
-from pgx.match import call_diplotypes
+from pgx.calling import call_diplotypes
 from pgx.outside import apply_outside_calls, read_outside_calls
 from pgx.phenotype import assign_phenotypes
 from tests.test_match import make_matrix

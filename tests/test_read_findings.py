@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from pgx.kb import load_kb
-from pgx.match import call_diplotypes
+from pgx.calling import call_diplotypes
 from pgx.simulate import write_cohort
 from pgx.vcf import bgzip_vcf, read_genotypes
 

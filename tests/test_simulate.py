@@ -223,7 +223,7 @@ def test_write_cohort_rejects_an_unknown_allele(kb, tmp_path):
 @pytest.mark.parametrize("gene", load_kb().genes)
 def test_every_allele_round_trips_het_and_homozygous(kb, tmp_path, gene, phased):
     """Every allele of every VCF gene, with the reference and homozygous, called back."""
-    from pgx.match import call_diplotypes
+    from pgx.calling import call_diplotypes
     from pgx.vcf import read_genotypes
 
     pairs = all_pairs(kb, gene)

@@ -22,7 +22,8 @@ from pgx.genotypes import (
     STATUS_MISSING,
     STATUS_PARTIAL,
 )
-from pgx.vcf import canonical_contig, iter_genotype_chunks, read_genotypes
+from pgx.builds import canonical_contig, chr_name, is_mito_contig
+from pgx.vcf import iter_genotype_chunks, read_genotypes
 from tests.conftest import SHARED_DATA, kb_loci_for, loci_table, requires_shared_data
 
 DATA = Path(__file__).parent / "data"
@@ -164,9 +165,16 @@ def test_assume_reference_only_fills_genes_the_file_covers(make_vcf, tmp_path, i
 # --- contig names, compression, index ---------------------------------------------------
 
 
-@pytest.mark.parametrize("name,canonical", [("chr10", "10"), ("10", "10"), ("chrM", "MT"), ("MT", "MT"), ("M", "MT"), ("chrX", "X")])
+@pytest.mark.parametrize(
+    "name,canonical",
+    [("chr10", "10"), ("10", "10"), ("chrM", "MT"), ("MT", "MT"), ("M", "MT"), ("chrMT", "MT"), ("chrX", "X"),
+     ("NC_000010.11", "10"), ("NC_000010.10", "10"), ("NC_012920.1", "MT")],
+)  # fmt: skip
 def test_canonical_contig(name, canonical):
+    """One normaliser: the bare name, the KB's chr-prefixed name and the chrM test agree."""
     assert canonical_contig(name) == canonical
+    assert chr_name(name) == ("chrM" if canonical == "MT" else f"chr{canonical}")
+    assert is_mito_contig(name) == (canonical == "MT")
 
 
 RECORDS = [

@@ -57,7 +57,7 @@ def test_dry_run_of_default_config_plans_every_rule(workdir):
     result = snakemake("-n", "--cores", "2", "--nolock", cwd=workdir)
     out = output_of(result)
     assert result.returncode == 0, out
-    for rule in ("check_inputs", "call", "reports", "all"):
+    for rule in ("check_inputs", "call", "reports", "fhir", "patient_json", "all"):
         assert rule in out
 
 
@@ -65,10 +65,10 @@ def has_slurm_plugin() -> bool:
     return importlib.util.find_spec("snakemake_executor_plugin_slurm") is not None
 
 
-@pytest.mark.parametrize("profile", ["local", "slurm"])
+@pytest.mark.parametrize("profile", ["local", "slurm", "slurm-noacct"])
 def test_profiles_parse(workdir, profile):
     args = ["-n", "--profile", str(REPO / "config" / "profiles" / profile), "--directory", str(workdir)]
-    if profile == "slurm" and not has_slurm_plugin():
+    if profile.startswith("slurm") and not has_slurm_plugin():
         # without `pip install -e '.[slurm]'` the executor is unknown; still check the
         # rest of the profile (resources, options) parses, with the local executor
         args += ["--executor", "local"]
@@ -213,10 +213,46 @@ def test_demo_workflow_runs_end_to_end(workdir):
     assert all(p.read_bytes().startswith(b"%PDF") for p in pdfs)
     assert (results / "checks.txt").read_text().startswith("# batch\tdemo\n")
 
-    for rule in ("check_inputs", "call", "reports"):
+    for folder in ("fhir", "json"):  # named like the PDFs, with the same kind of index
+        exported = read_file_index(results / folder / "index.tsv")
+        assert set(exported) == samples
+        assert {p.name for p in (results / folder).glob("*.json")} == set(exported.values())
+
+    for rule in ("check_inputs", "call", "reports", "fhir", "patient_json"):
         assert (workdir / "logs" / "demo" / f"{rule}.log").exists(), rule
         assert (workdir / "benchmarks" / "demo" / f"{rule}.tsv").exists(), rule
 
     again = snakemake("-n", "--cores", "2", "--directory", str(workdir), cwd=workdir)
     assert again.returncode == 0, output_of(again)
     assert "Nothing to be done" in output_of(again)
+
+
+def planned_resources(out: str) -> dict[str, str]:
+    """{rule: its `resources:` line} from a dry run's plan."""
+    found, rule = {}, None
+    for line in out.splitlines():
+        if line.startswith("rule ") or line.startswith("localrule "):
+            rule = line.split()[1].rstrip(":")
+        elif line.strip().startswith("resources:") and rule:
+            found[rule] = line.strip()
+    return found
+
+
+def test_account_and_partition_keep_the_rules_resources(workdir):
+    """The README's way to give account and partition, and to raise one rule's memory,
+    keeps every rule's own memory, runtime and the other resources of that rule."""
+    result = snakemake(
+        "-n", "--profile", str(REPO / "config" / "profiles" / "local"), "--directory", str(workdir),
+        "--default-resources", "slurm_account=myacc", "slurm_partition=short",
+        "--set-resources", "call:mem_mb=6000",
+        cwd=workdir,
+    )  # fmt: skip
+    out = output_of(result)
+    assert result.returncode == 0, out
+    plan = planned_resources(out)
+    for rule in ("check_inputs", "call", "reports", "qc", "cohort"):
+        assert "slurm_account=myacc" in plan[rule] and "slurm_partition=short" in plan[rule], plan[rule]
+        assert "runtime=" in plan[rule] and "mem_mb=" in plan[rule], plan[rule]
+        mem = int(plan[rule].split("mem_mb=")[1].split(",")[0])
+        assert mem <= 4000 or rule == "call", plan[rule]  # fits a 4 GB node
+    assert "mem_mb=6000" in plan["call"] and "runtime=30" in plan["call"], plan["call"]

@@ -35,9 +35,9 @@ from pgx.schema import KB_TABLES
 
 TABLES = {
     "genes": [
-        ("TOY1", "chr1", "phenotype", "*1", "vcf", "test"),
-        ("TOY2", "chr2", "activity_score", "*1", "vcf", "test"),
-        ("TOY3", "chr3", "activity_score", "Reference", "vcf", "test"),
+        ("TOY1", "", "chr1", "phenotype", "*1", "vcf", "test"),
+        ("TOY2", "", "chr2", "activity_score", "*1", "vcf", "test"),
+        ("TOY3", "", "chr3", "activity_score", "Reference", "vcf", "test"),
     ],
     "loci": [
         ("TOY1", "chr1", 100, "A", "T", "rs100", "", "core", "", ""),

@@ -82,23 +82,23 @@ from dataclasses import dataclass, field, replace
 
 from pgx.kb_build.clause_facts import (
     Dose, Names, drug_name_pattern, followup_in, offered_names, parse_amount, parse_caps,
-    parse_dose, parse_schedule, unsuitable_names, _UNCHANGED,
+    parse_dose, parse_schedule, unsuitable_names, UNCHANGED,
 )  # fmt: skip
 from pgx.kb_build.cues import (
     CONDITION_KINDS, FOLLOWUP, NOT_REPRESENTED, SYNONYMS, actions_in, clause_role,
-    _ALT_DIRECTIVE, _AVOID, _BACKGROUND, _CONSIDER_ALT, _DIRECTIVE, _EVIDENCE, _FOLLOWING, _LEAD_DIRECTIVE, _MG,
-    _NO_REC_TEXT, _NON_DECIDING, _REFERENCE_VALUES, _WEIGH, _rx, _without_negated_alternatives,
+    ALT_DIRECTIVE, AVOID, BACKGROUND, CONSIDER_ALT, DIRECTIVE, EVIDENCE, FOLLOWING, LEAD_DIRECTIVE, MG,
+    NO_REC_TEXT, NON_DECIDING, REFERENCE_VALUES, WEIGH, cue_pattern, without_negated_alternatives,
 )  # fmt: skip
 
 
 # --- clauses -----------------------------------------------------------------------------
 
 _ABBREVIATIONS = (
-    (_rx(r"\be\.g\.,?"), "eg"),
-    (_rx(r"\bi\.e\.,?"), "ie"),
-    (_rx(r"\bvs\."), "vs"),
-    (_rx(r"\bapprox\."), "approx"),
-    (_rx(r"\bH\. pylori"), "H.pylori"),
+    (cue_pattern(r"\be\.g\.,?"), "eg"),
+    (cue_pattern(r"\bi\.e\.,?"), "ie"),
+    (cue_pattern(r"\bvs\."), "vs"),
+    (cue_pattern(r"\bapprox\."), "approx"),
+    (cue_pattern(r"\bH\. pylori"), "H.pylori"),
 )
 _LIST_MARKER = re.compile(r"(^|[:.;]\s*)(?:\d{1,2}|[a-e])\.\s+(?=[A-Za-z])")
 
@@ -115,31 +115,31 @@ def clauses(text: str) -> list[str]:
 
 # --- condition labels --------------------------------------------------------------------
 
-_CONDITION_WORDS = _rx(
+_CONDITION_WORDS = cue_pattern(
     r"indication|malignan|immunosuppress|leuka?emia|\bpain\b|\bcough\b|depression|anxiety|obsessive|pylori"
     r"|eradication|transplant|\bliver\b|coronary|stroke|\btia\b|brugada|heart rate|bradycardia|heart failure"
     r"|risk factors?|co-?medication|administration|anticoagulation clinic|otherwise|other cases"
     r"|doses? (?:higher|lower) than|body mass index|\byears?\b|\bkg\b|children|adults|monopreparation"
     r"|combination preparation"
 )
-_NOT_A_CONDITION = _rx(
+_NOT_A_CONDITION = cue_pattern(
     r"^(?:note|if it is not possible|if (?:an|no) alternative|if the dose|if the medicine|in the event of side"
     r"|if a dose|if dose|in the case of inadequate|if this does not|do not exceed|use no more than"
     r"|possible alternatives)"
 )
 _CAPS_HEADING = re.compile(r"^((?:[A-Z][A-Z-]{1,}\s+){0,8}[A-Z][A-Z-]{2,})\s+(?=[A-Z][a-z])")
 _KIND_WORDS = (
-    ("risk_factors", _rx(r"risk factors?")),
+    ("risk_factors", cue_pattern(r"risk factors?")),
     (
         "indication",
-        _rx(
+        cue_pattern(
             r"indication|malignan|immunosuppress|leuka?emia|\bpain\b|\bcough\b|depression|anxiety|obsessive"
             r"|pylori|eradication|transplant|coronary|stroke|\btia\b|brugada|heart rate|bradycardia|heart failure"
         ),
     ),
-    ("age", _rx(r"\byears?\b|children|adults|\bkg\b|body mass|pediatric|paediatric")),
+    ("age", cue_pattern(r"\byears?\b|children|adults|\bkg\b|body mass|pediatric|paediatric")),
 )
-_LABEL_FILLER = _rx(r"^(?:recommendation\s+|for\s+|indications?\s+|patient has\s+|if\s+|in\s+)+")
+_LABEL_FILLER = cue_pattern(r"^(?:recommendation\s+|for\s+|indications?\s+|patient has\s+|if\s+|in\s+)+")
 CONDITION_WORDS_KEPT = 6
 
 
@@ -212,20 +212,20 @@ class Reading:
 
 
 def _reason(clause: str) -> str:
-    if _EVIDENCE.search(clause) or re.match(r"(?:in|for) \d+ |a patient\b", clause, re.IGNORECASE):
+    if EVIDENCE.search(clause) or re.match(r"(?:in|for) \d+ |a patient\b", clause, re.IGNORECASE):
         return "evidence"
-    if _REFERENCE_VALUES.search(clause):
+    if REFERENCE_VALUES.search(clause):
         return "reference_values"
-    if _NON_DECIDING.search(clause) or _NO_REC_TEXT.search(clause):
+    if NON_DECIDING.search(clause) or NO_REC_TEXT.search(clause):
         return "no_advice"
-    if _BACKGROUND.search(clause) or re.search(r"\bbecause\b|\bdue to\b|\bas this\b", clause, re.IGNORECASE):
+    if BACKGROUND.search(clause) or re.search(r"\bbecause\b|\bdue to\b|\bas this\b", clause, re.IGNORECASE):
         return "background"
     return "other"
 
 
 def read_text(text: str, classification: str, drug: str, names: Names) -> Reading:
     """Read one recommendation text into branches and a clause account."""
-    no_rec = (classification or "").strip().lower() == "no recommendation" or bool(_NO_REC_TEXT.search(text or ""))
+    no_rec = (classification or "").strip().lower() == "no recommendation" or bool(NO_REC_TEXT.search(text or ""))
     branches: list[Advice] = [Advice()]
     account: list[str] = []
     caps_follow = False  # "do not exceed the following doses:" - labels then name who a cap is for
@@ -239,7 +239,7 @@ def read_text(text: str, classification: str, drug: str, names: Names) -> Readin
             labels.append(label)
             clause = rest
         b = branches[-1]
-        if labels and caps_follow and _MG.search(clause):
+        if labels and caps_follow and MG.search(clause):
             for amount in _listed_caps(clause, short_label(labels[-1])):
                 b.add("caps", [amount])
             account.append("condition,caps")
@@ -256,7 +256,7 @@ def read_text(text: str, classification: str, drug: str, names: Names) -> Readin
             account.append(",".join(fields))
             continue
         b.content = True
-        if _FOLLOWING.search(clause):
+        if FOLLOWING.search(clause):
             caps_follow = True
             head, _, tail = clause.partition(":")
             listed = _listed_caps(tail, "") if tail else []
@@ -275,9 +275,9 @@ def _listed_caps(text: str, condition: str) -> list[str]:
     """Caps from a list of amounts (``adults < 65 years 15 mg/day, =65 years 7.5 mg/day``)."""
     out = []
     for piece in re.split(r",\s*(?=\S)|\.\s+", text):
-        first = _MG.search(piece)
+        first = MG.search(piece)
         who = condition or (" ".join(piece[: first.start()].replace("=", "≥").split()).strip(" :,(") if first else "")
-        for m in _MG.finditer(piece):
+        for m in MG.finditer(piece):
             per = "/day" if m.group("per") or re.search(r"daily|per day", text, re.IGNORECASE) else ""
             form = m.group("form") or ""
             out.append(f"≤{m.group('n')} {m.group('unit')}{per}{form}" + (f" ({who.lower()})" if who else ""))
@@ -291,23 +291,23 @@ def acts_found(b: Advice, fields: list[str]) -> bool:
 def _read_clause(b: Advice, clause: str, drug: str, names: Names, label: str) -> list[str]:
     """Add what ``clause`` says to branch ``b``; return the fields it fed."""
     fields: list[str] = []
-    ev = _EVIDENCE.search(clause)
+    ev = EVIDENCE.search(clause)
     if ev and ev.start() > 20 and re.search(r"\b(?:use|reduce|increase|avoid|choose|start|give)\b", clause[: ev.start()], re.I):
         clause = clause[: ev.start()]  # the advice before the evidence it reports
         ev = None
-    deciding = not (_NON_DECIDING.search(clause) or ev and not _LEAD_DIRECTIVE.match(clause))
+    deciding = not (NON_DECIDING.search(clause) or ev and not LEAD_DIRECTIVE.match(clause))
     role, main = clause_role(clause)
     offered = offered_names(main or clause, drug, names)
-    if deciding and main and not _NO_REC_TEXT.search(clause):
-        if _WEIGH.search(main) and not _AVOID.search(main) or _UNCHANGED.search(clause):
+    if deciding and main and not NO_REC_TEXT.search(clause):
+        if WEIGH.search(main) and not AVOID.search(main) or UNCHANGED.search(clause):
             acts = []
-        elif offered and not names.mentions(main, drug) and _DIRECTIVE.search(main):
+        elif offered and not names.mentions(main, drug) and DIRECTIVE.search(main):
             acts = [("use_alternative", "named_alternative")]  # "Use X or Y at standard dose": the dose is theirs
-        elif _AVOID.search(main) and b.action and not names.mentions(main, drug) and names.known(main):
+        elif AVOID.search(main) and b.action and not names.mentions(main, drug) and names.known(main):
             acts = []  # "Avoid X and Y" about other drugs: they are not alternatives
             b.add("not_alternatives", [n for n in names.known(main) if not names.same_drug(n, drug)])
             fields.append("not_alternatives")
-        elif _DIRECTIVE.search(main) or _DIRECTIVE.search(clause) or role != "advice":
+        elif DIRECTIVE.search(main) or DIRECTIVE.search(clause) or role != "advice":
             acts = actions_in(main)
         else:
             acts = []
@@ -321,7 +321,7 @@ def _read_clause(b: Advice, clause: str, drug: str, names: Names, label: str) ->
                 fields.append("action")
                 if len(acts) > 1:
                     fields.append("other_actions")
-            elif role != "advice" or _DIRECTIVE.search(main):
+            elif role != "advice" or DIRECTIVE.search(main):
                 b.add("other_actions", [a for a, _ in acts if a != b.action])
                 fields.append("other_actions")
         dose = parse_dose(main)
@@ -341,15 +341,15 @@ def _read_clause(b: Advice, clause: str, drug: str, names: Names, label: str) ->
         if amount := parse_amount(main):
             b.amount = b.amount or amount
             fields.append("amount")
-    if _UNCHANGED.search(clause):
+    if UNCHANGED.search(clause):
         b.unchanged = "loading"
         fields.append("unchanged")
-    if deciding or _WEIGH.search(clause):
+    if deciding or WEIGH.search(clause):
         follow = followup_in(clause)
         if follow:
             b.add("followup", follow)
             fields.append("followup")
-    if offered and deciding and not acts_found(b, fields) and (role != "advice" or _DIRECTIVE.search(main)):
+    if offered and deciding and not acts_found(b, fields) and (role != "advice" or DIRECTIVE.search(main)):
         b.add("other_actions", ["consider_alternative"])
         fields.append("other_actions")
     if offered:
@@ -359,9 +359,9 @@ def _read_clause(b: Advice, clause: str, drug: str, names: Names, label: str) ->
     if unsuitable:
         b.add("not_alternatives", unsuitable)
         fields.append("not_alternatives")
-    if _CONSIDER_ALT.search(_without_negated_alternatives(clause)) or _ALT_DIRECTIVE.search(clause):
+    if CONSIDER_ALT.search(without_negated_alternatives(clause)) or ALT_DIRECTIVE.search(clause):
         b.offers_choice = True
-        if not fields and re.search(r"\balternative", _without_negated_alternatives(clause), re.IGNORECASE):
+        if not fields and re.search(r"\balternative", without_negated_alternatives(clause), re.IGNORECASE):
             fields.append("alternatives")
     return fields
 

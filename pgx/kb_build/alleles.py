@@ -216,10 +216,13 @@ def gene_chrom(src: GeneSources) -> str:
 
 def gene_row(src: GeneSources) -> dict:
     """One ``genes`` row. ``source_version``: the definition file's version, else the
-    phenotype file's, else empty (HLA: its vocabulary comes from unversioned CPIC tables)."""
+    phenotype file's, else empty (HLA: its vocabulary comes from unversioned CPIC tables).
+    ``hgnc_id``: the gene's HGNC ID from CPIC's ``gene.json`` (``HGNC:2621``), the code
+    the FHIR export gives the gene (empty when CPIC has none)."""
     version = (src.translation or src.phenotype or {}).get("version") or ""
     return {
         "gene": src.gene,
+        "hgnc_id": (src.cpic_gene or {}).get("hgncid") or "",
         "chrom": gene_chrom(src),
         "lookup_method": lookup_method(src),
         "reference_allele": reference_allele(src),

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pgx.kb_build.cues import (
-    _AVOID, _DOSE_WORD, _EVIDENCE, _NUM, _OR_SPLIT, _PCT, SYNONYMS, _ASSESS, _rx, _without_negated_alternatives,
+    AVOID, DOSE_WORD, EVIDENCE, NUM, OR_SPLIT, PCT, SYNONYMS, ASSESS, cue_pattern, without_negated_alternatives,
 )  # fmt: skip
 
 # --- doses -------------------------------------------------------------------------------
@@ -33,26 +33,26 @@ def _pct_range(m: re.Match) -> tuple[float, float]:
 
 
 _DOSE_PATTERNS: tuple[tuple[str, re.Pattern], ...] = (
-    ("reduce_by", _rx(rf"\b(?:reduc|decreas|lower)\w*\s+(?:[\w-]+\s+){{0,4}}?by\s+{_PCT}")),
-    ("pct_less", _rx(rf"{_PCT}\s*(?:reduction|lower|less|decrease)\b")),
-    ("increase_by", _rx(rf"\b(?:increas|rais)\w*\s+(?:[\w-]+\s+){{0,4}}?by\s+{_PCT}")),
-    ("pct_more", _rx(rf"{_PCT}\s*(?:higher|increase)\b")),
-    ("pct_of", _rx(rf"{_PCT}\s+of\s+(?:the\s+)?[\w -]{{0,40}}?\b{_DOSE_WORD}")),
-    ("fold", _rx(r"\b(?:reduc|decreas)\w*[^.;%]{0,30}?\bby\s+(?P<lo>\d+)-fold")),
-    ("times", _rx(rf"(?P<lo>{_NUM})\s*(?:(?:-|to)\s*(?P<hi>{_NUM})\s*)?times\b[^.;]{{0,30}}?\b{_DOSE_WORD}")),
-    ("double", _rx(rf"\bdouble (?:the )?(?:[\w-]+ ){{0,2}}?{_DOSE_WORD}")),
-    ("half", _rx(rf"\bhalf (?:of )?the (?:[\w-]+ ){{0,2}}?{_DOSE_WORD}")),
-    ("fold_up", _rx(rf"(?P<lo>{_NUM})-fold higher (?:[\w-]+ ){{0,2}}?{_DOSE_WORD}")),
-    ("x_higher", _rx(rf"\b{_DOSE_WORD}[^.;]{{0,20}}?(?P<lo>{_NUM})x higher\b")),
-    ("increase_to", _rx(rf"\bincreas\w*\s+(?:the\s+)?(?:[\w-]+\s+){{0,2}}?to\s+{_PCT}\s+of\b")),
-    ("factor", _rx(rf"\bby a factor of (?P<lo>{_NUM})(?:\s*(?:-|–|to)\s*(?P<hi>{_NUM}))?")),
-    ("fraction", _rx(rf"\b(?P<n>\d)/(?P<d>\d)(?:rd|th|nd|st)? of (?:the )?(?:[\w-]+ ){{0,2}}?{_DOSE_WORD}")),
+    ("reduce_by", cue_pattern(rf"\b(?:reduc|decreas|lower)\w*\s+(?:[\w-]+\s+){{0,4}}?by\s+{PCT}")),
+    ("pct_less", cue_pattern(rf"{PCT}\s*(?:reduction|lower|less|decrease)\b")),
+    ("increase_by", cue_pattern(rf"\b(?:increas|rais)\w*\s+(?:[\w-]+\s+){{0,4}}?by\s+{PCT}")),
+    ("pct_more", cue_pattern(rf"{PCT}\s*(?:higher|increase)\b")),
+    ("pct_of", cue_pattern(rf"{PCT}\s+of\s+(?:the\s+)?[\w -]{{0,40}}?\b{DOSE_WORD}")),
+    ("fold", cue_pattern(r"\b(?:reduc|decreas)\w*[^.;%]{0,30}?\bby\s+(?P<lo>\d+)-fold")),
+    ("times", cue_pattern(rf"(?P<lo>{NUM})\s*(?:(?:-|to)\s*(?P<hi>{NUM})\s*)?times\b[^.;]{{0,30}}?\b{DOSE_WORD}")),
+    ("double", cue_pattern(rf"\bdouble (?:the )?(?:[\w-]+ ){{0,2}}?{DOSE_WORD}")),
+    ("half", cue_pattern(rf"\bhalf (?:of )?the (?:[\w-]+ ){{0,2}}?{DOSE_WORD}")),
+    ("fold_up", cue_pattern(rf"(?P<lo>{NUM})-fold higher (?:[\w-]+ ){{0,2}}?{DOSE_WORD}")),
+    ("x_higher", cue_pattern(rf"\b{DOSE_WORD}[^.;]{{0,20}}?(?P<lo>{NUM})x higher\b")),
+    ("increase_to", cue_pattern(rf"\bincreas\w*\s+(?:the\s+)?(?:[\w-]+\s+){{0,2}}?to\s+{PCT}\s+of\b")),
+    ("factor", cue_pattern(rf"\bby a factor of (?P<lo>{NUM})(?:\s*(?:-|–|to)\s*(?P<hi>{NUM}))?")),
+    ("fraction", cue_pattern(rf"\b(?P<n>\d)/(?P<d>\d)(?:rd|th|nd|st)? of (?:the )?(?:[\w-]+ ){{0,2}}?{DOSE_WORD}")),
 )
-_OTHER_GROUP = _rx(
+_OTHER_GROUP = cue_pattern(
     r"\bcompared to (?:\w+ )?(?:poor|intermediate|rapid|ultrarapid) metabolizers\b"
     r"|\b(?:higher|lower) for (?:PM|IM|UM|NM|EM)s?\b|\bthan (?:for |in )?(?:PM|IM|UM|NM|EM)s?\b"
 )
-_CAPPING = _rx(r"\bno more than\b|\bnot (?:\w+ )?exceed|\bexceeding\b|\bmaximum\b|\bup to\b")
+_CAPPING = cue_pattern(r"\bno more than\b|\bnot (?:\w+ )?exceed|\bexceeding\b|\bmaximum\b|\bup to\b")
 
 
 def _as_factors(kind: str, m: re.Match) -> tuple[float, float] | None:
@@ -94,7 +94,7 @@ def _applies_to(context: str) -> str:
 
 def parse_dose(clause: str) -> Dose | None:
     """The first dose change ``clause`` states, if any (not one relative to another metabolizer group)."""
-    if _OTHER_GROUP.search(clause) or _EVIDENCE.search(clause):
+    if _OTHER_GROUP.search(clause) or EVIDENCE.search(clause):
         return None
     found = []
     for kind, pattern in _DOSE_PATTERNS:
@@ -110,7 +110,7 @@ def parse_dose(clause: str) -> Dose | None:
     matched = m.group(0).lower()
     reference = "maximum" if "maximum" in matched else "lowest" if "lowest" in context.lower() else "standard"
     cap = bool(_CAPPING.search(before)) or reference == "maximum"
-    after = re.match(rf"[^.;]{{0,40}}?\b{_DOSE_WORD}", clause[m.end() :])
+    after = re.match(rf"[^.;]{{0,40}}?\b{DOSE_WORD}", clause[m.end() :])
     before = clause[max(0, start - 40) : start]
     if re.search(r"subsequent|other doses", before, re.IGNORECASE):
         applies = "subsequent"  # "for subsequent doses, use 25 % less than the maintenance dose"
@@ -119,16 +119,16 @@ def parse_dose(clause: str) -> Dose | None:
     return Dose(round(lo, 4), round(hi, 4), applies, reference, cap)
 
 
-_CAP = _rx(
+_CAP = cue_pattern(
     rf"(?P<op>≤|<=|<|\bno more than|\bexceeding|\bnot exceed|\bup to|\bmaximum (?:recommended )?dose of|\bto a maximum of)\s*"
-    rf"(?P<n>{_NUM})\s*(?P<unit>mg(?:/kg)?(?:/m2)?|µg)(?P<per>\s*(?:per day|/day|a day|daily|total daily|/month))?"
+    rf"(?P<n>{NUM})\s*(?P<unit>mg(?:/kg)?(?:/m2)?|µg)(?P<per>\s*(?:per day|/day|a day|daily|total daily|/month))?"
 )
-_STARTING = _rx(r"\bas a starting dose\b|\bstarting dose\b")
+_STARTING = cue_pattern(r"\bas a starting dose\b|\bstarting dose\b")
 
 
 def parse_caps(clause: str, condition: str = "") -> tuple[str, ...]:
     """Upper dose limits stated in ``clause`` (``≤20 mg/day``, ``<20 mg/day``, ``starting dose ≤40 mg``)."""
-    if _EVIDENCE.search(clause) or re.search(r"\bif (?:a )?dose\s*>|\bdoses? >", clause, re.IGNORECASE) and not re.search(
+    if EVIDENCE.search(clause) or re.search(r"\bif (?:a )?dose\s*>|\bdoses? >", clause, re.IGNORECASE) and not re.search(
         r"[≤<]\s*\d", clause
     ):
         return ()
@@ -145,11 +145,11 @@ def parse_caps(clause: str, condition: str = "") -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
-_SCHEDULE = _rx(
+_SCHEDULE = cue_pattern(
     r"\b(?P<n>thrice|twice|once|three times|two times|\d+\s*(?:x|times))\s*(?:a\s+|per\s+)?(?P<per>week(?:ly)?|day|daily)\b"
     r"(?:\s+instead of\s+(?P<was>daily|weekly|once daily))?"
 )
-_DIVIDED = _rx(r"\bdivided doses\b")
+_DIVIDED = cue_pattern(r"\bdivided doses\b")
 _WORD_N = {"thrice": "3 times", "three times": "3 times", "twice": "2 times", "two times": "2 times", "once": "once"}
 
 
@@ -165,23 +165,23 @@ def parse_schedule(clause: str) -> str:
     return ""
 
 
-_AMOUNT = _rx(
+_AMOUNT = cue_pattern(
     rf"(?:dose of|initial dose is|daily dose of|total daily dose of|decreased dose of|dose to|dosing \(|"
     rf"increased to|increase the dose to|initiate with a dose of|use a dose of)\s*"
-    rf"(?P<amount>(?:at least\s+)?{_NUM}(?:\s*(?:or|to|-)\s*{_NUM})?\s*(?:mg|µg)(?:/kg)?(?:/day| per day|/month)?"
+    rf"(?P<amount>(?:at least\s+)?{NUM}(?:\s*(?:or|to|-)\s*{NUM})?\s*(?:mg|µg)(?:/kg)?(?:/day| per day|/month)?"
     rf"(?:\s*(?:1x|2x|once|twice) daily)?)"
 )
 
 
 def parse_amount(clause: str) -> str:
     """An absolute dose the clause gives (``400 mg/day``, ``400 or 200 mg/day``, ``at least 75 mg``)."""
-    if _EVIDENCE.search(clause):
+    if EVIDENCE.search(clause):
         return ""
     m = _AMOUNT.search(clause)
     return " ".join(m.group("amount").split()).replace(" per day", "/day") if m else ""
 
 
-_UNCHANGED = _rx(
+UNCHANGED = cue_pattern(
     r"\b(?:the )?loading dose does not need to be adjusted\b|\bfor (?:the )?first dose, use typical initial or loading dose"
 )
 
@@ -189,21 +189,21 @@ _UNCHANGED = _rx(
 # --- follow-up ---------------------------------------------------------------------------
 
 _FOLLOWUP_RULES: tuple[tuple[str, re.Pattern], ...] = (
-    ("drug_levels", _rx(r"therapeutic (?:drug|dose) monitoring|(?:plasma|serum|trough|peak|endoxifen) concentration|drug levels?|\btrough\b")),
-    ("titrate_by_toxicity", _rx(r"(?:based on|guided by|according to|by|for|of) (?:the )?(?:degree of )?(?:toxicity|myelosuppression)|neutrophil count|reducing \w+ over other agents")),
-    ("titrate_by_response", _rx(r"\b(?:based on|guided by|according to|to) (?:the )?(?:clinical )?(?:effect|response|efficacy|effectiveness)|response,? and side effects|observed clinical response|effect and side effects|efficacy and side effects|check whether the effect")),
-    ("slower_titration", _rx(r"slower titration|smaller steps in dose titration")),
-    ("monitor_closely", _rx(r"\bmonitor (?:closely|more closely|for)|close monitoring|increased frequency of (?:clinical )?monitoring|monitoring should be performed at an increased|frequency of monitoring should be increased|\bbe (?:extra )?alert\b|carefully monitor|\bcautio|monitor the effect")),
-    ("ecg", _rx(r"\becg\b")),
-    ("blood_counts", _rx(r"blood counts?")),
-    ("inr", _rx(r"\binr\b")),
-    ("liver_function", _rx(r"liver (?:function|enzymes)")),
-    ("hearing", _rx(r"hearing loss in line")),
-    ("patient_reports", _rx(r"advise (?:the )?patients? to|inform the patient")),
-    ("stop_if_adverse", _rx(r"discontinue therapy at first|should be stopped if")),
-    ("weigh_risks", _rx(r"\bweigh\b[^.;]*\brisks?\b|outweighed|benefits outweigh|consider (?:any )?(?:additional )?risk factors")),
-    ("avoid_interacting_drugs", _rx(r"avoid (?:co-medication with |moderate and strong |cyp2d6 strong to weak )?\w* ?inhibitors")),
-    ("further_testing", _ASSESS),
+    ("drug_levels", cue_pattern(r"therapeutic (?:drug|dose) monitoring|(?:plasma|serum|trough|peak|endoxifen) concentration|drug levels?|\btrough\b")),
+    ("titrate_by_toxicity", cue_pattern(r"(?:based on|guided by|according to|by|for|of) (?:the )?(?:degree of )?(?:toxicity|myelosuppression)|neutrophil count|reducing \w+ over other agents")),
+    ("titrate_by_response", cue_pattern(r"\b(?:based on|guided by|according to|to) (?:the )?(?:clinical )?(?:effect|response|efficacy|effectiveness)|response,? and side effects|observed clinical response|effect and side effects|efficacy and side effects|check whether the effect")),
+    ("slower_titration", cue_pattern(r"slower titration|smaller steps in dose titration")),
+    ("monitor_closely", cue_pattern(r"\bmonitor (?:closely|more closely|for)|close monitoring|increased frequency of (?:clinical )?monitoring|monitoring should be performed at an increased|frequency of monitoring should be increased|\bbe (?:extra )?alert\b|carefully monitor|\bcautio|monitor the effect")),
+    ("ecg", cue_pattern(r"\becg\b")),
+    ("blood_counts", cue_pattern(r"blood counts?")),
+    ("inr", cue_pattern(r"\binr\b")),
+    ("liver_function", cue_pattern(r"liver (?:function|enzymes)")),
+    ("hearing", cue_pattern(r"hearing loss in line")),
+    ("patient_reports", cue_pattern(r"advise (?:the )?patients? to|inform the patient")),
+    ("stop_if_adverse", cue_pattern(r"discontinue therapy at first|should be stopped if")),
+    ("weigh_risks", cue_pattern(r"\bweigh\b[^.;]*\brisks?\b|outweighed|benefits outweigh|consider (?:any )?(?:additional )?risk factors")),
+    ("avoid_interacting_drugs", cue_pattern(r"avoid (?:co-medication with |moderate and strong |cyp2d6 strong to weak )?\w* ?inhibitors")),
+    ("further_testing", ASSESS),
 )
 
 
@@ -213,25 +213,25 @@ def followup_in(clause: str) -> tuple[str, ...]:
 
 # --- alternatives ------------------------------------------------------------------------
 
-_CHOICE = _rx(
+_CHOICE = cue_pattern(
     r"\balternat\w*|\binstead\b|\bin lieu\b|\binclude[sd]?\b|\bsuch as\b|\bfor example\b"
     r"|\bnot (?:\w+ )?(?:metaboli[sz]ed|influenced)\b|\bhardly if at all metaboli[sz]ed\b|\bto a lesser extent\b"
     r"|\bpossible alternatives?\b|\bswitching to\b"
 )
 _CHOICE_VERB = re.compile(r"^(?:use|choose|select|prescribe|consider)\s+(?P<a>[a-z][a-z-]{4,})\s+or\s+(?P<b>[a-z][a-z-]{4,})\b", re.IGNORECASE)
-_NOT_OFFERED = _rx(
+_NOT_OFFERED = cue_pattern(
     r"\bdo not (?:select|choose|use|prescribe|give)\b|\bnot (?:an? |a suitable |suitable )?alternatives?\b"
     r"|\bnot suitable as alternatives?\b"
 )
-_INTERACTING_LIST = _rx(
+_INTERACTING_LIST = cue_pattern(
     r"\b(?:inhibitors?|inducers?),?\s*(?:\(?\s*(?:such as|for example|eg|like|including)\b|:|\()[^.;)]*"
 )
-_OFFER_CONTEXT = _rx(
+_OFFER_CONTEXT = cue_pattern(
     r"\balternat\w*|\binstead\b|\bin lieu\b|\binclude[sd]?\b|\bnot (?:\w+ )?(?:metaboli[sz]ed|influenced|dependent)\b"
     r"|\bhardly\b|\blesser extent\b|\bswitch"
 )
-_METABOLITE = _rx(r"\bmetabolite\s*\(\s*[\w-]+\s*\)")
-_LIST_START = _rx(r"(?:such as|include[sd]?|including|\beg\b|for example|\bie\b|alternatives include|:)\s*,?\s*(?P<rest>[^()]+)")
+_METABOLITE = cue_pattern(r"\bmetabolite\s*\(\s*[\w-]+\s*\)")
+_LIST_START = cue_pattern(r"(?:such as|include[sd]?|including|\beg\b|for example|\bie\b|alternatives include|:)\s*,?\s*(?P<rest>[^()]+)")
 _SUBJECT_LIST = re.compile(
     r"^(?P<items>[A-Za-z][a-z/-]+(?: [a-z][a-z/-]+){0,2}(?:(?:,\s*| and | or )[a-z][a-z/-]+(?: [a-z][a-z/-]+){0,2})*)"
     r"\s+(?:is|are)\s+(?:(?:therefore|also) )*(?:not|hardly)\b"
@@ -299,9 +299,9 @@ def _list_items(text: str) -> list[str]:
 def offered_names(clause: str, drug: str, names: Names) -> list[str]:
     """Drugs ``clause`` offers instead of ``drug`` (see the module docstring), in order of mention."""
     found: list[str] = []
-    parts = [p for p in _OR_SPLIT.split(_without_negated_alternatives(clause)) if p.strip()] or [clause]
+    parts = [p for p in OR_SPLIT.split(without_negated_alternatives(clause)) if p.strip()] or [clause]
     for part in parts:
-        if _AVOID.search(part) and not _CHOICE.search(part) or _NOT_OFFERED.search(part):
+        if AVOID.search(part) and not _CHOICE.search(part) or _NOT_OFFERED.search(part):
             continue
         part = _METABOLITE.sub(" ", _INTERACTING_LIST.sub(" ", part))
         verb = _CHOICE_VERB.match(part)

@@ -31,119 +31,120 @@ SYNONYMS = {
 }
 
 
-def _rx(pattern: str) -> re.Pattern:
+def cue_pattern(pattern: str) -> re.Pattern:
+    """A case-insensitive cue regex (shared by the clause readers)."""
     return re.compile(pattern, re.IGNORECASE)
 
 
 # --- cues --------------------------------------------------------------------------------
 
-_NUM = r"\d+(?:\.\d+)?"
-_PCT = rf"(?P<lo>{_NUM})\s*%?(?:\s*(?:-|–|to)\s*(?P<hi>{_NUM}))?\s*%"
-_DOSE_WORD = r"dos(?:e|es|ing|age)\b"
+NUM = r"\d+(?:\.\d+)?"
+PCT = rf"(?P<lo>{NUM})\s*%?(?:\s*(?:-|–|to)\s*(?P<hi>{NUM}))?\s*%"
+DOSE_WORD = r"dos(?:e|es|ing|age)\b"
 
-_NO_REC_TEXT = _rx(
+NO_REC_TEXT = cue_pattern(
     r"^\s*(?:no recommendation|no action recommended|n/a\s*\.?$|the guideline does not provide a recommendation)"
 )
-_ASSESS = _rx(
+ASSESS = cue_pattern(
     r"\b(?:measur|determin|evaluat|assess)\w*[^.;]{0,40}?\b(?:activity|inhibition of platelet)"
     r"|\bactivity must be measured\b|\bfurther (?:genetic )?testing\b|\bclinical findings\b"
 )
-_START_STANDARD = _rx(
+_START_STANDARD = cue_pattern(
     r"^(?:start|begin|initiate)(?: therapy)? (?:with|at) (?:the )?(?:normal|standard|usual) (?:initial |starting )?dose\b"
 )
-_NOT_AVOID = _rx(
+_NOT_AVOID = cue_pattern(
     r"\bno (?:reason|need) to avoid\b|\bno indication to change\b|\bno action (?:is )?(?:needed|required)\b"
     r"|\bno adjustments? needed\b|\bdoes not need to be adjusted\b"
 )
-_AVOID = _rx(
+AVOID = cue_pattern(
     r"\bavoid(?:ed)?\b(?![^.;]*\b(?:inhibitors?|inducers?|co-medication)\b)(?! (?:\w+ )?doses? exceeding)"
     r"|\bnot recommended\b|\bcontra-?indicated\b|\bdo not use\b|\bshould not be used\b|\bshould be stopped\b"
 )
-_ALT_DIRECTIVE = _rx(r"^(?:choose|select|use|prescribe|recommend|switch to)\b[^.;]*?\balternat")
-_INSTEAD = _rx(r"\bin lieu of\b|\binstead of\b(?! daily| weekly)")
-_REDUCE = _rx(
-    rf"{_PCT}\s*(?:reduction|lower|less|decrease)\b|\b(?:reduc|decreas)\w*\b[^.;]*?\b{_DOSE_WORD}"
-    rf"|\blower\b[^.;]*?\b{_DOSE_WORD}|\blowest (?:recommended )?starting dose|(?:≤|<=|<)\s*{_NUM}\s*mg"
+ALT_DIRECTIVE = cue_pattern(r"^(?:choose|select|use|prescribe|recommend|switch to)\b[^.;]*?\balternat")
+_INSTEAD = cue_pattern(r"\bin lieu of\b|\binstead of\b(?! daily| weekly)")
+_REDUCE = cue_pattern(
+    rf"{PCT}\s*(?:reduction|lower|less|decrease)\b|\b(?:reduc|decreas)\w*\b[^.;]*?\b{DOSE_WORD}"
+    rf"|\blower\b[^.;]*?\b{DOSE_WORD}|\blowest (?:recommended )?starting dose|(?:≤|<=|<)\s*{NUM}\s*mg"
     rf"|\blimit (?:the )?dose|\d+-fold\b(?!\s+higher)|\breduce the dose\b"
-    rf"|\b{_NUM}\s*%?(?:\s*(?:-|–|to)\s*{_NUM})?\s*% of (?:the )?[\w -]{{0,40}}?\b{_DOSE_WORD}"
-    rf"|\bhalf (?:of )?the\b[^.;]*?\b{_DOSE_WORD}|\bdo not (?:give |use |administer )?(?:\w+ )?exceed\w*|\bno more than\b"
+    rf"|\b{NUM}\s*%?(?:\s*(?:-|–|to)\s*{NUM})?\s*% of (?:the )?[\w -]{{0,40}}?\b{DOSE_WORD}"
+    rf"|\bhalf (?:of )?the\b[^.;]*?\b{DOSE_WORD}|\bdo not (?:give |use |administer )?(?:\w+ )?exceed\w*|\bno more than\b"
     rf"|\bsmaller steps\b|\b(?:very )?low dose\b"
 )
-_INCREASE = _rx(
-    rf"\b(?:increas|rais)\w*\b[^.;]*?\b{_DOSE_WORD}|\bhigher\b[^.;]*?\b{_DOSE_WORD}|\b{_DOSE_WORD}[^.;]{{0,10}}\bincrease"
-    rf"|\b{_NUM}\s*(?:-|to)\s*{_NUM}\s*times\b"
-    rf"|\b(?:double|triple)\b[^.;]*?\b{_DOSE_WORD}|\b{_NUM}\s*(?:times|x)\s+(?:the\s+)?(?:[\w-]+\s+){{0,3}}?{_DOSE_WORD}"
-    rf"|\b{_NUM}-fold higher (?:[\w-]+ ){{0,2}}?{_DOSE_WORD}|\b{_DOSE_WORD}[^.;]{{0,20}}?{_NUM}x higher\b"
+_INCREASE = cue_pattern(
+    rf"\b(?:increas|rais)\w*\b[^.;]*?\b{DOSE_WORD}|\bhigher\b[^.;]*?\b{DOSE_WORD}|\b{DOSE_WORD}[^.;]{{0,10}}\bincrease"
+    rf"|\b{NUM}\s*(?:-|to)\s*{NUM}\s*times\b"
+    rf"|\b(?:double|triple)\b[^.;]*?\b{DOSE_WORD}|\b{NUM}\s*(?:times|x)\s+(?:the\s+)?(?:[\w-]+\s+){{0,3}}?{DOSE_WORD}"
+    rf"|\b{NUM}-fold higher (?:[\w-]+ ){{0,2}}?{DOSE_WORD}|\b{DOSE_WORD}[^.;]{{0,20}}?{NUM}x higher\b"
     rf"|\bincrease the dose\b|\btitrat\w* to a higher\b|\buse the maximum dose\b|\bdose of at least\b|\btitrat\w* (?:the dose )?(?:up\b|upward|according to the maximum)"
 )
-_CONSIDER_ALT = _rx(
+CONSIDER_ALT = cue_pattern(
     r"\balternat\w*|\banother\b|\bnot (?:\w+ )?(?:metaboli[sz]ed by|dependent on)\b|^consider\b[^.;]*\bsuch as\b"
     r"|\bswitching to\b|\bnon-[\w-]+ opioid\b"
 )
-_CAUTION = _rx(r"\bcaution\w*|\bcautious\w*|\bcarefully\b(?! weigh)|\bbe (?:extra )?alert\b")
-_STANDARD = _rx(
-    rf"\b(?:standard|usual|typical|normal|label[- ]recommended|recommended|desired)\b[\w /-]{{0,30}}?\b{_DOSE_WORD}"
+_CAUTION = cue_pattern(r"\bcaution\w*|\bcautious\w*|\bcarefully\b(?! weigh)|\bbe (?:extra )?alert\b")
+_STANDARD = cue_pattern(
+    rf"\b(?:standard|usual|typical|normal|label[- ]recommended|recommended|desired)\b[\w /-]{{0,30}}?\b{DOSE_WORD}"
     rf"(?!\w* is \d)|\baccording to the (?:product )?label\b|\bstandard dosing\b|\bat standard doses?\b"
     rf"|\bstandard of care dosing\b"
 )
-_MONITOR = _rx(r"\bmonitor\w*|\bplasma concentration|\btrough\b")
-_WEIGH = _rx(r"\bweigh\b[^.;]*\brisks?\b")
+_MONITOR = cue_pattern(r"\bmonitor\w*|\bplasma concentration|\btrough\b")
+WEIGH = cue_pattern(r"\bweigh\b[^.;]*\brisks?\b")
 
 #: ordered cue rules: (rule name, action, pattern); "avoid" may become use_alternative
 RULES: tuple[tuple[str, str, re.Pattern], ...] = (
-    ("assess", "assess_further", _ASSESS),
+    ("assess", "assess_further", ASSESS),
     ("start_standard", "standard_dose", _START_STANDARD),
     ("not_avoid", "standard_dose", _NOT_AVOID),
-    ("avoid", "avoid", _AVOID),
-    ("alternative_directive", "use_alternative", _ALT_DIRECTIVE),
+    ("avoid", "avoid", AVOID),
+    ("alternative_directive", "use_alternative", ALT_DIRECTIVE),
     ("instead", "use_alternative", _INSTEAD),
     ("reduce", "reduce_dose", _REDUCE),
     ("increase", "increase_dose", _INCREASE),
-    ("consider_alternative", "consider_alternative", _CONSIDER_ALT),
+    ("consider_alternative", "consider_alternative", CONSIDER_ALT),
     ("caution", "monitor", _CAUTION),
     ("standard", "standard_dose", _STANDARD),
     ("monitor", "monitor", _MONITOR),
 )
 
 #: clauses that say what cannot be said, or report evidence: they never decide
-_NON_DECIDING = _rx(
+NON_DECIDING = cue_pattern(
     r"^it is not (?:possible|known)\b|^there (?:is|are) (?:insufficient|no) (?:\w+ ){0,2}?(?:data|information|evidence)\b"
     r"|^(?:a|one) (?:dutch )?stud|^studies\b|^in (?:a|one) study\b|^in \d+ |^a patient with\b|^for \d+ patients\b"
     r"|^insufficient evidence\b|^a substantiated recommendation\b|^no [a-z0-9]+ genotype is available\b"
     r"|^\w+ (?:genotype result|phenotype) (?:is not available|could not be assigned)"
     r"|^neither \w+ or \w+ phenotype"
 )
-_EVIDENCE = _rx(
+EVIDENCE = cue_pattern(
     r"\b(?:in|from) (?:a|one) study\b|\bstud(?:y|ies) (?:involving|have|has|found)\b|\btolerated\s+(?:\d|a\b|an\b|the\b)|\baverage dose\b"
     r"|\bwas sufficient\b|\bwere achieved\b|\bpharmacokinetic model\b|\bis a factor of\b|\bpatients? with (?:the )?genotype\b"
     r"|\bhas been (?:found|reported|observed)\b|\bhave been (?:found|reported|observed)\b|\bhas been reported\b"
     r"|\bwas calculated\b|\bare considered toxic\b|\bis considered toxic\b"
 )
-_REFERENCE_VALUES = _rx(r"\btherapeutic (?:range|plasma concentration|upper limit)\b|\bconsidered toxic\b|\bng/ml\b")
-_BACKGROUND = _rx(
+REFERENCE_VALUES = cue_pattern(r"\btherapeutic (?:range|plasma concentration|upper limit)\b|\bconsidered toxic\b|\bng/ml\b")
+BACKGROUND = cue_pattern(
     r"\bsteady state\b|\bis (?:also )?determined by\b|\bis defined as\b|\bcontribute\b|\bgenotype (?:result )?is not available"
     r"|\bcould not be assigned\b|\bnot (?:substantially|significantly)? ?influenced\b|\blatency period\b"
     r"|\bis metaboli[sz]ed\b|\bare metaboli[sz]ed\b|\bequates to\b|\bgiven that\b|\bsuperior\b|\bappears to be\b"
     r"|\bmay decrease\b|\bnot been observed\b|\bare observed\b|\bis based on\b|\bin addition to\b"
 )
 
-_FALLBACK_IF = _rx(
+_FALLBACK_IF = cue_pattern(
     r"^(?:if|in the event|in case|when|should)\b[^:]*?(?:not possible|cannot|can ?not|warranted|to be prescribed|clinically appropriate"
     r"|most appropriate|not (?:an option|desir\w+|wanted|available|considered)|is selected|must be used"
     r"|are required|is required|no alternative|alternative is not|not (?:a )?suitable)"
 )
-_SECOND_STEP_IF = _rx(
+_SECOND_STEP_IF = cue_pattern(
     r"^(?:if|in the (?:case|event) of|when|should)\b[^:]*?(?:no (?:clinical )?response|not (?:adequately )?respond"
     r"|inadequate|insufficient|efficacy is not|side effects|myelosuppression occurs|necessary|does not work"
     r"|still insufficient|tolerating|higher potency|dose >|dose > ?\d|response is|concentration is|<\s*\d+ ?ng)"
 )
-_OR_SPLIT = re.compile(
+OR_SPLIT = re.compile(
     r"\s*(?:,\s*)?\b(?:or|either)\b,?\s+(?=(?:to |else |instead |alternatively )?(?:choose|select|use|start|avoid|increase|"
     r"reduce|titrate|measure|double|consider|give|prescribe|switch|monitor|determine|begin|the dose|an? alternat|"
     r"start with the standard|with)\b)",
     re.IGNORECASE,
 )
-_OR_OPENER = _rx(r"^(?:or|alternatively)\b,?\s*")
+_OR_OPENER = cue_pattern(r"^(?:or|alternatively)\b,?\s*")
 
 
 def _if_part(clause: str) -> tuple[str, str]:
@@ -161,14 +162,14 @@ def _if_part(clause: str) -> tuple[str, str]:
     return clause[:i], clause[i + 1 :].strip()
 
 
-_THEN = _rx(
+_THEN = cue_pattern(
     r"[,:]\s*(?:then\s+)?(?=(?:use|start|begin|initiate|give|reduce|increase|avoid|choose|select|consider|prescribe|"
     r"administer|limit|double|titrate|recommend|monitor|be |do not|try|determine|measure|switch|advise|check|cautiously|"
     r"utili[sz]e|\d+-?\w*\s|[a-z0-9-]+ should)\b)"
 )
 
 
-_CONNECTIVE = _rx(r"^(?:therefore|however|furthermore|then),?\s+")
+_CONNECTIVE = cue_pattern(r"^(?:therefore|however|furthermore|then),?\s+")
 
 
 def clause_role(clause: str) -> tuple[str, str]:
@@ -186,7 +187,7 @@ def clause_role(clause: str) -> tuple[str, str]:
     return "advice", clause
 
 
-_NEGATED_ALTERNATIVE = _rx(
+_NEGATED_ALTERNATIVE = cue_pattern(
     r"alternatives?(?: \w+){0,2} (?:is|are) not (?:available|considered|suitable|an option|possible)\b[^.;,]*"
     r"|\black of [\w ]{0,40}?alternative[\w ]*"
     r"|\b(?:is|are) (?:therefore )?(?:also )?not (?:an? |a suitable |suitable )?alternatives?\b"
@@ -194,16 +195,16 @@ _NEGATED_ALTERNATIVE = _rx(
 )
 
 
-def _without_negated_alternatives(text: str) -> str:
+def without_negated_alternatives(text: str) -> str:
     return _NEGATED_ALTERNATIVE.sub(" ", text)
 
 
 def actions_in(text: str) -> list[tuple[str, str]]:
     """The ``(action, rule)`` pairs of ``text`` in order: the first cue of each ``or`` part."""
     out = []
-    parts = [p for p in _OR_SPLIT.split(_OR_OPENER.sub("", text)) if p.strip()]
+    parts = [p for p in OR_SPLIT.split(_OR_OPENER.sub("", text)) if p.strip()]
     for part in parts:
-        part = _without_negated_alternatives(part)
+        part = without_negated_alternatives(part)
         hits = []
         for order, (rule, action, pattern) in enumerate(RULES):
             m = pattern.search(part)
@@ -217,9 +218,9 @@ def actions_in(text: str) -> list[tuple[str, str]]:
     return out
 
 
-_LEAD_DIRECTIVE = _rx(r"^(?:use|start|give|reduce|increase|avoid|choose|select)\b")
+LEAD_DIRECTIVE = cue_pattern(r"^(?:use|start|give|reduce|increase|avoid|choose|select)\b")
 #: a clause that tells what to do (an imperative, or "should"): only these add other actions
-_DIRECTIVE = _rx(
+DIRECTIVE = cue_pattern(
     r"^(?:(?:then|therefore|alternatively|or|either|also|if necessary|if possible|for (?:the )?(?:first|subsequent|other) doses?,?"
     r"|for [^,:]{0,40}[,:]|based on [^,]{0,30},|there is|there are),?\s+)?"
     r"(?:cautiously |carefully |regularly |closely )?(?:use|start|begin|initiate|give|reduce|"
@@ -227,7 +228,7 @@ _DIRECTIVE = _rx(
     r"try|determine|measure|switch|guide|adjust|decrease|lower|raise|no (?:action|adjustments?|reason|need|indication))\b"
     r"|\bshould (?:be|not|guide)\b|\bmust be\b|\b(?:is|are) (?:relatively )?(?:contra-?indicated|not recommended)\b"
 )
-_FOLLOWING = _rx(r"\b(?:not exceed|no more than) the following\b")
-_MG = re.compile(r"(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>mg(?:/kg)?)(?P<per>\s*(?:/day|per day))?(?P<form> as \w+)?")
+FOLLOWING = cue_pattern(r"\b(?:not exceed|no more than) the following\b")
+MG = re.compile(r"(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>mg(?:/kg)?)(?P<per>\s*(?:/day|per day))?(?P<form> as \w+)?")
 
 

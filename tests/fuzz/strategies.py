@@ -248,7 +248,7 @@ def check_vcf(path: Path, out: Path) -> str:
     writers; return ``"result"`` or ``"pgx_error"``. Any other exception propagates."""
     from pgx.errors import PgxError
     from pgx.genotypes import genotype_frame
-    from pgx.match import call_diplotypes
+    from pgx.calling import call_diplotypes
     from pgx.outputs import write_table
     from pgx.phenotype import assign_phenotypes
     from pgx.recommend import recommendation_table
@@ -313,7 +313,7 @@ def base_calls():
     """Calls of two simulated samples (S1, S2), to apply outside calls to."""
     import tempfile
 
-    from pgx.match import call_diplotypes
+    from pgx.calling import call_diplotypes
     from pgx.phenotype import assign_phenotypes
     from pgx.simulate import write_cohort
     from pgx.vcf import read_genotypes

@@ -21,6 +21,9 @@ rule call:
         build=config["build"],
         kb=get_kb(),
     threads: config["threads"]
+    resources:
+        mem_mb=memory_per_attempt(2000),
+        runtime=runtime_per_attempt(30),
     log:
         "logs/{batch}/call.log",
     benchmark:

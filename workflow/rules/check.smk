@@ -12,6 +12,10 @@ rule check_inputs:
         genes=config["genes"],
         build=config["build"],
         kb=get_kb(),
+    threads: 1
+    resources:
+        mem_mb=memory_per_attempt(1000),
+        runtime=runtime_per_attempt(20),
     log:
         "logs/{batch}/check_inputs.log",
     benchmark:

@@ -14,6 +14,10 @@ rule cohort:
     params:
         out=lambda wildcards, output: Path(output.manifest).parent,
         results_root=lambda wildcards, output: Path(output.manifest).parent.parent,
+    threads: 1
+    resources:
+        mem_mb=memory_per_attempt(2000),
+        runtime=runtime_per_attempt(20),
     log:
         "logs/cohort.log",
     benchmark:

@@ -60,6 +60,17 @@ def get_outside_calls(wildcards):
     return sorted(set(files) - {""})
 
 
+def runtime_per_attempt(minutes):
+    """A runtime (minutes) that grows with each attempt: a job killed at its time limit is
+    retried (the profiles' `retries`) with twice, then three times, the time."""
+    return lambda wildcards, attempt: minutes * attempt
+
+
+def memory_per_attempt(mb):
+    """Memory (MB) that grows by half on each retry: a job killed for its memory gets more."""
+    return lambda wildcards, attempt: int(mb * (1 + 0.5 * (attempt - 1)))
+
+
 def get_kb():
     """Knowledge-base directory from the config ('' = pgx's default)."""
     return config.get("kb") or ""
@@ -72,4 +83,8 @@ def get_final_outputs():
     outputs += expand("results/{batch}/checks.txt", batch=get_batches())
     if config["reports"]:
         outputs += expand("results/{batch}/reports", batch=get_batches())
+    if config.get("fhir", False):
+        outputs += expand("results/{batch}/fhir", batch=get_batches())
+    if config.get("patient_json", False):
+        outputs += expand("results/{batch}/json", batch=get_batches())
     return outputs

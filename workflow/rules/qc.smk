@@ -19,6 +19,10 @@ rule qc:
             for row in samples.itertuples()
             if row.batch == wildcards.batch and getattr(row, "population", "")
         },
+    threads: 1
+    resources:
+        mem_mb=memory_per_attempt(2000),
+        runtime=runtime_per_attempt(20),
     log:
         "logs/{batch}/qc.log",
     benchmark:

@@ -13,6 +13,9 @@ rule reports:
     params:
         results_dir=lambda wildcards, input: Path(input.calls).parent,
     threads: config["threads"]
+    resources:
+        mem_mb=memory_per_attempt(2000),
+        runtime=runtime_per_attempt(60),
     log:
         "logs/{batch}/reports.log",
     benchmark:

@@ -1,0 +1,123 @@
+"""One JSON document per patient, for programs that read one patient at a time.
+
+It holds what the patient's PDF holds, as data: every gene's call (diplotype, alleles,
+functions, activity score, phenotype, ambiguity, missing positions, why a call is
+incomplete), every recommendation with its structured facts and guideline, the genes
+the recommendations needed that were not tested, and the provenance of the batch. Its
+published JSON Schema is ``docs/patient.schema.json`` (:data:`SCHEMA_PATH`); the Parquet
+tables stay the cohort format. Values are the tables' own (column names, action and
+reason codes), so a reader can join them back.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+from pgx.patient_files import PatientData, cell_items, cell_text, cell_value, write_patient_files
+
+#: the format's name and version, written into every document
+FORMAT = "pgx-patient"
+FORMAT_VERSION = "1"
+
+#: the published schema (in the source checkout)
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "docs" / "patient.schema.json"
+
+_CALL_TEXT = ("diplotype", "allele_1", "allele_2", "function_1", "function_2", "phenotype", "lookup_key")
+_CALL_LISTS = ("alternatives", "novel_variants", "alleles_found", "suballeles", "reason_codes", "warnings")
+_CALL_POSITIONS = ("missing_positions", "assumed_reference_positions")
+_CONDITIONS = ("population", "indication", "age", "risk_factors", "other_conditions")
+_DOSE_TEXT = ("applies_to", "reference", "amount", "schedule", "unchanged")
+_REC_TEXT = ("strength", "text", "guideline", "cpic_level", "url", "pmid", "recommendation_id", "verbatim_text")
+_REC_LISTS = ("other_actions", "followup", "alternatives", "not_alternatives", "implications")
+
+
+def _text_or_none(x: object) -> str | None:
+    return cell_text(x) or None
+
+
+def _number(x: object) -> float | None:
+    v = cell_value(x)
+    return None if v is None else float(v)
+
+
+def call_entry(call: dict) -> dict:
+    """One gene's call as the document gives it."""
+    out: dict = {"gene": str(call["gene"]), "call_status": str(call["call_status"])}
+    out.update({c: _text_or_none(call.get(c)) for c in _CALL_TEXT})
+    out["activity_score"] = _number(call.get("activity_score"))
+    out["score"] = None if cell_value(call.get("score")) is None else int(call["score"])
+    out["phased"] = None if cell_value(call.get("phased")) is None else bool(call["phased"])
+    out.update({c: cell_items(call.get(c)) for c in _CALL_LISTS})
+    out.update({c: [int(p) for p in cell_items(call.get(c))] for c in _CALL_POSITIONS})
+    return out
+
+
+def recommendation_entry(rec: dict) -> dict:
+    """One recommendation row as the document gives it, with its consequence group."""
+    from pgx.report import group_key, no_result_genes
+
+    row = SimpleNamespace(**rec)
+    out: dict = {
+        "drug": str(rec["drug"]),
+        "source": str(rec["source"]),
+        "genes": cell_items(rec.get("genes")),
+        "phenotypes": cell_items(rec.get("phenotypes")),
+        "lookup_key": str(rec["lookup_key"]),
+        "action": str(rec["action"]),
+        "group": group_key(row),
+        "genes_without_result": no_result_genes(row),
+        "conditions": {c: _text_or_none(rec.get(c)) for c in _CONDITIONS},
+        "dose": {c: _text_or_none(rec.get(f"dose_{c}")) for c in _DOSE_TEXT},
+    }
+    out["dose"]["factor_min"] = _number(rec.get("dose_factor_min"))
+    out["dose"]["factor_max"] = _number(rec.get("dose_factor_max"))
+    out["dose"]["caps"] = cell_items(rec.get("dose_caps"))
+    out.update({c: cell_items(rec.get(c)) for c in _REC_LISTS})
+    out.update({c: _text_or_none(rec.get(c)) for c in _REC_TEXT})
+    out["branch"] = None if cell_value(rec.get("branch")) is None else int(rec["branch"])
+    return out
+
+
+def _provenance(patient: PatientData) -> dict:
+    p = patient.provenance
+    options = {k.partition(":")[2]: v for k, v in p.items() if k.startswith("option:")}
+    return {
+        "pipeline_version": p.get("pipeline_version"),
+        "kb_version": p.get("kb_version"),
+        "genome_build": p.get("genome_build"),
+        "genome_build_reason": p.get("genome_build_reason"),
+        "run_id": patient.run_id,
+        "inputs": [{"file": name, "sha256": sha} for name, sha in sorted(patient.input_checksums.items())],
+        "options": dict(sorted(options.items())),
+    }
+
+
+def patient_document(patient: PatientData) -> dict:
+    """The patient's document (a dict that validates against the published schema)."""
+    calls = [call_entry(c) for c in patient.calls.to_dict("records")]
+    recs = [recommendation_entry(r) for r in patient.recommendations.to_dict("records")]
+    called = {c["gene"] for c in calls}
+    needed = sorted({g for r in recs for g in r["genes"]} - called)
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "sample_id": patient.sample_id,
+        "batch": patient.batch,
+        "provenance": _provenance(patient),
+        "calls": sorted(calls, key=lambda c: c["gene"]),
+        "not_called": sorted(c["gene"] for c in calls if c["call_status"] == "no_call"),
+        "not_tested": needed,
+        "recommendations": recs,
+    }
+
+
+def patient_json(patient: PatientData) -> bytes:
+    return json.dumps(patient_document(patient), ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+
+
+def write_patient_jsons(results_dir: Path | str, out_dir: Path | str) -> list[Path]:
+    """One JSON document per sample of the committed batch in ``results_dir``, as
+    ``out_dir/<sample file name>.json`` (see :mod:`pgx.patient_files`)."""
+    return write_patient_files(results_dir, out_dir, patient_json, ".json")

@@ -1,0 +1,22 @@
+"""Rule `fhir`: Parquet tables of one batch -> one FHIR bundle per sample in fhir/.
+
+Thin shim over `pgx.fhir.write_fhir_bundles`.
+"""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
+
+from pathlib import Path
+
+try:
+    import pgx  # noqa: F401
+except ImportError:  # --use-conda: the env has pgx's dependencies; pgx is this checkout
+    sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))
+
+from pgx.fhir import write_fhir_bundles
+from pgx.kb import load_kb
+
+write_fhir_bundles(
+    Path(snakemake.params.results_dir), Path(snakemake.output.bundles), kb=load_kb(snakemake.params.kb or None)
+)
