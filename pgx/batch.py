@@ -154,6 +154,7 @@ def write_run_config(
     assume_reference: bool,
     cores: int,
     outside_calls: Path | None = None,
+    outside_sample: str | None = None,
     genes: Sequence[str] | None = None,
     build: str = "auto",
     kb: Path | None = None,
@@ -169,8 +170,8 @@ def write_run_config(
         if link.is_symlink():
             link.unlink()
         link.symlink_to(os.path.relpath(run.results, run.workdir), target_is_directory=True)
-    rows = ["batch\tvcf\toutside_calls"]
-    rows += [f"{run.name}\t{v}\t{outside_calls.absolute() if outside_calls else ''}" for v in run.vcfs]
+    rows = ["batch\tvcf\toutside_calls\toutside_calls_sample"]
+    rows += [f"{run.name}\t{v}\t{outside_calls.absolute() if outside_calls else ''}\t{outside_sample or ''}" for v in run.vcfs]
     (config_dir / "samples.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     config = {
         "samples": "config/samples.tsv",
@@ -350,6 +351,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--outside-calls", type=Path, metavar="TSV",
         help="results from other assays (e.g. CYP2D6 copy number, HLA) that fill or override genes",
     )  # fmt: skip
+    p.add_argument(
+        "--sample", metavar="SAMPLE_ID",
+        help="the sample an outside-call file in PharmCAT's format (no header, one sample) belongs to; "
+        "not needed when the batch has one sample",
+    )  # fmt: skip
     p.add_argument("--genes", nargs="+", metavar="GENE", help="only these genes (default: every gene the KB calls from a VCF)")
     p.add_argument("--build", choices=("auto", *BUILDS), default="auto", help="genome build of the VCFs (default: auto)")
     p.add_argument("--kb", type=Path, metavar="DIR", help="knowledge-base directory (default: $PGX_KB, else the shipped KB)")
@@ -401,7 +407,7 @@ def run_batch_command(args: argparse.Namespace, stream: TextIO = sys.stdout, err
         print(f"  Note: {note}", file=stream)
 
     write_run_config(
-        run, assume_reference=args.assume_reference, cores=args.cores, outside_calls=args.outside_calls,
+        run, assume_reference=args.assume_reference, cores=args.cores, outside_calls=args.outside_calls, outside_sample=args.sample,
         genes=args.genes, build=args.build, kb=args.kb,
     )  # fmt: skip
     print(f"Running the workflow with {args.cores} core(s):", file=stream, flush=True)

@@ -71,8 +71,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         build=args.build,
         overlay=None if args.no_overlay else (args.overlay or "auto"),
         combinations=args.find_combinations,
+        paper=args.paper,
+        appendix=not args.no_appendix,
         fhir=args.fhir,
         patient_json=args.json,
+        outside_sample=args.sample,
     )
     if Path(outputs.get("provenance", "")).is_file():
         _print_build(outputs["provenance"])
@@ -241,6 +244,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", "-o", type=Path, required=True, metavar="DIR", help="output directory")
     run.add_argument("--batch", metavar="NAME", help="batch name shown in reports (default: name of --out)")
     run.add_argument("--no-reports", action="store_true", help="write the Parquet tables only, no PDFs")
+    run.add_argument("--paper", choices=["A4", "letter"], default="A4", help="paper size of the PDFs (default: A4)")
+    run.add_argument(
+        "--no-appendix",
+        action="store_true",
+        help="PDFs with the clinical answer only (page 1 and page 2: summary, what to change, genotypes, "
+        "references), without the appendix (unchanged drugs, what could not be called, methods, versions)",
+    )
     run.add_argument(
         "--fhir",
         action="store_true",
@@ -265,6 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
             "results from other assays (columns sample_id, gene and diplotype, phenotype "
             "or activity_score) that fill or override genes, e.g. CYP2D6 copy number or HLA"
         ),
+    )
+    run.add_argument(
+        "--sample",
+        metavar="SAMPLE_ID",
+        help="the sample an outside-call file in PharmCAT's format (no header, one sample per file) belongs to; "
+        "not needed when the batch has one sample",
     )
     overlay = run.add_mutually_exclusive_group()
     overlay.add_argument(

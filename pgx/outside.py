@@ -18,6 +18,13 @@ message naming the file and line; the rest of the batch goes on.
 A mitochondrial gene (MT-RNR1) is one haplotype: its ``diplotype`` cell is a single
 allele (``m.1555A>G``, also the complex ``m.961T>del+Cn`` that no VCF call gives).
 
+**PharmCAT's outside-call format** is accepted as it is: no header, one gene per line,
+tab-separated gene, diplotype (or single allele), and optionally phenotype and activity
+score; ``#`` lines are comments; one file holds one sample. It is recognised by its first
+line (a gene symbol and two to four cells, no header names). Its rows belong to the
+batch's only sample, or to the sample named with ``--sample`` (sample sheet:
+``outside_calls_sample``); a batch of several samples without a name is an error.
+
 Duplicated alleles are written ``*2x2``: their function is the base allele's and their
 activity value the base value times the copy number (CPIC's rule for CYP2D6). A copy
 number the assay could only bound (``*1xN``: two or more; ``*1x≥3`` / ``*1x>=3``: at
@@ -46,12 +53,94 @@ _HLA_ALLELE = re.compile(r"^\*\d{2,3}:\d{2,3}(:\d{2,3}){0,2}[A-Z]?$")
 _DUPLICATION = re.compile(r"^(?P<base>.+?)x(?P<bound>≥|>=)?(?P<n>\d+|N)$")
 
 
-def read_outside_calls(path: Path | str) -> pd.DataFrame:
-    """The outside-call TSV as strings, with a ``line`` column (1-based, header = 1)."""
+#: the cells of a PharmCAT outside-call line, in order
+PHARMCAT_COLUMNS = ("gene", "diplotype", "phenotype", "activity_score")
+_GENE_SYMBOL = re.compile(r"[A-Za-z][A-Za-z0-9]*(-[A-Za-z0-9]+)*")
+
+
+def _first_line(path: Path) -> list[str] | None:
+    """The cells of the first line that is neither blank nor a ``#`` comment."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip() and not line.lstrip().startswith("#"):
+                    return line.rstrip("\r\n").split("\t")
+    except UnicodeDecodeError as exc:
+        raise OutsideCallError(f"{path}: not a readable text file ({exc}); save it as UTF-8 TSV") from None
+    return None
+
+
+def is_pharmcat_format(cells: list[str] | None) -> bool:
+    """Whether a first line is PharmCAT's outside-call format: a gene symbol and its result
+    (two to four cells), not a header (ours or another) and not our rows without a header
+    (``P1  CYP2D6  *1/*4``: the second cell would be a gene, not a result)."""
+    if not cells or not 2 <= len(cells) <= len(PHARMCAT_COLUMNS):
+        return False
+    names = {c.strip().lower() for c in cells}
+    if names & {*REQUIRED, *RESULT_COLUMNS}:
+        return False
+    result = cells[1].strip()
+    # a diplotype or allele (``*1/*4``, ``*57:01``, ``m.1555A>G``, ``Reference/c.61C>T``), or only a phenotype/score
+    looks_like_result = any(ch in result for ch in "*/:>") if result else any(c.strip() for c in cells[2:])
+    return bool(_GENE_SYMBOL.fullmatch(cells[0].strip())) and looks_like_result
+
+
+def _read_pharmcat(path: Path, sample: str | None) -> pd.DataFrame:
+    """A PharmCAT outside-call file as our rows; ``sample_id`` is ``sample`` or empty (to
+    be given the batch's only sample by :func:`assign_single_sample`)."""
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            cells = [c.strip() for c in line.rstrip("\r\n").split("\t")]
+            if len(cells) > len(PHARMCAT_COLUMNS) or not cells[0]:
+                raise OutsideCallError(
+                    f"{path} line {number}: PharmCAT's outside-call format has at most {len(PHARMCAT_COLUMNS)} "
+                    f"tab-separated cells (gene, diplotype, phenotype, activity score) and a gene first; found "
+                    f"{line.strip()!r}"
+                )
+            cells += [""] * (len(PHARMCAT_COLUMNS) - len(cells))
+            rows.append({"sample_id": sample or "", **dict(zip(PHARMCAT_COLUMNS, cells)), "line": number})
+    df = pd.DataFrame(rows, columns=["sample_id", *PHARMCAT_COLUMNS, "line"])
+    df["gene"] = df["gene"].str.upper()
+    df["source"] = str(path)
+    df.attrs["one_sample"] = sample is None
+    return df
+
+
+def assign_single_sample(outside: pd.DataFrame, samples: list[str], path: Path | str) -> pd.DataFrame:
+    """A PharmCAT-format file read without ``--sample``: its rows given to the batch's only
+    sample; an :class:`OutsideCallError` when the batch has several."""
+    if not outside.attrs.get("one_sample"):
+        return outside
+    if len(samples) != 1:
+        shown = ", ".join(repr(s) for s in samples[:5]) + (" ..." if len(samples) > 5 else "")
+        raise OutsideCallError(
+            f"{path}: this outside-call file is in PharmCAT's format (one sample per file, no sample_id column), "
+            f"but the batch has {len(samples)} samples ({shown}); name its sample with --sample "
+            "(sample sheet: outside_calls_sample), or add a sample_id column"
+        )
+    out = outside.copy()
+    out["sample_id"] = samples[0]
+    out.attrs["one_sample"] = False
+    return out
+
+
+def read_outside_calls(path: Path | str, sample: str | None = None) -> pd.DataFrame:
+    """The outside-call TSV as strings, with a ``line`` column (1-based, header = 1), in our
+    format or PharmCAT's (see the module docstring; ``sample`` names a PharmCAT file's sample)."""
     path = Path(path)
     if not path.is_file():
         raise OutsideCallError(f"{path}: outside-call file not found; check the --outside-calls path")
     _check_size(path)
+    if is_pharmcat_format(_first_line(path)):
+        return _read_pharmcat(path, sample)
+    if sample is not None:
+        raise OutsideCallError(
+            f"{path}: --sample {sample!r} is only for PharmCAT's outside-call format (no header, one sample per "
+            "file); this file has a header, so its sample_id column names the samples"
+        )
     try:
         df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment="#")
     except pd.errors.EmptyDataError:
@@ -63,7 +152,8 @@ def read_outside_calls(path: Path | str) -> pd.DataFrame:
     if missing or not any(c in df.columns for c in RESULT_COLUMNS):
         raise OutsideCallError(
             f"{path}: needs columns sample_id, gene and one of {', '.join(RESULT_COLUMNS)}; "
-            f"found {', '.join(df.columns) or 'none'}"
+            f"found {', '.join(df.columns) or 'none'}. (PharmCAT's own format is accepted too: no header, one "
+            "line per gene with tab-separated gene, diplotype, and optionally phenotype and activity score)"
         )
     for c in RESULT_COLUMNS:
         if c not in df.columns:

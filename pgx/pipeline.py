@@ -16,14 +16,14 @@ import pandas as pd
 
 from pgx import __version__
 from pgx.builds import BUILDS, GRCH37, GRCH38, expand_to_kb, loci_on_build
-from pgx.errors import ConfigError, InputError
+from pgx.errors import ConfigError, InputError, OutsideCallError
 from pgx.genotypes import genotype_frame
 from pgx.kb import KnowledgeBase, load_kb
 from pgx.calling import call_diplotypes
 from pgx.genotypes import STATUS_MISSING
 from pgx.outputs import StagedRun, clean_stale_temporaries, make_folder, read_table, run_id, verify_run, writing
 from pgx.schema import SCHEMA_VERSION
-from pgx.outside import apply_outside_calls, read_outside_calls
+from pgx.outside import apply_outside_calls, assign_single_sample, read_outside_calls
 from pgx.phenotype import assign_phenotypes
 from pgx.overlay import as_overlay, find_overlay, overlay_provenance
 from pgx.recommend import recommendation_table
@@ -144,16 +144,24 @@ def run_batch(
     build: str = "auto",
     overlay: Path | str | None = "auto",
     combinations: bool = False,
+    paper: str = "A4",
+    appendix: bool = True,
     fhir: bool = False,
     patient_json: bool = False,
+    outside_sample: str | None = None,
 ) -> dict[str, Path]:
     """Call every sample of ``vcfs`` and write the batch's tables (and PDFs) to ``out_dir``.
+
+    ``paper`` (A4, letter) and ``appendix`` (False leaves the appendix out) set the PDFs
+    (:func:`pgx.report.render_report`).
 
     ``combinations`` reports haplotypes only a combination of defined alleles explains
     (``[*6 + *18]``, phenotype Indeterminate) instead of a no-call (see ``pgx.match``).
 
     ``outside_calls`` is a TSV of results from other assays (see ``pgx.outside``) that
-    fill or override genes, e.g. CYP2D6 copy number or HLA types. ``build`` is GRCh38,
+    fill or override genes, e.g. CYP2D6 copy number or HLA types; in PharmCAT's format
+    (one sample, no sample column) its rows are ``outside_sample``'s, or the batch's only
+    sample's. ``build`` is GRCh38,
     GRCh37 (read at the KB's GRCh37 positions) or auto (from the VCF headers).
     ``overlay`` is a CPIC export imported with ``pgx kb import-cpic`` whose verbatim
     texts are added to the recommendations: ``auto`` uses the imported one if any,
@@ -172,7 +180,15 @@ def run_batch(
     loci = kb.loci(genes)
     build, build_reason = choose_build(vcfs, build, loci)
     log.info("genome build %s: %s", build, build_reason)
-    outside = read_outside_calls(outside_calls) if outside_calls else None
+    outside = read_outside_calls(outside_calls, outside_sample) if outside_calls else None
+    if outside is not None and (outside.attrs.get("one_sample") or outside_sample is not None):
+        batch_samples = _batch_samples(vcfs)
+        if outside_sample is not None and outside_sample not in batch_samples:
+            raise OutsideCallError(
+                f"{outside_calls}: --sample {outside_sample!r} is not a sample of the batch's VCFs; give one of "
+                f"{', '.join(repr(s) for s in batch_samples[:5])}{' ...' if len(batch_samples) > 5 else ''}"
+            )
+        outside = assign_single_sample(outside, batch_samples, outside_calls)
     overlay = find_overlay() if overlay == "auto" else (as_overlay(overlay) if overlay else None)
     options = {
         "assume_reference": assume_reference,
@@ -183,6 +199,8 @@ def run_batch(
     inputs = list(vcfs)
     if outside is not None:
         options["outside_calls"] = str(outside_calls)
+        if outside_sample is not None:
+            options["outside_calls_sample"] = outside_sample
         inputs.append(Path(outside_calls))
     checksums = {p: file_sha256(p) for p in inputs}
     extra = pd.DataFrame(sorted(overlay_provenance(overlay).items()) if overlay is not None else [], columns=["key", "value"])
@@ -220,7 +238,7 @@ def run_batch(
     paths = {name: out_dir / f"{name}.parquet" for name in TABLES}
     if reports:
         paths["reports"] = out_dir / "reports"
-        render_batch_reports(out_dir, paths["reports"])
+        render_batch_reports(out_dir, paths["reports"], paper=paper, appendix=appendix)
     if fhir:
         from pgx.fhir import write_fhir_bundles
 
@@ -232,6 +250,14 @@ def run_batch(
         paths["json"] = out_dir / "json"
         write_patient_jsons(out_dir, paths["json"])
     return paths
+
+
+def _batch_samples(vcfs: Sequence[Path]) -> list[str]:
+    """The sample IDs of the batch's VCF headers, in order, each once."""
+    samples: dict[str, None] = {}
+    for v in vcfs:
+        samples.update(dict.fromkeys(header_sample_ids(v) or []))
+    return list(samples)
 
 
 def _nothing_read(vcfs: list[Path], genes: list[str], build: str, build_reason: str) -> str:
@@ -247,7 +273,8 @@ def _listing(items: list[str], most: int = 8) -> str:
     return ", ".join(items[:most]) + (f" and {len(items) - most} more" if len(items) > most else "")
 
 
-def render_batch_reports(results_dir: Path | str, reports_dir: Path | str, *, workers: int | None = None) -> list[Path]:
+def render_batch_reports(results_dir: Path | str, reports_dir: Path | str, *, workers: int | None = None,
+                         paper: str = "A4", appendix: bool = True) -> list[Path]:  # fmt: skip
     """One PDF per sample of a batch, from the batch's Parquet tables.
 
     The tables must be one committed run (:func:`pgx.outputs.verify_run`). File names come
@@ -261,12 +288,17 @@ def render_batch_reports(results_dir: Path | str, reports_dir: Path | str, *, wo
     ``workers=1`` renders in this process), which die with this process
     (:func:`pgx.processes.die_with_parent`). Each task carries only its own samples' rows.
     Every PDF depends on its sample's rows alone, so the files are the same whatever the
-    number of workers; the paths come back in the order of the calls table.
+    number of workers; the paths come back in the order of the calls table. ``paper`` and
+    ``appendix`` are :func:`pgx.report.render_report`'s settings.
     """
     from pgx.outputs import replace_folder, temporary_folder
     from pgx.report import render_reports
     from pgx.sample_ids import INDEX_NAME, report_file_names, write_file_index
 
+    from pgx.report import PAPERS
+
+    if paper not in PAPERS:
+        raise InputError(f"paper size {paper!r} is not known; use one of {', '.join(PAPERS)}")
     results_dir, reports_dir = Path(results_dir), Path(reports_dir)
     verify_run(results_dir, ("calls", "recommendations", "provenance"))
     clean_stale_temporaries(make_folder(reports_dir.parent))
@@ -284,14 +316,15 @@ def render_batch_reports(results_dir: Path | str, reports_dir: Path | str, *, wo
             (sample_id, sample_calls, recs_by_sample.get(sample_id, empty), str(staging / names[sample_id]))
             for sample_id, sample_calls in by_sample
         ]
-        _render_in_pool(jobs, provenance, batch, workers)
+        _render_in_pool(jobs, provenance, batch, workers, paper=paper, appendix=appendix)
         with writing(staging):
             write_file_index(names, staging / INDEX_NAME)
         replace_folder(staging, reports_dir)
     return [reports_dir / names[sample_id] for sample_id, _ in by_sample]
 
 
-def _render_in_pool(jobs: list[tuple], provenance: dict[str, str], batch: str, workers: int | None) -> None:
+def _render_in_pool(jobs: list[tuple], provenance: dict[str, str], batch: str, workers: int | None, *,
+                    paper: str = "A4", appendix: bool = True) -> None:  # fmt: skip
     import multiprocessing
     import os
     from concurrent.futures import ProcessPoolExecutor
@@ -301,7 +334,7 @@ def _render_in_pool(jobs: list[tuple], provenance: dict[str, str], batch: str, w
 
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
     if workers == 1:
-        render_reports(jobs, provenance, batch)
+        render_reports(jobs, provenance, batch, paper=paper, appendix=appendix)
         return
     # small chunks keep the workers evenly busy; each chunk pickles only its own rows
     size = max(1, min(64, len(jobs) // (workers * 8)))
@@ -311,7 +344,8 @@ def _render_in_pool(jobs: list[tuple], provenance: dict[str, str], batch: str, w
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     context = multiprocessing.get_context(method)
     with ProcessPoolExecutor(workers, mp_context=context, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
-        for future in [pool.submit(render_reports, chunk, provenance, batch) for chunk in chunks]:
+        futures = [pool.submit(render_reports, chunk, provenance, batch, paper=paper, appendix=appendix) for chunk in chunks]
+        for future in futures:
             future.result()  # re-raises a worker's error here
 
 

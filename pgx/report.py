@@ -1,73 +1,88 @@
-"""One PDF report per sample, written for a clinician with one minute.
+"""One PDF report per sample: the clinical answer on two pages, every detail after it.
 
 Page 1 answers "which of this patient's drugs need attention?": the sample, batch and
 knowledge-base version, then every drug grouped by consequence (``group_key`` puts each
 recommendation row in one group: its action's group from ``ACTION_GROUPS``, except that a
 row without a recommendation that rests on a gene with no result is "not assessed"; each
-group has a colour *and* a printed label, so the page survives black-and-white printing),
-then the genotype table. The following pages give each recommendation with its guideline
-reference, what could not be called and why, methods, versions and limitations. Every
-page has a footer with the sample ID and "page X of Y".
+group has a colour *and* a printed label, so the page survives black-and-white printing;
+:func:`pgx.placement.place_drug` lists a drug once). A summary too long for page 1 is cut
+in its longest lists, each with the count left out and where they are.
 
-Text safety: everything that comes from data (sample IDs, texts, URLs) goes through
-``_markup`` before it reaches a ``Paragraph``: markup characters are escaped, and each
-character is drawn with a font that has it. The main font is DejaVu Sans (system font,
-else the copy matplotlib ships, else Helvetica with its Latin-1/cp1252 repertoire). CJK
-characters, which DejaVu lacks, use reportlab's built-in CID fonts (STSong-Light;
-HYSMyeongJo-Medium for Hangul): they are not embedded, so the viewer supplies the
-glyphs (Acrobat, macOS and most Linux desktops with CJK fonts do; without one the
-reader shows boxes) while the text stays exact and searchable. Any other character the
-fonts lack is written as ``[U+XXXX]`` (a few symbols such as "≥" get an ASCII spelling
-instead), so two different sample IDs never print the same.
+Page 2, "What to change, and why": for each gene result that changes a prescription, one
+plain-language line (:func:`plain_phenotype`: what the phenotype means, from the CPIC
+vocabulary, never from guideline sentences), then one line per drug: its advice in a few
+words built from the structured fields (condition, action, dose factor or amount, a dose
+limit, alternatives), the sources' strengths and its reference numbers. Then the genotype
+table (each phenotype with its meaning) and the numbered references: each guideline once.
 
-Output is deterministic: reportlab's invariant mode, no clock. The PDF creation date and
-the printed report date come from ``provenance["created"]`` (ISO 8601) when present.
-The file is built in memory, written to a hidden temporary name in the target
-directory and renamed, so a killed run leaves no half-written report.
+The appendix (left out with ``appendix=False``) starts on a new page: the recommendations
+in full, the drugs the result does not change (grouped by the gene results they rest on),
+what could not be called (one line per gene: counts of absent positions, which the calls
+table lists), methods, versions and checksums, limitations. Every page has a footer with
+the sample ID and "page X of Y". ``paper`` is A4 or US Letter; the text block is the same.
+
+Fonts, safe text and the fast flowables are in :mod:`pgx.report_layout`. Output is
+deterministic: reportlab's invariant mode, no clock. The PDF creation date and the printed
+report date come from ``provenance["created"]`` (ISO 8601) when present. The file is built
+in memory, written to a hidden temporary name in the target directory and renamed, so a
+killed run leaves no half-written report.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.util
 import io
-import math
 import os
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 import pandas as pd
-from reportlab import rl_config
 from reportlab.lib import colors
-from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-from reportlab.pdfbase.pdfmetrics import stringWidth
-from reportlab.pdfbase.ttfonts import TTFont
-from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import (
-    ActionFlowable,
-    Flowable,
-    KeepTogether,
-    Paragraph,
-    SimpleDocTemplate,
-    Spacer,
-    Table,
-    TableStyle,
-)
+from reportlab.platypus import ActionFlowable, Flowable, PageBreak, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from pgx import __version__, schema
 from pgx.outputs import temporary_name, writing
-from pgx.placement import CONDITION_COLUMNS, place_drug
+from pgx.placement import CONDITION_COLUMNS, NO_ADVICE, place_drug
+from pgx.report_layout import (
+    _ACCENT,
+    _BOTTOM_MARGIN,
+    _CELL_PAD,
+    _FRAME_PAD,
+    _FRAME_W,
+    _INK,
+    _MUTED,
+    _RULE,
+    _SAFE_URL,
+    _TOP_MARGIN,
+    PAPERS,
+    Block,
+    Run,
+    _as_list,
+    _cell,
+    _drawable,
+    _FooterCanvas,
+    _fonts,
+    _Grid,
+    _grid,
+    _is_missing,
+    _Lines,
+    _markup,
+    _para,
+    _pdf_date,
+    _records,
+    _Rich,
+    _runs,
+    _side_margin,
+    _styles,
+    _text,
+)
 
-__all__ = ["ACTION_GROUPS", "GROUPS", "group_key", "no_result_genes", "render_report", "render_reports"]
+__all__ = ["ACTION_GROUPS", "GROUPS", "PAPERS", "group_key", "no_result_genes", "plain_phenotype", "render_report",
+           "render_reports"]
 
 # --- consequence groups -------------------------------------------------------------
 
@@ -156,472 +171,6 @@ _CALL_STATUS_TEXT = {
     "outside_call": "Outside call",
 }
 
-# --- fonts and safe text ------------------------------------------------------------
-
-_DEJAVU_DIRS = (
-    "/usr/share/fonts/truetype/dejavu",
-    "/usr/share/fonts/dejavu",
-    "/usr/share/fonts/TTF",
-    "/usr/local/share/fonts",
-    "/Library/Fonts",
-)
-_CJK_FONT = "STSong-Light"
-_HANGUL_FONT = "HYSMyeongJo-Medium"
-_CJK_RANGES = (
-    (0x2E80, 0x2FDF), (0x3000, 0x30FF), (0x3100, 0x312F), (0x3190, 0x31FF),
-    (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0xFE30, 0xFE4F),
-    (0xFF00, 0xFFEF), (0x20000, 0x2FA1F),
-)  # fmt: skip
-_HANGUL_RANGES = ((0x1100, 0x11FF), (0x3130, 0x318F), (0xAC00, 0xD7AF))
-#: ASCII spellings for symbols that turn up in clinical text, used when the font lacks them
-_SUBSTITUTES = {"≥": ">=", "≤": "<=", "→": "->", "←": "<-", "≠": "!=", "≈": "~", "−": "-", "✓": "v"}
-_WHITESPACE = {"\t", "\n", "\r", "\x0b", "\x0c", "\x85", "\u2028", "\u2029"}
-
-
-@dataclass(frozen=True)
-class _Fonts:
-    regular: str
-    bold: str
-    covered: frozenset[int]  # code points the regular font draws
-
-
-def _find_dejavu() -> tuple[Path, Path] | None:
-    """DejaVu Sans regular and bold: a system copy, else the one matplotlib ships."""
-    dirs = [Path(d) for d in _DEJAVU_DIRS]
-    spec = importlib.util.find_spec("matplotlib")  # locate only; importing it is slow
-    if spec and spec.origin:
-        dirs.append(Path(spec.origin).parent / "mpl-data" / "fonts" / "ttf")
-    for d in dirs:
-        regular, bold = d / "DejaVuSans.ttf", d / "DejaVuSans-Bold.ttf"
-        if regular.is_file() and bold.is_file():
-            return regular, bold
-    return None
-
-
-@functools.cache
-def _fonts() -> _Fonts:
-    """Register the report fonts once per process and say what the main font covers."""
-    for name in (_CJK_FONT, _HANGUL_FONT):
-        pdfmetrics.registerFont(UnicodeCIDFont(name))
-        pdfmetrics.registerFontFamily(name, normal=name, bold=name, italic=name, boldItalic=name)
-    found = _find_dejavu()
-    if found is None:
-        # the standard fonts are WinAnsi (cp1252) encoded
-        cp1252 = bytes(range(0x20, 0x100)).decode("cp1252", "ignore")
-        covered = frozenset(ord(ch) for ch in cp1252 if unicodedata.category(ch) != "Cc")
-        return _Fonts("Helvetica", "Helvetica-Bold", covered)
-    regular = TTFont("PgxSans", str(found[0]))
-    pdfmetrics.registerFont(regular)
-    pdfmetrics.registerFont(TTFont("PgxSans-Bold", str(found[1])))
-    pdfmetrics.registerFontFamily(
-        "PgxSans", normal="PgxSans", bold="PgxSans-Bold", italic="PgxSans", boldItalic="PgxSans-Bold"
-    )
-    return _Fonts("PgxSans", "PgxSans-Bold", frozenset(regular.face.charToGlyph))
-
-
-def _in_ranges(code: int, ranges: tuple[tuple[int, int], ...]) -> bool:
-    return any(lo <= code <= hi for lo, hi in ranges)
-
-
-def _runs(text: str) -> list[tuple[str | None, str]]:
-    """Split text into (font, chunk) runs; font None means the main font.
-
-    Characters no font can draw are replaced here (see the module docstring).
-    """
-    covered = _fonts().covered
-    runs: list[tuple[str | None, str]] = []
-    for ch in text:
-        code = ord(ch)
-        font: str | None = None
-        if ch in _WHITESPACE:
-            ch = " "
-        elif code in covered and unicodedata.category(ch) not in ("Cc", "Cs"):
-            pass
-        elif _in_ranges(code, _CJK_RANGES):
-            font = _CJK_FONT
-        elif _in_ranges(code, _HANGUL_RANGES):
-            font = _HANGUL_FONT
-        else:
-            ch = _SUBSTITUTES.get(ch, f"[U+{code:04X}]")
-        if runs and runs[-1][0] == font:
-            runs[-1] = (font, runs[-1][1] + ch)
-        else:
-            runs.append((font, ch))
-    return runs
-
-
-_ENTITIES = {'"': "&quot;", "'": "&#39;"}
-
-
-def _markup(value: object) -> str:
-    """Paragraph markup that shows ``value`` literally, whatever characters it holds."""
-    text = _text(value)
-    if text.isascii() and text.isprintable():
-        return escape(text, _ENTITIES)
-    out = []
-    for font, chunk in _runs(text):
-        chunk = escape(chunk, _ENTITIES)
-        out.append(chunk if font is None else f'<font name="{font}">{chunk}</font>')
-    return "".join(out)
-
-
-def _is_missing(value: object) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    return isinstance(value, float) and math.isnan(value)
-
-
-def _text(value: object, missing: str = "") -> str:
-    return missing if _is_missing(value) else str(value)
-
-
-def _as_list(value: object) -> list:
-    """A list cell as a Python list: lists, tuples, numpy arrays, None and NaN alike."""
-    if value is None or isinstance(value, float | str) or value is pd.NA:
-        if isinstance(value, str) and value:
-            return [value]
-        return []
-    if hasattr(value, "tolist"):
-        value = value.tolist()
-    return [v for v in value if not _is_missing(v)]
-
-
-# --- styles and cells ---------------------------------------------------------------
-
-_PAGE_W, _PAGE_H = A4
-_MARGIN = 15 * mm
-_FRAME_PAD = 6  # SimpleDocTemplate's frame padding
-_LEFT = _MARGIN + _FRAME_PAD
-_FRAME_W = _PAGE_W - 2 * _LEFT  # usable width
-_INK = colors.HexColor("#1A1A1A")
-_MUTED = colors.HexColor("#5F6368")
-_RULE = colors.HexColor("#B0B5BA")
-_HEAD_BG = colors.HexColor("#E8EAED")
-_ACCENT = colors.HexColor("#1F3A5F")
-_CELL_PAD = 4
-
-
-@functools.cache
-def _styles() -> dict[str, ParagraphStyle]:
-    """Paragraph styles, built once per process."""
-    f = _fonts()
-    base = ParagraphStyle("body", fontName=f.regular, fontSize=9, leading=11.5, textColor=_INK)
-
-    def make(name: str, **kw: object) -> ParagraphStyle:
-        return ParagraphStyle(name, parent=base, **kw)
-
-    return {
-        "body": base,
-        "title": make("title", fontName=f.bold, fontSize=18, leading=22, textColor=_ACCENT),
-        "h1": make("h1", fontName=f.bold, fontSize=12, leading=15, spaceBefore=10, spaceAfter=4, textColor=_ACCENT),
-        "note": make("note", fontSize=8, leading=10, textColor=_MUTED),
-        "cell": make("cell", fontSize=8, leading=9.8),
-        "cell_b": make("cell_b", fontName=f.bold, fontSize=8, leading=9.8),
-        "small": make("small", fontSize=7, leading=8.6, textColor=_MUTED),
-        "link": make("link", fontSize=7, leading=8.6, textColor=colors.HexColor("#1F5FA8")),
-        "head": make("head", fontName=f.bold, fontSize=7.5, leading=9, textColor=_ACCENT),
-        "badge": make("badge", fontName=f.bold, fontSize=7.5, leading=9, textColor=colors.white),
-        "meta_k": make("meta_k", fontSize=7.5, leading=9.5, textColor=_MUTED),
-        "meta_v": make("meta_v", fontName=f.bold, fontSize=9.5, leading=12),
-        "bullet": make("bullet", fontSize=8.5, leading=11, leftIndent=10, bulletIndent=0),
-    }
-
-
-class _Para(Paragraph):
-    """A Paragraph that remembers its last wrap.
-
-    Tables wrap every cell again for each height estimate, page split and draw (about 50
-    times per cell in a multi-page report), and line breaking is the costly part.
-    """
-
-    _wrapped_at: tuple[float, float] | None = None
-
-    def wrap(self, availWidth: float, availHeight: float) -> tuple[float, float]:  # noqa: N803
-        # split() may drop the line breaks (blPara); then wrap again
-        if self._wrapped_at is not None and self._wrapped_at[0] == availWidth and "blPara" in self.__dict__:
-            return self._wrapped_at[1], self.height
-        width, height = super().wrap(availWidth, availHeight)
-        self._wrapped_at = (availWidth, width)
-        return width, height
-
-
-def _para(markup: str, style: str = "cell") -> _Para:
-    return _Para(markup, _styles()[style])
-
-
-def _drawable(text: str) -> bool:
-    """True if the main font draws every character of text as it is."""
-    if text.isascii():
-        return text.isprintable()
-    covered = _fonts().covered
-    return text.isprintable() and all(ord(ch) in covered for ch in text)
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _em_width(word: str, font: str) -> float:
-    """Width of word at size 1. Words recur across reports, so measuring each once pays."""
-    return stringWidth(word, font, 1.0)
-
-
-def _wrap_words(text: str, font: str, size: float, width: float) -> list[str]:
-    """Greedy lines of text (single-spaced) no wider than width; over-long words are cut."""
-    limit, space = width / size, _em_width(" ", font)
-    lines: list[str] = []
-    line: list[str] = []
-    used = 0.0
-    for word in text.split(" "):
-        w = _em_width(word, font)
-        if line and used + space + w <= limit:
-            line.append(word)
-            used += space + w
-            continue
-        if line:
-            lines.append(" ".join(line))
-        while w > limit and len(word) > 1:  # cut where the running width passes the limit
-            run, cut = 0.0, 0
-            while cut < len(word) and run + _em_width(word[cut], font) <= limit:
-                run += _em_width(word[cut], font)
-                cut += 1
-            soft = max(word.rfind("/", 0, cut), word.rfind("-", 0, cut)) + 1  # URLs break after / or -
-            cut = soft if soft > cut // 2 else max(cut, 1)
-            lines.append(word[:cut])
-            word = word[cut:]
-            w = _em_width(word, font)
-        line, used = [word], w
-    lines.append(" ".join(line))
-    return lines
-
-
-#: one block of a cell: text, style name, and optionally a URL the text links to
-Block = tuple[str, str] | tuple[str, str, str]
-
-
-class _Lines(Flowable):
-    """Blocks of plain text, each in one style and starting on a new line, word-wrapped.
-
-    A fast stand-in for Paragraph in table cells: no markup to parse, and line breaking
-    is a width sum. Paragraph parsing, breaking and drawing were three quarters of the
-    render time. Only for text the main font draws entirely (see ``_cell``).
-    """
-
-    def __init__(self, blocks: list[tuple[str, ParagraphStyle, str | None]]):
-        super().__init__()
-        self._blocks = blocks
-        self._wrapped_at: float | None = None
-        self._lines: list[tuple[str, ParagraphStyle, str | None]] = []
-
-    def wrap(self, availWidth: float, availHeight: float) -> tuple[float, float]:  # noqa: N803
-        if self._wrapped_at != availWidth:
-            self._lines = [
-                (line, st, link)
-                for text, st, link in self._blocks
-                for line in _wrap_words(text, st.fontName, st.fontSize, availWidth)
-            ]
-            self._shorten(availWidth)
-            self.width, self.height = availWidth, sum(st.leading for _, st, _ in self._lines)
-            self._wrapped_at = availWidth
-        return self.width, self.height
-
-    def _shorten(self, width: float) -> None:
-        """Cut lines past _MAX_CELL_HEIGHT, with a note: a table row must fit on a page."""
-        height = sum(st.leading for _, st, _ in self._lines)
-        if height <= _MAX_CELL_HEIGHT:
-            return
-        note_style = _styles()["small"]
-        note = [(line, note_style, None) for line in _wrap_words(_SHORTENED, note_style.fontName, note_style.fontSize, width)]
-        budget = _MAX_CELL_HEIGHT - sum(st.leading for _, st, _ in note)
-        kept, used = [], 0.0
-        for line in self._lines:
-            used += line[1].leading
-            if used > budget:
-                break
-            kept.append(line)
-        self._lines = kept + note
-
-    def draw(self) -> None:
-        if self._lines:
-            text = self.canv.beginText()
-            self.emit(self.canv, text, [None], 0.0, self.height)
-            self.canv.drawText(text)
-
-    def emit(self, canv: Canvas, text: object, state: list, x: float, top: float) -> None:
-        """Add the lines to text (a text object shared by a table's cells), the first one
-        hanging from (x, top); state[0] is the style text is currently set to."""
-        current = state[0]
-        for line, st, link in self._lines:  # font and colour only on change
-            if st is not current:
-                text.setFont(st.fontName, st.fontSize, st.leading)
-                if current is None or st.textColor != current.textColor:
-                    text.setFillColor(st.textColor)
-                current = st
-            # baseline 80% down the line's own leading, so mixed sizes keep even gaps
-            text.setTextOrigin(x, top - 0.8 * st.leading)
-            text.textOut(line)
-            if link:
-                width = stringWidth(line, st.fontName, st.fontSize)
-                canv.linkURL(link, (x, top - st.leading, x + width, top), relative=1)
-            top -= st.leading
-        state[0] = current
-
-
-class _Badge(Flowable):
-    """A group's label in white on a rounded box of the group's colour, as tall as its lines."""
-
-    _PAD_X, _PAD_Y = 3.0, 2.0
-
-    def __init__(self, group: Group):
-        super().__init__()
-        self._group = group
-        self._lines: list[str] = []
-
-    def wrap(self, availWidth: float, availHeight: float) -> tuple[float, float]:  # noqa: N803
-        st = _styles()["badge"]
-        self._lines = _wrap_words(self._group.label.upper(), st.fontName, st.fontSize, availWidth - 2 * self._PAD_X)
-        text_w = max(stringWidth(line, st.fontName, st.fontSize) for line in self._lines)
-        self.width = min(availWidth, text_w + 2 * self._PAD_X)
-        self.height = len(self._lines) * st.leading + 2 * self._PAD_Y
-        return self.width, self.height
-
-    def draw(self) -> None:
-        st, canv = _styles()["badge"], self.canv
-        canv.setFillColor(self._group.colour)
-        canv.roundRect(0, 0, self.width, self.height, 2, stroke=0, fill=1)
-        text = canv.beginText(self._PAD_X, self.height - self._PAD_Y - st.fontSize + 0.5)
-        text.setFont(st.fontName, st.fontSize, st.leading)
-        text.setFillColor(st.textColor)
-        for line in self._lines:
-            text.textLine(line)
-        canv.drawText(text)
-
-
-_MAX_CELL_CHARS = 1500  # Paragraph cells (rare): a table row must fit on one page
-_MAX_CELL_HEIGHT = 450.0  # points; _Lines cells
-_SHORTENED = "[shortened here; the full text is in the output tables]"
-
-
-def _cell(blocks: str | list[str | Block], width: float, style: str = "cell") -> Flowable:
-    """A table cell showing data text as plain lines: each block is a string in ``style``,
-    or (text, style) or (text, style, url).
-
-    Text the main font draws entirely becomes a fast ``_Lines``; anything else (CJK,
-    symbols the font lacks) an escaped Paragraph with per-character font fallback.
-    Whitespace runs and line breaks inside a block become single spaces.
-    """
-    styles = _styles()
-    parts: list[tuple[str, ParagraphStyle, str | None]] = []
-    for block in [blocks] if isinstance(blocks, str) else blocks:
-        text, name, link = (block, style, None) if isinstance(block, str) else (*block, None)[:3]
-        text = " ".join(str(text).split())
-        if text:
-            parts.append((text, styles[name], link if link and _SAFE_URL.match(link) else None))
-    if all(_drawable(text) for text, _, _ in parts):
-        return _Lines(parts)
-    for i, (text, st, link) in enumerate(parts):
-        if len(text) > _MAX_CELL_CHARS:
-            parts[i] = (f"{text[:_MAX_CELL_CHARS]} {_SHORTENED}", st, link)
-    markup = "<br/>".join(
-        f'<font name="{st.fontName}" size="{st.fontSize}" color="#{st.textColor.hexval()[2:]}">'
-        f"{_markup(text)}</font>"
-        for text, st, _ in parts
-    )
-    return _para(markup, style)
-
-
-class _Grid(Flowable):
-    """A table of flowable cells with a shaded header row repeated on every page it runs
-    over; it looks like the ``LongTable`` it replaced (top-aligned cells, a rule under
-    each row).
-
-    reportlab's Table measures every cell again for each height estimate, page split and
-    draw, and wraps each cell's drawing in its own graphics state; with a hundred rows
-    that was most of a report's time. Here each cell is measured once, a split only
-    slices the row list, and the ``_Lines`` cells of a page share one text object.
-    """
-
-    _TOP, _BOTTOM = 3.0, 3.5
-
-    def __init__(self, rows: list[list[Flowable]], widths: list[float], heights: list[float] | None = None):
-        super().__init__()
-        self._rows, self._widths = rows, widths  # rows[0] is the header
-        self._heights = heights
-        self.width = sum(widths)
-
-    def _measure(self) -> list[float]:
-        if self._heights is None:
-            pad = 2 * _CELL_PAD
-            self._heights = [
-                max((cell.wrap(w - pad, _MAX_CELL_HEIGHT * 4)[1] for cell, w in zip(row, self._widths)), default=0)
-                + self._TOP + self._BOTTOM
-                for row in self._rows
-            ]
-        return self._heights
-
-    def wrap(self, availWidth: float, availHeight: float) -> tuple[float, float]:  # noqa: N803
-        self.height = sum(self._measure())
-        return self.width, self.height
-
-    def split(self, availWidth: float, availHeight: float) -> list[Flowable]:  # noqa: N803
-        heights = self._measure()
-        used, n = heights[0], 1
-        while n < len(heights) and used + heights[n] <= availHeight:
-            used += heights[n]
-            n += 1
-        if n == 1 or n == len(heights):  # not even one row fits (next frame), or all do
-            return [] if n == 1 else [self]
-        head = self._rows[:1]
-        return [
-            _Grid(self._rows[:n], self._widths, heights[:n]),
-            _Grid(head + self._rows[n:], self._widths, heights[:1] + heights[n:]),
-        ]
-
-    def draw(self) -> None:
-        canv, heights = self.canv, self._measure()
-        top = self.height
-        canv.setFillColor(_HEAD_BG)
-        canv.rect(0, top - heights[0], self.width, heights[0], stroke=0, fill=1)
-        # rules: accent under the header, thin grey under every other row
-        canv.setStrokeColor(_ACCENT)
-        canv.setLineWidth(0.8)
-        canv.line(0, top - heights[0], self.width, top - heights[0])
-        canv.setStrokeColor(_RULE)
-        canv.setLineWidth(0.3)
-        y = top - heights[0]
-        rules = []
-        for h in heights[1:]:
-            y -= h
-            rules.append((0, y, self.width, y))
-        if rules:
-            canv.lines(rules)
-        text = canv.beginText()
-        state: list = [None]  # the style the text object is set to
-        y = top
-        for row, h in zip(self._rows, heights):
-            x = 0.0
-            for cell, w in zip(row, self._widths):
-                cell_top = y - self._TOP
-                if isinstance(cell, _Lines):
-                    cell.emit(canv, text, state, x + _CELL_PAD, cell_top)
-                else:
-                    cell.drawOn(canv, x + _CELL_PAD, cell_top - cell.height)
-                x += w
-            y -= h
-        canv.drawText(text)
-
-
-def _grid(rows: list[list], widths: list[float]) -> _Grid:
-    """A table whose first row (strings) is a header repeated on every page."""
-    rows[0] = [_cell(h, w, "head") for h, w in zip(rows[0], widths, strict=True)]
-    return _Grid(rows, widths)
-
-
-def _records(df: pd.DataFrame, columns: Iterable[str]) -> list:
-    """Rows as named tuples with every schema column (absent ones are None)."""
-    columns = list(columns)
-    if any(c not in df.columns for c in columns):
-        df = df.reindex(columns=columns)
-    return list(df[columns].itertuples(index=False, name="Row"))
-
-
 # --- provenance helpers ---------------------------------------------------------------
 
 _KB_DATE = re.compile(r"^(\d{4})[.-](\d{2})[.-](\d{2})")
@@ -694,7 +243,7 @@ def _assume_reference(provenance: Mapping[str, str]) -> bool:
 # --- page 1: header and summary -----------------------------------------------------
 
 
-def _header(sample_id: str, batch: str, provenance: Mapping[str, str]) -> list:
+def _header(sample_id: str, batch: str, provenance: Mapping[str, str], appendix: bool = True) -> list:
     created = _created(provenance)
     kb = provenance.get("kb_version") or "not recorded"
 
@@ -726,8 +275,10 @@ def _header(sample_id: str, batch: str, provenance: Mapping[str, str]) -> list:
         "Drugs are grouped by what the guidelines recommend for this patient's genotype. A drug "
         "with several recommendations (CPIC and DPWG, several populations) is listed under the "
         "advice they share, with what differs noted; advice that turns on the indication or "
-        "another condition the report cannot know is listed as such. Details and references "
-        "follow on the next pages. This report supports, and does not replace, clinical judgement."
+        "another condition the report cannot know is listed as such. Page 2 says what to change and "
+        "why, with the genotypes and references"
+        + ("; the appendix holds the details. " if appendix else ". ")
+        + "This report supports, and does not replace, clinical judgement."
     )
     return [_para("Pharmacogenomic test report", "title"), Spacer(0, 4), meta, _para(intro, "note")]
 
@@ -767,28 +318,89 @@ def _gene_label(gene: str, missing: list[str]) -> str:
     return f"{gene}: no result" if gene in missing else gene
 
 
-def _summary(recs: list) -> list:
+_SUMMARY_BADGE_W = 38 * mm
+_SUMMARY_PAD = 4 + 5  # a summary row's top and bottom padding
+_LESS_URGENT = ("usual", "none", "untested")  # cut first when the summary is too long for page 1
+
+
+def _drug_runs(drug: str, genes: list[str], note: str, last: bool) -> list[Run]:
+    """The runs of one drug in the summary: bold name, genes in small grey, a note in small type."""
+    f, st = _fonts(), _styles()
+    runs: list[Run] = [(f" {drug}", f.bold, 9, st["body"].textColor)]
+    if genes:
+        runs.append((f" ({', '.join(genes)})", f.regular, 7, _MUTED))
+    if note:
+        runs.append((f" {note}", f.regular, 7, st["body"].textColor))
+    if not last:
+        text, *rest = runs[-1]
+        runs[-1] = (text + ",", *rest)
+    return runs
+
+
+def _summary_cell(group: Group, drugs: dict[str, tuple[list[str], str]], shown: int | None, width: float) -> Flowable:
+    """A group's drug list: ``shown`` drugs (all when None), then how many more and where."""
+    f = _fonts()
+    if not drugs:
+        return _Rich([("none", f.regular, 9, colors.HexColor("#80868B"))], 11.5)
+    names = list(drugs)[:shown] if shown is not None else list(drugs)
+    more = len(drugs) - len(names)
+    if group.key == "none":  # names only, in small type: nothing to do
+        runs: list[Run] = [(", ".join(names) + ("," if more else ""), f.regular, 7, _INK)]
+        leading = 9.5
+    else:
+        runs = [run for i, d in enumerate(names) for run in _drug_runs(d, *drugs[d], last=i == len(names) - 1 and not more)]
+        leading = 11.5
+    if more:
+        where = "'What to change, and why' from page 2" if group.key in _CHANGES else "the appendix"
+        runs.append((f" and {more} more: see {where}", f.bold, 7, _MUTED))
+    if not all(_drawable(text) for text, *_ in runs):  # characters the main font lacks: a Paragraph
+        markup = "".join(f'<font name="{font}" size="{size}" color="#{colour.hexval()[2:]}">{_markup(text)}</font>'
+                         for text, font, size, colour in runs)  # fmt: skip
+        return _para(markup)
+    cell = _Rich(runs, leading)
+    cell.wrap(width, 1e6)
+    return cell
+
+
+def _summary_cells(placed: dict[str, dict[str, tuple[list[str], str]]], widths: list[float],
+                   room: float) -> list[Flowable]:  # fmt: skip
+    """The summary's drug cells, cut until the rows fit ``room`` points: the longest list of
+    the less urgent groups first, then the longest of all."""
+    width = widths[1] - 2 * (_CELL_PAD + 2)
+    shown: dict[str, int | None] = {g.key: None for g in GROUPS}
+    cells = {g.key: _summary_cell(g, placed[g.key], None, width) for g in GROUPS}
+    badge = {g.key: _cell(g.label.upper(), widths[0], "badge").wrap(widths[0] - 2 * (_CELL_PAD + 2), 1e6)[1]
+             for g in GROUPS}  # fmt: skip
+
+    def height(key: str) -> float:
+        return max(badge[key], cells[key].wrap(width, 1e6)[1]) + _SUMMARY_PAD
+
+    while sum(map(height, cells)) > room:
+        cuttable = [k for k in cells if isinstance(cells[k], _Rich) and len(placed[k]) > 1 and height(k) > badge[k] + _SUMMARY_PAD + 12]
+        if not cuttable:
+            break
+        less = [k for k in cuttable if k in _LESS_URGENT]
+        key = max(less or cuttable, key=height)
+        n = shown[key] if shown[key] is not None else len(placed[key])
+        shown[key] = max(1, n - max(1, n // 8))
+        cells[key] = _summary_cell(_GROUP_BY_KEY[key], placed[key], shown[key], width)
+    return [cells[g.key] for g in GROUPS]
+
+
+def _summary(recs: list, placed: dict[str, dict[str, tuple[list[str], str]]], room: float = 1e6) -> list:
     """One row per consequence group: a coloured labelled badge, then its drugs.
 
     Drugs the guideline recommends nothing for are listed by name only, in small type:
     nothing is to be done. Drugs not assessed list, like the others, their genes: here
-    the ones with no result, which a test could supply.
+    the ones with no result, which a test could supply. A summary too long for page 1 is
+    cut in its longest lists, each with the count of drugs left out and where they are.
     """
-    widths = [38 * mm, _FRAME_W - 38 * mm]
+    widths = [_SUMMARY_BADGE_W, _FRAME_W - _SUMMARY_BADGE_W]
+    cells = _summary_cells(placed, widths, room - 34)  # the title above the table
     rows, cmds = [], []
-    for i, (g, drugs) in enumerate(zip(GROUPS, _drugs_by_group(recs).values(), strict=True)):
-        if not drugs:
-            text = "<font color='#80868B'>none</font>"
-        elif g.key == "none":
-            text = f"<font size=7>{_markup(', '.join(drugs))}</font>"  # names only: nothing to do
-        else:
-            text = ", &nbsp;".join(
-                f"<b>{_markup(drug)}</b>" + (f" <font size=7 color='#5F6368'>({_markup(', '.join(genes))})</font>" if genes else "")
-                + (f" <font size=7><i>{_markup(note)}</i></font>" if note else "")
-                for drug, (genes, note) in drugs.items()
-            )
-        rows.append([_cell(g.label.upper(), widths[0], "badge"), _para(text)])
-        cmds.append(("BACKGROUND", (1, i), (1, i), g.tint if drugs else colors.white))
+    for i, (g, cell) in enumerate(zip(GROUPS, cells, strict=True)):
+        rows.append([_cell(g.label.upper(), widths[0], "badge"), cell])
+        cmds.append(("BACKGROUND", (1, i), (1, i), g.tint if placed[g.key] else colors.white))
     cmds += _badges(enumerate(GROUPS)) + [
         ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
         ("LINEBELOW", (0, 0), (-1, -1), 1.5, colors.white),
@@ -798,13 +410,10 @@ def _summary(recs: list) -> list:
         ("BOX", (0, 0), (-1, -1), 0.5, _RULE),
     ]
     table = Table(rows, colWidths=widths, style=TableStyle(cmds))
-    title = _para("Drug summary", "h1")
+    title = _heading("Drug summary")
     if not recs:
-        note = _para(
-            "No recommendation rows were produced for this sample: no drug in the knowledge "
-            "base has a guideline for the genes called.",
-            "note",
-        )
+        note = _cell("No recommendation rows were produced for this sample: no drug in the knowledge "
+                     "base has a guideline for the genes called.", _FRAME_W, "note")  # fmt: skip
         return [title, note, Spacer(0, 3), table]
     return [title, table]
 
@@ -863,22 +472,33 @@ def _diplotype_cell(c: object, width: float) -> Flowable:
 
 
 def _genotype_table(calls: list) -> list:
-    title = _para("Genotypes", "h1")
+    title = _heading("Genotypes")
     if not calls:
-        return [title, _para("No genes were called for this sample.", "body")]
-    widths = [22 * mm, 36 * mm, 21 * mm, 50 * mm, _FRAME_W - 129 * mm]
-    rows: list[list] = [["Gene", "Diplotype or allele", "Activity score", "Phenotype", "Call status"]]
+        return [title, _cell("No genes were called for this sample.", _FRAME_W, "body")]
+    widths = [20 * mm, 44 * mm, 0, 50 * mm]
+    widths[2] = _FRAME_W - sum(widths)
+    rows: list[list] = [["Gene", "Diplotype or allele", "Phenotype: what it means", "Call status"]]
     for c in calls:
         rows.append(
             [
                 _cell(str(c.gene), widths[0], "cell_b"),
                 _diplotype_cell(c, widths[1]),
-                _cell(_activity(c.activity_score), widths[2]),
-                _cell(_text(c.phenotype, "–"), widths[3]),
-                _call_status(c, widths[4]),
+                _phenotype_cell(c, widths[2]),
+                _call_status(c, widths[3]),
             ]
         )
     return [title, _grid(rows, widths)]
+
+
+def _phenotype_cell(c: object, width: float) -> Flowable:
+    """The phenotype, what it means in plain words, and the activity score when the gene has one."""
+    phenotype = _text(c.phenotype).strip()
+    blocks: list[Block] = [(phenotype or "–", "cell")]
+    if phenotype:
+        blocks.append((plain_phenotype(str(c.gene), phenotype), "small"))
+    if not _is_missing(c.activity_score):
+        blocks.append((f"activity score {_activity(c.activity_score)}", "small"))
+    return _cell(blocks, width)
 
 
 # --- recommendations ----------------------------------------------------------------
@@ -946,24 +566,6 @@ def _advice(r: object) -> list[Block]:
     return blocks
 
 
-def _reference(r: object) -> list[Block]:
-    """Guideline name (prefixed by its source), PMIDs and URL, as cell blocks."""
-    source, guideline = _text(r.source).strip(), _text(r.guideline).strip()
-    if source and not guideline.upper().startswith(source.upper()):
-        guideline = f"{source}: {guideline}" if guideline else source
-    pmids = [p.strip() for p in re.split(r"[;,]", _text(r.pmid)) if p.strip()]
-    label = "PMIDs" if len(pmids) > 1 else "PMID"
-    url = _text(r.url).strip()
-    return [(guideline, "small"), (f"{label} {', '.join(pmids)}" if pmids else "", "small"), (url, "link", url)]
-
-
-def _badge_width() -> float:
-    """Column width for the badges: labels break between words, never inside one."""
-    badge = _styles()["badge"]
-    widest = max(stringWidth(w, badge.fontName, badge.fontSize) for g in GROUPS for w in g.label.upper().split())
-    return widest + 2 * (_CELL_PAD + _Badge._PAD_X) + 1
-
-
 _CHANGES = ("avoid", "alternative", "adjust", "depends", "monitor", "assess")  # groups whose rows get full detail
 _SUFFIX = re.compile(r"\s*\(((?:CPIC|DPWG)\b[^()]*)\)\.?\s*$")
 
@@ -1019,53 +621,246 @@ def _merged_advice(e: _Entry) -> list[Block]:
     return blocks
 
 
-def _recommendation_table(entries: list[_Entry]) -> list:
-    """Full rows for the recommendations that change something: avoid, an alternative, a
-    dose change or monitoring."""
-    title = _para("Recommendations that change the prescription", "h1")
+class _Refs:
+    """The numbered reference list: each guideline (source, name, URL, PMIDs) gets a number
+    the first time a row cites it; the rows print only ``[n]``."""
+
+    def __init__(self) -> None:
+        self._numbers: dict[tuple[str, str, str, str], int] = {}
+        self._rows: dict[int, object] = {}
+        self.printed = 0  # references up to this number are already in a printed list
+
+    def cite(self, r: object) -> int:
+        key = (_text(r.source).strip(), _text(r.guideline).strip(), _text(r.url).strip(), _text(r.pmid).strip())
+        if key not in self._numbers:
+            self._numbers[key] = len(self._numbers) + 1
+            self._rows[self._numbers[key]] = r
+        return self._numbers[key]
+
+    def row(self, number: int) -> object:
+        return self._rows[number]
+
+    def numbers(self, rows: Iterable[object]) -> list[int]:
+        return sorted(dict.fromkeys(self.cite(r) for r in rows))
+
+    def listing(self, title: str) -> list:
+        """The references cited since the last listing, one line each (the name links to its URL)."""
+        new = range(self.printed + 1, len(self._numbers) + 1)
+        self.printed = len(self._numbers)
+        if not new:
+            return []
+        items = [_cell([(f"[{n}] {b[0]}", *b[1:]) if i == 0 else b for i, b in enumerate(_short_reference(self._rows[n]))],
+                       _FRAME_W) for n in new]  # fmt: skip
+        return [_heading(title, "h2"), *items]
+
+
+def _cite(numbers: list[int]) -> str:
+    return "[" + ", ".join(map(str, numbers)) + "]" if numbers else ""
+
+
+def _heading(text: str, style: str = "h1") -> Flowable:
+    return _cell(text, _FRAME_W, style)
+
+
+# --- page 2: what to change, and why ----------------------------------------------
+
+def plain_phenotype(gene: str, phenotype: str) -> str:
+    """What a phenotype means, in words a clinician uses; empty when the term says it already.
+
+    General rules over the CPIC phenotype vocabulary (metabolizer status, transporter
+    function, G6PD activity, malignant-hyperthermia susceptibility, HLA carriage), not a
+    table of genes: "Intermediate Metabolizer" of any gene is reduced enzyme activity.
+    """
+    low = re.sub(r"\s*\([^()]*\)$", "", phenotype.strip()).lower()  # "(activity score 1.0)" says nothing more
+    hedge = ""
+    for prefix in ("likely ", "possible "):
+        if low.startswith(prefix):
+            hedge, low = "probably ", low[len(prefix):]
+    levels = {"poor": "little or no", "intermediate": "reduced", "decreased": "reduced", "normal": "usual",
+              "rapid": "increased", "increased": "increased", "ultrarapid": "much increased"}  # fmt: skip
+    word, _, kind = low.partition(" ")
+    if kind == "metabolizer" and word in levels:
+        return f"{hedge}{levels[word]} {gene} enzyme activity"
+    if kind == "function" and word in levels:
+        return f"{hedge}{levels[word]} {gene} function"
+    if low == "indeterminate":
+        return "the result cannot be interpreted; treat it as unknown"
+    if low.startswith("deficient"):
+        return f"{hedge}{gene} deficiency: too little enzyme activity" + (
+            ", with chronic haemolytic anaemia" if "cnsha" in low else "")
+    if low == "variable":
+        return f"{gene} activity may be normal or deficient (cells differ)"
+    if low == "normal":
+        return f"usual {gene} activity"
+    if low == "malignant hyperthermia susceptibility":
+        return "at risk of malignant hyperthermia"
+    if low == "uncertain susceptibility":
+        return "no known risk variant found; this does not rule out malignant-hyperthermia susceptibility"
+    if low.endswith(" positive") or low == "positive":
+        return "carries the allele the guideline names"
+    if low.endswith(" negative") or low == "negative":
+        return "does not carry the allele the guideline names"
+    return ""
+
+
+def _result_label(result: str) -> str:
+    """'CYP2D6: Intermediate Metabolizer' as a line of the plain-language list's head."""
+    gene, _, phenotype = result.partition(":")
+    return f"{gene.strip()} {phenotype.strip()}"
+
+
+_SHORT_ACTION = {
+    "avoid": "avoid",
+    "use_alternative": "use another drug",
+    "consider_alternative": "consider another drug",
+    "reduce_dose": "lower dose",
+    "increase_dose": "higher dose",
+    "monitor": "use with close monitoring",
+    "assess_further": "assess further before use",
+}
+_CONDITION_CHARS = 48
+
+
+def _factor(low: object, high: object) -> str:
+    """A dose factor as page 2 prints it: 75 % of the usual dose, 1.5-2 times it."""
+    lo = float(low)
+    hi = lo if _is_missing(high) else float(high)
+    if hi <= 1:
+        return f"{lo:.0%}" if lo == hi else f"{lo:.0%}-{hi:.0%}"
+    return f"{lo:g}\u00d7" if lo == hi else f"{lo:g}-{hi:g}\u00d7"
+
+
+def _short_advice(r: object) -> str:
+    """One row's advice in a few words, from its structured fields: the condition it holds
+    under, the action, a dose factor or amount, a single dose limit, alternatives."""
+    conditions = [_text(getattr(r, column, "")).strip() for column, _ in CONDITION_COLUMNS]
+    condition = "; ".join(c for c in conditions if c)
+    if len(condition) > _CONDITION_CHARS:
+        condition = condition[: _CONDITION_CHARS - 1].rstrip() + "\u2026"
+    words = _SHORT_ACTION.get(str(r.action), _ACTION_TEXT[str(r.action)].lower())
+    dose = []
+    low = getattr(r, "dose_factor_min", None)
+    if not _is_missing(low):
+        dose.append(f"{_factor(low, getattr(r, 'dose_factor_max', None))} of the usual dose")
+    amount = _text(getattr(r, "dose_amount", "")).strip()
+    if amount:
+        dose.append(amount)
+    caps = [str(c) for c in _as_list(getattr(r, "dose_caps", None))]
+    if len(caps) == 1:
+        dose.append(f"limit {caps[0]}")
+    elif caps:
+        dose.append(f"{len(caps)} dose limits")
+    if dose:
+        words += f" ({', '.join(dose)})"
+    alternatives = [str(a) for a in _as_list(r.alternatives)]
+    if alternatives and r.action in ("use_alternative", "consider_alternative"):
+        words += ", e.g. " + ", ".join(alternatives[:3])
+    return f"if {condition}: {words}" if condition else words
+
+
+def _strengths(rows: list) -> str:
+    """'CPIC strong, DPWG': each source once, with its strength when it gives one."""
+    said: dict[str, str] = {}
+    for r in rows:
+        source = _text(r.source).strip() or "guideline"
+        strength = _strength(r).replace(" recommendation", "").lower()
+        said[source] = said.get(source) or strength
+    return ", ".join(f"{source} {strength}".strip() for source, strength in said.items())
+
+
+def _drug_line(drug: str, drug_entries: list[_Entry], refs: _Refs) -> _Rich:
+    """One drug on page 2: its name, each advice in a few words (in its group's colour),
+    who says so and how strongly, and its reference numbers."""
+    f = _fonts()
+    runs: list[Run] = [(drug, f.bold, 8.5, _INK)]
+    for i, e in enumerate(drug_entries):
+        phrases = list(dict.fromkeys(_short_advice(r) for r in e.rows))
+        runs.append((" \u2013" if i == 0 else ";", f.regular, 8.5, _INK))
+        runs.append((" " + "; ".join(phrases), f.bold, 8, e.group.colour))
+        runs.append((f" ({_strengths(e.rows)})", f.regular, 7, _MUTED))
+    runs.append((" " + _cite(refs.numbers(r for e in drug_entries for r in e.rows)), f.regular, 7, _MUTED))
+    if not all(_drawable(t) for t, *_ in runs):  # a symbol the main font lacks: spelled out
+        runs = [(_markup_free(t), font, size, colour) for t, font, size, colour in runs]
+    return _Rich(runs, 10.2, indent=8)
+
+
+def _markup_free(text: str) -> str:
+    """Text with the characters the main font lacks replaced (``[U+XXXX]`` or an ASCII spelling)."""
+    return "".join(chunk if font is None else "".join(f"[U+{ord(ch):04X}]" for ch in chunk) for font, chunk in _runs(text))
+
+
+def _answer(entries: list[_Entry], refs: _Refs) -> list:
+    """Page 2: for each gene result that changes a prescription, a plain-language line
+    (what the result means), then one line per drug: the advice in a few words, its
+    strength and one reference number. Drugs resting on several results are listed
+    under all of them together."""
+    title = _heading("What to change, and why")
     entries = [e for e in entries if e.group.key in _CHANGES]
     if not entries:
-        return [title, _para("No drug has a genotype-based recommendation that changes its use for "
-                             "this sample's results.", "body")]  # fmt: skip
-    widths = [_badge_width(), 30 * mm, 34 * mm, 0, 40 * mm]
-    widths[3] = _FRAME_W - sum(widths)
-    rows: list[list] = [["Consequence", "Drug", "Based on", "Recommendation", "Guideline"]]
+        return [title, _cell("No drug has a genotype-based recommendation that changes its use for this sample's "
+                             "results.", _FRAME_W, "body")]  # fmt: skip
+    per_drug: dict[str, list[_Entry]] = {}
     for e in entries:
-        rows.append(
-            [
-                _Badge(e.group),
-                _cell(e.drug, widths[1], "cell_b"),
-                _cell(_unique(b for r in e.rows for b in _based_on(r)), widths[2]),
-                _cell(_merged_advice(e), widths[3]),
-                _cell(_unique(b for r in e.rows for b in _reference(r)), widths[4]),
-            ]
-        )
-    note = _para(
-        "Sorted by consequence, then drug; CPIC and DPWG rows with the same action share a row. "
-        "Texts are short summaries of the guideline's recommendation; read the guideline before "
-        "acting on an unusual result.",
-        "note",
-    )
-    return [title, note, Spacer(0, 3), _grid(rows, widths)]
+        per_drug.setdefault(e.drug, []).append(e)
+    by_results: dict[tuple[str, ...], list[str]] = {}
+    for drug, drug_entries in per_drug.items():
+        results = sorted({str(p) for e in drug_entries for r in e.rows for p in _as_list(r.phenotypes)
+                          if ":" in str(p) and not str(p).endswith(f": {NO_RESULT}")})  # fmt: skip
+        by_results.setdefault(tuple(results), []).append(drug)
+    story: list = [title, _cell("Each gene result that changes a prescription, what it means, and the drugs it "
+                                "changes: the advice in a few words (the guideline's strength) [reference]. The "
+                                "appendix gives each recommendation in full.", _FRAME_W, "note")]  # fmt: skip
+    f = _fonts()
+    rank = {g.key: i for i, g in enumerate(GROUPS)}
+    urgency = {drug: min(rank[e.group.key] for e in drug_entries) for drug, drug_entries in per_drug.items()}
+    # the most urgent result first (an "avoid" before a dose change), then the one with most drugs
+    for results, drugs in sorted(by_results.items(), key=lambda kv: (min(urgency[d] for d in kv[1]), -len(kv[1]), kv[0])):
+        label = " and ".join(_result_label(x) for x in results) or "Gene results not recorded"
+        meanings = list(dict.fromkeys(m for x in results if (m := plain_phenotype(*(y.strip() for y in x.split(":", 1))))))
+        head: list[Run] = [(label, f.bold, 9, _ACCENT)]
+        if meanings:
+            head.append((": " + "; ".join(meanings), f.regular, 8.5, _ACCENT))
+        head.append((f". {len(drugs)} drug{'s' if len(drugs) > 1 else ''}:", f.regular, 8.5, _ACCENT))
+        story.append(_Rich(head if all(_drawable(t) for t, *_ in head) else
+                           [(_markup_free(t), *rest) for t, *rest in head], 11, space_before=4))  # fmt: skip
+        story += [_drug_line(drug, per_drug[drug], refs) for drug in drugs]
+    return story
 
 
-def _short_reference(r: object) -> list[Block]:
-    """One line: source (and strength), guideline name, PMIDs; the name links to the URL.
-    A URL that is not a plain http(s) link is printed instead, so it is not lost."""
-    source, guideline = _text(r.source).strip(), _text(r.guideline).strip()
-    guideline = re.sub(r"^Annotation of\s+", "", guideline)
-    if source and not guideline.upper().startswith(source.upper()):
-        guideline = f"{source}: {guideline}" if guideline else source
-    strength = _text(r.strength).strip()
-    if strength and strength.lower() not in ("no recommendation", "n/a", "none"):
-        guideline += f" ({strength})"
-    pmids = [p.strip() for p in re.split(r"[;,]", _text(r.pmid)) if p.strip()]
-    if pmids:
-        guideline += f", PMID{'s' if len(pmids) > 1 else ''} {', '.join(pmids)}"
-    url = _text(r.url).strip()
-    if url and not _SAFE_URL.match(url):
-        return [(guideline, "small"), (url, "small")]
-    return [(guideline, "small", url)] if url else [(guideline, "small")]
+def _full_recommendations(entries: list[_Entry], placed: dict, refs: _Refs) -> list:
+    """Appendix: the recommendations that change the prescription in full, one row per drug:
+    each advice's text (with its source and strength), the guideline's own wording when
+    imported, the population, conditions and a gene without result it rests on, and its
+    reference numbers. The gene results are on page 2."""
+    entries = [e for e in entries if e.group.key in _CHANGES]
+    if not entries:
+        return []
+    widths = [31 * mm, 0, 13 * mm]
+    widths[1] = _FRAME_W - sum(widths)
+    per_drug: dict[str, list[_Entry]] = {}
+    for e in entries:
+        per_drug.setdefault(e.drug, []).append(e)
+    rows: list[list] = [["Drug", "Recommendation in full", "Ref."]]
+    strips: list = [None]
+    for drug, drug_entries in per_drug.items():
+        blocks: list[Block] = []
+        for e in drug_entries:
+            phenotype_lines = {str(p) for r in e.rows for p in _as_list(r.phenotypes)}
+            blocks += [b for b in _unique(b for r in e.rows for b in _based_on(r)) if b[0] not in phenotype_lines]
+            blocks += [b for b in _merged_advice(e)[2:] if b[0] and not b[0].startswith("Alternatives: ")]
+        cite = _cite(refs.numbers(r for e in drug_entries for r in e.rows))  # the list links to the guidelines
+        group = next((_GROUP_BY_KEY[k] for k, drugs in placed.items() if drug in drugs), drug_entries[0].group)
+        rows.append([_cell([(drug, "cell_b"), (group.label, "small")], widths[0]),
+                     _cell(_unique(blocks), widths[1]), _cell(cite, widths[2])])  # fmt: skip
+        strips.append(group.colour)
+    note = _cell("CPIC and DPWG rows with the same advice share a line. Texts are short summaries written from the "
+                 "guideline's structured fields; read the guideline before acting on an unusual result.",
+                 _FRAME_W, "note")  # fmt: skip
+    return [_heading("Recommendations that change the prescription, in full", "h2"), note, Spacer(0, 2),
+            _grid(rows, widths, strips)]  # fmt: skip
+
+
+# --- appendix ------------------------------------------------------------------------
 
 
 def _extra_text(r: object) -> str:
@@ -1076,113 +871,107 @@ def _extra_text(r: object) -> str:
     return text.strip()
 
 
-def _compact_table(entries: list[_Entry], group: str, title: str, note: str) -> list:
-    """Drug, what it rests on, and per row a line of guideline reference (with any text
-    beyond the table's own heading): for results that leave the prescription as it is."""
+def _short_reference(r: object) -> list[Block]:
+    """One line: source, guideline name, PMIDs, then the URL; the name links to the URL.
+    A URL that is not a plain http(s) link is printed as text, not linked."""
+    source, guideline = _text(r.source).strip(), _text(r.guideline).strip()
+    guideline = re.sub(r"^Annotation of\s+", "", guideline)
+    if source and not guideline.upper().startswith(source.upper()):
+        guideline = f"{source}: {guideline}" if guideline else source
+    pmids = [p.strip() for p in re.split(r"[;,]", _text(r.pmid)) if p.strip()]
+    if pmids:
+        guideline += f". PMID{'s' if len(pmids) > 1 else ''} {', '.join(pmids)}"
+    url = _text(r.url).strip()
+    if not url:
+        return [(guideline, "small")]
+    return [(f"{guideline}. {url}", "small")] if not _SAFE_URL.match(url) else [(guideline, "small", url)]
+
+
+def _grouped_table(entries: list[_Entry], group: str, title: str, note: str, refs: _Refs) -> list:
+    """Drugs that leave the prescription as it is, one row per set of gene results they rest
+    on: the drugs with their reference numbers, and only what a guideline adds beyond the
+    heading (such as letting drug levels guide the dose). A text several drugs share is
+    printed once."""
     entries = [e for e in entries if e.group.key == group]
     if not entries:
         return []
-    widths = [34 * mm, 56 * mm, 0]
-    widths[2] = _FRAME_W - sum(widths)
-    rows: list[list] = [["Drug", "Based on", "Guideline and note"]]
+    by_basis: dict[tuple, list[_Entry]] = {}
     for e in entries:
-        details: list[Block] = []
-        for r in e.rows:
-            extra = _extra_text(r) if group == "usual" else _SUFFIX.sub("", " ".join(_text(r.text).split()))
-            if extra:
-                details.append((extra, "small" if group in ("none", "untested") else "cell"))
-            details += _short_reference(r)
-            verbatim = _text(r.verbatim_text).strip()
-            if verbatim:
-                details.append((f"Guideline wording: {verbatim}", "small"))
-        rows.append([_cell(e.drug, widths[0], "cell_b"), _cell(_unique(b for r in e.rows for b in _based_on(r)), widths[1]),
-                     _cell(_unique(details), widths[2])])  # fmt: skip
+        basis = tuple(_unique(b for r in e.rows for b in _based_on(r)))
+        by_basis.setdefault(basis, []).append(e)
+    widths = [58 * mm, 0]
+    widths[1] = _FRAME_W - sum(widths)
+    rows: list[list] = [["Based on", "Drugs [reference]; what the guideline adds"]]
+    for basis, group_entries in by_basis.items():
+        names = ", ".join(f"{e.drug} {_cite(refs.numbers(e.rows))}".strip() for e in group_entries)
+        extras: dict[str, list[str]] = {}
+        for e in group_entries:
+            for r in e.rows:
+                extra = _extra_text(r) if group == "usual" else _SUFFIX.sub("", " ".join(_text(r.text).split()))
+                extra = re.sub(rf"\b{re.escape(e.drug)}\b", "the drug", extra, flags=re.IGNORECASE) if extra else ""
+                if extra and e.drug not in extras.setdefault(extra, []):
+                    extras[extra].append(e.drug)
+                verbatim = _text(r.verbatim_text).strip()
+                if verbatim:
+                    extras.setdefault(f"Guideline wording: {verbatim}", []).append(e.drug)
+        details: list[Block] = [(names, "cell")]
+        details += [(f"{', '.join(drugs)}: {text}" if len(group_entries) > 1 else text, "small")
+                    for text, drugs in extras.items()]  # fmt: skip
+        rows.append([_cell(list(basis), widths[0]), _cell(details, widths[1])])
     n = sum(len(e.rows) for e in entries)
-    return [_para(escape(title), "h1"), _para(f"{len(entries)} drug(s), {n} row(s). {note}", "note"), Spacer(0, 3),
-            _grid(rows, widths)]  # fmt: skip
+    return [_heading(title, "h2"), _cell(f"{len(entries)} drug(s), {n} row(s). {note}", _FRAME_W, "note"),
+            Spacer(0, 2), _grid(rows, widths)]  # fmt: skip
 
 
-def _standard_table(entries: list[_Entry]) -> list:
-    return _compact_table(
-        entries, "usual", "Use as usual",
-        "The guidelines recommend the usual drug and dose for this result; a note follows only "
-        "when the guideline adds something (such as letting drug levels guide the dose).",
-    )  # fmt: skip
-
-
-def _untested_table(entries: list[_Entry]) -> list:
-    """Drugs without a recommendation because a gene they need has no result: compact rows,
-    with a note naming those genes."""
+def _untested_table(entries: list[_Entry], refs: _Refs) -> list:
     genes = sorted({g for e in entries if e.group.key == "untested" for r in e.rows for g in no_result_genes(r)})
-    return _compact_table(
+    return _grouped_table(
         entries, "untested", "Not assessed: a gene the drug needs has no result",
         f"No result for {', '.join(genes)} (not tested, or not called from the input), so the "
         "guidelines could not be applied: the pharmacogenetic risk of these drugs is unknown, "
         "not absent. Test the gene before prescribing if its result would change the decision "
-        "(for example DPYD before a fluoropyrimidine, where that is the local standard).",
+        "(for example DPYD before a fluoropyrimidine, where that is the local standard).", refs,
     )  # fmt: skip
-
-
-def _no_guideline_table(entries: list[_Entry]) -> list:
-    """Drugs the guidelines give no recommendation for with this result: compact rows."""
-    return _compact_table(
-        entries, "none", _GROUP_BY_KEY["none"].label,
-        "Every gene these drugs need has a result, but the guideline recommends nothing for it "
-        "or has no row for it; decide as you would without a genotype.",
-    )  # fmt: skip
-
-
-# --- what could not be called, methods, versions, limitations -----------------------
-
-
-_POSITIONS_SHOWN = 12
-
-
-def _positions(values: list) -> str:
-    """Positions, the first few of a long list; the calls table has them all."""
-    shown = ", ".join(str(int(v)) for v in values[:_POSITIONS_SHOWN])
-    more = len(values) - _POSITIONS_SHOWN
-    return f"{shown} and {more} more (all listed in the calls table)" if more > 0 else shown
 
 
 def _gene_gaps(c: object) -> str:
-    """One bullet for a gene: no-call and why, ambiguity, missing/assumed positions, novel
-    variants, other warnings; empty when there is nothing to say."""
+    """One line for a gene: no-call and why, ambiguity, counts of missing and assumed
+    positions (the positions themselves are in the calls table), novel variants, other
+    warnings; empty when there is nothing to say."""
     status = str(c.call_status)
     warnings = "; ".join(map(str, _as_list(c.warnings)))
     said = []
     if status == "no_call":
-        said.append("no call: " + (_markup(warnings) or "no reason was recorded") + ".")
+        said.append("no call: " + (warnings or "no reason was recorded") + ".")
     elif status == "ambiguous":
         said.append(f"{len(_as_list(c.alternatives))} diplotypes fit equally well; the data cannot tell them apart.")
-    missing = _as_list(c.missing_positions)
+    missing, assumed = len(_as_list(c.missing_positions)), len(_as_list(c.assumed_reference_positions))
     if missing:
-        said.append(f"{len(missing)} position(s) missing from the input, not used: {_positions(missing)}.")
-    assumed = _as_list(c.assumed_reference_positions)
+        said.append(f"{missing} position(s) missing from the input, not used.")
     if assumed:
-        said.append(f"{len(assumed)} position(s) absent from the input were <b>assumed to be reference</b> "
-                    f"(option assume_reference): {_positions(assumed)}.")  # fmt: skip
+        said.append(f"{assumed} position(s) absent from the input assumed to be reference (option assume_reference).")
+    if missing or assumed:
+        said.append("The positions are listed in the calls table (calls.parquet).")
     novel = _as_list(c.novel_variants)
     if novel:
-        said.append(f"variant(s) not part of any known allele, ignored in the call: {_markup(', '.join(map(str, novel)))}.")
+        said.append(f"variant(s) not part of any known allele, ignored in the call: {', '.join(map(str, novel))}.")
     if status != "no_call" and warnings:
-        said.append(_markup(warnings) + ".")
-    return f"<b>{_markup(c.gene)}</b>: " + " ".join(said) if said else ""
+        said.append(warnings + ".")
+    return f"{c.gene}: " + " ".join(said) if said else ""
 
 
 def _not_called(calls: list, recs: list, provenance: Mapping[str, str]) -> list:
-    """What could not be called and why, gene by gene, then genes the test did not cover."""
+    """What could not be called and why: one line per gene, then genes the test did not cover."""
     items = [item for item in map(_gene_gaps, sorted(calls, key=lambda c: str(c.gene))) if item]
     needed = sorted({str(g) for r in recs for g in _as_list(r.genes)} - {str(c.gene) for c in calls})
     if needed:
         items.append("Genes that guidelines for these drugs use but this test did not cover (looked up as "
-                     f"'No Result'): {_markup(', '.join(needed))}.")  # fmt: skip
+                     f"'No Result'): {', '.join(needed)}.")  # fmt: skip
     if _assume_reference(provenance) and not any(_as_list(c.assumed_reference_positions) for c in calls):
         items.append("The option assume_reference was on, but no position needed it.")
     if not items:
         items.append("Every gene tested was called from the input, with no missing positions.")
-    bullet = _styles()["bullet"]
-    return [_para("What could not be called and why", "h1")] + [_Para(i, bullet, bulletText="•") for i in items]
+    return [_heading("What could not be called and why", "h2")] + [_cell([(i, "bullet")], _FRAME_W) for i in items]
 
 
 _METHODS = (
@@ -1213,124 +1002,62 @@ _LIMITATIONS = (
 )
 
 
-def _methods_and_versions(provenance: Mapping[str, str]) -> list:
+@functools.cache
+def _static_blocks() -> tuple[_Lines, ...]:
+    """Methods and limitations: the same on every report, so wrapped once per process;
+    each report draws copies sharing the wrapped lines."""
+    blocks = (_heading("Methods", "h2"), _cell(_METHODS, _FRAME_W, "body"),
+              _heading("Limitations", "h2"), *(_cell([(t, "bullet")], _FRAME_W) for t in _LIMITATIONS))  # fmt: skip
+    for block in blocks:
+        block.wrap(_FRAME_W, 1e6)
+    return blocks
+
+
+@functools.lru_cache(maxsize=8)
+def _versions_grid(items: tuple[tuple[str, str], ...]) -> _Grid:
+    """The versions table of one provenance, laid out once: every report of a batch shares it."""
     widths = [42 * mm, _FRAME_W - 42 * mm]
-    rows = [("Report generator", f"pgx {__version__} (pgx.report)"), *_provenance_rows(provenance)]
-    rows = [[_cell(k, widths[0], "cell_b"), _cell(v, widths[1])] for k, v in rows]
-    versions = Table(
-        rows,
-        colWidths=widths,
-        style=TableStyle(
-            [
-                ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                ("LINEBELOW", (0, 0), (-1, -1), 0.3, _RULE),
-                ("TOPPADDING", (0, 0), (-1, -1), 2),
-                ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
-                ("LEFTPADDING", (0, 0), (0, -1), 0),
-            ]
-        ),
-    )
-    bullet = _styles()["bullet"]
-    limitations = [_Para(escape(t), bullet, bulletText="•") for t in _LIMITATIONS]
+    rows: list[list] = [["Item", "Version or value"]]
+    rows += [[_cell(k, widths[0], "small"), _cell(v, widths[1], "small")]
+             for k, v in [("Report generator", f"pgx {__version__} (pgx.report)"), *_provenance_rows(dict(items))]]  # fmt: skip
+    grid = _grid(rows, widths)
+    grid.wrap(_FRAME_W, 1e6)
+    return grid
+
+
+def _versions(provenance: Mapping[str, str]) -> list:
+    return [_heading("Versions, inputs and checksums", "h2"), _versions_grid(tuple(provenance.items())).copy()]
+
+
+def _appendix(calls: list, recs: list, entries: list[_Entry], placed: dict, provenance: Mapping[str, str],
+              refs: _Refs) -> list:  # fmt: skip
+    """Everything beyond the clinical answer, on new pages under a clear title."""
+    intro = _cell("Pages 1 and 2 hold the clinical answer. This appendix holds the drugs whose use this result "
+                  "does not change, what could not be called, methods, versions, checksums and limitations.",
+                  _FRAME_W, "note")  # fmt: skip
     return [
-        KeepTogether([_para("Methods", "h1"), _para(_METHODS, "body")]),
-        _para("Versions and inputs", "h1"),
-        versions,
-        KeepTogether([_para("Limitations", "h1"), *limitations]),
-    ]
+        PageBreak(), _heading("Appendix: details for the record"), intro,
+        *_full_recommendations(entries, placed, refs),
+        *_untested_table(entries, refs),
+        *_grouped_table(entries, "usual", "Use as usual",
+                        "The guidelines recommend the usual drug and dose for this result; a note follows only "
+                        "when a guideline adds something (such as letting drug levels guide the dose).", refs),
+        *_grouped_table(entries, "none", _GROUP_BY_KEY["none"].label,
+                        "Every gene these drugs need has a result, but the guideline recommends nothing for it "
+                        "or has no row for it; decide as you would without a genotype.", refs),
+        *_not_called(calls, recs, provenance),
+        *(block.copy() for block in _static_blocks()),
+        *_versions(provenance),
+        *refs.listing("References (continued)" if refs.printed else "References"),
+    ]  # fmt: skip
 
 
-# --- footer and document ------------------------------------------------------------
-
-
-def _fit_runs(text: str, size: float, max_width: float) -> list[tuple[str, str]]:
-    """(font, chunk) runs of text that fit max_width, cut with an ellipsis if needed."""
-    main = _fonts().regular
-    runs = [(font or main, chunk) for font, chunk in _runs(text)]
-    if sum(stringWidth(c, f, size) for f, c in runs) <= max_width:
-        return runs
-    ellipsis = "\u2026" if ord("\u2026") in _fonts().covered else "..."
-    budget = max_width - stringWidth(ellipsis, main, size)
-    fitted: list[tuple[str, str]] = []
-    for font, chunk in runs:
-        kept = []
-        for ch in chunk:
-            budget -= stringWidth(ch, font, size)
-            if budget < 0:
-                break
-            kept.append(ch)
-        if kept:
-            fitted.append((font, "".join(kept)))
-        if budget < 0:
-            break
-    return fitted + [(main, ellipsis)]
-
-
-class _FooterCanvas(Canvas):
-    """A canvas that holds each page until the end, so its footer can say "page X of Y"."""
-
-    def __init__(self, *args: object, sample_id: str, kb_version: str, date_stamp: str | None, **kw: object):
-        super().__init__(*args, **kw)
-        self._held: list[dict] = []
-        self._sample_id = sample_id
-        self._kb_version = kb_version
-        if date_stamp:  # the PDF's CreationDate/ModDate: from provenance, never the clock
-            self.setDateFormatter(lambda *_: date_stamp)
-
-    def showPage(self) -> None:  # noqa: N802 (reportlab's name)
-        self._held.append(dict(self.__dict__))
-        self._startPage()
-
-    def save(self) -> None:
-        total = len(self._held)
-        for number, state in enumerate(self._held, start=1):
-            self.__dict__.update(state)
-            self._footer(number, total)
-            super().showPage()
-        # binary page streams, not ASCII85: a quarter smaller and no slow pure-Python
-        # encoder; reportlab reads this global only while saving, so set it just for that
-        previous, rl_config.useA85 = rl_config.useA85, 0
-        try:
-            super().save()
-        finally:
-            rl_config.useA85 = previous
-
-    def _footer(self, number: int, total: int) -> None:
-        regular, bold = _fonts().regular, _fonts().bold
-        y, right = 9 * mm, _PAGE_W - _LEFT
-        self.saveState()
-        self.setStrokeColor(_RULE)
-        self.setLineWidth(0.5)
-        self.line(_LEFT, y + 9, right, y + 9)
-        self.setFillColor(_MUTED)
-        page = f"Page {number} of {total}"
-        self.setFont(bold, 8)
-        self.drawRightString(right, y, page)
-        kb = f"KB {self._kb_version}"
-        kb_x = right - stringWidth(page, bold, 8) - 12
-        kb_w = stringWidth(kb, regular, 7.5)
-        self.setFont(regular, 7.5)
-        self.drawRightString(kb_x, y, kb)
-        x = _LEFT
-        for font, chunk in _fit_runs(f"Sample {self._sample_id}", 7.5, kb_x - kb_w - 12 - _LEFT):
-            self.setFont(font, 7.5)
-            self.drawString(x, y, chunk)
-            x += stringWidth(chunk, font, 7.5)
-        self.restoreState()
-
-
-def _pdf_date(when: datetime | None) -> str | None:
-    """A PDF date string (D:YYYYMMDDHHmmSS+HH'mm') for the document information."""
-    if when is None:
-        return None
-    minutes = int(when.utcoffset().total_seconds() // 60)
-    sign = "+" if minutes >= 0 else "-"
-    return when.strftime("D:%Y%m%d%H%M%S") + f"{sign}{abs(minutes) // 60:02d}'{abs(minutes) % 60:02d}'"
+# --- document ------------------------------------------------------------------------
 
 
 class _DetailsBreak(ActionFlowable):
-    """A page break if still on page 1: the details start on a new page, or go on right
-    after a genotype table that already ran over to page 2."""
+    """A page break if still on page 1: page 2 starts on a new page, or goes on right
+    after a summary that already ran over to page 2."""
 
     def __init__(self) -> None:
         super().__init__(("pageBreak",))
@@ -1340,32 +1067,51 @@ class _DetailsBreak(ActionFlowable):
             doc.handle_pageBreak()
 
 
-def _build(sample_id: str, calls: pd.DataFrame, recs: pd.DataFrame, provenance: Mapping[str, str], batch: str) -> bytes:
-    """The PDF as bytes: the story of flowables laid out on A4 pages with the footer."""
+def _story(sample_id: str, calls: pd.DataFrame, recs: pd.DataFrame, provenance: Mapping[str, str], batch: str,
+           appendix: bool, paper: str = "A4") -> list:  # fmt: skip
+    """The report's flowables: page 1 (header, drug summary), page 2 (what to change and
+    why, genotypes, references), and the appendix unless left out."""
     recs = _sorted_recommendations(recs)
     entries = _entries(recs)
-    # genes with a result first: the top of page 1 is what a clinician reads
+    placed = _drugs_by_group(recs)
+    refs = _Refs()
+    # genes with a result first
     calls = sorted(_records(calls, schema.CALLS.names), key=lambda c: (str(c.call_status) == "no_call", str(c.gene)))
+    header = _header(sample_id, batch, provenance, appendix)
+    room = PAPERS[paper][1] - _TOP_MARGIN - _BOTTOM_MARGIN - 2 * _FRAME_PAD - 2  # page 1's frame
+    room -= sum(f.wrap(_FRAME_W, 1e6)[1] + f.getSpaceBefore() + f.getSpaceAfter() for f in header)
     story = [
-        *_header(sample_id, batch, provenance),
-        *_summary(recs),
-        *_genotype_table(calls),
+        *header,
+        *_summary(recs, placed, room),
         _DetailsBreak(),
-        *_recommendation_table(entries),
-        *_untested_table(entries),
-        *_standard_table(entries),
-        *_no_guideline_table(entries),
-        *_not_called(calls, recs, provenance),
-        *_methods_and_versions(provenance),
+        *_answer(entries, refs),
+        *_genotype_table(calls),
+        *refs.listing("References"),
     ]
+    if appendix:
+        story += _appendix(calls, recs, entries, placed, provenance, refs)
+    else:
+        story.append(_cell("The appendix (drugs whose use this result does not change, what could not be called, "
+                           "methods, versions and limitations) was left out of this copy; the output tables hold "
+                           "all of it.", _FRAME_W, "note"))  # fmt: skip
+    return story
+
+
+def _build(sample_id: str, calls: pd.DataFrame, recs: pd.DataFrame, provenance: Mapping[str, str], batch: str,
+           paper: str = "A4", appendix: bool = True) -> bytes:  # fmt: skip
+    """The PDF as bytes: the story laid out on pages of ``paper`` with the footer."""
+    if paper not in PAPERS:
+        raise ValueError(f"unknown paper size {paper!r}; expected one of {', '.join(PAPERS)}")
+    story = _story(sample_id, calls, recs, provenance, batch, appendix, paper)
     buffer = io.BytesIO()
+    side = _side_margin(paper)
     doc = SimpleDocTemplate(
         buffer,
-        pagesize=A4,
-        leftMargin=_MARGIN,
-        rightMargin=_MARGIN,
-        topMargin=13 * mm,
-        bottomMargin=17 * mm,
+        pagesize=PAPERS[paper],
+        leftMargin=side,
+        rightMargin=side,
+        topMargin=_TOP_MARGIN,
+        bottomMargin=_BOTTOM_MARGIN,
         title=f"Pharmacogenomic test report: {sample_id}",
         author="pgx",
         subject=f"Sample {sample_id}, batch {batch}",
@@ -1377,6 +1123,7 @@ def _build(sample_id: str, calls: pd.DataFrame, recs: pd.DataFrame, provenance: 
         sample_id=sample_id,
         kb_version=provenance.get("kb_version", "not recorded"),
         date_stamp=_pdf_date(_created(provenance)),
+        paper=paper,
     )
     doc.build(story, canvasmaker=maker)
     return buffer.getvalue()
@@ -1389,17 +1136,21 @@ def render_report(
     provenance: dict[str, str],
     out_path: Path,
     batch: str,
+    *,
+    paper: str = "A4",
+    appendix: bool = True,
 ) -> Path:
     """Write the PDF report of one sample to ``out_path`` (atomically) and return the path.
 
     ``calls`` and ``recommendations`` are that sample's rows, with the columns of
     ``schema.CALLS`` and ``schema.RECOMMENDATIONS``; list columns may hold lists or numpy
     arrays. ``provenance`` holds text values (pipeline_version, kb_version, kb_sources,
-    input_files, input_sha256, genome_build, options, created, ...); all are printed.
-    Raises ValueError for a recommendation action not in ``schema.ACTIONS``.
+    input_files, input_sha256, genome_build, options, created, ...); all are printed in the
+    appendix. ``paper`` is a key of ``PAPERS`` (A4, letter); ``appendix=False`` leaves the
+    appendix out. Raises ValueError for a recommendation action not in ``schema.ACTIONS``.
     """
     provenance = {str(k): _text(v) for k, v in provenance.items()}
-    pdf = _build(str(sample_id), calls, recommendations, provenance, str(batch))
+    pdf = _build(str(sample_id), calls, recommendations, provenance, str(batch), paper, appendix)
     out_path = Path(out_path)
     with writing(out_path):  # a full disk or read-only folder: pgx: error, not a traceback
         out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -1413,7 +1164,9 @@ def render_report(
     return out_path
 
 
-def render_reports(jobs: list[tuple], provenance: dict[str, str], batch: str) -> list[Path]:
+def render_reports(jobs: list[tuple], provenance: dict[str, str], batch: str, *, paper: str = "A4",
+                   appendix: bool = True) -> list[Path]:  # fmt: skip
     """Render several reports: ``jobs`` holds (sample_id, calls, recommendations, out_path)
     tuples. A module-level function, so a process pool can run it on chunks of a batch."""
-    return [render_report(sid, calls, recs, provenance, Path(out), batch) for sid, calls, recs, out in jobs]
+    return [render_report(sid, calls, recs, provenance, Path(out), batch, paper=paper, appendix=appendix)
+            for sid, calls, recs, out in jobs]  # fmt: skip

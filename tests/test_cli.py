@@ -187,8 +187,11 @@ def test_run_passes_options_to_run_batch(fake_module, vcf, tmp_path, capsys):
         "build": "auto",
         "overlay": "auto",  # the imported CPIC overlay, if any
         "combinations": False,  # combinations no guideline defines are no-calls unless asked for
+        "paper": "A4",
+        "appendix": True,
         "fhir": False,  # FHIR bundles and patient JSON only when asked for
         "patient_json": False,
+        "outside_sample": None,  # the sample of a PharmCAT-format outside-call file: the batch's only one
     }
     assert capsys.readouterr().out == f"calls\t{out / 'calls.parquet'}\n"
     assert main(["run", str(vcf), "--out", str(out), "--fhir", "--json"]) == 0
@@ -199,6 +202,8 @@ def test_run_passes_options_to_run_batch(fake_module, vcf, tmp_path, capsys):
     assert seen["combinations"] is True
     assert main(["run", str(vcf), "--out", str(out), "--overlay", str(tmp_path)]) == 0
     assert seen["overlay"] == tmp_path
+    assert main(["run", str(vcf), "--out", str(out), "--no-appendix", "--paper", "letter"]) == 0
+    assert seen["appendix"] is False and seen["paper"] == "letter"
 
 
 def test_run_defaults_are_safe(fake_module, vcf, tmp_path):

@@ -162,3 +162,90 @@ def test_an_outside_call_line_beyond_the_limit_is_refused(tmp_path, monkeypatch)
     path.write_text("sample_id\tgene\tdiplotype\nS1\tCYP2D6\t" + "*1" * 100 + "\n")
     with pytest.raises(OutsideCallError, match=r"outside.tsv, line 2: longer than"):
         pgx.outside.read_outside_calls(path)
+
+
+# --- PharmCAT's outside-call format (no header, one sample per file) ---------------------
+
+PHARMCAT_FILE = "# from our CYP2D6 assay\nCYP2D6\t*1/*4\n\nhla-b\t*57:01/*08:01\n"
+
+
+def test_pharmcat_outside_call_file_is_read_as_it_is(tmp_path):
+    from pgx.outside import read_outside_calls
+
+    rows = read_outside_calls(write_tsv(tmp_path / "pharmcat.tsv", PHARMCAT_FILE))
+    assert rows[["gene", "diplotype", "line"]].values.tolist() == [["CYP2D6", "*1/*4", 2], ["HLA-B", "*57:01/*08:01", 4]]
+    assert rows.attrs["one_sample"] and set(rows["sample_id"]) == {""}
+    named = read_outside_calls(tmp_path / "pharmcat.tsv", "P7")
+    assert set(named["sample_id"]) == {"P7"} and not named.attrs["one_sample"]
+
+
+def test_pharmcat_file_fills_the_only_sample_of_a_batch(make_vcf, tmp_path):
+    from pgx.pipeline import run_batch
+    from tests.conftest import kb_loci_for
+
+    vcf = make_vcf(tmp_path / "one.vcf", samples=["Patient 1"], loci=kb_loci_for("CYP2C19"))
+    tsv = write_tsv(tmp_path / "pharmcat.tsv", PHARMCAT_FILE)
+    paths = run_batch([vcf], tmp_path / "out", genes=["CYP2C19"], reports=False, outside_calls=tsv)
+    calls = pd.read_parquet(paths["calls"]).set_index("gene")
+    assert calls.loc["CYP2D6", "call_status"] == "outside_call" and calls.loc["CYP2D6", "sample_id"] == "Patient 1"
+    assert calls.loc["CYP2D6", "diplotype"] == "*1/*4"
+    assert calls.loc["CYP2D6", "phenotype"] == "Intermediate Metabolizer"
+    assert calls.loc["HLA-B", "call_status"] == "outside_call"
+
+
+def test_pharmcat_file_in_a_batch_of_several_samples_needs_the_sample_named(make_vcf, tmp_path):
+    from pgx.pipeline import run_batch
+    from tests.conftest import kb_loci_for
+
+    vcf = make_vcf(tmp_path / "two.vcf", samples=["A", "B"], loci=kb_loci_for("CYP2C19"))
+    tsv = write_tsv(tmp_path / "pharmcat.tsv", PHARMCAT_FILE)
+    with pytest.raises(OutsideCallError, match=r"PharmCAT's format .* 2 samples .* --sample"):
+        run_batch([vcf], tmp_path / "out", genes=["CYP2C19"], reports=False, outside_calls=tsv)
+    with pytest.raises(OutsideCallError, match="'C' is not a sample of the batch"):
+        run_batch([vcf], tmp_path / "out", genes=["CYP2C19"], reports=False, outside_calls=tsv, outside_sample="C")
+    paths = run_batch([vcf], tmp_path / "out", genes=["CYP2C19"], reports=False, outside_calls=tsv, outside_sample="B")
+    calls = pd.read_parquet(paths["calls"])
+    outside = calls[calls["call_status"] == "outside_call"]
+    assert set(outside["sample_id"]) == {"B"} and set(outside["gene"]) == {"CYP2D6", "HLA-B"}
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("CYP2D6 *1/*4\n", "needs columns sample_id, gene"),  # spaces, not tabs: one cell
+        ("CYP2D6\t*1/*4\tIntermediate Metabolizer\t1.0\textra\n", "needs columns sample_id, gene"),
+        ("CYP2D6\t*1/*4\nCYP2C19\t*1/*2\tx\ty\tz\n", r"line 2: PharmCAT's outside-call format has at most 4"),
+        ("gene\tdiplotype\nCYP2D6\t*1/*4\n", "needs columns sample_id, gene"),  # our header without sample_id
+    ],
+)
+def test_real_mistakes_keep_a_clear_error(tmp_path, text, message):
+    from pgx.outside import read_outside_calls
+
+    with pytest.raises(OutsideCallError, match=message):
+        read_outside_calls(write_tsv(tmp_path / "bad.tsv", text))
+
+
+def test_sample_option_is_refused_for_a_file_with_a_header(tmp_path):
+    from pgx.outside import read_outside_calls
+
+    tsv = write_tsv(tmp_path / "o.tsv", "sample_id\tgene\tdiplotype\nP1\tCYP2D6\t*1/*4\n")
+    with pytest.raises(OutsideCallError, match="only for PharmCAT's outside-call format"):
+        read_outside_calls(tsv, "P1")
+
+
+def test_pharmcat_file_unknown_gene_fails_only_that_gene(make_vcf, tmp_path):
+    from pgx.pipeline import run_batch
+    from tests.conftest import kb_loci_for
+
+    vcf = make_vcf(tmp_path / "one.vcf", samples=["S"], loci=kb_loci_for("CYP2C19"))
+    tsv = write_tsv(tmp_path / "pharmcat.tsv", "CYP2D6\t*1/*4\nFOO1\t*1/*2\n")
+    calls = pd.read_parquet(run_batch([vcf], tmp_path / "out", genes=["CYP2C19"], reports=False, outside_calls=tsv)["calls"])
+    assert calls.set_index("gene").loc["CYP2D6", "call_status"] == "outside_call"
+    assert "FOO1" not in set(calls["gene"]) or calls.set_index("gene").loc["FOO1", "call_status"] == "no_call"
+
+
+def test_our_rows_without_their_header_are_not_taken_for_pharmcat_format(tmp_path):
+    from pgx.outside import read_outside_calls
+
+    with pytest.raises(OutsideCallError, match="needs columns sample_id, gene"):
+        read_outside_calls(write_tsv(tmp_path / "noheader.tsv", "P1\tCYP2D6\t*1/*4\n"))

@@ -7,6 +7,7 @@ Run as a script to refresh docs/report_page1.png and time the renderer:
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,7 +20,7 @@ import pytest
 from pypdf import PdfReader
 from reportlab.pdfbase.pdfmetrics import stringWidth
 
-from pgx import report, schema
+from pgx import report, report_layout, schema
 from pgx.report import ACTION_GROUPS, GROUPS, group_key, no_result_genes, render_report
 
 KB = "2025.06.10-1a2b3c4d"
@@ -198,7 +199,7 @@ def squash(text: str) -> str:
 def summary_rows(path: Path) -> dict[str, str]:
     """Group key -> the squashed text of its row in the page-1 summary (badge label cut off)."""
     first = squash(PdfReader(path).pages[0].extract_text())
-    rest = first.partition(squash("Drug summary"))[2].partition("Genotypes")[0]
+    rest = first.partition(squash("Drug summary"))[2].partition("Page1of")[0]  # the footer ends the page
     rows = {}
     for group, following in zip(GROUPS, [*GROUPS[1:], None]):
         rest = rest.partition(squash(group.label.upper()))[2]
@@ -273,9 +274,11 @@ def test_untested_gene_is_not_assessed_on_page_one_not_no_guideline(tmp_path):
     rest = squash("\n".join(p.extract_text() for p in PdfReader(path).pages[1:]))
     before, _, untested = rest.partition(squash("Not assessed: a gene the drug needs has no result"))
     untested, _, none = untested.partition(squash("No guideline for this result"))
+    none = none.partition(squash("What could not be called"))[0]
     assert "capecitabine" not in before and "ciprofloxacin" not in before
     assert squash("2 drug(s), 3 row(s). No result for DPYD") in untested
-    assert squash("unknown, not absent") in untested and squash("DPWG guideline for capecitabine") in untested
+    assert squash("unknown, not absent") in untested and squash("capecitabine [1, 2]") in untested
+    assert squash("[2] DPWG guideline for capecitabine") in rest  # cited by number, listed once
     assert "ciprofloxacin" not in untested
     assert "ciprofloxacin" in none and "capecitabine" not in none and "fluorouracil" not in none
     assert squash("Every gene these drugs need has a result") in none
@@ -313,11 +316,13 @@ def test_report_names_sample_diplotypes_drugs_groups_and_kb_version(tmp_path):
     # ambiguous calls list every alternative; no_call shows its reason
     assert "*1/*15" in text and "*5/*37" in text
     assert squash("copy number and hybrid genes") in flat
-    # what could not be called, methods, limitations, provenance
-    assert "18143724" in text and "chr2:233760498:G>T" in text
+    # what could not be called (positions counted, listed in the tables), methods, limitations, provenance
+    assert squash("TPMT: 1 position(s) missing from the input") in flat and "18143724" not in text
+    assert "chr2:233760498:G>T" in text
     assert "HLA-B" in text
     assert squash(PROVENANCE["input_sha256"]) in flat
-    for heading in ["What could not be called and why", "Methods", "Limitations", "Genotypes"]:
+    for heading in ["What to change, and why", "Genotypes", "References", "Appendix: details for the record",
+                    "What could not be called and why", "Methods", "Limitations"]:
         assert heading in text
 
 
@@ -331,14 +336,25 @@ def test_recommendation_rows_show_population_partial_genotype_and_guideline_word
     assert squash("Population: transplant recipients") in flat
     assert squash("Rests on part of the genotype: no result for HLA-B") in flat  # phenytoin
     assert squash("Guideline wording: Use label-recommended dosage.") in flat
-    assert squash("Dose factor: 0.5") in flat and squash("Alternatives: isavuconazole, posaconazole") in flat
+    assert squash("Dose factor: 0.5") in flat  # in the appendix's full text
+    assert squash("use another drug, e.g. isavuconazole, posaconazole") in flat  # page 2, from the structured fields
+    assert squash("lower dose (50% of the usual dose)") in flat
 
 
-def test_page_one_holds_summary_and_genotypes(tmp_path):
-    first = PdfReader(render(tmp_path)).pages[0].extract_text()
+def test_page_one_holds_the_summary_and_page_two_what_to_change_and_the_genotypes(tmp_path):
+    reader = PdfReader(render(tmp_path))
+    first, second = reader.pages[0].extract_text(), squash(reader.pages[1].extract_text())
     assert "Pharmacogenomic test report" in first
     assert "AVOID" in first and "piroxicam" in first
-    assert "Genotypes" in first and "*1/*17" in first
+    assert second.startswith(squash("What to change, and why"))
+    # one plain-language line per gene result that changes a prescription, then its drugs
+    assert squash("CYP2C9 Intermediate Metabolizer (activity score 1.0): reduced CYP2C9 enzyme activity. 4 drugs:") in second
+    assert squash("piroxicam – avoid (CPIC moderate) [1]") in second
+    assert squash("CYP2C19 Rapid Metabolizer: increased CYP2C19 enzyme activity. 3 drugs:") in second
+    assert "clopidogrel" not in second.partition("Genotypes")[0]  # usual dose: not on page 2
+    genotypes = second.partition("Genotypes")[2]
+    assert "*1/*17" in genotypes and squash("Poor Metabolizer little or no CYP3A5 enzyme activity") in genotypes
+    assert "Appendix" not in second
 
 
 def test_summary_lists_a_drug_once_under_its_most_cautious_group(tmp_path):
@@ -350,12 +366,14 @@ def test_summary_lists_a_drug_once_under_its_most_cautious_group(tmp_path):
     assert "DPWG guideline for piroxicam" in rest  # both rows are in the details
 
 
-def test_detail_section_full_rows_only_for_changes_and_compact_tables_for_the_rest(tmp_path):
+def test_appendix_full_rows_only_for_changes_and_grouped_tables_for_the_rest(tmp_path):
     reader = PdfReader(render(tmp_path))
     rest = "\n".join(p.extract_text() for p in reader.pages[1:])
-    full, _, after = rest.partition("Not assessed: a gene the drug needs has no result")
+    appendix = rest.partition("Appendix: details for the record")[2]
+    full, _, after = appendix.partition("Not assessed: a gene the drug needs has no result")
     untested, _, after = after.partition("Use as usual")
     usual, _, none = after.partition("No guideline for this result")
+    none = none.partition("What could not be called and why")[0]
     for drug in ["voriconazole", "celecoxib", "piroxicam", "ibuprofen", "azathioprine", "simvastatin"]:
         assert drug in full, drug
     for drug in ["clopidogrel", "tacrolimus", "capecitabine", "atazanavir", "irinotecan"]:
@@ -363,6 +381,9 @@ def test_detail_section_full_rows_only_for_changes_and_compact_tables_for_the_re
     assert "codeine" in untested and "phenytoin" in untested  # CYP2D6, HLA-B: no result
     assert "codeine" not in none and "phenytoin" not in none and "clopidogrel" in none
     assert squash("Little risk of jaundice") in squash(usual)  # text beyond "use the usual dose" stays
+    # drugs resting on the same gene results share one row: the basis is printed once
+    assert squash("UGT1A1: Intermediate Metabolizer atazanavir [") in squash(usual)
+    assert squash(usual).count(squash("UGT1A1: Intermediate Metabolizer")) == 1
 
 
 def test_cpic_and_dpwg_rows_with_one_action_share_a_row_citing_both(tmp_path):
@@ -378,15 +399,19 @@ def test_cpic_and_dpwg_rows_with_one_action_share_a_row_citing_both(tmp_path):
     flat = squash(pdf_text(render(tmp_path, recs=make_recs("NA12878", rows))))
     assert flat.count(squash("Start amitriptyline at about 75% of the usual dose")) == 1
     assert squash("(CPIC, Optional; DPWG)") in flat
-    assert "27997040" in flat and "21412232" in flat and flat.count("Reducethedose") == 1
+    assert "27997040" in flat and "21412232" in flat
+    # page 2: one line for the drug, both sources with their strengths and both references
+    assert squash("amitriptyline – lower dose (CPIC optional, DPWG) [1, 2]") in flat and flat.count("lowerdose") == 1
+    assert flat.count("27997040") == 1  # a PMID is printed once, in the reference list
 
 
-def test_long_position_lists_are_cut_short(tmp_path):
+def test_absent_positions_are_counted_per_gene_with_a_pointer_to_the_tables(tmp_path):
     calls = example_calls()
     calls.at[8, "missing_positions"] = list(range(18130000, 18130040))
     flat = squash(pdf_text(render(tmp_path, calls=calls)))
-    assert squash("40 position(s) missing") in flat and squash("and 28 more (all listed in the calls table)") in flat
-    assert "18130039" not in flat
+    assert squash("TPMT: 40 position(s) missing from the input, not used. The positions are listed in the calls "
+                  "table (calls.parquet).") in flat
+    assert "18130000" not in flat and "18130039" not in flat
 
 
 def test_footer_on_every_page_says_page_x_of_y(tmp_path):
@@ -417,10 +442,10 @@ def without_dejavu(monkeypatch):
     """Render as on a machine without DejaVu Sans: Helvetica and its cp1252 repertoire."""
 
     def reset():
-        for cached in (report._fonts, report._styles, report._em_width):
+        for cached in (report_layout._fonts, report_layout._styles, report_layout._em_width):
             cached.cache_clear()
 
-    monkeypatch.setattr(report, "_find_dejavu", lambda: None)
+    monkeypatch.setattr(report_layout, "_find_dejavu", lambda: None)
     reset()
     yield
     monkeypatch.undo()
@@ -428,24 +453,24 @@ def without_dejavu(monkeypatch):
 
 
 def test_helvetica_fallback_replaces_what_it_cannot_draw(tmp_path, without_dejavu):
-    assert report._fonts().regular == "Helvetica"
+    assert report_layout._fonts().regular == "Helvetica"
     first = PdfReader(render(tmp_path, sample_id="Zoë-Ωmega-患者 ≥1")).pages[0].extract_text()
     assert squash("Zoë-[U+03A9]mega-患者 >=1") in squash(first)
 
 
 def test_text_runs_pick_a_font_per_character():
-    regular = report._fonts().regular
-    assert report._fit_runs("ab患者cd", 8, 1000) == [(regular, "ab"), ("STSong-Light", "患者"), (regular, "cd")]
-    assert report._markup('<b>&"\'') == "&lt;b&gt;&amp;&quot;&#39;"
-    assert report._markup("a\x00b\tc") == "a[U+0000]b c"
-    fitted = report._fit_runs("X" * 300, 8, 100)
+    regular = report_layout._fonts().regular
+    assert report_layout._fit_runs("ab患者cd", 8, 1000) == [(regular, "ab"), ("STSong-Light", "患者"), (regular, "cd")]
+    assert report_layout._markup('<b>&"\'') == "&lt;b&gt;&amp;&quot;&#39;"
+    assert report_layout._markup("a\x00b\tc") == "a[U+0000]b c"
+    fitted = report_layout._fit_runs("X" * 300, 8, 100)
     assert fitted[-1][1] in ("\u2026", "...") and sum(len(t) for _, t in fitted) < 40
 
 
 def test_wrap_words_breaks_at_spaces_and_inside_long_words():
-    font = report._fonts().regular
-    assert report._wrap_words("one two three", font, 8, 1000) == ["one two three"]
-    lines = report._wrap_words("see https://cpicpgx.org/guidelines/guideline-for-clopidogrel-and-cyp2c19/", font, 7, 100)
+    font = report_layout._fonts().regular
+    assert report_layout._wrap_words("one two three", font, 8, 1000) == ["one two three"]
+    lines = report_layout._wrap_words("see https://cpicpgx.org/guidelines/guideline-for-clopidogrel-and-cyp2c19/", font, 7, 100)
     assert "".join(lines[1:]) == "https://cpicpgx.org/guidelines/guideline-for-clopidogrel-and-cyp2c19/"
     assert all(stringWidth(line, font, 7) <= 100 for line in lines)
     assert lines[1].endswith("/")  # URLs break after a slash or hyphen when they can
@@ -496,12 +521,29 @@ def test_150_recommendations_span_pages_with_repeated_header(tmp_path):
     reader = PdfReader(render(tmp_path, recs=many_recs("NA12878", 150)))
     assert len(reader.pages) >= 4
     text = "\n".join(p.extract_text() for p in reader.pages)
-    for i in (0, 75, 149):
-        assert f"drug{i:03d}" in text
-    with_header = [p for p in reader.pages[1:] if "Consequence" in p.extract_text() and "drug" in p.extract_text()]
+    with_header = [p for p in reader.pages[2:] if "Recommendation in full" in p.extract_text()]
     assert len(with_header) >= 2  # the table's header row is repeated on continuation pages
     for i in range(150):  # every row is somewhere: full rows, "Use as usual" or "No guideline"
         assert f"drug{i:03d}" in text
+
+
+def test_150_actionable_rows_keep_the_answer_on_page_one_with_a_pointer_where_it_continues(tmp_path):
+    actions = ["avoid", "use_alternative", "consider_alternative", "reduce_dose", "increase_dose", "monitor",
+               "assess_further"]
+    rows = [dict(drug=f"drug{i:03d}", genes=["CYP2C19", "CYP2D6", "SLCO1B1"], action=actions[i % len(actions)],
+                 phenotypes=["CYP2C19: Poor Metabolizer", "CYP2D6: Poor Metabolizer", "SLCO1B1: Poor Function"],
+                 strength="Strong", text=f"Advice {i}.", guideline="CPIC guideline", url=CPIC)
+            for i in range(150)]  # fmt: skip
+    reader = PdfReader(render(tmp_path, recs=make_recs("NA12878", rows)))
+    first = reader.pages[0].extract_text()
+    assert "Page 1 of" in first and all(g.label.upper().split()[0] in first for g in GROUPS)
+    flat = squash(first)
+    more = [int(n) for n in re.findall(r"and(\d+)more:see'Whattochange,andwhy'frompage2", flat)]
+    shown = set(re.findall(r"drug\d{3}", flat))
+    assert more and len(shown) + sum(more) == 150  # every drug is on page 1 or counted in its pointer
+    rest = "\n".join(p.extract_text() for p in reader.pages[1:])
+    assert all(f"drug{i:03d}" in rest for i in range(150))
+    assert squash("CYP2C19 Poor Metabolizer and CYP2D6 Poor Metabolizer and SLCO1B1 Poor Function") in squash(rest)
 
 
 def test_list_columns_as_numpy_arrays(tmp_path):
@@ -512,7 +554,7 @@ def test_list_columns_as_numpy_arrays(tmp_path):
             df[col] = [np.asarray(v) for v in df[col]]
     recs["action"] = recs["action"].astype("category")
     text = pdf_text(render(tmp_path, calls=calls, recs=recs))
-    assert "*5/*37" in text and "18143724" in text and "isavuconazole" in text
+    assert "*5/*37" in text and "chr2:233760498:G>T" in text and "isavuconazole" in text
 
 
 def test_assumed_reference_positions_are_reported(tmp_path):
@@ -520,7 +562,8 @@ def test_assumed_reference_positions_are_reported(tmp_path):
     calls.at[2, "assumed_reference_positions"] = [94942290, 94949281]
     provenance = {**PROVENANCE, "options": "assume_reference=true"}
     flat = squash(pdf_text(render(tmp_path, calls=calls, provenance=provenance)))
-    assert squash("assumed to be reference") in flat and "94942290" in flat
+    assert squash("CYP2C9: 2 position(s) absent from the input assumed to be reference") in flat
+    assert "94942290" not in flat  # counted here, listed in the calls table
 
 
 def test_pipeline_style_provenance_keys(tmp_path):
@@ -696,3 +739,118 @@ def test_usual_advice_given_without_a_genes_result_says_so_on_page_one(tmp_path)
     ])  # fmt: skip
     path = render(tmp_path, sample_id="HG00096", calls=calls, recs=pd.concat([recs, extra], ignore_index=True))
     assert squash("fosphenytoin (CYP2C9, HLA-B: no result)") in summary_rows(path)["usual"]
+
+
+# --- issue 14: two pages carry the answer; paper size; appendix left out; all no-calls ---------
+
+
+def all_no_call_patient() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every gene a no-call: each drug's lookup is 'No Result'."""
+    genes = ["CYP2C19", "CYP2C9", "CYP2D6", "DPYD", "SLCO1B1", "TPMT"]
+    calls = make_calls("NC1", [dict(gene=g, diplotype=None, call_status="no_call", reason_codes=["gene_not_covered"],
+                                    warnings=[f"no {g} position present in the input"]) for g in genes])  # fmt: skip
+    drugs = {"clopidogrel": "CYP2C19", "celecoxib": "CYP2C9", "codeine": "CYP2D6", "capecitabine": "DPYD",
+             "simvastatin": "SLCO1B1", "azathioprine": "TPMT"}  # fmt: skip
+    recs = make_recs("NC1", [dict(drug=d, genes=[g], phenotypes=[f"{g}: No Result"], lookup_key=f"{g}=No Result",
+                                  action="no_guideline_match", text=f"No guideline row for {g} No Result.",
+                                  guideline=f"CPIC guideline for {d}", url=CPIC) for d, g in drugs.items()])  # fmt: skip
+    return calls, recs
+
+
+def test_every_gene_a_no_call_gives_a_short_correct_report(tmp_path):
+    calls, recs = all_no_call_patient()
+    reader = PdfReader(render(tmp_path, sample_id="NC1", calls=calls, recs=recs))
+    assert len(reader.pages) <= 4  # the answer on two pages, the appendix on at most two more
+    answer = render_report("NC1", calls, recs, PROVENANCE, tmp_path / "answer.pdf", "b", appendix=False)
+    assert len(PdfReader(answer).pages) == 2
+    rows = summary_rows(tmp_path / "r.pdf")
+    for drug, gene in [("clopidogrel", "CYP2C19"), ("capecitabine", "DPYD"), ("azathioprine", "TPMT")]:
+        assert f"{drug}({gene})" in rows["untested"]
+    assert all(rows[k] == "none" for k in ("avoid", "alternative", "adjust", "monitor", "usual"))
+    second = squash(reader.pages[1].extract_text())
+    assert squash("No drug has a genotype-based recommendation that changes its use") in second
+    genotypes = second.partition("Genotypes")[2]
+    assert genotypes.count("Nocall") == 6 and squash("no DPYD position present in the input") in genotypes
+    rest = squash(pdf_text(tmp_path / "r.pdf"))
+    assert squash("No result for CPIC") not in rest and squash("No result for CYP2C19, CYP2C9, CYP2D6, DPYD") in rest
+
+
+def test_paper_size_is_a_setting_and_the_text_block_is_the_same(tmp_path):
+    a4 = PdfReader(render_report("NA12878", example_calls(), example_recs(), PROVENANCE, tmp_path / "a4.pdf", "b"))
+    letter = PdfReader(render_report("NA12878", example_calls(), example_recs(), PROVENANCE, tmp_path / "l.pdf", "b",
+                                     paper="letter"))  # fmt: skip
+    assert [round(float(x)) for x in a4.pages[0].mediabox[2:]] == [595, 842]
+    assert [round(float(x)) for x in letter.pages[0].mediabox[2:]] == [612, 792]
+    assert squash(a4.pages[0].extract_text()).replace("Page1of", "") [:400] == \
+        squash(letter.pages[0].extract_text()).replace("Page1of", "")[:400]  # fmt: skip
+    with pytest.raises(ValueError, match="paper size"):
+        render_report("NA12878", example_calls(), example_recs(), PROVENANCE, tmp_path / "x.pdf", "b", paper="A5")
+
+
+def test_appendix_can_be_left_out(tmp_path):
+    full = PdfReader(render(tmp_path))
+    short_path = render_report("NA12878", example_calls(), example_recs(), PROVENANCE, tmp_path / "short.pdf",
+                               "batch-7", appendix=False)  # fmt: skip
+    short = PdfReader(short_path)
+    assert len(short.pages) < len(full.pages)
+    text = pdf_text(short_path)
+    assert "Appendix" not in text and "Methods" not in text and "was left out of this copy" in text
+    # the answer stays whole: summary, what to change, genotypes and the references it cites
+    flat = squash(text)
+    assert squash("What to change, and why") in flat and "Genotypes" in text and "*1/*17" in text
+    cited = set(re.findall(r"\[(\d+)\]", text.partition("References")[0]))
+    listed = set(re.findall(r"^\[(\d+)\]", text.partition("References")[2], flags=re.MULTILINE))
+    assert cited and cited <= listed
+
+
+@pytest.mark.parametrize(
+    ("phenotype", "words"),
+    [("Intermediate Metabolizer", "reduced CYP2C19 enzyme activity"),
+     ("Likely Poor Metabolizer", "probably little or no CYP2C19 enzyme activity"),
+     ("Decreased Function", "reduced CYP2C19 function"),
+     ("Intermediate Metabolizer (activity score 1.0)", "reduced CYP2C19 enzyme activity"),
+     ("Indeterminate", "the result cannot be interpreted; treat it as unknown"),
+     ("ivacaftor non-responsive in CF patients", "")],
+)  # fmt: skip
+def test_plain_phenotype_follows_the_vocabulary_not_the_gene(phenotype, words):
+    assert report.plain_phenotype("CYP2C19", phenotype) == words
+
+
+def _ppm_colours(ppm: bytes) -> set[tuple[int, int, int]]:
+    """The distinct colours of a binary PPM (P6, 8-bit) image."""
+    fields, pos = [], 0
+    while len(fields) < 4:
+        while ppm[pos : pos + 1].isspace():
+            pos += 1
+        end = pos
+        while not ppm[end : end + 1].isspace():
+            end += 1
+        fields.append(ppm[pos:end])
+        pos = end
+    assert fields[0] == b"P6" and fields[3] == b"255"
+    data = ppm[pos + 1 :]
+    return {tuple(data[i : i + 3]) for i in range(0, len(data) - 2, 3)}
+
+
+def _near(colours: set, hex_colour: str, tolerance: int = 6) -> bool:
+    target = tuple(int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+    return any(all(abs(a - b) <= tolerance for a, b in zip(c, target)) for c in colours)
+
+
+@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="pdftoppm (poppler-utils) is not installed")
+@pytest.mark.parametrize("paper", ["A4", "letter"])
+def test_pages_one_and_two_render_with_the_summary_colours(tmp_path, paper):
+    pdf = render_report("NA12878", example_calls(), example_recs(), PROVENANCE, tmp_path / "r.pdf", "b", paper=paper)
+    for page in (1, 2):
+        subprocess.run(["pdftoppm", "-f", str(page), "-l", str(page), "-r", "40", "-png", "-singlefile", str(pdf),
+                        str(tmp_path / f"p{page}")], check=True)  # fmt: skip
+        assert (tmp_path / f"p{page}.png").read_bytes().startswith(b"\x89PNG")
+        subprocess.run(["pdftoppm", "-f", str(page), "-l", str(page), "-r", "40", "-singlefile", str(pdf),
+                        str(tmp_path / f"p{page}")], check=True)  # fmt: skip
+    first, second = (_ppm_colours((tmp_path / f"p{n}.ppm").read_bytes()) for n in (1, 2))
+    hexes = {g.key: "#" + g.colour.hexval()[2:].upper() for g in GROUPS}
+    # page 1: every group's badge is drawn in its colour
+    assert all(_near(first, hexes[g.key]) for g in GROUPS)
+    # page 2: the advice of the avoid, alternative, adjust and monitor drugs is written in its group's colour
+    assert all(_near(second, hexes[k], 40) for k in ("avoid", "alternative", "adjust", "monitor"))
+    assert not _near(second, hexes["untested"], 10)  # no badge: not-assessed drugs are not on page 2

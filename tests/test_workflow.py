@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from pypdf import PdfReader
 
 from pgx.sample_ids import read_file_index
 from pgx.schema import OUTPUT_SCHEMAS
@@ -226,6 +227,17 @@ def test_demo_workflow_runs_end_to_end(workdir):
     assert again.returncode == 0, output_of(again)
     assert "Nothing to be done" in output_of(again)
 
+    # the report settings: US Letter without the appendix redoes only the PDFs
+    with_appendix = PdfReader(pdfs[0]).pages
+    short = snakemake("--cores", "2", "--directory", str(workdir), "--config", "report_appendix=False",
+                      "report_paper=letter", cwd=workdir)  # fmt: skip
+    assert short.returncode == 0, output_of(short)
+    assert "rule reports" in output_of(short)
+    pages = PdfReader(pdfs[0]).pages
+    assert len(pages) < len(with_appendix)
+    assert [round(float(x)) for x in pages[0].mediabox[2:]] == [612, 792]
+    text = "\n".join(page.extract_text() for page in pages)
+    assert "Appendix: details for the record" not in text and "was left out of this copy" in text
 
 def planned_resources(out: str) -> dict[str, str]:
     """{rule: its `resources:` line} from a dry run's plan."""

@@ -20,6 +20,7 @@ rule call:
         genes=config["genes"],
         build=config["build"],
         kb=get_kb(),
+        outside_calls_sample=get_outside_calls_sample,
     threads: config["threads"]
     resources:
         mem_mb=memory_per_attempt(2000),

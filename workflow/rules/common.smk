@@ -31,6 +31,8 @@ def load_samples(path):
         raise WorkflowError(f"sample sheet {path} lists the same VCF twice in one batch ({rows})")
     if "outside_calls" not in sheet.columns:
         sheet["outside_calls"] = ""
+    if "outside_calls_sample" not in sheet.columns:
+        sheet["outside_calls_sample"] = ""
     given = sheet[sheet["outside_calls"] != ""].groupby("batch")["outside_calls"].nunique()
     if (given > 1).any():
         batches = ", ".join(given[given > 1].index)
@@ -69,6 +71,14 @@ def runtime_per_attempt(minutes):
 def memory_per_attempt(mb):
     """Memory (MB) that grows by half on each retry: a job killed for its memory gets more."""
     return lambda wildcards, attempt: int(mb * (1 + 0.5 * (attempt - 1)))
+
+
+def get_outside_calls_sample(wildcards):
+    """The sample a PharmCAT-format outside-call file of the batch belongs to ('' = the batch's only sample)."""
+    given = set(samples.loc[samples["batch"] == wildcards.batch, "outside_calls_sample"]) - {""}
+    if len(given) > 1:
+        raise WorkflowError(f"batch {wildcards.batch} names several outside_calls_sample values; give one")
+    return given.pop() if given else ""
 
 
 def get_kb():

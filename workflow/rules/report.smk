@@ -12,6 +12,8 @@ rule reports:
         reports=directory("results/{batch}/reports"),
     params:
         results_dir=lambda wildcards, input: Path(input.calls).parent,
+        paper=config["report_paper"],
+        appendix=config["report_appendix"],
     threads: config["threads"]
     resources:
         mem_mb=memory_per_attempt(2000),

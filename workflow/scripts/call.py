@@ -30,6 +30,7 @@ run_batch(
     kb=load_kb(params.kb) if params.kb else None,
     genes=params.genes or None,
     outside_calls=snakemake.input.outside_calls[0] if snakemake.input.outside_calls else None,
+    outside_sample=params.outside_calls_sample or None,
     build=params.build,
     combinations=params.find_combinations,
 )

@@ -20,4 +20,10 @@ from pgx.pipeline import render_batch_reports
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 # one PDF worker per thread Snakemake gave this rule, so it stays within --cores
-render_batch_reports(Path(snakemake.params.results_dir), Path(snakemake.output.reports), workers=snakemake.threads)
+render_batch_reports(
+    Path(snakemake.params.results_dir),
+    Path(snakemake.output.reports),
+    workers=snakemake.threads,
+    paper=snakemake.params.paper,
+    appendix=snakemake.params.appendix,
+)

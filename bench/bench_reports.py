@@ -1,0 +1,189 @@
+#!/usr/bin/env python
+"""Time the patient PDFs of the 1000 Genomes samples through the path `pgx run` and the
+workflow take (`pgx.pipeline.render_batch_reports`), with the split per stage.
+
+1. The tables: `run_batch(reports=False, assume_reference=True)` over every KB gene with a
+   file in --data (cached in --work; reused when present).
+2. A committed run holding the first --samples samples (all by default) is written beside it.
+3. `render_batch_reports(..., workers=W)` renders it, once per --workers value, each in a
+   fresh process: wall time and CPU time of that process and its workers (user + system,
+   ``RUSAGE_SELF`` + ``RUSAGE_CHILDREN``), per patient, and the ratio to the 20 ms goal.
+   With workers=1 the stages are timed inside (CPU): reading and grouping the tables, the
+   story (records, placement, flowables), layout and drawing, PDF write-out (footers,
+   serialisation, compression, font subsets), writing the file.
+
+    python bench/bench_reports.py [--samples 200] [--workers 1 2] [--no-appendix] [--paper letter]
+                                  [--work /tmp/pgx-bench-reports] [--profile out.prof] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = Path(os.environ.get("PGX_SHARED_DATA", ROOT.parent / "shared" / "data")) / "1kgp" / "GRCh38"
+GOAL_MS = 20.0
+
+
+def cpu_seconds() -> float:
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def make_tables(data: Path, work: Path) -> Path:
+    """The batch's Parquet tables (no PDFs), made once and reused."""
+    from pgx.kb import load_kb
+    from pgx.outputs import verify_run
+    from pgx.pipeline import run_batch
+
+    out = work / "tables"
+    try:
+        verify_run(out)
+        return out
+    except Exception:  # noqa: BLE001 - absent or incomplete: make it
+        pass
+    kb = load_kb()
+    vcfs = [data / f"{g}.vcf.gz" for g in kb.genes if (data / f"{g}.vcf.gz").exists()]
+    if not vcfs:
+        raise SystemExit(f"no KB gene has a file in {data}; give --data (or set PGX_SHARED_DATA)")
+    run_batch(vcfs, out, batch="1000 Genomes", assume_reference=True, reports=False)
+    return out
+
+
+def subset(tables: Path, n: int | None, work: Path) -> tuple[Path, int]:
+    """A committed run with the first n samples of ``tables`` (all when n is None)."""
+    from pgx.outputs import StagedRun, read_table, run_id
+
+    calls = read_table(tables / "calls.parquet")
+    ids = list(dict.fromkeys(calls["sample_id"]))
+    if n is None or n >= len(ids):
+        return tables, len(ids)
+    keep = set(ids[:n])
+    out = work / f"first{n}"
+    frames = {
+        "calls": calls[calls["sample_id"].isin(keep)],
+        "recommendations": (r := read_table(tables / "recommendations.parquet"))[r["sample_id"].isin(keep)],
+        "provenance": read_table(tables / "provenance.parquet"),
+    }
+    with StagedRun(out, run_id({"bench": "reports", "n": n})) as staged:
+        for name, frame in frames.items():
+            staged.write(frame.reset_index(drop=True), name)
+        staged.commit(list(frames))
+    return out, n
+
+
+def child(results: Path, workers: int, paper: str, appendix: bool, profile: str | None) -> dict:
+    """Runs in a fresh process: render the batch and time it (stages when workers == 1)."""
+    from reportlab.platypus import SimpleDocTemplate
+
+    from pgx import pipeline, report
+
+    stages: dict[str, float] = {}
+
+    def timed(owner: object, name: str, stage: str) -> None:
+        inner = getattr(owner, name, None)
+        if inner is None:  # an older pgx without this stage: it is counted in the enclosing one
+            return
+
+        def wrapper(*args: object, **kwargs: object) -> object:
+            start = time.process_time()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                stages[stage] = stages.get(stage, 0.0) + time.process_time() - start
+
+        setattr(owner, name, wrapper)
+
+    if workers == 1:  # nested: each stage's time includes the ones inside it; subtracted below
+        timed(pipeline, "_render_in_pool", "_pool")
+        timed(report, "render_report", "_render")
+        timed(report, "_story", "story")
+        timed(SimpleDocTemplate, "build", "_build")
+        timed(report._FooterCanvas, "save", "pdf write-out")
+    out = Path(tempfile.mkdtemp(prefix="pgx-bench-pdf-"))
+    prof = None
+    if profile:
+        import cProfile
+
+        prof = cProfile.Profile()
+        prof.enable()
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    settings = {"paper": paper, "appendix": appendix} if hasattr(report, "PAPERS") else {}  # older pgx: A4, appendix
+    paths = pipeline.render_batch_reports(results, out / "reports", workers=workers, **settings)
+    wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
+    if prof:
+        prof.disable()
+        prof.dump_stats(profile)
+    split = {}
+    if workers == 1:
+        split = {
+            "read and group the tables": cpu - stages["_pool"],
+            "story (records, placement, flowables)": stages.get("story", 0.0),
+            "layout and drawing": stages["_build"] - stages["pdf write-out"],
+            "pdf write-out (footers, serialise, compress, fonts)": stages["pdf write-out"],
+            "write the file": stages["_render"] - stages["_build"] - stages.get("story", 0.0),
+            "pool and index": stages["_pool"] - stages["_render"],
+        }
+    pages = 0
+    from pypdf import PdfReader
+
+    pages = [len(PdfReader(p).pages) for p in paths[:50]]
+    hg = next((p for p in paths if p.stem == "HG00096"), None)
+    return {"pgx": str(Path(pipeline.__file__).parents[1]), "workers": workers, "n": len(paths), "wall": wall, "cpu": cpu, "split": split,
+            "pages_first_50": pages, "hg00096_pages": len(PdfReader(hg).pages) if hg else None,
+            "load_1min": os.getloadavg()[0]}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "pgx-bench-reports")
+    ap.add_argument("--samples", type=int, help="the first N samples (default: all 3,202)")
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--paper", default="A4")
+    ap.add_argument("--no-appendix", action="store_true")
+    ap.add_argument("--profile", help="cProfile stats of the workers=1 run to this file")
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    sys.path.insert(0, str(ROOT))
+    if args.child:
+        spec = json.loads(args.child)
+        print(json.dumps(child(Path(spec["results"]), spec["workers"], spec["paper"], spec["appendix"], spec["profile"])))
+        return 0
+    args.work.mkdir(parents=True, exist_ok=True)
+    tables = make_tables(args.data, args.work)
+    results, n = subset(tables, args.samples, args.work)
+    runs = []
+    for workers in args.workers:
+        spec = {"results": str(results), "workers": workers, "paper": args.paper, "appendix": not args.no_appendix,
+                "profile": args.profile if workers == 1 else None}  # fmt: skip
+        load = os.getloadavg()[0]
+        done = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], check=True,
+                              capture_output=True, text=True)  # fmt: skip
+        run = json.loads(done.stdout.strip().splitlines()[-1]) | {"load_before": load}
+        runs.append(run)
+        per = 1000 * run["cpu"] / run["n"]
+        print(f"[{run['pgx']}] workers={workers}: {run['n']} PDFs, {run['wall']:.1f} s wall, {run['cpu']:.1f} s CPU; "
+              f"{per:.1f} ms CPU and {1000 * run['wall'] / run['n']:.1f} ms wall per patient; "
+              f"{per / GOAL_MS:.2f}x the {GOAL_MS:.0f} ms goal; load {run['load_before']:.2f}/{run['load_1min']:.2f}")
+        for stage, seconds in run["split"].items():
+            print(f"    {stage:<55} {1000 * seconds / run['n']:7.2f} ms")
+        print(f"    pages: HG00096 {run['hg00096_pages']}, first 50 samples {min(run['pages_first_50'])}-"
+              f"{max(run['pages_first_50'])}")
+    if args.json:
+        args.json.write_text(json.dumps({"samples": n, "appendix": not args.no_appendix, "paper": args.paper,
+                                         "runs": runs}, indent=2) + "\n")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
