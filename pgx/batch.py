@@ -58,7 +58,9 @@ RUNS_DIR = ".runs"
 #: the workflow's steps in plain words: (while running, when done)
 STEPS = {
     "check_inputs": ("checking the VCF files", "checked the VCF files"),
-    "call": ("calling genotypes, phenotypes and drug recommendations", "called genotypes, phenotypes and recommendations"),
+    "prepare": ("reading the VCF files once, by sample chunk", "read the VCF files"),
+    "call_chunk": ("calling one chunk of samples", "called one chunk of samples"),
+    "call": ("calling genotypes, phenotypes and drug recommendations: gathering the chunks into the batch's tables", "called genotypes, phenotypes and recommendations"),
     "reports": ("writing one PDF report per patient", "wrote the patient PDFs"),
     "fhir": ("writing one FHIR bundle per patient", "wrote the FHIR bundles"),
     "patient_json": ("writing one JSON document per patient", "wrote the patient JSON documents"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -22,7 +23,7 @@ from pgx.kb import KnowledgeBase, load_kb
 from pgx.calling import call_diplotypes
 from pgx.genotypes import STATUS_MISSING
 from pgx.outputs import StagedRun, clean_stale_temporaries, make_folder, read_table, run_id, verify_run, writing
-from pgx.schema import SCHEMA_VERSION
+from pgx.schema import OUTPUT_SCHEMAS, SCHEMA_VERSION
 from pgx.outside import apply_outside_calls, assign_single_sample, read_outside_calls
 from pgx.phenotype import assign_phenotypes
 from pgx.overlay import as_overlay, find_overlay, overlay_provenance
@@ -32,7 +33,7 @@ from pgx.vcf import header_build, header_evidence, header_sample_ids, iter_genot
 
 log = logging.getLogger(__name__)
 
-TABLES = ("genotypes", "calls", "recommendations", "provenance")
+TABLES = tuple(OUTPUT_SCHEMAS)  # genotypes, calls, recommendations, provenance
 DEFAULT_CHUNK_SIZE = 2000
 
 
@@ -170,12 +171,103 @@ def run_batch(
     ``pgx.patient_json``) per sample.
     """
     kb = kb or load_kb()
+    plan = plan_batch(
+        vcfs, kb=kb, batch=batch, assume_reference=assume_reference, genes=genes, chunk_size=chunk_size,
+        outside_calls=outside_calls, build=build, overlay=overlay, combinations=combinations,
+        outside_sample=outside_sample,
+    )  # fmt: skip
+    out_dir = make_folder(out_dir)
+    clean_stale_temporaries(out_dir)
+    samples: set[str] = set()
+    read_any = False
+    with StagedRun(out_dir, plan.run) as staged:
+        # every table is streamed chunk by chunk: memory stays bounded by the sample chunk
+        with staged.writer("genotypes") as gw, staged.writer("calls") as cw, staged.writer("recommendations") as rw:
+            for gm in plan.genotype_chunks():
+                genotypes, calls, recs = call_chunk(plan, gm, kb)
+                gw.write(genotypes)
+                cw.write(calls)
+                rw.write(recs)
+                samples.update(gm.samples)
+                read_any = read_any or bool((gm.status != STATUS_MISSING).any())
+            plan.check_something_read(samples, read_any)
+        finish_batch(staged, plan, kb, samples)
+    paths = {name: out_dir / f"{name}.parquet" for name in TABLES}
+    if reports:
+        paths["reports"] = out_dir / "reports"
+        render_batch_reports(out_dir, paths["reports"], paper=paper, appendix=appendix)
+    if fhir:
+        from pgx.fhir import write_fhir_bundles
+
+        paths["fhir"] = out_dir / "fhir"
+        write_fhir_bundles(out_dir, paths["fhir"], kb=kb)
+    if patient_json:
+        from pgx.patient_json import write_patient_jsons
+
+        paths["json"] = out_dir / "json"
+        write_patient_jsons(out_dir, paths["json"])
+    return paths
+
+
+@dataclass
+class BatchPlan:
+    """Everything decided before a batch's first sample is called: the files, genes, build,
+    options and run id. :func:`run_batch` uses it in one process; the workflow's scatter
+    (:mod:`pgx.scatter`) pickles it for its chunk and gather jobs, so both make the same
+    run id and the same bytes."""
+
+    vcfs: list[Path]
+    batch: str
+    kb_version: str
+    genes: list[str]
+    loci: pd.DataFrame
+    build: str
+    build_reason: str
+    assume_reference: bool
+    combinations: bool
+    chunk_size: int
+    outside_calls: Path | None
+    outside: pd.DataFrame | None
+    overlay: object
+    options: dict[str, object]
+    inputs: list[Path]
+    checksums: dict[Path, str]
+    extra: pd.DataFrame
+    run: str
+
+    def genotype_chunks(self):
+        """The batch's genotype matrices, ``chunk_size`` samples each."""
+        return _genotype_chunks(
+            self.vcfs, self.loci, assume_reference=self.assume_reference, chunk_size=self.chunk_size, build=self.build
+        )
+
+    def check_something_read(self, samples: set[str], read_any: bool) -> None:
+        """A batch that read no genotype at any KB position (and has no outside call for its
+        samples) is an error: nothing could be called."""
+        outside = self.outside
+        if samples and not read_any and (outside is None or not samples & set(outside["sample_id"])):
+            raise InputError(_nothing_read(self.vcfs, self.genes, self.build, self.build_reason))
+
+
+def plan_batch(
+    vcfs: Sequence[Path | str],
+    *,
+    kb: KnowledgeBase,
+    batch: str,
+    assume_reference: bool,
+    genes: Sequence[str] | None,
+    chunk_size: int,
+    outside_calls: Path | str | None,
+    build: str,
+    overlay: Path | str | None,
+    combinations: bool,
+    outside_sample: str | None = None,
+) -> BatchPlan:
+    """The :class:`BatchPlan` of a batch (see :func:`run_batch` for the arguments)."""
     vcfs = [Path(v) for v in vcfs]
     for v in vcfs:
         if not v.exists():
             raise InputError(f"{v}: no such file; check the path in your command or sample sheet")
-    out_dir = make_folder(out_dir)
-    clean_stale_temporaries(out_dir)
     genes = list(genes) if genes else kb.genes
     loci = kb.loci(genes)
     build, build_reason = choose_build(vcfs, build, loci)
@@ -209,47 +301,39 @@ def run_batch(
          "build": build, "options": sorted(options.items()), "inputs": [checksums[p] for p in inputs],
          "overlay": extra.values.tolist()}
     )  # fmt: skip
-    samples: set[str] = set()
-    read_any = False
-    with StagedRun(out_dir, run) as staged:
-        # every table is streamed chunk by chunk: memory stays bounded by the sample chunk
-        with staged.writer("genotypes") as gw, staged.writer("calls") as cw, staged.writer("recommendations") as rw:
-            for gm in _genotype_chunks(vcfs, loci, assume_reference=assume_reference, chunk_size=chunk_size, build=build):
-                gw.write(genotype_frame(gm, kb.version, GENOTYPE_STATUSES))
-                calls = assign_phenotypes(call_diplotypes(gm, kb, genes, combinations=combinations), kb)
-                if outside is not None:
-                    calls = apply_outside_calls(calls, outside, kb)
-                cw.write(calls)
-                rw.write(recommendation_table(calls, kb, overlay=overlay))
-                samples.update(gm.samples)
-                read_any = read_any or bool((gm.status != STATUS_MISSING).any())
-            if samples and not read_any and (outside is None or not samples & set(outside["sample_id"])):
-                raise InputError(_nothing_read(vcfs, genes, build, build_reason))
-        if outside is not None:
-            unmatched = sorted(set(outside["sample_id"]) - samples)
-            if unmatched:  # named in the provenance table, counted in the log
-                options["outside_calls_unmatched_samples"] = ",".join(unmatched)
-                log.warning("%s: outside calls for %d sample(s) not in this batch were ignored (listed in the provenance table)", outside_calls, len(unmatched))
-        provenance = provenance_frame(kb, inputs, batch=batch, options=options, n_samples=len(samples), build=build, checksums=checksums)
-        provenance.loc[len(provenance)] = ("genome_build_reason", build_reason)
-        provenance = pd.concat([provenance, extra], ignore_index=True)
-        staged.write(provenance, "provenance")
-        staged.commit(TABLES)
-    paths = {name: out_dir / f"{name}.parquet" for name in TABLES}
-    if reports:
-        paths["reports"] = out_dir / "reports"
-        render_batch_reports(out_dir, paths["reports"], paper=paper, appendix=appendix)
-    if fhir:
-        from pgx.fhir import write_fhir_bundles
+    return BatchPlan(
+        vcfs=vcfs, batch=batch, kb_version=kb.version, genes=genes, loci=loci, build=build, build_reason=build_reason,
+        assume_reference=assume_reference, combinations=combinations, chunk_size=chunk_size,
+        outside_calls=Path(outside_calls) if outside_calls else None, outside=outside, overlay=overlay,
+        options=options, inputs=inputs, checksums=checksums, extra=extra, run=run,
+    )  # fmt: skip
 
-        paths["fhir"] = out_dir / "fhir"
-        write_fhir_bundles(out_dir, paths["fhir"], kb=kb)
-    if patient_json:
-        from pgx.patient_json import write_patient_jsons
 
-        paths["json"] = out_dir / "json"
-        write_patient_jsons(out_dir, paths["json"])
-    return paths
+def call_chunk(plan: BatchPlan, gm, kb: KnowledgeBase) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(genotypes, calls, recommendations) of one sample chunk's genotype matrix."""
+    genotypes = genotype_frame(gm, kb.version, GENOTYPE_STATUSES)
+    calls = assign_phenotypes(call_diplotypes(gm, kb, plan.genes, combinations=plan.combinations), kb)
+    if plan.outside is not None:
+        calls = apply_outside_calls(calls, plan.outside, kb)
+    return genotypes, calls, recommendation_table(calls, kb, overlay=plan.overlay)
+
+
+def finish_batch(staged: StagedRun, plan: BatchPlan, kb: KnowledgeBase, samples: set[str]) -> None:
+    """Stage the provenance table (with the outside calls no sample matched) and commit the
+    run's tables as one unit."""
+    options = dict(plan.options)
+    if plan.outside is not None:
+        unmatched = sorted(set(plan.outside["sample_id"]) - samples)
+        if unmatched:  # named in the provenance table, counted in the log
+            options["outside_calls_unmatched_samples"] = ",".join(unmatched)
+            log.warning("%s: outside calls for %d sample(s) not in this batch were ignored (listed in the provenance table)", plan.outside_calls, len(unmatched))
+    provenance = provenance_frame(
+        kb, plan.inputs, batch=plan.batch, options=options, n_samples=len(samples), build=plan.build, checksums=plan.checksums
+    )
+    provenance.loc[len(provenance)] = ("genome_build_reason", plan.build_reason)
+    provenance = pd.concat([provenance, plan.extra], ignore_index=True)
+    staged.write(provenance, "provenance")
+    staged.commit(TABLES)
 
 
 def _batch_samples(vcfs: Sequence[Path]) -> list[str]:
@@ -292,7 +376,6 @@ def render_batch_reports(results_dir: Path | str, reports_dir: Path | str, *, wo
     ``appendix`` are :func:`pgx.report.render_report`'s settings.
     """
     from pgx.outputs import replace_folder, temporary_folder
-    from pgx.report import render_reports
     from pgx.sample_ids import INDEX_NAME, report_file_names, write_file_index
 
     from pgx.report import PAPERS

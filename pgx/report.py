@@ -46,7 +46,7 @@ from reportlab.platypus import ActionFlowable, Flowable, PageBreak, SimpleDocTem
 
 from pgx import __version__, schema
 from pgx.outputs import temporary_name, writing
-from pgx.placement import CONDITION_COLUMNS, NO_ADVICE, place_drug
+from pgx.placement import CONDITION_COLUMNS, place_drug
 from pgx.report_layout import (
     _ACCENT,
     _BOTTOM_MARGIN,
@@ -56,7 +56,6 @@ from pgx.report_layout import (
     _INK,
     _MUTED,
     _RULE,
-    _SAFE_URL,
     _TOP_MARGIN,
     PAPERS,
     Block,
@@ -71,6 +70,7 @@ from pgx.report_layout import (
     _is_missing,
     _Lines,
     _markup,
+    _Para,
     _para,
     _pdf_date,
     _records,

@@ -253,18 +253,25 @@ def planned_resources(out: str) -> dict[str, str]:
 def test_account_and_partition_keep_the_rules_resources(workdir):
     """The README's way to give account and partition, and to raise one rule's memory,
     keeps every rule's own memory, runtime and the other resources of that rule."""
+    local = ["-n", "--profile", str(REPO / "config" / "profiles" / "local"), "--directory", str(workdir)]
+    plain = snakemake(*local, cwd=workdir)
+    assert plain.returncode == 0, output_of(plain)
     result = snakemake(
-        "-n", "--profile", str(REPO / "config" / "profiles" / "local"), "--directory", str(workdir),
-        "--default-resources", "slurm_account=myacc", "slurm_partition=short",
-        "--set-resources", "call:mem_mb=6000",
+        *local, "--default-resources", "slurm_account=myacc", "slurm_partition=short",
+        "--set-resources", "call_chunk:mem_mb=3000",
         cwd=workdir,
     )  # fmt: skip
     out = output_of(result)
     assert result.returncode == 0, out
-    plan = planned_resources(out)
-    for rule in ("check_inputs", "call", "reports", "qc", "cohort"):
+    before, plan = planned_resources(output_of(plain)), planned_resources(out)
+
+    def value(line: str, key: str) -> int:
+        return int(line.split(f" {key}=")[1].split(",")[0])
+
+    for rule in ("check_inputs", "prepare", "call_chunk", "call", "reports", "qc", "cohort"):
         assert "slurm_account=myacc" in plan[rule] and "slurm_partition=short" in plan[rule], plan[rule]
-        assert "runtime=" in plan[rule] and "mem_mb=" in plan[rule], plan[rule]
-        mem = int(plan[rule].split("mem_mb=")[1].split(",")[0])
-        assert mem <= 4000 or rule == "call", plan[rule]  # fits a 4 GB node
-    assert "mem_mb=6000" in plan["call"] and "runtime=30" in plan["call"], plan["call"]
+        assert value(plan[rule], "runtime") == value(before[rule], "runtime"), (before[rule], plan[rule])
+        assert value(plan[rule], "mem_mb") <= 4000, plan[rule]  # fits a 4 GB node
+        if rule != "call_chunk":
+            assert value(plan[rule], "mem_mb") == value(before[rule], "mem_mb"), (before[rule], plan[rule])
+    assert value(plan["call_chunk"], "mem_mb") == 3000 != value(before["call_chunk"], "mem_mb")

@@ -73,6 +73,25 @@ def memory_per_attempt(mb):
     return lambda wildcards, attempt: int(mb * (1 + 0.5 * (attempt - 1)))
 
 
+_sample_counts = {}
+
+
+def batch_chunks(batch):
+    """How many chunk jobs the batch has: its samples (from the VCF headers, read once
+    while the workflow is planned) over `chunk_size`."""
+    from pgx.scatter import count_samples, n_chunks
+
+    if batch not in _sample_counts:
+        vcfs = samples.loc[samples["batch"] == batch, "vcf"].tolist()
+        _sample_counts[batch] = count_samples(vcfs)
+    return n_chunks(_sample_counts[batch], config["chunk_size"])
+
+
+def chunk_parts(wildcards):
+    """The part folders of every chunk of the batch, in chunk order."""
+    return [f"results/{wildcards.batch}/.scatter/parts/{k}" for k in range(batch_chunks(wildcards.batch))]
+
+
 def get_outside_calls_sample(wildcards):
     """The sample a PharmCAT-format outside-call file of the batch belongs to ('' = the batch's only sample)."""
     given = set(samples.loc[samples["batch"] == wildcards.batch, "outside_calls_sample"]) - {""}

@@ -1,6 +1,7 @@
-"""Rule `call`: VCFs of one batch -> genotypes/calls/recommendations/provenance.parquet.
+"""Rule `call`: gather a batch's chunk parts into its four Parquet tables, committed as
+one unit (run.json last); byte-identical to `pgx run` with the same chunk size.
 
-Thin shim over `pgx.pipeline.run_batch` (the same function as `pgx run --no-reports`).
+Thin shim over `pgx.scatter.gather`.
 """
 
 import sys
@@ -16,21 +17,14 @@ except ImportError:  # --use-conda: the env has pgx's dependencies; pgx is this 
     sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))
 
 from pgx.kb import load_kb
-from pgx.pipeline import run_batch
+from pgx.scatter import gather
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 params = snakemake.params
-run_batch(
-    [Path(p) for p in snakemake.input.vcfs],
+gather(
+    Path(snakemake.input.work),
+    [Path(p) for p in snakemake.input.parts],
     Path(params.out_dir),
-    batch=snakemake.wildcards.batch,
-    assume_reference=params.assume_reference,
-    reports=False,
-    kb=load_kb(params.kb) if params.kb else None,
-    genes=params.genes or None,
-    outside_calls=snakemake.input.outside_calls[0] if snakemake.input.outside_calls else None,
-    outside_sample=params.outside_calls_sample or None,
-    build=params.build,
-    combinations=params.find_combinations,
+    kb=load_kb(params.kb) if params.kb else load_kb(),
 )

@@ -1,0 +1,38 @@
+"""Rule `prepare`: read a batch's VCFs once; one genotype matrix per sample chunk.
+
+Thin shim over `pgx.scatter.prepare` (the plan of `pgx.pipeline.run_batch`).
+"""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
+
+import logging
+from pathlib import Path
+
+try:
+    import pgx  # noqa: F401
+except ImportError:  # --use-conda: the env has pgx's dependencies; pgx is this checkout
+    sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))
+
+from pgx.kb import load_kb
+from pgx.scatter import prepare
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+params = snakemake.params
+prepare(
+    [Path(p) for p in snakemake.input.vcfs],
+    Path(snakemake.output.work),
+    kb=load_kb(params.kb) if params.kb else load_kb(),
+    expected_chunks=params.expected_chunks,
+    batch=snakemake.wildcards.batch,
+    assume_reference=params.assume_reference,
+    genes=params.genes or None,
+    chunk_size=params.chunk_size,
+    outside_calls=snakemake.input.outside_calls[0] if snakemake.input.outside_calls else None,
+    build=params.build,
+    overlay="auto",
+    combinations=params.find_combinations,
+    outside_sample=params.outside_calls_sample or None,
+)
