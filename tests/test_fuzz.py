@@ -8,6 +8,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from tests.fuzz.strategies import check_outside_calls, check_vcf, outside_call_files, vcf_files, write_fuzz_vcf
