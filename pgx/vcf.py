@@ -437,19 +437,34 @@ def _open_binary(path: Path, kind: str):
     return gzip.open(path, "rb") if kind in ("gzip", "bgzf") else open(path, "rb")
 
 
+def sniff_compression(path: Path | str) -> str:
+    """``plain``, ``gzip`` or ``bgzf``, from the first bytes (BGZF: a gzip member with a
+    ``BC`` extra subfield). Raises OSError when the file cannot be read."""
+    with open(path, "rb") as fh:
+        head = fh.read(18)
+    if head[:2] != b"\x1f\x8b":
+        return "plain"
+    return "bgzf" if len(head) >= 18 and head[3] & 4 and head[12:14] == b"BC" else "gzip"
+
+
+def find_index(path: Path | str) -> Path | None:
+    """The tabix (``.tbi``) or CSI (``.csi``) index beside ``path``, if one exists."""
+    for suffix in (".tbi", ".csi"):
+        idx = Path(f"{path}{suffix}")
+        if idx.exists():
+            return idx
+    return None
+
+
 def _compression(path: Path, name: str, check_end: bool = True) -> str:
     if not path.exists():
         raise VcfError(f"{name}: no such file; check the path")
     if path.is_dir():
         raise VcfError(f"{name}: is a directory, not a VCF file")
+    kind = sniff_compression(path)
+    if kind != "bgzf" or not check_end:
+        return kind
     with open(path, "rb") as fh:
-        head = fh.read(18)
-        if head[:2] != b"\x1f\x8b":
-            return "plain"
-        if len(head) < 18 or not head[3] & 4 or head[12:14] != b"BC":
-            return "gzip"
-        if not check_end:
-            return "bgzf"
         fh.seek(0, 2)
         if fh.tell() < len(_BGZF_EOF):
             raise VcfError(f"{name}: the BGZF file is truncated (too short); re-download or re-compress it with bgzip")
@@ -600,10 +615,8 @@ def _check_gt(name: str, gt_declared: bool, first_record: bytes) -> None:
 
 
 def _fresh_index(vf: _VcfFile) -> Path | None:
-    for suffix in (".tbi", ".csi"):
-        idx = Path(f"{vf.path}{suffix}")
-        if not idx.exists():
-            continue
+    idx = find_index(vf.path)
+    if idx is not None:
         if vf.kind != "bgzf":
             vf.warnings.append(f"{vf.name}: index {idx.name} ignored: the VCF is not bgzip-compressed; streaming it")
             return None
