@@ -109,6 +109,19 @@ def child(results: Path, workers: int, paper: str, appendix: bool, profile: str 
         timed(SimpleDocTemplate, "build", "_build")
         timed(report._FooterCanvas, "save", "pdf write-out")
     out = Path(tempfile.mkdtemp(prefix="pgx-bench-pdf-"))
+    tasks = out / "tasks"  # with a forked pool: when each task ran, in which worker
+    tasks.mkdir()
+    forked = getattr(pipeline, "_render_forked", None)
+    if workers > 1 and forked is not None:
+
+        def logged(*args: object, **kwargs: object) -> None:
+            start, cpu = time.time(), time.process_time()
+            forked(*args, **kwargs)
+            with open(tasks / str(os.getpid()), "a") as fh:
+                fh.write(f"{start}\t{time.time()}\t{time.process_time() - cpu}\n")
+
+        logged.__module__, logged.__qualname__ = pipeline.__name__, "_render_forked"  # pickled by name
+        pipeline._render_forked = logged  # forked workers inherit the patched module
     prof = None
     if profile:
         import cProfile
@@ -132,14 +145,32 @@ def child(results: Path, workers: int, paper: str, appendix: bool, profile: str 
             "write the file": stages["_render"] - stages["_build"] - stages.get("story", 0.0),
             "pool and index": stages["_pool"] - stages["_render"],
         }
-    pages = 0
+    overlap = _overlap(tasks)
     from pypdf import PdfReader
 
     pages = [len(PdfReader(p).pages) for p in paths[:50]]
     hg = next((p for p in paths if p.stem == "HG00096"), None)
     return {"pgx": str(Path(pipeline.__file__).parents[1]), "workers": workers, "n": len(paths), "wall": wall, "cpu": cpu, "split": split,
             "pages_first_50": pages, "hg00096_pages": len(PdfReader(hg).pages) if hg else None,
-            "load_1min": os.getloadavg()[0]}  # fmt: skip
+            "load_1min": os.getloadavg()[0], "pool": overlap}  # fmt: skip
+
+
+def _overlap(tasks: Path) -> dict:
+    """Per worker, its CPU in tasks; and the share of the time some task ran during which
+    tasks ran in two or more workers at once (0: no parallelism)."""
+    spans = {f.name: [tuple(map(float, line.split("\t"))) for line in f.read_text().splitlines()]
+             for f in tasks.iterdir()}  # fmt: skip
+    if not spans:
+        return {}
+    events = sorted((t, d) for rows in spans.values() for a, b, _ in rows for t, d in ((a, 1), (b, -1)))
+    busy = both = 0.0
+    running, last = 0, events[0][0]
+    for t, d in events:
+        busy += (t - last) if running else 0.0
+        both += (t - last) if running >= 2 else 0.0
+        running, last = running + d, t
+    return {"workers": len(spans), "cpu_per_worker": [round(sum(c for *_, c in rows), 2) for rows in spans.values()],
+            "share_parallel": round(both / busy, 3) if busy else 0.0}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,6 +206,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{run['pgx']}] workers={workers}: {run['n']} PDFs, {run['wall']:.1f} s wall, {run['cpu']:.1f} s CPU; "
               f"{per:.1f} ms CPU and {1000 * run['wall'] / run['n']:.1f} ms wall per patient; "
               f"{per / GOAL_MS:.2f}x the {GOAL_MS:.0f} ms goal; load {run['load_before']:.2f}/{run['load_1min']:.2f}")
+        if run.get("pool"):
+            pool = run["pool"]
+            print(f"    pool: {pool['workers']} workers, CPU in tasks {pool['cpu_per_worker']} s; two or more "
+                  f"workers busy {100 * pool['share_parallel']:.0f}% of the time any was")
         for stage, seconds in run["split"].items():
             print(f"    {stage:<55} {1000 * seconds / run['n']:7.2f} ms")
         print(f"    pages: HG00096 {run['hg00096_pages']}, first 50 samples {min(run['pages_first_50'])}-"

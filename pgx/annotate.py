@@ -17,7 +17,6 @@ index come from ``pgx.vcf.bgzip_vcf`` (the one module that touches htslib).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ from pgx import __version__
 from pgx.builds import LENGTHS
 from pgx.genotypes import HAPLOID, MISSING, GenotypeMatrix
 from pgx.naming import definition_matches
+from pgx.outputs import atomic_indexed
 
 _ENCODE = {" ": "%20", ",": "%2C", ";": "%3B", "=": "%3D", "|": "%7C", "%": "%25", ":": "%3A"}
 
@@ -96,14 +96,9 @@ def write_annotated_vcf(gm: GenotypeMatrix, kb, out: Path | str) -> Path:
     """
     from pgx.vcf import bgzip_vcf
 
-    from pgx.outputs import clean_stale_temporaries, make_folder, temporary_folder, writing
-
     out = Path(out)
-    clean_stale_temporaries(make_folder(out.parent))  # a killed run's plain-text copy goes
-    with temporary_folder(out) as tmp, writing(out):
-        plain = Path(tmp) / "annotated.vcf"
+    with atomic_indexed(out) as staged:
+        plain = staged.with_name("annotated.vcf")
         plain.write_text(annotated_vcf_text(gm, kb))
-        gz = bgzip_vcf(plain, Path(tmp) / "annotated.vcf.gz", index="tbi")
-        os.replace(gz, out)
-        os.replace(f"{gz}.tbi", f"{out}.tbi")
+        bgzip_vcf(plain, staged, index="tbi")
     return out

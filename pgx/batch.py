@@ -7,7 +7,7 @@ What it does, in order:
 1. **Finds the VCFs**: each argument is a VCF file or a directory whose VCFs
    (``*.vcf``, ``*.vcf.gz``, ``*.vcf.bgz``, and ``*.bcf`` so that it can be reported) are
    taken, sorted by name; subdirectories are not searched.
-2. **Checks every file first** with :func:`pgx.pipeline.check_batch`, the same checks as
+2. **Checks every file first** with :func:`pgx.input_check.check_batch`, the same checks as
    the workflow's first rule. If anything is wrong it lists *every* problem, one per
    line, each naming the file and what to do, and stops with exit code 2. Nothing is run.
 3. **Writes the run's configuration**: a Snakemake working directory per batch,
@@ -388,7 +388,7 @@ def run_batch_command(args: argparse.Namespace, stream: TextIO = sys.stdout, err
     if vcfs:
         print("Checking every file first ...", file=stream, flush=True)
         from pgx.kb import load_kb
-        from pgx.pipeline import check_batch
+        from pgx.input_check import check_batch
 
         kb = load_kb(args.kb) if args.kb else None
         problems += check_batch(

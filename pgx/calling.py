@@ -14,6 +14,7 @@ from pgx.genotypes import GenotypeMatrix
 from pgx.kb import KnowledgeBase
 from pgx.match import call_gene
 from pgx.mito import call_mito_gene
+from pgx.schema import NO_CALL
 
 
 def call_diplotypes(gm: GenotypeMatrix, kb: KnowledgeBase, genes: list[str] | None = None, *, combinations: bool = False) -> pd.DataFrame:
@@ -43,14 +44,14 @@ def _apply_read_findings(calls: pd.DataFrame, gm: GenotypeMatrix) -> None:
         i = row.get((sample, gene))
         if i is None:
             continue
-        if no_call and calls.at[i, "call_status"] != "no_call":
+        if no_call and calls.at[i, "call_status"] != NO_CALL:
             alone = calls.at[i, "diplotype"] or " or ".join(calls.at[i, "alternatives"])
             text = f"{text}. The SNVs and indels alone give {alone}" if alone else text
             for column in ("diplotype", "allele_1", "allele_2", "score"):
                 calls.at[i, column] = None
             calls.at[i, "alternatives"] = []
             calls.at[i, "suballeles"] = []
-            calls.at[i, "call_status"] = "no_call"
+            calls.at[i, "call_status"] = NO_CALL
         codes = [*calls.at[i, "reason_codes"]]
         calls.at[i, "reason_codes"] = codes if reason in codes else [*codes, reason]
         calls.at[i, "warnings"] = [*calls.at[i, "warnings"], text]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pgx.schema import CALL_REASONS
+from pgx.schema import CALL_REASONS, NO_CALL
 
 
 @dataclass
@@ -54,7 +54,7 @@ def call_row(gene: str, notes: CallNotes, **fields) -> dict:
         "allele_2": None,
         "score": None,
         "alternatives": [],
-        "call_status": "no_call",
+        "call_status": NO_CALL,
         "phased": None,
         "missing_positions": [],
         "assumed_reference_positions": [],

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from pgx.schema import COLUMN_DOCS, METADATA_DOCS, OUTPUT_SCHEMAS, SCHEMA_VERSION, TABLE_DOCS
+from pgx.schema import CALL_REASONS, COLUMN_DOCS, METADATA_DOCS, OUTPUT_SCHEMAS, SCHEMA_VERSION, TABLE_DOCS
 
 BEGIN = "<!-- BEGIN output-columns: generated from pgx/schema.py by `python -m pgx.docs_schema --write README.md`; do not edit -->"
 END = "<!-- END output-columns -->"
@@ -69,8 +69,22 @@ def render_output_columns() -> str:
             typ = f"`{type_name(f.type)}`" + ("" if f.nullable else ", never null")
             meaning = COLUMN_DOCS[table][f.name].replace("|", "\\|")  # a pipe would split the cell
             lines.append(f"| `{f.name}` | {typ} | {meaning} |")
-    lines += ["", END]
+    lines += ["", *render_reason_codes(), "", END]
     return "\n".join(lines)
+
+
+def render_reason_codes() -> list[str]:
+    """The lines of the reason-code table (``calls.reason_codes``, from ``CALL_REASONS``)."""
+    lines = [
+        "#### Reason codes (`calls.reason_codes`)",
+        "",
+        "Group calls by these codes, not by the wording of `warnings` (which gives the details and may change). "
+        "A call carries each code once, in the order the reasons arose.",
+        "",
+        "| code | meaning |",
+        "|---|---|",
+    ]
+    return lines + [f"| `{code}` | {meaning.replace('|', chr(92) + '|')} |" for code, meaning in CALL_REASONS.items()]
 
 
 def update_readme(text: str) -> str:

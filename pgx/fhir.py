@@ -13,7 +13,8 @@ A bundle (a ``transaction``, so that one POST puts it on a FHIR server) holds:
   status or function (LOINC answer codes where LOINC has one), with the activity score;
 * per drug recommendation that rests on results, a **Therapeutic implication** (the drug
   in RxNorm, the phenotypes it rests on, the strength, the guideline cited with its link)
-  and, when the guideline advises an action, a **Medication recommendation** task;
+  and, when the guideline advises a change (anything but the usual dose), a
+  **Medication recommendation** task;
 * the **Genomic report** (DiagnosticReport, LOINC 51969-4) referring to all of them, with
   the knowledge-base version, the pgx version and the input checksums.
 
@@ -30,7 +31,6 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from urllib.parse import quote
 
-import pandas as pd
 from fhir.resources.R4B.annotation import Annotation
 from fhir.resources.R4B.bundle import Bundle, BundleEntry, BundleEntryRequest
 from fhir.resources.R4B.codeableconcept import CodeableConcept
@@ -49,8 +49,8 @@ from fhir.resources.R4B.task import Task, TaskInput
 from pgx import __version__
 from pgx.errors import KnowledgeBaseError
 from pgx.kb import KnowledgeBase, load_kb
-from pgx.patient_files import PatientData, cell_items as _items, cell_text as _text, cell_value as _value, write_patient_files
-from pgx.schema import CALL_REASONS
+from pgx.patient_files import PatientData, cell_items as _items, cell_text as _text, cell_value as _value, in_pool, read_patients, write_documents
+from pgx.schema import CALL_REASONS, NO_RESULT
 
 # --- code systems and profiles (docs/fhir.md) ---------------------------------------------
 
@@ -119,7 +119,9 @@ ACTIONS: dict[str, tuple[str, tuple[str, str] | None]] = {
 #: actions that are advice; the other two say the guideline gives none
 ADVICE_ACTIONS = frozenset(ACTIONS) - {"no_recommendation", "no_guideline_match"}
 
-NO_RESULT = "No Result"
+#: advice that changes what the prescriber does, so it becomes a Task (a proposal); the
+#: usual dose is stated by the therapeutic implication alone
+TASK_ACTIONS = ADVICE_ACTIONS - {"standard_dose"}
 
 # --- small builders -----------------------------------------------------------------------
 
@@ -404,10 +406,6 @@ def _provenance_extensions(patient: PatientData, kb_version: str) -> list[Extens
 # --- the bundle ---------------------------------------------------------------------------
 
 
-def _records(df: pd.DataFrame) -> list[dict]:
-    return df.to_dict("records")
-
-
 def _untested_drugs(recs: Iterable[dict]) -> dict[str, list[str]]:
     """Gene -> drugs whose every applicable row only says the gene had no result."""
     out: dict[str, set[str]] = {}
@@ -438,9 +436,9 @@ def build_bundle(patient: PatientData, codes: FhirCodes) -> Bundle:
     search = f"identifier={quote(SAMPLE_ID_SYSTEM, safe=':')}|{quote(patient.sample_id, safe='')}"
     entries.append(_entry(patient_url, patient_resource(patient.sample_id), if_none_exist=search))
 
-    recs = _records(patient.recommendations)
+    recs = patient.recommendations
     untested = _untested_drugs(recs)
-    calls = {str(c["gene"]): c for c in _records(patient.calls)}
+    calls = {str(c["gene"]): c for c in patient.calls}
     for gene in codes.genes:  # genes of the KB this run did not assess are stated too
         calls.setdefault(gene, {"gene": gene})
     genotypes: dict[str, Reference] = {}
@@ -464,7 +462,7 @@ def build_bundle(patient: PatientData, codes: FhirCodes) -> Bundle:
         entries.append(_entry(url, therapeutic_implication(rec, codes, subject, genotypes)))
         implication = Reference(reference=url, display=f"{rec['drug']} ({rec['source']})")
         results.append(implication)
-        if str(rec["action"]) in ADVICE_ACTIONS:
+        if str(rec["action"]) in TASK_ACTIONS:
             task_url = f"urn:uuid:{_uuid(patient, 'task:' + key)}"
             entries.append(_entry(task_url, medication_recommendation(rec, codes, subject, implication)))
             actions.append(Extension(url=RECOMMENDED_ACTION, valueReference=Reference(reference=task_url, display=f"{ACTIONS[str(rec['action'])][0]}: {rec['drug']}")))
@@ -510,8 +508,22 @@ def bundle_json(patient: PatientData, codes: FhirCodes) -> bytes:
     return build_bundle(patient, codes).model_dump_json(exclude_none=True).encode("utf-8") + b"\n"
 
 
-def write_fhir_bundles(results_dir: Path | str, out_dir: Path | str, *, kb: KnowledgeBase | None = None) -> list[Path]:
+#: the codes a pool's workers use (set before the workers are forked)
+_WORKER_CODES: FhirCodes | None = None
+
+
+def _bundles(patients: list[PatientData]) -> list[bytes]:
+    return [bundle_json(p, _WORKER_CODES) for p in patients]
+
+
+def write_fhir_bundles(
+    results_dir: Path | str, out_dir: Path | str, *, kb: KnowledgeBase | None = None, workers: int | None = 1
+) -> list[Path]:
     """One FHIR bundle per sample of the committed batch in ``results_dir``, as
-    ``out_dir/<sample file name>.json`` (see :mod:`pgx.patient_files`)."""
-    codes = FhirCodes(kb or load_kb())
-    return write_patient_files(results_dir, out_dir, lambda patient: bundle_json(patient, codes), ".json")
+    ``out_dir/<sample file name>.json`` (see :mod:`pgx.patient_files`), made by ``workers``
+    processes (None: one per CPU). Each bundle depends on its patient alone, so the
+    files are the same whatever the number of workers."""
+    global _WORKER_CODES
+    _WORKER_CODES = FhirCodes(kb or load_kb())
+    patients = read_patients(results_dir)
+    return write_documents(out_dir, [p.sample_id for p in patients], in_pool(_bundles, patients, workers), ".json")

@@ -23,6 +23,9 @@ import pyarrow as pa
 
 from pgx.schema import GENOTYPES
 
+#: samples per genotype chunk (reader -> caller), so memory stays flat on large VCFs
+DEFAULT_CHUNK_SIZE = 2000
+
 MISSING = -1
 HAPLOID = -2
 #: GenotypeMatrix.origin of a genotype no input file had a record for

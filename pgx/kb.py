@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from pgx.errors import KnowledgeBaseError
-from pgx.schema import KB_TABLES
+from pgx.schema import KB_TABLES, NO_RESULT
 
 #: the KB shipped with the package; ``PGX_KB`` overrides it
 DEFAULT_KB_DIR = Path(__file__).resolve().parent / "resources" / "kb"
@@ -148,7 +148,7 @@ GENE_RULES = {
 #: outside_results kinds (declared in pgx.schema with the table)
 OUTSIDE_KINDS = ("allele_status", "activity_score", "allele_activity")
 #: lookup-key values the calling layer produces itself (no call, disagreeing ties, no score)
-CALLER_KEYS = ("No Result", "Indeterminate", "n/a")
+CALLER_KEYS = (NO_RESULT, "Indeterminate", "n/a")
 
 
 def validate(tables: dict[str, pd.DataFrame], where: str = "knowledge base") -> None:

@@ -53,6 +53,7 @@ from pgx.genotypes import (
 )
 from pgx.lowest_function import combination_name, solve_lowest_function
 from pgx.naming import allele_sort_key, definition_matches, format_diplotype
+from pgx.schema import AMBIGUOUS, CALLED
 
 _MAX_CODE = 62  # codes above this cannot be represented in the uint64 masks
 _ALL = np.uint64(np.iinfo(np.uint64).max)
@@ -753,11 +754,11 @@ def _sample_call(gm, model, rules, cols, chrom, g: _SampleGenotypes, s: int, sol
     if len(dips) > 1:
         if "partial_genotype" not in sol.codes:
             notes.add("tie", f"{len(dips)} diplotypes fit equally well: {', '.join(named)}; all are listed, none is picked")
-        row = call_row(model.gene, notes, diplotype=" or ".join(named), alternatives=named, call_status="ambiguous", **facts)
+        row = call_row(model.gene, notes, diplotype=" or ".join(named), alternatives=named, call_status=AMBIGUOUS, **facts)
     else:
         (a1, a2), = dips
         row = call_row(model.gene, notes, diplotype=sol.display or named[0], allele_1=a1, allele_2=a2,
-                       call_status="called", **facts)  # fmt: skip
+                       call_status=CALLED, **facts)  # fmt: skip
     return _with_hidden(row, notes, hidden)
 
 

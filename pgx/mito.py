@@ -48,6 +48,7 @@ from pgx.genotypes import (
     input_warnings,
     unique_rows,
 )
+from pgx.schema import CALLED
 
 #: function text prefix -> risk rank, highest risk first (CPIC MT-RNR1 phenotypes)
 RISK_ORDER = ("increased risk", "uncertain risk", "normal risk")
@@ -189,7 +190,7 @@ def _call_one(ctx: _Context, codes: np.ndarray, status: np.ndarray) -> dict:
         diplotype=best,
         allele_1=best,
         score=len(positions) - len(miss),
-        call_status="called",
+        call_status=CALLED,
         phased=not heteroplasmic,
         alleles_found=[a for _, _, a in found],
         **facts,

@@ -295,6 +295,21 @@ def atomic_path(path: Path) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
+def atomic_indexed(path: Path | str, index_suffix: str = ".tbi") -> Iterator[Path]:
+    """:func:`atomic_path` for a file and its index (``path`` + ``index_suffix``, e.g. a
+    bgzipped VCF and its ``.tbi``): the block writes both at the yielded path (in a
+    temporary folder beside ``path``); on success the file, then its newer index, replace
+    the targets. A killed run leaves neither half-written."""
+    path = Path(path)
+    clean_stale_temporaries(make_folder(path.parent))  # a killed run's staged copy goes
+    with temporary_folder(path) as folder, writing(path):
+        staged = Path(folder) / path.name
+        yield staged
+        os.replace(staged, path)
+        os.replace(f"{staged}{index_suffix}", f"{path}{index_suffix}")
+
+
+@contextlib.contextmanager
 def temporary_folder(beside: Path | str) -> Iterator[Path]:
     """A hidden temporary folder beside ``beside`` (same file system: renames from it are
     atomic), removed when the block ends; named like :func:`temporary_name`."""

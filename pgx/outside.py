@@ -44,8 +44,9 @@ from pathlib import Path
 import pandas as pd
 
 from pgx.errors import OutsideCallError
+from pgx.schema import NO_CALL, NO_RESULT
 from pgx.naming import format_diplotype
-from pgx.phenotype import INDETERMINATE, NO_RESULT, gene_tables, format_activity_score, phenotype_from_facts, phenotype_from_score
+from pgx.phenotype import INDETERMINATE, gene_tables, format_activity_score, phenotype_from_facts, phenotype_from_score
 
 REQUIRED = ("sample_id", "gene")
 RESULT_COLUMNS = ("diplotype", "phenotype", "activity_score")
@@ -368,7 +369,7 @@ def _failed(message: str) -> dict:
         "activity_score": None,
         "phenotype": None,
         "lookup_key": NO_RESULT,
-        "call_status": "no_call",
+        "call_status": NO_CALL,
         "score": None,
         "alternatives": [],
         "alleles_found": [],

@@ -32,7 +32,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +41,7 @@ import pandas as pd
 
 from pgx import __version__
 from pgx.errors import ConfigError, InputError
+from pgx.outputs import atomic_path
 
 OVERLAY_ENV = "PGX_OVERLAY"
 DEFAULT_OVERLAY_DIR = Path("~/.local/share/pgx/overlay")
@@ -173,21 +173,11 @@ def import_cpic(file: Path | str, overlay: Path | str | None = None) -> Path:
         "table_sha256": hashlib.sha256(table).hexdigest(),
         "pgx_version": __version__,
     }
-    _write_atomic(out / TABLE_FILE, table)
-    _write_atomic(out / MANIFEST_FILE, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+    with atomic_path(out / TABLE_FILE) as tmp:
+        tmp.write_bytes(table)
+    with atomic_path(out / MANIFEST_FILE) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return out / MANIFEST_FILE
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 # --- loading and lookups ---------------------------------------------------------------------

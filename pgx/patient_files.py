@@ -13,11 +13,14 @@ previous folder (or none), never half a folder or half a file.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pgx.outputs import clean_stale_temporaries, make_folder, read_table, replace_folder, temporary_folder, verify_run, writing
 from pgx.sample_ids import INDEX_NAME, report_file_names, write_file_index
@@ -46,11 +49,12 @@ def cell_items(x: object) -> list[str]:
 
 @dataclass(frozen=True)
 class PatientData:
-    """What one patient's file is made from: their rows and the batch's facts."""
+    """What one patient's file is made from: their rows (as dicts, the tables' columns)
+    and the batch's facts."""
 
     sample_id: str
-    calls: pd.DataFrame
-    recommendations: pd.DataFrame
+    calls: list[dict]
+    recommendations: list[dict]
     provenance: Mapping[str, str]
     run_id: str
 
@@ -65,20 +69,70 @@ class PatientData:
         return {k[len(prefix) :]: v for k, v in self.provenance.items() if k.startswith(prefix)}
 
 
+def rows_by_sample(df: pd.DataFrame) -> dict[str, list[dict]]:
+    """A table's rows as dicts, grouped by ``sample_id`` in table order (one conversion for
+    the whole table: much faster than a frame per sample)."""
+    out: dict[str, list[dict]] = {}
+    for row in df.to_dict("records"):
+        out.setdefault(row["sample_id"], []).append(row)
+    return out
+
+
+def _as_text(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A column as text for comparing rows: lists joined, nulls marked."""
+    if pa.types.is_dictionary(col.type):
+        col = col.cast(pa.string())
+    if pa.types.is_list(col.type):
+        if not pa.types.is_string(col.type.value_type):
+            col = col.cast(pa.list_(pa.string()))
+        col = pc.binary_join(col, "\x1f")
+    elif not pa.types.is_string(col.type):
+        col = col.cast(pa.string())
+    return pc.fill_null(col, "\x00")
+
+
+def distinct_rows(table: pa.Table, exclude: tuple[str, ...] = ("sample_id",)) -> tuple[np.ndarray, list[dict]]:
+    """(code per row, the distinct rows as dicts): rows equal in every column but
+    ``exclude`` share a code. A cohort's patients share most of their rows (the same
+    recommendation for the same result), so a per-row export is made once per code."""
+    if table.num_rows == 0:
+        return np.zeros(0, dtype=np.int64), []
+    cols = [_as_text(table.column(n)) for n in table.column_names if n not in exclude]
+    key = pc.binary_join_element_wise(*cols, "\x1e") if len(cols) > 1 else cols[0]
+    codes = pc.dictionary_encode(key).combine_chunks().indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    _, first = np.unique(codes, return_index=True)
+    return codes, table.take(pa.array(first)).to_pylist()
+
+
 def read_patients(results_dir: Path | str) -> list[PatientData]:
     """Every sample of a committed batch, in the order of its calls table."""
     results_dir = Path(results_dir)
     run = verify_run(results_dir, ("calls", "recommendations", "provenance"))
-    calls = read_table(results_dir / "calls.parquet")
-    recs = read_table(results_dir / "recommendations.parquet")
+    calls = rows_by_sample(read_table(results_dir / "calls.parquet"))
+    recs = rows_by_sample(read_table(results_dir / "recommendations.parquet"))
     prov = read_table(results_dir / "provenance.parquet")
     provenance = dict(zip(prov["key"], prov["value"]))
-    recs_by_sample = dict(tuple(recs.groupby("sample_id", sort=False)))
-    empty = recs.iloc[0:0]
-    return [
-        PatientData(str(sample_id), rows.reset_index(drop=True), recs_by_sample.get(sample_id, empty).reset_index(drop=True), provenance, run)
-        for sample_id, rows in calls.groupby("sample_id", sort=False)
-    ]
+    return [PatientData(str(sample_id), rows, recs.get(sample_id, []), provenance, run) for sample_id, rows in calls.items()]
+
+
+def write_documents(out_dir: Path | str, sample_ids: list[str], documents: Iterable[bytes], suffix: str) -> list[Path]:
+    """Write ``documents`` (one per sample, in ``sample_ids`` order, consumed one at a
+    time so they need not all be in memory) to ``out_dir/<file name><suffix>``, plus
+    ``index.tsv``, replacing the folder as a whole; return the paths in ``sample_ids`` order."""
+    out_dir = Path(out_dir)
+    clean_stale_temporaries(make_folder(out_dir.parent))
+    names = report_file_names(sample_ids, suffix=suffix)
+    with temporary_folder(out_dir) as staging:
+        with writing(staging):
+            written = 0
+            for sample_id, document in zip(sample_ids, documents):
+                (staging / names[sample_id]).write_bytes(document)
+                written += 1
+            if written != len(sample_ids):
+                raise RuntimeError(f"{written} documents for {len(sample_ids)} samples")
+            write_file_index(names, staging / INDEX_NAME)
+        replace_folder(staging, out_dir)
+    return [out_dir / names[s] for s in sample_ids]
 
 
 def write_patient_files(
@@ -86,14 +140,32 @@ def write_patient_files(
 ) -> list[Path]:
     """Write ``render(patient)`` for every patient of the batch in ``results_dir`` to
     ``out_dir/<file name><suffix>``, plus ``index.tsv``; return the paths in calls-table order."""
-    out_dir = Path(out_dir)
     patients = read_patients(results_dir)
-    clean_stale_temporaries(make_folder(out_dir.parent))
-    names = report_file_names((p.sample_id for p in patients), suffix=suffix)
-    with temporary_folder(out_dir) as staging:
-        with writing(staging):
-            for patient in patients:
-                (staging / names[patient.sample_id]).write_bytes(render(patient))
-            write_file_index(names, staging / INDEX_NAME)
-        replace_folder(staging, out_dir)
-    return [out_dir / names[p.sample_id] for p in patients]
+    return write_documents(out_dir, [p.sample_id for p in patients], map(render, patients), suffix)
+
+
+def in_pool(work: Callable[[list], list], items: list, workers: int | None = 1) -> Iterator:
+    """``work`` over ``items`` in chunks, by ``workers`` forked processes (None: one per
+    CPU; 1: in this process), yielding the results in the order of ``items`` as they are
+    ready. ``work`` is a module-level function; what it needs besides its chunk is set in
+    its module before the call (the workers are forked from this process), and the workers
+    die with it."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    from pgx.processes import die_with_parent
+
+    workers = max(1, min(workers or os.cpu_count() or 1, len(items)))
+    size = max(1, min(64, len(items) // (workers * 8)))
+    chunks = [items[i : i + size] for i in range(0, len(items), size)]
+    if workers == 1 or "fork" not in multiprocessing.get_all_start_methods():
+        for chunk in chunks:
+            yield from work(chunk)
+        return
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
+        pending = [pool.submit(work, chunk) for chunk in chunks]
+        pending.reverse()
+        while pending:  # popped, so a chunk's documents are freed once they are written
+            yield from pending.pop().result()

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
-from pgx.patient_files import PatientData, cell_items, cell_text, cell_value, write_patient_files
+from pgx.patient_files import PatientData, cell_items, cell_text, cell_value, write_documents
 
 #: the format's name and version, written into every document
 FORMAT = "pgx-patient"
@@ -96,8 +96,8 @@ def _provenance(patient: PatientData) -> dict:
 
 def patient_document(patient: PatientData) -> dict:
     """The patient's document (a dict that validates against the published schema)."""
-    calls = [call_entry(c) for c in patient.calls.to_dict("records")]
-    recs = [recommendation_entry(r) for r in patient.recommendations.to_dict("records")]
+    calls = [call_entry(c) for c in patient.calls]
+    recs = [recommendation_entry(r) for r in patient.recommendations]
     called = {c["gene"] for c in calls}
     needed = sorted({g for r in recs for g in r["genes"]} - called)
     return {
@@ -114,10 +114,79 @@ def patient_document(patient: PatientData) -> dict:
 
 
 def patient_json(patient: PatientData) -> bytes:
-    return json.dumps(patient_document(patient), ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+    """One patient's document as compact UTF-8 JSON."""
+    return _dumps(patient_document(patient)).encode("utf-8") + b"\n"
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+#: stands for a list in a document's skeleton; JSON never writes a NUL unescaped, so the
+#: escaped form below can only come from these markers (and they come last)
+_CALLS, _RECS = "\x00calls", "\x00recommendations"
+
+
+class _BatchDocuments:
+    """Every patient's document of a batch, each distinct call and recommendation turned
+    into JSON once (a cohort's patients share most of them); byte for byte what
+    :func:`patient_json` writes."""
+
+    def __init__(self, results_dir: Path):
+        import pyarrow.parquet as pq
+
+        from pgx.outputs import verify_run
+        from pgx.patient_files import distinct_rows
+
+        self.run = verify_run(results_dir, ("calls", "recommendations", "provenance"))
+        prov = pq.read_table(results_dir / "provenance.parquet").to_pydict()
+        self.provenance = dict(zip(prov["key"], prov["value"]))
+        calls = pq.read_table(results_dir / "calls.parquet")
+        recs = pq.read_table(results_dir / "recommendations.parquet")
+        call_codes, call_rows = distinct_rows(calls)
+        rec_codes, rec_rows = distinct_rows(recs)
+        call_entries = [call_entry(r) for r in call_rows]
+        rec_entries = [recommendation_entry(r) for r in rec_rows]
+        self.call_json = [_dumps(e) for e in call_entries]
+        self.rec_json = [_dumps(e) for e in rec_entries]
+        self.call_gene = [e["gene"] for e in call_entries]
+        self.call_missing = [e["call_status"] == "no_call" for e in call_entries]
+        self.rec_genes = [e["genes"] for e in rec_entries]
+        self.calls: dict[str, list[int]] = {}
+        for sample, code in zip(calls.column("sample_id").to_pylist(), call_codes.tolist()):
+            self.calls.setdefault(sample, []).append(code)
+        self.recs: dict[str, list[int]] = {}
+        for sample, code in zip(recs.column("sample_id").to_pylist(), rec_codes.tolist()):
+            self.recs.setdefault(sample, []).append(code)
+
+    def document(self, sample_id: str) -> bytes:
+        calls = sorted(self.calls[sample_id], key=lambda c: self.call_gene[c])
+        recs = self.recs.get(sample_id, [])
+        called = {self.call_gene[c] for c in calls}
+        patient = PatientData(sample_id, [], [], self.provenance, self.run)
+        skeleton = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "sample_id": sample_id,
+            "batch": patient.batch,
+            "provenance": _provenance(patient),
+            "calls": _CALLS,
+            "not_called": sorted(self.call_gene[c] for c in calls if self.call_missing[c]),
+            "not_tested": sorted({g for r in recs for g in self.rec_genes[r]} - called),
+            "recommendations": _RECS,
+        }
+        text = _dumps(skeleton)
+        head, _, tail = text.rpartition(_dumps(_RECS))
+        text = head + "[" + ",".join(self.rec_json[r] for r in recs) + "]" + tail
+        head, _, tail = text.rpartition(_dumps(_CALLS))
+        text = head + "[" + ",".join(self.call_json[c] for c in calls) + "]" + tail
+        return text.encode("utf-8") + b"\n"
 
 
 def write_patient_jsons(results_dir: Path | str, out_dir: Path | str) -> list[Path]:
     """One JSON document per sample of the committed batch in ``results_dir``, as
     ``out_dir/<sample file name>.json`` (see :mod:`pgx.patient_files`)."""
-    return write_patient_files(results_dir, out_dir, patient_json, ".json")
+    results_dir = Path(results_dir)
+    documents = _BatchDocuments(results_dir)
+    samples = list(documents.calls)
+    return write_documents(out_dir, samples, map(documents.document, samples), ".json")

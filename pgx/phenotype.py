@@ -25,7 +25,8 @@ import math
 
 import pandas as pd
 
-NO_RESULT = "No Result"
+from pgx.schema import NO_CALL, NO_RESULT
+
 INDETERMINATE = "Indeterminate"
 NO_SCORE_KEY = "n/a"
 
@@ -157,7 +158,7 @@ def assign_phenotypes(calls: pd.DataFrame, kb) -> pd.DataFrame:
         calls = calls.assign(reason_codes=[[] for _ in range(len(calls))])
     columns = [calls[c].tolist() for c in ("gene", "call_status", "allele_1", "allele_2", "alternatives", "reason_codes")]
     for gene, status, allele_1, allele_2, alternatives, codes in zip(*columns):
-        called = status != "no_call" and (bool(allele_1) or _has_items(alternatives))
+        called = status != NO_CALL and (bool(allele_1) or _has_items(alternatives))
         partial = called and "partial_genotype" in list(codes if codes is not None else [])
         key = (gene, tuple(_alternative_pairs(allele_1, allele_2, alternatives)), partial) if called else None
         if key not in index:
@@ -177,7 +178,7 @@ def assign_phenotypes(calls: pd.DataFrame, kb) -> pd.DataFrame:
     ]
     no_call = add["_no_call"].to_numpy(dtype=bool)
     if no_call.any():  # the possible genotypes disagree: nothing is called, the warnings say what they were
-        out.loc[no_call, "call_status"] = "no_call"
+        out.loc[no_call, "call_status"] = NO_CALL
         for col in ("diplotype", "allele_1", "allele_2", "score"):
             out[col] = pd.Series([None if n else v for v, n in zip(out[col].tolist(), no_call)], index=out.index, dtype=object)
         for col in ("alternatives", "alleles_found", "suballeles"):

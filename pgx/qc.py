@@ -3,12 +3,12 @@
 Answers "did this batch work, and where should I look?" from the batch's Parquet tables
 (``calls``, ``genotypes``, ``recommendations``, ``provenance``): call rate and ambiguity per
 gene, phenotype distribution per gene, the samples with the most missing positions,
-variants no known allele contains, warnings counted by kind and, given a sample ->
+variants no known allele contains, calls counted by reason code and, given a sample ->
 population mapping, the same rates (and phenotypes) per population.
 
 HTML rather than PDF because lab staff browse it: long tables stay searchable and
 copyable, and the file opens anywhere. Plots are matplotlib PNGs inlined as base64, so the
-page is one file. Colours and font follow the patient PDF (``pgx.report``).
+page is one file. Colours are the patient PDF's (``pgx.palette``), and so is the font.
 
 Safety and reproducibility: every text that comes from data (sample IDs, phenotypes,
 warnings) is HTML-escaped, and matplotlib's mathtext is off so a ``$`` in a sample ID is
@@ -42,6 +42,8 @@ from matplotlib.figure import Figure
 
 from pgx import __version__
 from pgx.outputs import atomic_path, read_table
+from pgx.schema import CALL_REASONS
+from pgx.palette import ACCENT, AMBER, BLUE, GREEN, HEAD_BG, INK, MUTED, ORANGE, RED, RULE
 from pgx.validate import call_rates
 
 __all__ = [
@@ -56,9 +58,8 @@ __all__ = [
     "population_rates",
     "populations_from_sheet",
     "read_populations",
+    "reason_table",
     "render_qc_report",
-    "warning_kind",
-    "warning_table",
 ]
 
 #: section id -> heading, in page order; the populations section appears only with a mapping
@@ -67,7 +68,7 @@ SECTIONS: dict[str, str] = {
     "phenotypes": "Phenotype distribution per gene",
     "missing": "Samples with the most missing positions",
     "novel": "Novel variants",
-    "warnings": "Warnings",
+    "warnings": "Reasons and warnings",
     "populations": "Per population",
 }
 
@@ -76,9 +77,6 @@ TOP_TABLE = 25
 TOP_PLOT = 20
 NO_POPULATION = "(no population)"
 
-# the patient PDF's palette (pgx.report)
-INK, MUTED, RULE, HEAD_BG, ACCENT = "#1A1A1A", "#5F6368", "#B0B5BA", "#E8EAED", "#1F3A5F"
-RED, ORANGE, AMBER, BLUE, GREEN, GREY = "#B3261E", "#C25100", "#7A5A00", "#1F5FA8", "#2E7D32", "#5F6368"
 GENE_COLOURS = ("#1F5FA8", "#C25100", "#2E7D32", "#7B5EA7", "#B3261E", "#00838F", "#7A5A00", "#5F6368")
 
 #: phenotype categories: key, legend label, colour; the order of the stacked bars
@@ -324,49 +322,27 @@ def novel_variant_table(calls: pd.DataFrame) -> pd.DataFrame:
     return out[["variant", "gene", "samples", "sample_ids"]].reset_index(drop=True)
 
 
-_VARIANT = re.compile(r"\b(?:chr)?[0-9XYMT]{1,2}:\d+:[ACGTN*.<>\w]+>[^\s,;]+")
-_HGVS = re.compile(r"(?<![\w.])[cgmnpr]\.[\w*+\-_>?]+")  # c.6178G>T, c.4024A>G
-_NUMBER = re.compile(r"(?<![\w*])\d+(?:\.\d+)?(?![\w])")
-_STAR_ALLELE = re.compile(r"\*\d+[A-Z]?(?:\.\d+)?")
-_LIST = re.compile(r"(\*N|N|<variant>)(?:,\s*(?:\*N|N|<variant>))+")
-
-
-def warning_kind(text: str) -> str:
-    """A warning with its particulars taken out, so that warnings of one kind count together.
-
-    Variants become ``<variant>``, star alleles ``*N``, numbers ``N`` (a list of them one
-    ``N``), and whatever follows a ``": "`` (a list of positions, alleles or variants)
-    becomes ``…``.
-    """
-    text = _HGVS.sub("<variant>", _VARIANT.sub("<variant>", str(text)))
-    head, sep, _ = text.partition(": ")
-    text = head + (": …" if sep else "")
-    text = _STAR_ALLELE.sub("*N", text)
-    text = _NUMBER.sub("N", text)
-    text = _LIST.sub(r"\1", text)  # "N, N, N" -> "N"
-    return re.sub(r"\s+", " ", text).strip()
-
-
-def warning_table(calls: pd.DataFrame) -> pd.DataFrame:
-    """Warnings counted by kind: calls and samples carrying it, genes, one example text.
-
-    Null entries in a ``warnings`` list are not warnings and are left out (see
-    :func:`null_warnings`).
-    """
-    df = calls[["sample_id", "gene", "warnings"]]
-    df = df[df["warnings"].map(_length) > 0]
-    df = df.assign(warning=df["warnings"].map(list)).explode("warning")
-    df = df[df["warning"].map(lambda w: isinstance(w, str))]
+def reason_table(calls: pd.DataFrame) -> pd.DataFrame:
+    """Calls counted by reason code (``calls.reason_codes``, see :data:`pgx.schema.CALL_REASONS`):
+    the calls and samples carrying it, its genes, and its meaning. Grouped by the code,
+    never by parsing the prose of ``warnings``; most frequent first."""
+    columns = ["code", "meaning", "calls", "samples", "genes"]
+    if "reason_codes" not in calls:
+        return pd.DataFrame(columns=columns)
+    df = calls[["sample_id", "gene", "reason_codes"]]
+    df = df[df["reason_codes"].map(_length) > 0]
+    df = df.assign(code=df["reason_codes"].map(list)).explode("code")
+    df = df[df["code"].map(lambda c: isinstance(c, str) and c != "")]
     if df.empty:
-        return pd.DataFrame(columns=["kind", "calls", "samples", "genes", "example"])
-    df["kind"] = df["warning"].map(warning_kind)
-    out = df.groupby("kind").agg(
-        calls=("warning", "size"),
+        return pd.DataFrame(columns=columns)
+    out = df.groupby("code").agg(
+        calls=("gene", "size"),
         samples=("sample_id", "nunique"),
-        genes=("gene", lambda s: ", ".join(sorted(set(s)))),
-        example=("warning", "first"),
+        genes=("gene", lambda s: ", ".join(sorted(set(s), key=_natural))),
     )
-    return out.reset_index().sort_values(["calls", "kind"], ascending=[False, True]).reset_index(drop=True)
+    out = out.reset_index()
+    out["meaning"] = out["code"].map(lambda c: CALL_REASONS.get(c, "(not a code this pgx knows)"))
+    return out[columns].sort_values(["calls", "code"], ascending=[False, True]).reset_index(drop=True)
 
 
 def null_warnings(calls: pd.DataFrame) -> int:
@@ -691,7 +667,7 @@ def _header(prov: Mapping[str, str], calls: pd.DataFrame, genes: list[str], batc
     return f'<header><h1>Batch QC report: {_e(batch)}</h1><p class="lead">Call quality of one pgx batch, from its Parquet tables. Rates are shares of samples.</p><div class="meta">{meta}</div></header>'
 
 
-def _kpis(calls: pd.DataFrame, rates: pd.DataFrame, missing: pd.DataFrame, novel: pd.DataFrame, warnings: pd.DataFrame) -> str:
+def _kpis(calls: pd.DataFrame, rates: pd.DataFrame, missing: pd.DataFrame, novel: pd.DataFrame, reasons: pd.DataFrame) -> str:
     status = calls["call_status"].astype(str)
     n = max(len(calls), 1)
     call_rate = status.isin(["called", "ambiguous"]).sum() / n
@@ -701,7 +677,8 @@ def _kpis(calls: pd.DataFrame, rates: pd.DataFrame, missing: pd.DataFrame, novel
         (_n((status == "no_call").sum()), "no calls", "" if (status == "no_call").sum() == 0 else "warn"),
         (_n(len(missing)), "samples with missing positions", "" if missing.empty else "warn"),
         (_n(len(novel)), "novel variants", "" if novel.empty else "warn"),
-        (_n(int(warnings["calls"].sum()) if not warnings.empty else 0), f"warnings of {len(warnings)} kinds", ""),
+        (_n(int((calls["reason_codes"].map(_length) > 0).sum()) if "reason_codes" in calls else 0),
+         f"results with a reason ({len(reasons)} reason codes)", ""),
     ]
     boxes = "".join(f'<div class="kpi {cls}"><b>{_e(v)}</b><span>{_e(label)}</span></div>' for v, label, cls in items)
     nav = "".join(f'<a href="#{k}">{_e(v)}</a>' for k, v in SECTIONS.items())
@@ -789,24 +766,25 @@ def _novel_section(novel: pd.DataFrame, genes: list[str]) -> str:
     return _section("novel", body)
 
 
-def _warnings_section(warnings: pd.DataFrame, nulls: int) -> str:
+def _reasons_section(reasons: pd.DataFrame, nulls: int) -> str:
     bug = (
         f'<p class="note flag">{_n(nulls)} null entries in <code>calls.warnings</code> were ignored: '
         "a pipeline bug (a warning list should hold text only); please report it.</p>"
         if nulls
         else ""
     )
-    if warnings.empty:
-        return _section("warnings", bug + '<p class="note">No call carries a warning.</p>')
-    plot = warnings.head(15)
-    rows = [[_e(r.kind), _e(r.genes), _n(r.calls), _n(r.samples), _e(r.example)] for r in warnings.itertuples(index=False)]
+    if reasons.empty:
+        return _section("warnings", bug + '<p class="note">No call carries a reason code.</p>')
+    plot = reasons.head(15)
+    rows = [[f"<code>{_e(r.code)}</code>", _e(r.meaning), _e(r.genes), _n(r.calls), _n(r.samples)]
+            for r in reasons.itertuples(index=False)]  # fmt: skip
     body = (
-        '<p class="note">Warnings of all calls, counted by kind: numbers, positions, variants and lists are taken out '
-        "of the text (N, &lt;variant&gt;, …), so one kind collects its variants.</p>"
-        + _img(_plot_counts(list(plot["kind"]), list(plot["calls"]), [AMBER] * len(plot),
-                            "Warnings by kind (sample × gene results carrying it)", "results"),
-               "warnings counted by kind")  # fmt: skip
-        + _table([("Kind", ""), ("Genes", ""), ("Results", "n"), ("Samples", "n"), ("Example", "")], rows)
+        '<p class="note">Calls counted by reason code (<code>calls.reason_codes</code>); a call with several '
+        "reasons counts once under each. The details of each call are in its <code>warnings</code>.</p>"
+        + _img(_plot_counts(list(plot["code"]), list(plot["calls"]), [AMBER] * len(plot),
+                            "Reason codes (sample × gene results carrying it)", "results"),
+               "calls counted by reason code")  # fmt: skip
+        + _table([("Code", ""), ("Meaning", ""), ("Genes", ""), ("Results", "n"), ("Samples", "n")], rows)
         + bug
     )
     return _section("warnings", body)
@@ -866,15 +844,15 @@ def render_qc_report(results_dir: Path | str, out_path: Path | str, *, populatio
         counts = phenotype_counts(calls)
         missing = missing_by_sample(calls)
         novel = novel_variant_table(calls)
-        warnings = warning_table(calls)
+        reasons = reason_table(calls)
         parts = [
             _header(prov, calls, genes, batch),
-            _kpis(calls, rates, missing, novel, warnings),
+            _kpis(calls, rates, missing, novel, reasons),
             _call_rate_section(rates, status),
             _phenotype_section(counts, genes),
             _missing_section(missing, genes, calls["sample_id"].nunique(), prov.get("option:assume_reference") == "true"),
             _novel_section(novel, genes),
-            _warnings_section(warnings, null_warnings(calls)),
+            _reasons_section(reasons, null_warnings(calls)),
         ]
         if populations is not None and not calls.empty:
             parts.append(_population_section(calls, populations, genes))

@@ -81,9 +81,8 @@ import pyarrow as pa
 
 from pgx.errors import InputError, KnowledgeBaseError
 from pgx.naming import format_diplotype
-from pgx.schema import RECOMMENDATIONS
+from pgx.schema import CALLED, NO_CALL, NO_RESULT, OUTSIDE_CALL, RECOMMENDATIONS
 
-NO_RESULT = "No Result"
 NO_MATCH = "no_guideline_match"
 BOUND_PREFIXES = ("≥", ">=")
 OVERLAY_COLUMNS = ["verbatim_text", "implications"]
@@ -91,7 +90,7 @@ OVERLAY_COLUMNS = ["verbatim_text", "implications"]
 COLUMNS = [f.name for f in RECOMMENDATIONS if f.name not in OVERLAY_COLUMNS]
 ALL_COLUMNS = [f.name for f in RECOMMENDATIONS]
 #: call statuses whose two alleles are one genotype
-GENOTYPE_STATUSES = ("called", "outside_call")
+GENOTYPE_STATUSES = (CALLED, OUTSIDE_CALL)
 
 # tiers of a matched key part (see the module docstring)
 TIER_GENOTYPE, TIER_EXACT, TIER_BOUND, TIER_FALLBACK = 3, 2, 1, 0
@@ -525,7 +524,7 @@ def sample_tables(calls: pd.DataFrame, genes: tuple[str, ...]) -> SampleTables:
         codes, values = f[name]
         return np.isin(values, texts)[codes]
 
-    usable = ~has("call_status", ("no_call",)) & ~has("lookup_key", ("",))
+    usable = ~has("call_status", (NO_CALL,)) & ~has("lookup_key", ("",))
     key_codes, key_texts = f["lookup_key"]
     n_key = len(key_texts)
     key = (np.where(usable, key_codes, n_key), [*key_texts, NO_RESULT])

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import functools
 import io
-import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -44,9 +43,10 @@ from reportlab.lib import colors
 from reportlab.lib.units import mm
 from reportlab.platypus import ActionFlowable, Flowable, PageBreak, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from pgx import __version__, schema
-from pgx.outputs import temporary_name, writing
-from pgx.placement import CONDITION_COLUMNS, NO_ADVICE, place_drug
+from pgx import __version__, palette, schema
+from pgx.outputs import atomic_path
+from pgx.placement import CONDITION_COLUMNS, place_drug
+from pgx.schema import NO_RESULT
 from pgx.report_layout import (
     _ACCENT,
     _BOTTOM_MARGIN,
@@ -56,7 +56,6 @@ from pgx.report_layout import (
     _INK,
     _MUTED,
     _RULE,
-    _SAFE_URL,
     _TOP_MARGIN,
     PAPERS,
     Block,
@@ -71,6 +70,7 @@ from pgx.report_layout import (
     _is_missing,
     _Lines,
     _markup,
+    _Para,
     _para,
     _pdf_date,
     _records,
@@ -80,6 +80,7 @@ from pgx.report_layout import (
     _styles,
     _text,
 )
+from pgx.report_words import ACTION_TEXT, plain_phenotype, result_label, short_advice, strength, strengths
 
 __all__ = ["ACTION_GROUPS", "GROUPS", "PAPERS", "group_key", "no_result_genes", "plain_phenotype", "render_report",
            "render_reports"]
@@ -99,19 +100,19 @@ class Group:
 
 #: the summary's groups, most urgent first
 GROUPS: tuple[Group, ...] = (
-    Group("avoid", "Avoid", colors.HexColor("#B3261E"), colors.HexColor("#FBE9E7")),
-    Group("alternative", "Use an alternative", colors.HexColor("#C25100"), colors.HexColor("#FFF0E0")),
-    Group("adjust", "Adjust the dose", colors.HexColor("#7A5A00"), colors.HexColor("#FFF6D6")),
+    Group("avoid", "Avoid", colors.HexColor(palette.RED), colors.HexColor("#FBE9E7")),
+    Group("alternative", "Use an alternative", colors.HexColor(palette.ORANGE), colors.HexColor("#FFF0E0")),
+    Group("adjust", "Adjust the dose", colors.HexColor(palette.AMBER), colors.HexColor("#FFF6D6")),
     # the advice turns on a condition the report cannot know (indication, age, risk factors)
     Group("depends", "Depends on indication or situation", colors.HexColor("#8E3B46"), colors.HexColor("#F8E8EA")),
-    Group("monitor", "Monitor", colors.HexColor("#1F5FA8"), colors.HexColor("#E6EFFA")),
+    Group("monitor", "Monitor", colors.HexColor(palette.BLUE), colors.HexColor("#E6EFFA")),
     # the guideline asks for more information first (enzyme activity, clinical findings, family history)
     Group("assess", "Assess first", colors.HexColor("#00696B"), colors.HexColor("#E0F2F1")),
     # a gene the drug needs has no result: its risk is unknown, not absent
     Group("untested", "Not assessed: a gene it needs has no result", colors.HexColor("#6A1B9A"),
           colors.HexColor("#F3E8F8")),
-    Group("usual", "Use as usual", colors.HexColor("#2E7D32"), colors.HexColor("#E9F5EA")),
-    Group("none", "No guideline for this result", colors.HexColor("#5F6368"), colors.HexColor("#F1F3F4")),
+    Group("usual", "Use as usual", colors.HexColor(palette.GREEN), colors.HexColor("#E9F5EA")),
+    Group("none", "No guideline for this result", colors.HexColor(palette.GREY), colors.HexColor("#F1F3F4")),
 )
 _GROUP_BY_KEY = {g.key: g for g in GROUPS}
 
@@ -130,16 +131,23 @@ ACTION_GROUPS: dict[str, str] = {
     "no_guideline_match": "none",  # the guideline has no row for the result
 }
 
-NO_RESULT = "No Result"  # the lookup key of a gene without a usable call (pgx.recommend)
 
 
 def no_result_genes(r: object) -> list[str]:
     """The genes a recommendation row needs that had no result (not tested or not called):
     those its ``phenotypes`` give as ``GENE: No Result`` or its ``lookup_key`` as
     ``GENE=No Result``."""
-    shown = [str(p).partition(":")[0] for p in _as_list(r.phenotypes) if str(p).endswith(f": {NO_RESULT}")]
-    keyed = [k.partition("=")[0] for k in _text(r.lookup_key).split(";") if k.endswith(f"={NO_RESULT}")]
-    return list(dict.fromkeys(gene.strip() for gene in shown + keyed if gene.strip()))
+    phenotypes, key = r.phenotypes, r.lookup_key
+    if type(phenotypes) is tuple and (key is None or type(key) is str):  # rows of _records: hashable
+        return list(_no_result_genes(phenotypes, key))
+    return list(_no_result_genes(tuple(_as_list(phenotypes)), _text(key)))
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _no_result_genes(phenotypes: tuple, lookup_key: str | None) -> tuple[str, ...]:
+    shown = [str(p).partition(":")[0] for p in phenotypes if str(p).endswith(f": {NO_RESULT}")]
+    keyed = [k.partition("=")[0] for k in _text(lookup_key).split(";") if k.endswith(f"={NO_RESULT}")]
+    return tuple(dict.fromkeys(gene.strip() for gene in shown + keyed if gene.strip()))
 
 
 def group_key(r: object) -> str:
@@ -150,19 +158,6 @@ def group_key(r: object) -> str:
     group = ACTION_GROUPS[str(r.action)]
     return "untested" if group == "none" and no_result_genes(r) else group
 
-
-_ACTION_TEXT = {
-    "avoid": "Avoid",
-    "use_alternative": "Use an alternative drug",
-    "consider_alternative": "Consider an alternative drug",
-    "reduce_dose": "Reduce the dose",
-    "increase_dose": "Increase the dose",
-    "monitor": "Monitor",
-    "assess_further": "Assess further before deciding (enzyme activity, clinical findings, family history, testing)",
-    "standard_dose": "Use the standard dose",
-    "no_recommendation": "No recommendation in the guideline for this result",
-    "no_guideline_match": "No guideline recommendation for this result",
-}
 
 _CALL_STATUS_TEXT = {
     "called": "Called",
@@ -517,7 +512,13 @@ def _sorted_recommendations(recs: pd.DataFrame) -> list:
 _SAFE_URL = re.compile(r"^https?://[^\s\"'<>]+$")
 
 
-def _based_on(r: object) -> list[Block]:
+@functools.lru_cache(maxsize=1 << 12)
+def _based_on(r: object) -> tuple[Block, ...]:
+    """Cached per row (rows are hashable named tuples): several sections ask for it."""
+    return tuple(_basis(r))
+
+
+def _basis(r: object) -> list[Block]:
     """The phenotypes a recommendation rests on, one per line; a non-general population;
     a note when a gene it needs had no result (the advice rests on part of the genotype)."""
     lines = _as_list(r.phenotypes) or [k.replace("=", ": ") for k in _text(r.lookup_key).split(";") if k]
@@ -536,21 +537,13 @@ def _based_on(r: object) -> list[Block]:
     return blocks
 
 
-def _strength(r: object) -> str:
-    """'Strong recommendation'; nothing for CPIC's 'No Recommendation' or an empty strength."""
-    strength = _text(r.strength).strip()
-    if not strength or strength.lower() in ("no recommendation", "n/a", "none"):
-        return ""
-    return strength if "recommendation" in strength.lower() else f"{strength} recommendation"
-
-
 def _advice(r: object) -> list[Block]:
     """Action, strength, alternative drugs and our text, as cell blocks.
 
     The dose factor shows only when there is no text: the text already gives the dose,
     often as a range (30-80%) that a single factor would misstate.
     """
-    blocks: list[Block] = [(_ACTION_TEXT[str(r.action)], "cell_b"), (_strength(r), "small")]
+    blocks: list[Block] = [(ACTION_TEXT[str(r.action)], "cell_b"), (strength(r), "small")]
     alternatives = _as_list(r.alternatives)
     if alternatives:
         blocks.append(("Alternatives: " + ", ".join(map(str, alternatives)), "cell"))
@@ -605,8 +598,8 @@ def _merged_advice(e: _Entry) -> list[Block]:
     same apart from their "(CPIC, Strong)" ending are printed once, with both endings."""
     if len(e.rows) == 1:
         return _advice(e.rows[0])
-    strengths = [f"{_text(r.source) or 'Guideline'}: {_strength(r)}" for r in e.rows if _strength(r)]
-    blocks: list[Block] = [(_ACTION_TEXT[e.action], "cell_b"), ("; ".join(dict.fromkeys(strengths)), "small")]
+    said = [f"{_text(r.source) or 'Guideline'}: {strength(r)}" for r in e.rows if strength(r)]
+    blocks: list[Block] = [(ACTION_TEXT[e.action], "cell_b"), ("; ".join(dict.fromkeys(said)), "small")]
     alternatives = list(dict.fromkeys(str(a) for r in e.rows for a in _as_list(r.alternatives)))
     if alternatives:
         blocks.append(("Alternatives: " + ", ".join(alternatives), "cell"))
@@ -664,120 +657,16 @@ def _heading(text: str, style: str = "h1") -> Flowable:
 
 # --- page 2: what to change, and why ----------------------------------------------
 
-def plain_phenotype(gene: str, phenotype: str) -> str:
-    """What a phenotype means, in words a clinician uses; empty when the term says it already.
-
-    General rules over the CPIC phenotype vocabulary (metabolizer status, transporter
-    function, G6PD activity, malignant-hyperthermia susceptibility, HLA carriage), not a
-    table of genes: "Intermediate Metabolizer" of any gene is reduced enzyme activity.
-    """
-    low = re.sub(r"\s*\([^()]*\)$", "", phenotype.strip()).lower()  # "(activity score 1.0)" says nothing more
-    hedge = ""
-    for prefix in ("likely ", "possible "):
-        if low.startswith(prefix):
-            hedge, low = "probably ", low[len(prefix):]
-    levels = {"poor": "little or no", "intermediate": "reduced", "decreased": "reduced", "normal": "usual",
-              "rapid": "increased", "increased": "increased", "ultrarapid": "much increased"}  # fmt: skip
-    word, _, kind = low.partition(" ")
-    if kind == "metabolizer" and word in levels:
-        return f"{hedge}{levels[word]} {gene} enzyme activity"
-    if kind == "function" and word in levels:
-        return f"{hedge}{levels[word]} {gene} function"
-    if low == "indeterminate":
-        return "the result cannot be interpreted; treat it as unknown"
-    if low.startswith("deficient"):
-        return f"{hedge}{gene} deficiency: too little enzyme activity" + (
-            ", with chronic haemolytic anaemia" if "cnsha" in low else "")
-    if low == "variable":
-        return f"{gene} activity may be normal or deficient (cells differ)"
-    if low == "normal":
-        return f"usual {gene} activity"
-    if low == "malignant hyperthermia susceptibility":
-        return "at risk of malignant hyperthermia"
-    if low == "uncertain susceptibility":
-        return "no known risk variant found; this does not rule out malignant-hyperthermia susceptibility"
-    if low.endswith(" positive") or low == "positive":
-        return "carries the allele the guideline names"
-    if low.endswith(" negative") or low == "negative":
-        return "does not carry the allele the guideline names"
-    return ""
-
-
-def _result_label(result: str) -> str:
-    """'CYP2D6: Intermediate Metabolizer' as a line of the plain-language list's head."""
-    gene, _, phenotype = result.partition(":")
-    return f"{gene.strip()} {phenotype.strip()}"
-
-
-_SHORT_ACTION = {
-    "avoid": "avoid",
-    "use_alternative": "use another drug",
-    "consider_alternative": "consider another drug",
-    "reduce_dose": "lower dose",
-    "increase_dose": "higher dose",
-    "monitor": "use with close monitoring",
-    "assess_further": "assess further before use",
-}
-_CONDITION_CHARS = 48
-
-
-def _factor(low: object, high: object) -> str:
-    """A dose factor as page 2 prints it: 75 % of the usual dose, 1.5-2 times it."""
-    lo = float(low)
-    hi = lo if _is_missing(high) else float(high)
-    if hi <= 1:
-        return f"{lo:.0%}" if lo == hi else f"{lo:.0%}-{hi:.0%}"
-    return f"{lo:g}\u00d7" if lo == hi else f"{lo:g}-{hi:g}\u00d7"
-
-
-def _short_advice(r: object) -> str:
-    """One row's advice in a few words, from its structured fields: the condition it holds
-    under, the action, a dose factor or amount, a single dose limit, alternatives."""
-    conditions = [_text(getattr(r, column, "")).strip() for column, _ in CONDITION_COLUMNS]
-    condition = "; ".join(c for c in conditions if c)
-    if len(condition) > _CONDITION_CHARS:
-        condition = condition[: _CONDITION_CHARS - 1].rstrip() + "\u2026"
-    words = _SHORT_ACTION.get(str(r.action), _ACTION_TEXT[str(r.action)].lower())
-    dose = []
-    low = getattr(r, "dose_factor_min", None)
-    if not _is_missing(low):
-        dose.append(f"{_factor(low, getattr(r, 'dose_factor_max', None))} of the usual dose")
-    amount = _text(getattr(r, "dose_amount", "")).strip()
-    if amount:
-        dose.append(amount)
-    caps = [str(c) for c in _as_list(getattr(r, "dose_caps", None))]
-    if len(caps) == 1:
-        dose.append(f"limit {caps[0]}")
-    elif caps:
-        dose.append(f"{len(caps)} dose limits")
-    if dose:
-        words += f" ({', '.join(dose)})"
-    alternatives = [str(a) for a in _as_list(r.alternatives)]
-    if alternatives and r.action in ("use_alternative", "consider_alternative"):
-        words += ", e.g. " + ", ".join(alternatives[:3])
-    return f"if {condition}: {words}" if condition else words
-
-
-def _strengths(rows: list) -> str:
-    """'CPIC strong, DPWG': each source once, with its strength when it gives one."""
-    said: dict[str, str] = {}
-    for r in rows:
-        source = _text(r.source).strip() or "guideline"
-        strength = _strength(r).replace(" recommendation", "").lower()
-        said[source] = said.get(source) or strength
-    return ", ".join(f"{source} {strength}".strip() for source, strength in said.items())
-
-
 def _drug_line(drug: str, drug_entries: list[_Entry], refs: _Refs) -> _Rich:
     """One drug on page 2: its name, each advice in a few words (in its group's colour),
     who says so and how strongly, and its reference numbers."""
     f = _fonts()
     runs: list[Run] = [(drug, f.bold, 8.5, _INK)]
     for i, e in enumerate(drug_entries):
-        phrases = list(dict.fromkeys(_short_advice(r) for r in e.rows))
+        phrases = list(dict.fromkeys(short_advice(r) for r in e.rows))
         runs.append((" \u2013" if i == 0 else ";", f.regular, 8.5, _INK))
         runs.append((" " + "; ".join(phrases), f.bold, 8, e.group.colour))
-        runs.append((f" ({_strengths(e.rows)})", f.regular, 7, _MUTED))
+        runs.append((f" ({strengths(e.rows)})", f.regular, 7, _MUTED))
     runs.append((" " + _cite(refs.numbers(r for e in drug_entries for r in e.rows)), f.regular, 7, _MUTED))
     if not all(_drawable(t) for t, *_ in runs):  # a symbol the main font lacks: spelled out
         runs = [(_markup_free(t), font, size, colour) for t, font, size, colour in runs]
@@ -815,7 +704,7 @@ def _answer(entries: list[_Entry], refs: _Refs) -> list:
     urgency = {drug: min(rank[e.group.key] for e in drug_entries) for drug, drug_entries in per_drug.items()}
     # the most urgent result first (an "avoid" before a dose change), then the one with most drugs
     for results, drugs in sorted(by_results.items(), key=lambda kv: (min(urgency[d] for d in kv[1]), -len(kv[1]), kv[0])):
-        label = " and ".join(_result_label(x) for x in results) or "Gene results not recorded"
+        label = " and ".join(result_label(x) for x in results) or "Gene results not recorded"
         meanings = list(dict.fromkeys(m for x in results if (m := plain_phenotype(*(y.strip() for y in x.split(":", 1))))))
         head: list[Run] = [(label, f.bold, 9, _ACCENT)]
         if meanings:
@@ -1152,16 +1041,17 @@ def render_report(
     provenance = {str(k): _text(v) for k, v in provenance.items()}
     pdf = _build(str(sample_id), calls, recommendations, provenance, str(batch), paper, appendix)
     out_path = Path(out_path)
-    with writing(out_path):  # a full disk or read-only folder: pgx: error, not a traceback
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = temporary_name(out_path)  # names this process, so a killed run's is cleaned later
-        try:
-            with open(tmp, "xb") as fh:  # honours the umask, unlike tempfile's 0600
-                fh.write(pdf)
-            os.replace(tmp, out_path)
-        finally:
-            tmp.unlink(missing_ok=True)
+    with atomic_path(out_path) as tmp:  # a full disk or read-only folder: pgx: error, not a traceback
+        tmp.write_bytes(pdf)
     return out_path
+
+
+def warm_up() -> None:
+    """Register the fonts and build the styles and static blocks now, before a pool forks,
+    so that every worker inherits them instead of building its own."""
+    _fonts()
+    _styles()
+    _static_blocks()
 
 
 def render_reports(jobs: list[tuple], provenance: dict[str, str], batch: str, *, paper: str = "A4",

@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
 
 import pandas as pd
@@ -44,6 +45,11 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, Paragraph
+
+from pgx import palette
+
+if TYPE_CHECKING:  # annotations only: pgx.report imports this module
+    from pgx.report import Group
 
 # --- fonts and safe text ------------------------------------------------------------
 
@@ -155,12 +161,17 @@ def _markup(value: object) -> str:
 
 
 def _is_missing(value: object) -> bool:
+    kind = type(value)
+    if kind is str:  # the common case first: these run a few hundred thousand times a batch
+        return False
     if value is None or value is pd.NA or value is pd.NaT:
         return True
     return isinstance(value, float) and math.isnan(value)
 
 
 def _text(value: object, missing: str = "") -> str:
+    if type(value) is str:
+        return value
     return missing if _is_missing(value) else str(value)
 
 
@@ -191,11 +202,11 @@ def _side_margin(paper: str) -> float:
     """The left and right page margin on ``paper`` that centres the common text block."""
     return (PAPERS[paper][0] - _FRAME_W) / 2 - _FRAME_PAD
 
-_INK = colors.HexColor("#1A1A1A")
-_MUTED = colors.HexColor("#5F6368")
-_RULE = colors.HexColor("#B0B5BA")
-_HEAD_BG = colors.HexColor("#E8EAED")
-_ACCENT = colors.HexColor("#1F3A5F")
+_INK = colors.HexColor(palette.INK)
+_MUTED = colors.HexColor(palette.MUTED)
+_RULE = colors.HexColor(palette.RULE)
+_HEAD_BG = colors.HexColor(palette.HEAD_BG)
+_ACCENT = colors.HexColor(palette.ACCENT)
 _CELL_PAD = 4
 
 

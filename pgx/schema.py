@@ -33,12 +33,14 @@ GENOTYPE_STATUSES = (
 )
 
 #: call_status of one sample x gene
-CALL_STATUSES = (
-    "called",  # one best diplotype
-    "ambiguous",  # several diplotypes tie; all are listed in `alternatives`
-    "no_call",  # nothing could be called; `warnings` says why
-    "outside_call",  # taken from an outside-call file, not from the VCF
-)
+CALLED = "called"  # one best diplotype
+AMBIGUOUS = "ambiguous"  # several diplotypes tie; all are listed in `alternatives`
+NO_CALL = "no_call"  # nothing could be called; `warnings` says why
+OUTSIDE_CALL = "outside_call"  # taken from an outside-call file, not from the VCF
+CALL_STATUSES = (CALLED, AMBIGUOUS, NO_CALL, OUTSIDE_CALL)
+
+#: the lookup key of a gene without a usable call, as CPIC writes it
+NO_RESULT = "No Result"
 
 #: machine-readable reasons on a call (``calls.reason_codes``); the prose is in ``warnings``
 CALL_REASONS: dict[str, str] = {
@@ -306,7 +308,7 @@ COLUMN_DOCS: dict[str, dict[str, str]] = {
         "reason_codes": (
             "machine-readable reasons behind the call's status and warnings, one of: "
             + _one_of(tuple(CALL_REASONS))
-            + " (meanings in `pgx.schema.CALL_REASONS`)"
+            + " (meanings under \"Reason codes\" below, from `pgx.schema.CALL_REASONS`)"
         ),
         "warnings": "why a call is incomplete or uncertain, in words (the same reasons as `reason_codes`, with details)",
         "kb_version": "version of the knowledge base used",

@@ -31,7 +31,6 @@ Everything is deterministic for a seed: the same call writes byte-identical file
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,10 +38,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pgx.builds import GRCH38, LENGTHS
+from pgx.builds import GRCH38, LENGTHS, is_mito_contig
 from pgx.errors import KnowledgeBaseError
-from pgx.builds import is_mito_contig
 from pgx.naming import IUPAC, format_diplotype, sort_alleles
+from pgx.outputs import atomic_indexed, atomic_path
 
 GRCH38_LENGTHS = LENGTHS[GRCH38]
 
@@ -263,9 +262,8 @@ def simulate_cohort(
         kb, assignment, out_dir, phased=phased, seed=seed, mito_ploidy=mito_ploidy, unphased=unphased, missing=missing
     )
     frame = outside_frame(list(cases))
-    tmp = Path(out_dir) / f"{OUTSIDE_NAME}.tmp"
-    frame.to_csv(tmp, sep="\t", index=False, lineterminator="\n")
-    os.replace(tmp, Path(out_dir) / OUTSIDE_NAME)
+    with atomic_path(Path(out_dir) / OUTSIDE_NAME) as tmp:
+        frame.to_csv(tmp, sep="\t", index=False, lineterminator="\n")
     return out
 
 
@@ -455,17 +453,10 @@ def write_vcf(text: str, path: Path) -> Path:
     """
     from pgx.vcf import bgzip_vcf
 
-    plain = path.with_name(path.name + ".tmp.vcf")
-    tmp_gz = path.with_name(path.name + ".tmp.gz")
-    tmp_tbi = Path(f"{tmp_gz}.tbi")
-    try:
+    with atomic_indexed(path) as staged:
+        plain = staged.with_name(staged.name + ".vcf")
         plain.write_text(text)
-        bgzip_vcf(plain, tmp_gz, index="tbi")
-        os.replace(tmp_tbi, Path(f"{path}.tbi"))
-        os.replace(tmp_gz, path)
-    finally:
-        for leftover in (plain, tmp_gz, tmp_tbi):
-            leftover.unlink(missing_ok=True)
+        bgzip_vcf(plain, staged, index="tbi")
     return path
 
 
@@ -497,7 +488,6 @@ def truth_frame(
 
 def write_truth(frame: pd.DataFrame, path: Path) -> Path:
     """Write the truth TSV atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    frame.to_csv(tmp, sep="\t", index=False, lineterminator="\n")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, sep="\t", index=False, lineterminator="\n")
     return path

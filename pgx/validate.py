@@ -21,7 +21,8 @@ one of ours) is absent from the input (no record, filled as reference or missing
 the locus that decides what a split legacy name means now is absent. Concordance is over
 resolvable rows; the others are counted by reason. ``CONFLICT`` rows count as concordant
 when either source's diplotype matches. Every row that is not an exact match gets a
-machine-made reason and its kind (``reason_kind``); the rows that still disagree once
+machine-made reason and its kind (one of :data:`REASON_KINDS`, set where the reason is
+made, never parsed back from its text); the rows that still disagree once
 legacy names are translated are the *true disagreements*.
 """
 
@@ -66,13 +67,13 @@ def compare(calls: pd.DataFrame, truth: pd.DataFrame, kb) -> pd.DataFrame:
         flags = set(filter(None, re.split(r"[;,\s]+", t.flags)))
         unresolvable = _unresolvable(kb, t.gene, tr, flags, t.diplotype, call)
         if exact:
-            reason = ""
+            kind, reason = AGREES, ""
         elif unresolvable == UNDEFINED:
-            reason = "truth diplotype undefined or unparsable"
+            kind, reason = TRUTH_UNDEFINED, "truth diplotype undefined or unparsable"
         elif legacy_exact and not unresolvable:
-            reason = "agrees once legacy names are translated: " + "; ".join(tr.notes)
+            kind, reason = AGREES_LEGACY, "agrees once legacy names are translated: " + "; ".join(tr.notes)
         else:
-            reason = _reason(kb, t.gene, tr, flags, call)
+            kind, reason = _reason(kb, t.gene, tr, flags, call)
         rows.append(
             {
                 "sample": t.sample,
@@ -93,12 +94,10 @@ def compare(calls: pd.DataFrame, truth: pd.DataFrame, kb) -> pd.DataFrame:
                 "legacy_exact": legacy_exact,
                 "function": function,
                 "reason": reason,
+                "kind": kind,
             }
         )
-    out = pd.DataFrame(rows)
-    if not out.empty:
-        out["kind"] = out["reason"].map(reason_kind)
-    return out
+    return pd.DataFrame(rows)
 
 
 def _unresolvable(kb, gene: str, tr: Translation, flags: set[str], text: str, call) -> str:
@@ -118,31 +117,27 @@ def _unresolvable(kb, gene: str, tr: Translation, flags: set[str], text: str, ca
     return ""
 
 
-_REASON_KINDS = (
-    (r"^$", "agrees"),
-    (r"^agrees once legacy names", "agrees after legacy translation"),
-    (r"^no call", "our no-call"),
-    (r"structural variant", "SV / copy number"),
-    (r"legacy name without", "legacy name without a current equivalent"),
-    (r"not in current definitions", "allele not in current definitions"),
-    (r"deciding what the legacy name", "legacy name undecided by the input"),
-    (r"undefined or unparsable", "truth undefined / platform-specific"),
-    (r"assumed reference", "variant absent from the input"),
-    (r"allele names differ", "same phenotype, different name"),
-    (r"none of the tested alleles", "truth *1 = untested (targeted assay)"),
-    (r"different number of copies", "copy number differs (input vs truth)"),
-    (r"does not carry the defining", "genotypes differ between the sources"),
-    (r"ambiguous", "our call is ambiguous"),
-    (r"puts them together on one chromosome", "phase differs (input vs truth)"),
-)
-
-
-def reason_kind(reason: str) -> str:
-    """The kind of a disagreement reason, for summary tables ("unexplained" if none fits)."""
-    for pattern, kind in _REASON_KINDS:
-        if re.search(pattern, reason):
-            return kind
-    return "unexplained"
+#: the kinds of ``compare``'s reasons (its ``kind`` column), for summary tables
+AGREES = "agrees"
+AGREES_LEGACY = "agrees after legacy translation"
+OUR_NO_CALL = "our no-call"
+SV = "SV / copy number"
+LEGACY_WITHOUT_MEANING = "legacy name without a current equivalent"
+NOT_CURRENT = "allele not in current definitions"
+LEGACY_UNDECIDED = "legacy name undecided by the input"
+TRUTH_UNDEFINED = "truth undefined / platform-specific"
+VARIANT_ABSENT = "variant absent from the input"
+OTHER_NAME = "same phenotype, different name"
+UNTESTED = "truth *1 = untested (targeted assay)"
+COPY_NUMBER_DIFFERS = "copy number differs (input vs truth)"
+GENOTYPES_DIFFER = "genotypes differ between the sources"
+AMBIGUOUS_CALL = "our call is ambiguous"
+PHASE_DIFFERS = "phase differs (input vs truth)"
+UNEXPLAINED = "unexplained"
+REASON_KINDS = (
+    AGREES, AGREES_LEGACY, OUR_NO_CALL, SV, LEGACY_WITHOUT_MEANING, NOT_CURRENT, LEGACY_UNDECIDED, TRUTH_UNDEFINED,
+    VARIANT_ABSENT, OTHER_NAME, UNTESTED, COPY_NUMBER_DIFFERS, GENOTYPES_DIFFER, AMBIGUOUS_CALL, PHASE_DIFFERS, UNEXPLAINED,
+)  # fmt: skip
 
 
 def _call_pairs(call) -> set[tuple[str, str]]:
@@ -162,34 +157,36 @@ def _absent_positions(call) -> set[int]:
     return {int(x) for x in call["assumed_reference_positions"]} | {int(x) for x in call["missing_positions"]}
 
 
-def _reason(kb, gene: str, tr: Translation, flags: set[str], call) -> str:
-    """A first, mechanical explanation of a disagreement (after legacy translation)."""
+def _reason(kb, gene: str, tr: Translation, flags: set[str], call) -> tuple[str, str]:
+    """(kind, text): a first, mechanical explanation of a disagreement (after legacy translation)."""
     if "SV" in flags:
-        return "structural variant / copy number (not resolvable from SNVs and indels)"
+        return SV, "structural variant / copy number (not resolvable from SNVs and indels)"
     if tr.untranslatable:
-        return "truth names allele(s) without a current meaning: " + "; ".join(tr.untranslatable)
+        kind = LEGACY_WITHOUT_MEANING if any("legacy name without" in u for u in tr.untranslatable) else NOT_CURRENT
+        return kind, "truth names allele(s) without a current meaning: " + "; ".join(tr.untranslatable)
     options = tr.options
     if not options:
-        return "truth diplotype undefined or unparsable"
+        return TRUTH_UNDEFINED, "truth diplotype undefined or unparsable"
     said = f" (truth in current names: {' or '.join('/'.join(p) for p in options)})" if tr.legacy else ""
-    return _mechanical_reason(kb, gene, tr, call) + said
+    kind, text = _mechanical_reason(kb, gene, tr, call)
+    return kind, text + said
 
 
-def _mechanical_reason(kb, gene: str, tr: Translation, call) -> str:
+def _mechanical_reason(kb, gene: str, tr: Translation, call) -> tuple[str, str]:
     options = tr.options
     absent = _absent_deciding_loci(tr, call)
     if absent:
-        return (
+        return LEGACY_UNDECIDED, (
             f"the locus deciding what the legacy name means now ({', '.join(absent)}) is absent from the input "
             "and was assumed reference or left missing: " + "; ".join(tr.notes)
         )
     if call["call_status"] == "no_call":
-        return "no call: " + "; ".join(call["warnings"])
+        return OUR_NO_CALL, "no call: " + "; ".join(call["warnings"])
     if call["call_status"] == "ambiguous":
-        return "our call is ambiguous between the listed alternatives"
+        return AMBIGUOUS_CALL, "our call is ambiguous between the listed alternatives"
     assumed = _assumed_truth_positions(kb, gene, options, call)
     if assumed:
-        return (
+        return VARIANT_ABSENT, (
             "the truth allele's defining position(s) "
             + ", ".join(map(str, assumed))
             + " are absent from the input and were assumed reference"
@@ -197,32 +194,32 @@ def _mechanical_reason(kb, gene: str, tr: Translation, call) -> str:
     ours = _call_pairs(call)
     if any(_phenotype(kb, gene, p) == call["phenotype"] for p in options) and ours and call["phenotype"]:
         diff = sorted({a for p in options for a in p} ^ {a for p in ours for a in p})
-        return f"same phenotype, allele names differ ({', '.join(diff)})"
+        return OTHER_NAME, f"same phenotype, allele names differ ({', '.join(diff)})"
     lacking = _variants_not_in_input(kb, gene, options, ours)
     if lacking:
-        return (
+        return GENOTYPES_DIFFER, (
             f"the input does not carry the defining variant(s) of {lacking}, and the call was made "
             "with those positions read: the sources' genotypes differ there"
         )
     tested = _tested_allele_dosage(options, ours)
     if tested:
-        return (
+        return COPY_NUMBER_DIFFERS, (
             f"the input's genotypes give a different number of copies of {tested}, an allele the truth also names "
             "(a deletion or duplication hidden in the genotypes, or a genotype error in one source)"
         )
     untested = _untested_variants(kb, gene, options, ours)
     if untested:
-        return (
+        return UNTESTED, (
             f"the call names {untested}: alleles carrying every variant of the truth's allele and more "
             "(truth *1 may mean 'none of the tested alleles'); a targeted assay may not test the extra variants"
         )
     cis = _combined_in_cis(kb, gene, options, ours)
     if cis:
-        return (
+        return PHASE_DIFFERS, (
             f"the call carries every variant of the truth's alleles but puts them together on one chromosome "
             f"({cis}) where the truth has them on two: the input's phasing and the truth differ"
         )
-    return "different call: to investigate"
+    return UNEXPLAINED, "different call: to investigate"
 
 
 def _combined_in_cis(kb, gene: str, options, ours: set) -> str | None:

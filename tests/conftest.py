@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: where CI keeps the upstream data: a ``shared`` directory beside the checkout
 SHARED_DATA = Path(os.environ.get("PGX_SHARED_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")

@@ -1,4 +1,4 @@
-"""Checking a batch before anything runs (``pgx.pipeline.check_batch``), the workflow's
+"""Checking a batch before anything runs (``pgx.input_check.check_batch``), the workflow's
 ``check_inputs`` rule that calls it, and the lab-staff command ``pgx batch``."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pgx.batch import Progress, default_name, find_vcfs
-from pgx.pipeline import check_batch
+from pgx.input_check import check_batch
 from tests.conftest import kb_loci_for
 
 REPO = Path(__file__).resolve().parents[1]

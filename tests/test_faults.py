@@ -21,7 +21,7 @@ import pytest
 from pgx.cohort import MANIFEST_NAME, build_cohort
 from pgx.errors import IncompleteRunError
 from pgx.kb import load_kb
-from pgx.outputs import RUN_MARKER, clean_stale_temporaries, run_problem, temporary_name, verify_run
+from pgx.outputs import clean_stale_temporaries, run_problem, temporary_name, verify_run
 from pgx.pipeline import render_batch_reports, run_batch
 from pgx.sample_ids import INDEX_NAME, read_file_index
 from pgx.simulate import simulate_cohort

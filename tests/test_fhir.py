@@ -194,14 +194,16 @@ def test_implications_code_the_drug_in_rxnorm_and_cite_the_guideline(demo_run, t
 
 def test_tasks_are_proposals_coded_by_action_for_their_implication(demo_run, tables):
     paths, _ = demo_run
+    _, recs, _ = tables
     bundle = parsed(paths["fhir"] / "SIM0004.json")
     urls = by_url(bundle)
     tasks = resources(bundle, "Task", "medication-recommendation")
-    assert tasks
+    changes = recs[(recs["sample_id"] == "SIM0004") & recs["action"].astype(str).isin(fx.TASK_ACTIONS)]
+    assert len(tasks) == len(changes) > 0  # one per advised change; the usual dose is no task
     for task in tasks:
         assert (task.status, task.intent) == ("requested", "proposal")
         (action,) = codings(task.code, fx.ACTION_SYSTEM)
-        assert action[1] in fx.ADVICE_ACTIONS
+        assert action[1] in fx.TASK_ACTIONS
         loinc = fx.ACTIONS[action[1]][1]
         assert codings(task.code, fx.LOINC) == ([(fx.LOINC, loinc[0])] if loinc else [])
         reason = urls[task.reasonReference.reference]
@@ -247,9 +249,9 @@ def test_a_gene_without_result_never_gives_something_that_looks_like_a_result(de
                 assert rec["drug"] in notes
 
 
-def test_bundles_are_the_same_bytes_when_written_again(demo_run, tmp_path):
+def test_bundles_are_the_same_bytes_when_written_again_by_two_workers(demo_run, tmp_path):
     paths, _ = demo_run
-    again = fx.write_fhir_bundles(paths["calls"].parent, tmp_path / "fhir")
+    again = fx.write_fhir_bundles(paths["calls"].parent, tmp_path / "fhir", workers=2)
     for path in again:
         assert path.read_bytes() == (paths["fhir"] / path.name).read_bytes()
 
@@ -273,12 +275,12 @@ def _call(gene: str, **fields) -> dict:
 
 def test_ambiguous_call_lists_its_alternatives_and_genes_not_run_are_not_assessed():
     kb = load_kb()
-    calls = pd.DataFrame([
+    calls = [
         _call("CYP2C19", call_status="ambiguous", diplotype="*1/*2 or *1/*3", alternatives=["*1/*2", "*1/*3"],
               phenotype="Intermediate Metabolizer", lookup_key="Intermediate Metabolizer", reason_codes=["tie"],
               warnings=["several diplotypes fit equally well"]),
-    ])  # fmt: skip
-    recs = pd.DataFrame(columns=["sample_id", "drug", "action", "genes", "phenotypes", "lookup_key", "source"])
+    ]  # fmt: skip
+    recs: list[dict] = []
     patient = PatientData("P1", calls, recs, {"kb_version": kb.version, "batch": "b", "pipeline_version": "x"}, "run1")
     bundle = Bundle.model_validate_json(fx.bundle_json(patient, fx.FhirCodes(kb)))
     genotypes = {gene_of(o): o for o in resources(bundle, "Observation", "genotype")}
@@ -366,3 +368,15 @@ def test_the_example_bundle_in_docs_parses_and_uses_the_guides_codes():
     genotypes = resources(bundle, "Observation", "genotype")
     assert genotypes and all(codings(o.code) == [(fx.LOINC, "84413-4")] for o in genotypes)
     assert resources(bundle, "Task", "medication-recommendation")
+
+
+def test_batch_writer_gives_each_patient_the_bytes_of_the_one_patient_writer(demo_run):
+    from pgx.patient_files import read_patients
+    from pgx.patient_json import patient_json
+
+    paths, _ = demo_run
+    index = read_file_index(paths["json"] / INDEX_NAME)
+    patients = read_patients(paths["calls"].parent)
+    assert len(patients) == len(index)
+    for patient in patients:
+        assert (paths["json"] / index[patient.sample_id]).read_bytes() == patient_json(patient)

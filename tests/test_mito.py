@@ -305,7 +305,7 @@ def test_annotate_writes_chrm_variants_with_their_allele(kb, loci, make_vcf, tmp
 
 
 def test_batch_check_reports_the_refused_chrm_under_an_explicit_build(kb, loci, make_vcf, tmp_path):
-    from pgx.pipeline import check_batch
+    from pgx.input_check import check_batch
 
     path = carrier_vcf(make_vcf, tmp_path / "b37.vcf", loci, {"S": {1555: "1"}}, contigs=[])
     out = tmp_path / "checks.txt"

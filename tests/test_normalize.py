@@ -17,7 +17,7 @@ import pytest
 from pgx.genotypes import MISSING, STATUS_ASSUMED_REFERENCE, STATUS_CALLED
 from pgx.kb import load_kb
 from pgx.calling import call_diplotypes
-from pgx.normalize import ContextError, ShiftIndex, context_from_hgvs, normalize
+from pgx.normalize import ContextError, context_from_hgvs, normalize
 from pgx.vcf import read_genotypes
 from tests.conftest import SHARED_DATA, loci_table, requires_shared_data
 

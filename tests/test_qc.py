@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import gzip
 import html
-import re
 import shutil
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from pgx import qc
 from pgx.kb import load_kb
 from pgx.outputs import read_table, write_table
 from pgx.pipeline import run_batch
+from pgx.schema import CALL_REASONS
 from pgx.simulate import simulate_cohort
 from pgx.vcf import bgzip_vcf
 
@@ -176,7 +176,7 @@ def test_sections_report_what_the_batch_holds(page, batch):
     assert f"{len(MISSING_SAMPLES)} of {N} samples miss at least one KB position" in parsed["missing"]["text"]
     assert f"CYP2C19 ({batch['blanked']})" in parsed["missing"]["text"]
     assert batch["novel"] in parsed["novel"]["text"] and NOVEL_SAMPLE in parsed["novel"]["text"]
-    assert "allele(s) that no definition names, at defining positions: …" in parsed["warnings"]["text"]
+    assert "novel_variant" in parsed["warnings"]["text"] and CALL_REASONS["novel_variant"] in parsed["warnings"]["text"]
     assert "Ambiguous" in parsed["call-rates"]["text"] and "CYP2C19" in parsed["phenotypes"]["text"]
 
 
@@ -224,47 +224,29 @@ def calls_frame(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame([{**base, **r} for r in rows])
 
 
-@pytest.mark.parametrize(
-    "a, b",
-    [
-        ("19 of 35 positions absent from the input were assumed reference (--assume-reference)",
-         "66 of 83 positions absent from the input were assumed reference (--assume-reference)"),
-        ("variant(s) that no known allele contains: chr10:94942231:G>T",
-         "variant(s) that no known allele contains: chr10:1:A>C, chr10:2:G>T"),
-        ("could not be assessed (a defining position is missing): *42", "could not be assessed (a defining position is missing): *2, *3"),
-        ("partial genotypes treated as missing at 94761900", "partial genotypes treated as missing at 94761900, 94762760"),
-        ("more variant alleles than haplotypes (c.5360C>T, c.6178G>T); the lowest-function ones are reported",
-         "more variant alleles than haplotypes (c.10097G>A, c.11798A>G, c.4711A>G); the lowest-function ones are reported"),
-    ],
-)  # fmt: skip
-def test_warning_kind_takes_particulars_out(a, b):
-    assert qc.warning_kind(a) == qc.warning_kind(b)
-    assert not re.search(r"\d{2,}", qc.warning_kind(a))
-
-
-def test_warning_kind_keeps_gene_names():
-    assert qc.warning_kind("no CYP2C19 position present in the input (gene not covered)") == (
-        "no CYP2C19 position present in the input (gene not covered)"
-    )
-
-
-def test_warning_table_counts_results_and_samples_per_kind():
+def test_reason_table_counts_calls_and_samples_per_code():
     calls = calls_frame(
         [
-            {"sample_id": "A", "gene": "CYP2C19", "warnings": ["3 of 40 positions absent were assumed reference"]},
-            {"sample_id": "A", "gene": "TPMT", "warnings": ["5 of 9 positions absent were assumed reference"]},
-            {"sample_id": "B", "gene": "TPMT", "warnings": ["5 of 9 positions absent were assumed reference", "x: 1"]},
+            {"sample_id": "A", "gene": "CYP2C19", "reason_codes": ["assumed_reference"], "warnings": ["3 of 40 assumed"]},
+            {"sample_id": "A", "gene": "TPMT", "reason_codes": ["assumed_reference", "tie"], "warnings": ["5 of 9 assumed"]},
+            {"sample_id": "B", "gene": "TPMT", "reason_codes": ["assumed_reference"], "warnings": ["5 of 9 assumed", "x: 1"]},
+            {"sample_id": "C", "gene": "TPMT", "reason_codes": [], "warnings": []},
         ]
     )
-    table = qc.warning_table(calls).set_index("kind")
-    assert table.loc["N of N positions absent were assumed reference", ["calls", "samples"]].tolist() == [3, 2]
-    assert table.loc["N of N positions absent were assumed reference", "genes"] == "CYP2C19, TPMT"
-    assert table.loc["x: …", "calls"] == 1
+    table = qc.reason_table(calls).set_index("code")
+    assert list(table.index) == ["assumed_reference", "tie"]  # most calls first
+    assert table.loc["assumed_reference", ["calls", "samples"]].tolist() == [3, 2]
+    assert table.loc["assumed_reference", "genes"] == "CYP2C19, TPMT"
+    assert table.loc["tie", "meaning"] == CALL_REASONS["tie"]
+    assert table.loc["tie", ["calls", "samples"]].tolist() == [1, 1]
 
 
-def test_null_warning_entries_are_counted_not_listed():
+def test_reason_table_of_calls_without_codes_is_empty():
+    assert qc.reason_table(calls_frame([{"sample_id": "A", "gene": "G", "warnings": ["w"]}])).empty
+
+
+def test_null_warning_entries_are_counted():
     calls = calls_frame([{"sample_id": "A", "gene": "G", "warnings": [None, "w"]}, {"sample_id": "B", "gene": "G", "warnings": [None]}])
-    assert qc.warning_table(calls)["kind"].tolist() == ["w"]
     assert qc.null_warnings(calls) == 2
 
 
@@ -426,10 +408,9 @@ def test_qc_report_of_the_1000_genomes_samples(shared_data, tmp_path):
     assert qc.NO_POPULATION not in pop_text  # every sample is in samples.tsv
     rates = qc.population_rates(read_table(results / "calls.parquet"), populations)
     assert len(rates) == 5 * len(GENES) and (rates["call_rate"] >= 0.99).all()
-    # the assume_reference warning is one kind, whatever the counts in its text
-    warnings = qc.warning_table(read_table(results / "calls.parquet"))
-    assumed = warnings[warnings["kind"].str.contains("were assumed reference (--assume-reference)", regex=False)]
-    assert len(assumed) == 1 and assumed["calls"].iloc[0] >= 3202 * len(GENES) - 20
+    # every call that assumed reference counts under one code, whatever the counts in its text
+    reasons = qc.reason_table(read_table(results / "calls.parquet")).set_index("code")
+    assert reasons.loc["assumed_reference", "calls"] >= 3202 * len(GENES) - 20
 
 
 def test_genotypes_are_read_in_batches_with_the_same_result(batch, populations, tmp_path, monkeypatch):

@@ -151,7 +151,17 @@ def test_wobble_codes_that_allow_the_reference_base_define_nothing():
             assert ref[pos] not in {"R": "AG", "Y": "CT", "S": "CG", "W": "AT", "K": "GT", "M": "AC"}.get(base, base), (allele, pos, base)
 
 
-def test_a_no_call_is_its_own_kind_whatever_its_message_mentions():
-    from pgx.validate import reason_kind
-
-    assert reason_kind("no call: 3 positions were assumed reference (--assume-reference)") == "our no-call"
+def test_a_no_call_is_its_own_kind_whatever_its_message_mentions(run):
+    """The kind is set where the reason is made: a no-call whose warning speaks of assumed
+    reference is still "our no-call", not "variant absent from the input"."""
+    kb, _, paths = run
+    calls = pd.read_parquet(paths["calls"])
+    calls["call_status"] = calls["call_status"].astype(str)
+    i = calls.index[calls["sample_id"] == "A"][0]
+    calls.at[i, "call_status"] = "no_call"
+    calls.at[i, "diplotype"] = None
+    calls.at[i, "phenotype"] = None
+    calls.at[i, "warnings"] = ["3 positions were assumed reference (--assume-reference)"]
+    truth = pd.DataFrame({"sample": ["A"], "gene": ["CYP2C19"], "diplotype": ["*1/*3"], "flags": [""], "alt_diplotype": [""]})
+    row = compare(calls, truth, kb).set_index("sample").loc["A"]
+    assert row["kind"] == "our no-call" and "assumed reference" in row["reason"]

@@ -6,7 +6,6 @@ from ``tests/data`` named after the bug it pins.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np

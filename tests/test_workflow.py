@@ -160,6 +160,22 @@ def test_outside_calls_file_is_an_input_of_call(workdir):
     assert "cyp2d6.tsv" in out
 
 
+def test_pharmcat_outside_call_file_in_the_sheet_fills_the_named_sample(workdir):
+    (workdir / "SIM0003.outside.tsv").write_text("CYP2D6\t*1/*4\n")  # PharmCAT's format: no header, one sample
+    write_sheet(
+        workdir,
+        "batch\tvcf\toutside_calls\toutside_calls_sample\nb1\tresources/demo/simulated.vcf.gz\tSIM0003.outside.tsv\tSIM0003\n",
+    )
+    result = snakemake(
+        "--cores", "1", "--directory", str(workdir), "--config", "reports=False", "fhir=False", "patient_json=False",
+        "genes=[CYP2C19]", "--", "results/b1/calls.parquet", cwd=workdir,
+    )  # fmt: skip
+    assert result.returncode == 0, output_of(result)
+    calls = pq.read_table(workdir / "results" / "b1" / "calls.parquet").to_pandas()
+    outside = calls[calls["call_status"] == "outside_call"]
+    assert outside[["sample_id", "gene", "diplotype"]].values.tolist() == [["SIM0003", "CYP2D6", "*1/*4"]]
+
+
 def test_missing_sample_sheet_is_named(workdir):
     (workdir / "config" / "samples.tsv").unlink()
     result = snakemake("-n", "--directory", str(workdir), cwd=workdir)

@@ -35,7 +35,7 @@ import pandas as pd
 
 from pgx.errors import KnowledgeBaseError
 from pgx.kb_build import dpwg
-from pgx.kb_build.advice import Advice, Names, Reading, condition_kind, read_text, with_conditions
+from pgx.kb_build.advice import Names, condition_kind, read_text, with_conditions
 from pgx.kb_build.wording import render_text
 from pgx.schema import ACTIONS, KB_TABLES
 

@@ -13,7 +13,7 @@ rule fhir:
     params:
         results_dir=lambda wildcards, input: Path(input.calls).parent,
         kb=get_kb(),
-    threads: 1
+    threads: config["threads"]
     resources:
         mem_mb=memory_per_attempt(2000),
         runtime=runtime_per_attempt(60),

@@ -1,6 +1,6 @@
 """Rule `check_inputs`: check every VCF of a batch before anything is called.
 
-Thin shim over `pgx.pipeline.check_batch` (the same checks `pgx batch` runs first). It
+Thin shim over `pgx.input_check.check_batch` (the same checks `pgx batch` runs first). It
 writes results/<batch>/checks.txt (files, problems, notes, missing genotypes per gene)
 and fails listing every problem at once, one per line, at the end of the log.
 """
@@ -17,7 +17,7 @@ except ImportError:  # --use-conda: the env has pgx's dependencies; pgx is this 
     sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))
 
 from pgx.kb import load_kb
-from pgx.pipeline import check_batch
+from pgx.input_check import check_batch
 
 params = snakemake.params
 problems = check_batch(

@@ -17,6 +17,10 @@ except ImportError:  # --use-conda: the env has pgx's dependencies; pgx is this 
 from pgx.fhir import write_fhir_bundles
 from pgx.kb import load_kb
 
+# one worker per thread Snakemake gave this rule, so it stays within --cores
 write_fhir_bundles(
-    Path(snakemake.params.results_dir), Path(snakemake.output.bundles), kb=load_kb(snakemake.params.kb or None)
+    Path(snakemake.params.results_dir),
+    Path(snakemake.output.bundles),
+    kb=load_kb(snakemake.params.kb or None),
+    workers=snakemake.threads,
 )
