@@ -50,7 +50,7 @@ from pgx import __version__
 from pgx.errors import KnowledgeBaseError
 from pgx.kb import KnowledgeBase, load_kb
 from pgx.patient_files import PatientData, cell_items as _items, cell_text as _text, cell_value as _value, in_pool, read_patients, write_documents
-from pgx.schema import CALL_REASONS
+from pgx.schema import CALL_REASONS, NO_RESULT
 
 # --- code systems and profiles (docs/fhir.md) ---------------------------------------------
 
@@ -122,8 +122,6 @@ ADVICE_ACTIONS = frozenset(ACTIONS) - {"no_recommendation", "no_guideline_match"
 #: advice that changes what the prescriber does, so it becomes a Task (a proposal); the
 #: usual dose is stated by the therapeutic implication alone
 TASK_ACTIONS = ADVICE_ACTIONS - {"standard_dose"}
-
-NO_RESULT = "No Result"
 
 # --- small builders -----------------------------------------------------------------------
 

@@ -35,6 +35,10 @@ from pgx.vcf import (
 )
 
 
+#: agreeing KB positions that settle a build when no header names one
+SNIFF_ENOUGH = 20
+
+
 def resolve_build(vcfs: Sequence[Path], build: str, loci: pd.DataFrame | None = None) -> str:
     """The genome build the VCFs are read as (see :func:`choose_build`)."""
     return choose_build(vcfs, build, loci)[0]
@@ -65,17 +69,19 @@ def choose_build(vcfs: Sequence[Path], build: str, loci: pd.DataFrame | None = N
         return GRCH38, f"{unstated}; GRCh38, the knowledge base's build, was assumed"
     by_build = {b: loci_on_build(loci, b)[0] for b in BUILDS}
     agree = {b: 0 for b in BUILDS}
-    for v in vcfs:
-        for b, (_, n) in kb_site_agreement(v, by_build).items():
+    for v in vcfs:  # until the records have said enough
+        for b, (_, n) in kb_site_agreement(v, by_build, enough=SNIFF_ENOUGH).items():
             agree[b] += n
+        if max(agree.values()) >= SNIFF_ENOUGH:
+            break
     if agree[GRCH37] > agree[GRCH38]:
         return GRCH37, (
             f"{unstated}; the records' REF bases agree with the knowledge base at {agree[GRCH37]} of its GRCh37 "
-            f"positions and at {agree[GRCH38]} of its GRCh38 positions"
+            f"positions looked at and at {agree[GRCH38]} of its GRCh38 positions"
         )
     return GRCH38, (
         f"{unstated}; GRCh38, the knowledge base's build, was assumed: the records' REF bases agree with it at "
-        f"{agree[GRCH38]} knowledge-base positions (at {agree[GRCH37]} of the GRCh37 positions)"
+        f"{agree[GRCH38]} knowledge-base positions looked at (at {agree[GRCH37]} of the GRCh37 positions)"
     )
 
 

@@ -8,7 +8,7 @@ population mapping, the same rates (and phenotypes) per population.
 
 HTML rather than PDF because lab staff browse it: long tables stay searchable and
 copyable, and the file opens anywhere. Plots are matplotlib PNGs inlined as base64, so the
-page is one file. Colours and font follow the patient PDF (``pgx.report``).
+page is one file. Colours are the patient PDF's (``pgx.palette``), and so is the font.
 
 Safety and reproducibility: every text that comes from data (sample IDs, phenotypes,
 warnings) is HTML-escaped, and matplotlib's mathtext is off so a ``$`` in a sample ID is

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import functools
 import io
-import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -44,9 +43,10 @@ from reportlab.lib import colors
 from reportlab.lib.units import mm
 from reportlab.platypus import ActionFlowable, Flowable, PageBreak, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from pgx import __version__, schema
-from pgx.outputs import temporary_name, writing
+from pgx import __version__, palette, schema
+from pgx.outputs import atomic_path
 from pgx.placement import CONDITION_COLUMNS, place_drug
+from pgx.schema import NO_RESULT
 from pgx.report_layout import (
     _ACCENT,
     _BOTTOM_MARGIN,
@@ -100,19 +100,19 @@ class Group:
 
 #: the summary's groups, most urgent first
 GROUPS: tuple[Group, ...] = (
-    Group("avoid", "Avoid", colors.HexColor("#B3261E"), colors.HexColor("#FBE9E7")),
-    Group("alternative", "Use an alternative", colors.HexColor("#C25100"), colors.HexColor("#FFF0E0")),
-    Group("adjust", "Adjust the dose", colors.HexColor("#7A5A00"), colors.HexColor("#FFF6D6")),
+    Group("avoid", "Avoid", colors.HexColor(palette.RED), colors.HexColor("#FBE9E7")),
+    Group("alternative", "Use an alternative", colors.HexColor(palette.ORANGE), colors.HexColor("#FFF0E0")),
+    Group("adjust", "Adjust the dose", colors.HexColor(palette.AMBER), colors.HexColor("#FFF6D6")),
     # the advice turns on a condition the report cannot know (indication, age, risk factors)
     Group("depends", "Depends on indication or situation", colors.HexColor("#8E3B46"), colors.HexColor("#F8E8EA")),
-    Group("monitor", "Monitor", colors.HexColor("#1F5FA8"), colors.HexColor("#E6EFFA")),
+    Group("monitor", "Monitor", colors.HexColor(palette.BLUE), colors.HexColor("#E6EFFA")),
     # the guideline asks for more information first (enzyme activity, clinical findings, family history)
     Group("assess", "Assess first", colors.HexColor("#00696B"), colors.HexColor("#E0F2F1")),
     # a gene the drug needs has no result: its risk is unknown, not absent
     Group("untested", "Not assessed: a gene it needs has no result", colors.HexColor("#6A1B9A"),
           colors.HexColor("#F3E8F8")),
-    Group("usual", "Use as usual", colors.HexColor("#2E7D32"), colors.HexColor("#E9F5EA")),
-    Group("none", "No guideline for this result", colors.HexColor("#5F6368"), colors.HexColor("#F1F3F4")),
+    Group("usual", "Use as usual", colors.HexColor(palette.GREEN), colors.HexColor("#E9F5EA")),
+    Group("none", "No guideline for this result", colors.HexColor(palette.GREY), colors.HexColor("#F1F3F4")),
 )
 _GROUP_BY_KEY = {g.key: g for g in GROUPS}
 
@@ -131,7 +131,6 @@ ACTION_GROUPS: dict[str, str] = {
     "no_guideline_match": "none",  # the guideline has no row for the result
 }
 
-NO_RESULT = "No Result"  # the lookup key of a gene without a usable call (pgx.recommend)
 
 
 def no_result_genes(r: object) -> list[str]:
@@ -1042,15 +1041,8 @@ def render_report(
     provenance = {str(k): _text(v) for k, v in provenance.items()}
     pdf = _build(str(sample_id), calls, recommendations, provenance, str(batch), paper, appendix)
     out_path = Path(out_path)
-    with writing(out_path):  # a full disk or read-only folder: pgx: error, not a traceback
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = temporary_name(out_path)  # names this process, so a killed run's is cleaned later
-        try:
-            with open(tmp, "xb") as fh:  # honours the umask, unlike tempfile's 0600
-                fh.write(pdf)
-            os.replace(tmp, out_path)
-        finally:
-            tmp.unlink(missing_ok=True)
+    with atomic_path(out_path) as tmp:  # a full disk or read-only folder: pgx: error, not a traceback
+        tmp.write_bytes(pdf)
     return out_path
 
 

@@ -46,6 +46,8 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, Paragraph
 
+from pgx import palette
+
 if TYPE_CHECKING:  # annotations only: pgx.report imports this module
     from pgx.report import Group
 
@@ -200,11 +202,11 @@ def _side_margin(paper: str) -> float:
     """The left and right page margin on ``paper`` that centres the common text block."""
     return (PAPERS[paper][0] - _FRAME_W) / 2 - _FRAME_PAD
 
-_INK = colors.HexColor("#1A1A1A")
-_MUTED = colors.HexColor("#5F6368")
-_RULE = colors.HexColor("#B0B5BA")
-_HEAD_BG = colors.HexColor("#E8EAED")
-_ACCENT = colors.HexColor("#1F3A5F")
+_INK = colors.HexColor(palette.INK)
+_MUTED = colors.HexColor(palette.MUTED)
+_RULE = colors.HexColor(palette.RULE)
+_HEAD_BG = colors.HexColor(palette.HEAD_BG)
+_ACCENT = colors.HexColor(palette.ACCENT)
 _CELL_PAD = 4
 
 

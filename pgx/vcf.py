@@ -249,13 +249,22 @@ def header_evidence(path: Path | str) -> tuple[str | None, str]:
     return describe_build(contig_lengths(text), _reference_line(text), head.contigs)
 
 
-def kb_site_agreement(path: Path | str, loci_by_build: dict[str, pd.DataFrame]) -> dict[str, tuple[int, int]]:
+#: KB positions per build a file is queried at when telling its build from its records
+SNIFF_POSITIONS = 64
+
+
+def kb_site_agreement(
+    path: Path | str, loci_by_build: dict[str, pd.DataFrame], *, enough: int | None = None
+) -> dict[str, tuple[int, int]]:
     """Per build, (KB positions the file has a record at, how many of those records' REF
     agree with the KB), reading ``path`` at each build's positions of the KB loci.
 
     Tells the build of a file whose header does not (no ``##contig`` lengths, no
     ``##reference``): its records sit at one build's positions with that build's reference
-    bases. An indexed file is queried at the positions; any other file is streamed once."""
+    bases. An indexed file is queried at up to ``SNIFF_POSITIONS`` positions of each build,
+    spread over the KB; any other file is streamed, until some build has ``enough``
+    agreeing positions (to the end when None). Every build is looked at the same way, so
+    the counts compare."""
     vf = _inspect(path)
     wanted: dict[str, dict[tuple[str, int], list[tuple[str, list[str]]]]] = {}
     for build, loci in loci_by_build.items():
@@ -271,18 +280,22 @@ def kb_site_agreement(path: Path | str, loci_by_build: dict[str, pd.DataFrame]) 
                 agrees = _ref_agrees(ref.upper(), kb_ref, kb_alts, build == GRCH37)
                 seen[build][key] = seen[build].get(key, False) or agrees
 
+    def done() -> bool:
+        return enough is not None and any(sum(hits.values()) >= enough for hits in seen.values())
+
     if vf.index:
         import pysam
 
         with pysam.TabixFile(str(vf.path), index=str(vf.index)) as tb:
             by_canon = {canonical_contig(c): c for c in tb.contigs}
             for sites in wanted.values():
-                for canon in {c for c, _ in sites}:
-                    if canon in by_canon:
-                        for start, end in _clusters(sorted(p for c, p in sites if c == canon)):
-                            for line in tb.fetch(by_canon[canon], start - 1, end):
-                                f = line.split("\t", 4)
-                                look(f[0], int(f[1]), f[3])
+                present = sorted(k for k in sites if k[0] in by_canon)
+                step = max(1, len(present) // SNIFF_POSITIONS)
+                for canon, pos in present[::step][:SNIFF_POSITIONS]:
+                    for line in tb.fetch(by_canon[canon], pos - 1, pos):
+                        f = line.split("\t", 4)
+                        if int(f[1]) == pos:
+                            look(f[0], pos, f[3])
     else:
         with _open_binary(vf.path, vf.kind) as fh:
             for _, line in _bounded_lines(fh, vf.name):
@@ -290,6 +303,8 @@ def kb_site_agreement(path: Path | str, loci_by_build: dict[str, pd.DataFrame]) 
                     f = line.split(b"\t", 4)
                     if len(f) > 4 and f[1].isdigit():
                         look(_text(f[0]), int(f[1]), _text(f[3]))
+                        if done():
+                            break
     return {b: (len(hits), sum(hits.values())) for b, hits in seen.items()}
 
 
@@ -775,6 +790,8 @@ class _Extractor:
         if len(fields) < 9:
             self._malformed(where, "fewer than 9 columns")
         ref, alt, info = (_text(f) for f in (fields[3], fields[4], fields[7]))
+        if not ref:
+            self._malformed(where, "REF is empty")
         alts = alt.split(",") if alt not in (".", "") else []
         block = _is_ref_block(alts)
         # the span a reference block covers, as cyvcf2's Variant.end computes it
@@ -848,8 +865,8 @@ class _Extractor:
                     self.symbolic.setdefault(a, []).append(self._label(canon, pos))
 
     def _label(self, canon: str, pos: int) -> str:
-        j = self.kbi.sites[canon][pos][0]
-        return f"{self.kbi.loci['chrom'].iat[j]}:{pos}"
+        """``chr10:94761900``: a position in the KB's contig names (any position, KB or not)."""
+        return f"{self.kbi.kb_name[canon]}:{pos}"
 
     def _malformed(self, where: int | str, why: str) -> None:
         at = f"line {where}" if isinstance(where, int) else f"a record in {where}"
@@ -1094,7 +1111,13 @@ def _decode(vf: _VcfFile, kbi: _KbIndex, novel: _NovelAlleles, samples: list[str
     import cyvcf2
 
     subset = None if len(samples) == len(vf.samples) else samples
-    reader = cyvcf2.VCF(str(vf.extracted), samples=subset, lazy=True)
+    try:
+        reader = cyvcf2.VCF(str(vf.extracted), samples=subset, lazy=True)
+    except Exception as exc:  # noqa: BLE001 - cyvcf2 raises a bare Exception for a header htslib rejects
+        raise VcfError(
+            f"{vf.name}: htslib cannot parse the header ({exc}); check its ## lines and the #CHROM line "
+            "(bcftools view -h shows how htslib reads it), fix them and run again"
+        ) from None
     loci: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # locus -> codes, phased, phase_set
     notes: list[_Note] = []
     conflicts: dict[int, np.ndarray] = {}

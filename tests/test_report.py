@@ -607,7 +607,7 @@ def test_failed_write_keeps_the_old_report_and_leaves_no_temporary_file(tmp_path
     def interrupted(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(report.os, "replace", interrupted)
+    monkeypatch.setattr("os.replace", interrupted)  # the one atomic writer, pgx.outputs.atomic_path
     with pytest.raises(OSError, match="disk full"):
         render_report("S1", example_calls("S1"), example_recs("S1"), PROVENANCE, out, "b")
     assert out.read_bytes() == b"old report"

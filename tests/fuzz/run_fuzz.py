@@ -65,6 +65,9 @@ def run_target(name: str, minutes: float, keep: Path) -> dict:
                     keep.mkdir(parents=True, exist_ok=True)
                     saved = keep / f"{name}-{len(failures) + 1}.{kind}"
                     saved.write_bytes(payload)
+                    current_case = keep / "current-case.txt"
+                    if kind == "vcf" and current_case.exists():  # compression and damage, to reproduce
+                        saved.with_suffix(".case.txt").write_text(current_case.read_text())
                     failures[sig] = f"{saved}\n{''.join(traceback.format_exception(exc)[-4:])}"
 
     def run_vcf(tmp: Path, case) -> str:

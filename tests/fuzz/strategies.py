@@ -110,6 +110,23 @@ def info_field(draw, pos: int) -> str:
 
 
 @st.composite
+def clean_record(draw, n_samples: int) -> str:
+    """A well-formed record at a KB position: the inputs that reach matching and phenotypes."""
+    chrom, pos, ref, alts = draw(st.sampled_from(kb_sites()))
+    kb_alts = [a for a in alts.split(",") if a] or ["A"]
+    rec_alts = draw(st.lists(st.one_of(st.sampled_from(kb_alts), st.sampled_from(["A", "C", "G", "T"])), min_size=1, max_size=2, unique=True))
+    rec_alts = [a for a in rec_alts if a != ref] or [kb_alts[0]]
+    fmt = draw(st.sampled_from(["GT", "GT:PS"]))
+    cells = []
+    for _ in range(n_samples):
+        ploidy = 1 if chrom == "chrM" else draw(st.sampled_from([2, 2, 2, 1]))
+        sep = draw(st.sampled_from(["/", "|"]))
+        gt = sep.join(draw(st.one_of(st.integers(0, len(rec_alts)).map(str), st.just("."))) for _ in range(ploidy))
+        cells.append(gt + (f":{draw(st.integers(1, 500))}" if fmt == "GT:PS" else ""))
+    return "\t".join([chrom, str(pos), ".", ref, ",".join(rec_alts), ".", "PASS", ".", fmt, *cells])
+
+
+@st.composite
 def record(draw, n_samples: int) -> str:
     chrom, pos, ref, alts = draw(st.sampled_from(kb_sites()))
     contig = draw(_contig_for(chrom))
@@ -164,15 +181,21 @@ class FuzzVcf:
 @st.composite
 def vcf_files(draw) -> FuzzVcf:
     header = ["##fileformat=VCFv4.2" if draw(st.integers(0, 40)) else draw(st.sampled_from(["##fileformat=VCFv9", "", "BCF\x02"]))]
+    header.append('##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">')
     header += draw(st.lists(st.sampled_from(HEADER_LINES), max_size=8))
-    samples = draw(st.lists(sample_ids, min_size=0 if draw(st.integers(0, 30)) == 0 else 1, max_size=4))
+    clean = draw(st.booleans())  # half the files well-formed, to reach matching and phenotypes
+    if clean:
+        samples = draw(st.lists(st.sampled_from(["S1", "S2", "Patient 12", "患者-7", "HG00096"]), min_size=1, max_size=4, unique=True))
+    else:
+        samples = draw(st.lists(sample_ids, min_size=0 if draw(st.integers(0, 30)) == 0 else 1, max_size=4))
     header.append("\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", *samples]))
-    records = draw(st.lists(record(len(samples)), max_size=12))
+    one = clean_record(len(samples)) if clean else record(len(samples))
+    records = draw(st.lists(one, max_size=24 if clean else 12))
     if draw(st.booleans()):
         records.sort(key=lambda line: (line.split("\t")[0], line.split("\t")[1].zfill(12)))
     text = "\n".join(header + records) + ("\n" if draw(st.integers(0, 10)) else "")
     compression = draw(st.sampled_from(["plain", "plain", "gzip", "bgzip", "bgzip+index"]))
-    damage_kind = draw(st.sampled_from(["none"] * 6 + ["truncate", "flip", "duplicate_line", "crlf"]))
+    damage_kind = "none" if clean else draw(st.sampled_from(["none"] * 6 + ["truncate", "flip", "duplicate_line", "crlf"]))
     damage = (damage_kind, draw(st.floats(0, 1)), draw(st.integers(0, 255)))
     return FuzzVcf(text, compression, damage)
 
