@@ -145,10 +145,10 @@ def _phased(model, mask, nonref, alleles, hb, ign, carried, ranks, inferable, ha
     names = [_copy_name(model, found) for found in per_copy]
     lowest = [_lowest(model, found, ranks) for found in per_copy]
     if len(haps) == 1:
-        return Solution(((lowest[0], None),), score, tuple(notes), display=names[0], found=_listed(model, per_copy))
+        return Solution(((lowest[0], None),), score, tuple(notes), display=names[0], found=_listed(model, _copy_counts(per_copy)))
     pair = tuple(sorted(lowest, key=allele_sort_key))
     display = "/".join(sorted(names, key=allele_sort_key))
-    return Solution((pair,), score, tuple(notes), display=display, found=_listed(model, per_copy))
+    return Solution((pair,), score, tuple(notes), display=display, found=_listed(model, _copy_counts(per_copy)))
 
 
 def _copy_name(model, found: list[int]) -> str:
@@ -163,16 +163,21 @@ def _lowest(model, found: list[int], ranks) -> str:
     return model.alleles[min(found, key=lambda a: ranks[a])] if found else model.reference
 
 
-def _listed(model, per_copy: list[list[int]]) -> tuple[str, ...]:
-    """Every variant allele found, ``(homozygous)`` when on both copies."""
-    counts: dict[int, int] = {}
-    for found in per_copy:
-        for a in found:
-            counts[a] = counts.get(a, 0) + 1
+def _listed(model, counts: dict[int, int]) -> tuple[str, ...]:
+    """Every variant allele found (allele -> copies), ``(homozygous)`` when on both copies."""
     return tuple(
         model.alleles[a] + (" (homozygous)" if n > 1 else "")
         for a, n in sorted(counts.items(), key=lambda kv: allele_sort_key(model.alleles[kv[0]]))
     )
+
+
+def _copy_counts(per_copy: list[list[int]]) -> dict[int, int]:
+    """allele -> how many of the copies carry it."""
+    counts: dict[int, int] = {}
+    for found in per_copy:
+        for a in found:
+            counts[a] = counts.get(a, 0) + 1
+    return counts
 
 
 def _dosage_copies(mask, nonref, alleles: list[int], hb, ign) -> dict[int, int]:
@@ -210,10 +215,7 @@ def _unphased(model, mask, nonref, alleles, hb, ign, carried, ranks, inferable) 
     if blocked or (unexplained and not found):
         return Solution((), score, tuple(notes))
     expanded = sorted((a for a, n in copies.items() for _ in range(n)), key=lambda a: ranks[a])
-    listed = tuple(
-        model.alleles[a] + (" (homozygous)" if copies[a] > 1 else "")
-        for a in sorted(copies, key=lambda a: allele_sort_key(model.alleles[a]))
-    )
+    listed = _listed(model, copies)
     chosen = [model.alleles[a] for a in expanded[:2]] + [model.reference] * max(0, 2 - len(expanded))
     if len(expanded) > 2:
         notes.append(("assumed_trans", f"{len(expanded)} variant allele copies found with phase unknown ("

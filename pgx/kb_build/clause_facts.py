@@ -316,6 +316,11 @@ def offered_names(clause: str, drug: str, names: Names) -> list[str]:
             found += _list_items(m.group("items"))
         if m := _LIST_START.search(part):
             found += _list_items(m.group("rest"))
+    return _other_drugs(found, drug, names)
+
+
+def _other_drugs(found: list[str], drug: str, names: Names) -> list[str]:
+    """``found`` under their canonical names, once each, without ``drug`` itself."""
     out = []
     for name in found:
         name = names.canonical.get(name.lower(), name)
@@ -331,11 +336,6 @@ def unsuitable_names(clause: str, drug: str, names: Names) -> list[str]:
     found = names.known(clause)
     if m := _SUBJECT_LIST.match(clause):
         found += _list_items(m.group("items"))
-    out = []
-    for name in found:
-        name = names.canonical.get(name.lower(), name)
-        if not names.same_drug(name, drug) and name not in out:
-            out.append(name)
-    return out
+    return _other_drugs(found, drug, names)
 
 
