@@ -130,21 +130,17 @@ def populations_from_sheet(sheet: pd.DataFrame, genotypes: Path | str) -> pd.Dat
 
     The sheet names VCFs, not samples, so each sample takes the label of the first of its
     files, in sheet order, that has one. A sample's files are those its genotypes were read
-    from (``genotypes.source_file``). None when no row has a label.
+    from (``genotypes.source_file``), streamed: what is kept is each sample's first
+    labelled file so far. None when no row has a label.
     """
     if "population" not in sheet.columns:
         return None
     label = {_norm_path(v): p for v, p in zip(sheet["vcf"], sheet["population"].fillna("")) if p.strip()}
     if not label:
         return None
-    pairs = _sample_files(genotypes)
-    path = {f: _norm_path(f) for f in pairs["source_file"].unique()}
-    rank = {p: i for i, p in enumerate(label)}
-    pairs["rank"] = pairs["source_file"].map(lambda f: rank.get(path[f]))
-    first = pairs.dropna(subset=["rank"]).sort_values(["sample_id", "rank"]).drop_duplicates("sample_id")
-    out = pd.DataFrame(
-        {"sample_id": first["sample_id"].tolist(), "population": [label[path[f]] for f in first["source_file"]]}
-    )
+    labels = list(label.values())
+    first = _first_labelled_file(genotypes, {p: i for i, p in enumerate(label)})
+    out = pd.DataFrame({"sample_id": first["sample_id"].tolist(), "population": [labels[r] for r in first["rank"]]})
     out.attrs["label"] = "population"
     return out
 
@@ -157,16 +153,30 @@ def _stream(path: Path | str, columns: list[str]):
         yield pa.table(arrays, names=columns)
 
 
-def _sample_files(genotypes: Path | str) -> pd.DataFrame:
-    """Distinct (sample_id, source_file) pairs of a genotypes table, rows without a file left
-    out; read in batches, so memory follows the distinct pairs, not the rows."""
-    parts = []
+def _lowest_rank(table: pa.Table) -> pa.Table:
+    return table.group_by("sample_id").aggregate([("rank", "min")]).rename_columns(["sample_id", "rank"])
+
+
+def _first_labelled_file(genotypes: Path | str, rank: Mapping[str, int]) -> pd.DataFrame:
+    """Per sample (sorted by ID) with a genotype read from a file of ``rank`` (normalised
+    path -> its place in the sheet): the lowest rank. Read in batches; memory follows the
+    samples, not the rows."""
+    ranks: dict[str, int | None] = {}
+    parts: list[pa.Table] = []
     for table in _stream(genotypes, ["sample_id", "source_file"]):
-        read = table.filter(pc.is_valid(table.column("source_file")))
-        parts.append(read.group_by(["sample_id", "source_file"]).aggregate([]))
+        files = pc.unique(table.column("source_file")).drop_null()
+        for f in files.to_pylist():
+            if f not in ranks:
+                ranks[f] = rank.get(_norm_path(f))
+        file_rank = pa.array([ranks[f] for f in files.to_pylist()], pa.int64())
+        row_rank = pc.take(file_rank, pc.index_in(table.column("source_file"), value_set=files))
+        labelled = pa.table({"sample_id": table.column("sample_id"), "rank": row_rank}).filter(pc.is_valid(row_rank))
+        parts.append(_lowest_rank(labelled))
+        if len(parts) > 64:  # what is held stays bounded by the samples
+            parts = [_lowest_rank(pa.concat_tables(parts))]
     if not parts:
-        return pd.DataFrame({"sample_id": pd.Series(dtype=object), "source_file": pd.Series(dtype=object)})
-    return pa.concat_tables(parts).group_by(["sample_id", "source_file"]).aggregate([]).to_pandas()
+        return pd.DataFrame({"sample_id": pd.Series(dtype=object), "rank": pd.Series(dtype=np.int64)})
+    return _lowest_rank(pa.concat_tables(parts)).to_pandas().sort_values("sample_id").reset_index(drop=True)
 
 
 def _norm_path(path: str) -> str:
