@@ -99,8 +99,8 @@ class LoadSampler:
 def snakemake(run_dir: Path, cores: int, *targets: str) -> dict:
     """Run the workflow in ``run_dir`` (for ``targets``, or all); wall, CPU of every process
     it started, the largest peak RSS of any process so far, and the load meanwhile."""
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--cores", str(cores),
-           "--directory", str(run_dir), "--configfile", str(run_dir / "config" / "config.yaml"), *targets]  # fmt: skip
+    cmd = [sys.executable, "-m", "snakemake", *targets, "-s", str(ROOT / "Snakefile"), "--cores", str(cores),
+           "--directory", str(run_dir), "--configfile", str(run_dir / "config" / "config.yaml")]  # fmt: skip
     cpu0, start = children_cpu(), time.perf_counter()
     with LoadSampler() as load:
         result = subprocess.run(cmd, cwd=run_dir, capture_output=True, text=True)
