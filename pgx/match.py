@@ -51,6 +51,7 @@ from pgx.genotypes import (
     input_warnings,
     unique_rows,
 )
+from pgx.kb import KnowledgeBase
 from pgx.lowest_function import combination_name, solve_lowest_function
 from pgx.naming import allele_sort_key, definition_matches, format_diplotype
 from pgx.schema import AMBIGUOUS, CALLED
@@ -119,7 +120,7 @@ class GeneRules:
     undocumented_as_reference: bool = False
 
 
-def gene_rules(kb, gene: str) -> GeneRules:
+def gene_rules(kb: KnowledgeBase, gene: str) -> GeneRules:
     """Parse ``gene``'s rows of the gene_rules table."""
     if "gene_rules" not in kb.tables:
         return GeneRules()
@@ -144,7 +145,7 @@ def gene_rules(kb, gene: str) -> GeneRules:
     )
 
 
-def build_gene_model(kb, gene: str) -> GeneModel:
+def build_gene_model(kb: KnowledgeBase, gene: str) -> GeneModel:
     """Arrays of ``gene``'s definitions over its core loci (structural and ignored alleles left out)."""
     loci = kb.loci([gene], roles=("core",))
     positions = loci["pos"].to_numpy(dtype=np.int64)
@@ -300,7 +301,7 @@ def _valid_pairs(mask, b0, b1, scores, candidates) -> tuple[np.ndarray, np.ndarr
 
 @dataclass
 class _GeneSetup:
-    """What matching a gene needs from the KB, built once per KB object and gene."""
+    """What matching a gene needs from the KB, built once per KB and gene (kept on the KB)."""
 
     model: GeneModel
     rules: GeneRules
@@ -331,21 +332,14 @@ class _GeneSetup:
 SOLVED_PATTERNS_LIMIT = 100_000
 
 
-#: id(kb) -> (kb, {gene: _GeneSetup}); the KB is kept so its id is not reused while cached
-_SETUPS: dict[int, tuple[object, dict[str, _GeneSetup]]] = {}
-
-
-def _gene_setup(kb, gene: str) -> _GeneSetup:
+def _gene_setup(kb: KnowledgeBase, gene: str) -> _GeneSetup:
     """``gene``'s model, rules and masks for ``kb``: sample chunks of one run share them."""
-    if id(kb) not in _SETUPS:
-        if len(_SETUPS) >= 4:
-            _SETUPS.pop(next(iter(_SETUPS)))
-        _SETUPS[id(kb)] = (kb, {})
-    setups = _SETUPS[id(kb)][1]
-    if gene not in setups:
+
+    def build() -> _GeneSetup:
         model, rules = build_gene_model(kb, gene), gene_rules(kb, gene)
-        setups[gene] = _GeneSetup(model, rules, _function_ranks(kb, model) if rules.lowest_function else None, {}, {})
-    return setups[gene]
+        return _GeneSetup(model, rules, _function_ranks(kb, model) if rules.lowest_function else None, {}, {})
+
+    return kb.derived(("match.setup", gene), build)
 
 
 @dataclass(frozen=True)
@@ -359,7 +353,7 @@ class _Patterns:
     scores: np.ndarray  # int32 [U, A]
 
 
-def call_gene(gm: GenotypeMatrix, kb, gene: str, *, combinations: bool = False) -> pd.DataFrame:
+def call_gene(gm: GenotypeMatrix, kb: KnowledgeBase, gene: str, *, combinations: bool = False) -> pd.DataFrame:
     """Diplotype calls of every sample in ``gm`` for ``gene`` (``combinations``: report a
     haplotype only a combination of alleles explains, instead of a no-call)."""
     setup = _gene_setup(kb, gene)
@@ -416,7 +410,7 @@ def call_gene(gm: GenotypeMatrix, kb, gene: str, *, combinations: bool = False) 
     return _to_frame(gm, model, rules, cols, genotypes, inverse, solutions, unassessed)
 
 
-def _function_ranks(kb, model: GeneModel) -> list[tuple]:
+def _function_ranks(kb: KnowledgeBase, model: GeneModel) -> list[tuple]:
     """Sort key per allele of a lowest-function gene: function rank, activity, specificity, name.
 
     An allele without a function takes the gene's ``unassigned_function`` rule when it

@@ -48,6 +48,7 @@ from pgx.genotypes import (
     input_warnings,
     unique_rows,
 )
+from pgx.kb import KnowledgeBase
 from pgx.schema import CALLED
 
 #: function text prefix -> risk rank, highest risk first (CPIC MT-RNR1 phenotypes)
@@ -67,7 +68,7 @@ def risk_rank(function: str | None) -> int:
 # --- calling ------------------------------------------------------------------------------
 
 
-def _variant_alleles(kb, gene: str, loci: pd.DataFrame) -> dict[tuple[int, int], str]:
+def _variant_alleles(kb: KnowledgeBase, gene: str, loci: pd.DataFrame) -> dict[tuple[int, int], str]:
     """(column in ``loci``, allele code) -> allele name, for every non-reference definition."""
     reference = kb.table("genes", gene)["reference_allele"].item()
     defs = kb.table("allele_definitions", gene)
@@ -83,7 +84,7 @@ def _variant_alleles(kb, gene: str, loci: pd.DataFrame) -> dict[tuple[int, int],
     return out
 
 
-def call_mito_gene(gm: GenotypeMatrix, kb, gene: str) -> pd.DataFrame:
+def call_mito_gene(gm: GenotypeMatrix, kb: KnowledgeBase, gene: str) -> pd.DataFrame:
     """Calls of every sample for mitochondrial ``gene`` (columns as :func:`pgx.match.call_gene`)."""
     is_gene = (gm.loci["gene"] == gene) & (gm.loci["role"] == "core")
     cols = np.flatnonzero(is_gene.to_numpy())
