@@ -5,7 +5,7 @@ variants, several records at one locus), one lookup table per record
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -162,11 +162,8 @@ def decode_file(vf: VcfFile, kbi: KbIndex, novel: NovelAlleles, samples: list[st
             f"{vf.name}: htslib cannot parse the header ({exc}); check its ## lines and the #CHROM line "
             "(bcftools view -h shows how htslib reads it), fix them and run again"
         ) from None
-    loci: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # locus -> codes, phased, phase_set
-    notes: list[_Note] = []
-    conflicts: dict[int, np.ndarray] = {}
-    expressed: dict[int, set[int]] = {}  # locus -> KB codes the records read so far can write
     n = len(samples)
+    state = _FileState(kbi, novel, vf.name, n, vf.read_build == GRCH37)
     try:
         if reader.samples != samples:  # cyvcf2 keeps file order, as ``samples`` has it
             raise RuntimeError(f"{vf.name}: cyvcf2 returned the samples in another order than the file's")
@@ -179,10 +176,11 @@ def decode_file(vf: VcfFile, kbi: KbIndex, novel: NovelAlleles, samples: list[st
                 break
             except Exception as exc:  # htslib could not parse the record (cyvcf2 raises a bare Exception)
                 raise VcfError(_unparsable(vf, k, exc)) from None
-            _decode_record(rec, kbi, novel, n, loci, conflicts, notes, vf.name, expressed, vf.read_build == GRCH37)
+            _decode_record(rec, state)
             k += 1
     finally:
         reader.close()
+    loci = state.loci
     cols = np.array(sorted(loci), dtype=np.int64)
     columns = [loci[j] for j in cols.tolist()]
     codes = np.stack([c[0] for c in columns], axis=1) if columns else np.zeros((n, 0, 2), dtype=np.int16)
@@ -191,7 +189,7 @@ def decode_file(vf: VcfFile, kbi: KbIndex, novel: NovelAlleles, samples: list[st
     phased = np.stack([c[1] for c in columns], axis=1) if columns else np.zeros((n, 0), dtype=bool)
     has_ps = any(c[2].any() for c in columns)
     phase_set = np.stack([c[2].astype(np.int32) for c in columns], axis=1) if has_ps else None
-    return DecodedFile(vf, samples, cols, codes, phased, phase_set, notes, conflicts)
+    return DecodedFile(vf, samples, cols, codes, phased, phase_set, state.notes, state.conflicts)
 
 
 def _unparsable(vf: VcfFile, k: int, exc: Exception) -> str:
@@ -208,9 +206,30 @@ def _unparsable(vf: VcfFile, k: int, exc: Exception) -> str:
     )
 
 
-def _decode_record(rec, kbi, novel, n, loci, conflicts, notes, name, expressed, grch37=False) -> None:
-    """Map one record's genotypes to KB codes and merge them into ``loci``; a structural
-    variant over KB positions becomes a note on the genes it overlaps."""
+@dataclass
+class _FileState:
+    """One file's decoding so far: the KB, the file, and what its records gave until now."""
+
+    kbi: KbIndex
+    novel: NovelAlleles
+    name: str  # the file, for messages
+    n: int  # samples read
+    grch37: bool  # the file is on GRCh37 (REF checks, pgx.vcf.records.ref_agrees)
+    #: locus -> codes, phased, phase_set
+    loci: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
+    notes: list[_Note] = field(default_factory=list)
+    #: locus -> bool [n]: samples with different non-reference alleles on two records
+    conflicts: dict[int, np.ndarray] = field(default_factory=dict)
+    #: locus -> KB codes the records read so far can write
+    expressed: dict[int, set[int]] = field(default_factory=dict)
+
+
+def _decode_record(rec, state: _FileState) -> None:
+    """Map one record's genotypes to KB codes and merge them into ``state.loci``; a
+    structural variant over KB positions becomes a note on the genes it overlaps."""
+    kbi, novel, n, loci, notes, conflicts, expressed = (
+        state.kbi, state.novel, state.n, state.loci, state.notes, state.conflicts, state.expressed
+    )
     canon = canonical_contig(rec.CHROM)
     pos = rec.POS
     alts = list(rec.ALT)
@@ -228,7 +247,7 @@ def _decode_record(rec, kbi, novel, n, loci, conflicts, notes, name, expressed, 
         gt = rec.genotype
     except Exception:  # cyvcf2 raises a bare Exception for a record whose FORMAT lacks GT
         gt = None
-    where = f"{name}: {rec.CHROM}:{pos}"
+    where = f"{state.name}: {rec.CHROM}:{pos}"
     cols = sorted({j for j, _ in targets} | set(shifted))
     if gt is None:
         notes.append(_Note(None, where, "the record has no GT; its genotypes are missing",
@@ -257,7 +276,7 @@ def _decode_record(rec, kbi, novel, n, loci, conflicts, notes, name, expressed, 
         notes.extend(_sv_notes(rec, alts, alleles, where, sv_cols, kbi))
     ps = _phase_sets(rec, n)
     for j, starts_here in [*targets, *((j, None) for j in shifted)]:
-        if starts_here and not ref_agrees(rec.REF.upper(), kbi.refs[j], kbi.alts[j], grch37):
+        if starts_here and not ref_agrees(rec.REF.upper(), kbi.refs[j], kbi.alts[j], state.grch37):
             # not the KB's reference here (README: such a record is not matched): missing
             amap = [MISSING] * (len(alts) + 1)
             notes.append(_Note(None, where, f"REF {rec.REF} disagrees with the knowledge base's {kbi.refs[j]}; "

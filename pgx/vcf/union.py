@@ -8,6 +8,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -189,7 +190,7 @@ class _Session:
                     dst[grid] = src
                 origin[grid] = k
                 continue
-            self._check_agreement(parts, k, rows, cols, had, codes[grid], status[grid], origin[grid], chunk)
+            self._check_agreement(parts, k, _HeldCells(had, codes[grid], status[grid], origin[grid]), rows, cols, chunk)
             # take the new genotype where the cell was empty or the new one is more complete
             take = ~had | (_completeness(part.status) > _completeness(status[grid]))
             for dst, src in ((codes, part.codes), (phased, part.phased), (phase_set, part.phase_set), (status, part.status)):
@@ -216,8 +217,11 @@ class _Session:
             findings=merge_findings([(0, n, findings)], n),
         )
 
-    def _check_agreement(self, parts, k, rows, cols, had, old_codes, old_status, old_origin, chunk) -> None:
+    def _check_agreement(self, parts: list[FilePart], k: int, held: _HeldCells, rows: np.ndarray, cols: np.ndarray,
+                         chunk: list[str]) -> None:  # fmt: skip
+        """Raise if part ``k`` gives a sample another called genotype than an earlier part did."""
         part = parts[k]
+        had, old_codes, old_status, old_origin = held.had, held.codes, held.status, held.origin
         new_codes, new_status = part.codes, part.status
         both = had & (old_status == STATUS_CALLED) & (new_status == STATUS_CALLED)
         differ = both & (np.sort(old_codes, axis=2) != np.sort(new_codes, axis=2)).any(axis=2)
@@ -274,6 +278,16 @@ class _Session:
         codes[..., 0][absent] = 0
         codes[..., 1][absent] = second[absent]
         status[absent] = STATUS_ASSUMED_REFERENCE
+
+
+@dataclass
+class _HeldCells:
+    """What a chunk holds, before a file's part is merged, in the cells the part covers."""
+
+    had: np.ndarray  # bool [rows, cols]: an earlier part filled the cell
+    codes: np.ndarray  # int16 [rows, cols, 2]
+    status: np.ndarray  # int8 [rows, cols]
+    origin: np.ndarray  # int32 [rows, cols]: the part that filled the cell
 
 
 def _no_kb_chromosome(files: list[VcfFile], kbi: KbIndex) -> str:
