@@ -602,7 +602,7 @@ def write_fhir_bundles(
     from pgx.fhir_bundles import BatchBundles  # it builds on this module
 
     global _WORKER_BATCH
-    _WORKER_BATCH = batch = BatchBundles.read(results_dir, FhirCodes(kb or load_kb()))
+    _WORKER_BATCH = batch = BatchBundles.read(results_dir, FhirCodes(kb or load_kb())).prepare()
     try:
         samples = batch.samples
         return write_documents(out_dir, samples, in_pool(_bundles, samples, workers), ".json")

@@ -161,6 +161,33 @@ class BatchBundles:
         except NotTemplatable:
             return fx.bundle_json(self.patient(sample_id), self.codes)
 
+    def prepare(self) -> BatchBundles:
+        """Build the templates nearly every batch needs (each distinct row's resources) now,
+        so that forked workers share them instead of each building its own."""
+        for call, row in enumerate(self.call_rows):
+            self._ready(lambda: self._genotype(self.call_gene[call], call, ()))
+            self._ready(lambda: self._phenotype(call))
+            self._ready(lambda: self._reference(self.call_display[call]))
+            if self._templates.get(("phenotype", call)) is not None:
+                self._ready(lambda: self._reference(fx.phenotype_display(self.call_gene[call], row)))
+        for rec, row in enumerate(self.rec_rows):
+            if self.rec_represented[rec]:
+                self._ready(lambda: self._implication(rec, tuple(self.rec_genes[rec])))
+                self._ready(lambda: self._reference(fx.implication_display(row)))
+                if self.rec_task[rec]:
+                    self._ready(lambda: self._task(rec))
+                    self._ready(lambda: self._action(rec))
+        self._ready(self._report)
+        self._ready(self._bundle)
+        return self
+
+    @staticmethod
+    def _ready(make) -> None:
+        try:
+            make()
+        except NotTemplatable:
+            pass  # the patients with that row get the model build
+
     # --- templates, one per distinct resource ---------------------------------------------
 
     def _template(self, key: tuple, build) -> Template | None:
