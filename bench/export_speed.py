@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from pgx.fhir import FhirCodes, build_bundle, write_fhir_bundles  # noqa: E402
-from pgx.fhir_bundles import BatchBundles  # noqa: E402
+from pgx.fhir_batch import BatchBundles  # noqa: E402
 from pgx.kb import load_kb  # noqa: E402
 from pgx.patient_files import read_patients  # noqa: E402
 from pgx.patient_json import write_patient_jsons  # noqa: E402

@@ -515,7 +515,7 @@ def transaction(bundle_id: str, entries: list[BundleEntry]) -> Bundle:
 
 def build_bundle(patient: PatientData, codes: FhirCodes) -> Bundle:
     """The FHIR transaction bundle of one patient, every resource built as a model (the
-    reference the batch writer, :mod:`pgx.fhir_bundles`, is tested against)."""
+    reference the batch writer, :mod:`pgx.fhir_batch`, is tested against)."""
     check_kb(patient.provenance, codes)
     entries: list[BundleEntry] = [patient_entry(patient)]
     subject = subject_reference(patient_url(patient), patient.sample_id)
@@ -597,9 +597,9 @@ def write_fhir_bundles(
     """One FHIR bundle per sample of the committed batch in ``results_dir``, as
     ``out_dir/<sample file name>.json`` (see :mod:`pgx.patient_files`), made by ``workers``
     processes (None: one per CPU), each distinct resource built once per batch and
-    process (:mod:`pgx.fhir_bundles`): the bytes :func:`bundle_json` gives. Each bundle
+    process (:mod:`pgx.fhir_batch`): the bytes :func:`bundle_json` gives. Each bundle
     depends on its patient alone, so the files are the same whatever the number of workers."""
-    from pgx.fhir_bundles import BatchBundles  # it builds on this module
+    from pgx.fhir_batch import BatchBundles  # it builds on this module
 
     global _WORKER_BATCH
     _WORKER_BATCH = batch = BatchBundles.read(results_dir, FhirCodes(kb or load_kb())).prepare()

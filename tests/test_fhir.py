@@ -382,14 +382,14 @@ def test_batch_writer_gives_each_patient_the_bytes_of_the_one_patient_writer(dem
         assert (paths["json"] / index[patient.sample_id]).read_bytes() == patient_json(patient)
 
 
-# --- the batch writer (pgx.fhir_bundles): each distinct resource built once ------------------
+# --- the batch writer (pgx.fhir_batch): each distinct resource built once ------------------
 
 
 def _batch(calls: pd.DataFrame, recs: pd.DataFrame, prov: dict, run_id: str = "run-test"):
     """A BatchBundles over in-memory tables, and the same patients as read_patients gives them."""
     import pyarrow as pa
 
-    from pgx.fhir_bundles import BatchBundles
+    from pgx.fhir_batch import BatchBundles
     from pgx.patient_files import rows_by_sample
     from pgx.schema import CALLS, RECOMMENDATIONS
 
