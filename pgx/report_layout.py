@@ -48,8 +48,8 @@ from reportlab.platypus import Flowable, Paragraph
 
 from pgx import palette
 
-if TYPE_CHECKING:  # annotations only: pgx.report imports this module
-    from pgx.report import Group
+if TYPE_CHECKING:  # annotations only: pgx.report_groups imports this module
+    from pgx.report_groups import Group
 
 # --- fonts and safe text ------------------------------------------------------------
 
