@@ -42,7 +42,7 @@ from pydantic import TypeAdapter
 from pydantic_core import to_json
 
 from pgx import fhir as fx
-from pgx.outputs import verify_run
+from pgx.outputs import read_table, verify_run
 from pgx.patient_files import PatientData, cell_items, distinct_rows
 
 #: the call columns the builders read; only these reach them (see the module docstring)
@@ -101,10 +101,6 @@ _SUBJECT = Reference(reference=slot("subject"), display=slot("subject_display"))
 _URL = slot("url")
 
 
-def _reference_template(display: str) -> Template:
-    return Template(Reference(reference=_URL, display=display))
-
-
 class BatchBundles:
     """Every patient's bundle of one batch (Parquet tables), distinct resources built once."""
 
@@ -137,7 +133,7 @@ class BatchBundles:
         """The committed batch in ``results_dir``."""
         results_dir = Path(results_dir)
         run = verify_run(results_dir, ("calls", "recommendations", "provenance"))
-        prov = pq.read_table(results_dir / "provenance.parquet").to_pydict()
+        prov = read_table(results_dir / "provenance.parquet")  # as read_patients reads it
         calls = pq.read_table(results_dir / "calls.parquet")
         recs = pq.read_table(results_dir / "recommendations.parquet")
         return cls(calls, recs, dict(zip(prov["key"], prov["value"])), run, codes)
