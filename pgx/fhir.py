@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from urllib.parse import quote
 
@@ -50,7 +50,17 @@ from fhir.resources.R4B.task import Task, TaskInput
 from pgx import __version__
 from pgx.errors import KnowledgeBaseError
 from pgx.kb import KnowledgeBase, load_kb
-from pgx.patient_files import PatientData, cell_items as _items, cell_text as _text, cell_value as _value, in_pool, write_documents
+from pgx.patient_files import (
+    GROUP_SIZE,
+    BatchGroups,
+    PatientData,
+    cell_items as _items,
+    cell_text as _text,
+    cell_value as _value,
+    columns_with_nulls,
+    in_pool,
+    write_documents,
+)
 from pgx.schema import CALL_REASONS, NO_RESULT
 
 # --- code systems and profiles (docs/fhir.md) ---------------------------------------------
@@ -592,19 +602,37 @@ def _bundles(sample_ids: list[str]) -> list[bytes]:
 
 
 def write_fhir_bundles(
-    results_dir: Path | str, out_dir: Path | str, *, kb: KnowledgeBase | None = None, workers: int | None = 1
+    results_dir: Path | str, out_dir: Path | str, *, kb: KnowledgeBase | None = None, workers: int | None = 1,
+    group_size: int = GROUP_SIZE,
 ) -> list[Path]:
     """One FHIR bundle per sample of the committed batch in ``results_dir``, as
     ``out_dir/<sample file name>.json`` (see :mod:`pgx.patient_files`), made by ``workers``
     processes (None: one per CPU), each distinct resource built once per batch and
-    process (:mod:`pgx.fhir_batch`): the bytes :func:`bundle_json` gives. Each bundle
-    depends on its patient alone, so the files are the same whatever the number of workers."""
+    process (:mod:`pgx.fhir_batch`): the bytes :func:`bundle_json` gives. The batch is read
+    ``group_size`` samples at a time (:class:`pgx.patient_files.BatchGroups`), so memory
+    follows the group and the batch's distinct rows, not the batch. Each bundle depends on
+    its patient alone, so the files are the same whatever the group size or number of workers."""
     from pgx.fhir_batch import BatchBundles  # it builds on this module
 
+    codes = FhirCodes(kb or load_kb())
+    batch = BatchGroups.open(results_dir)
+    if batch.samples:
+        check_kb(batch.provenance, codes)
+    nullable = columns_with_nulls(batch.results_dir / "calls.parquet") | columns_with_nulls(batch.results_dir / "recommendations.parquet")
+
+    def bundles() -> Iterator[bytes]:
+        global _WORKER_BATCH
+        made = None
+        for samples, calls, recs in batch.groups(group_size):
+            if made is None:
+                made = BatchBundles(calls, recs, batch.provenance, batch.run_id, codes, nullable=nullable)
+            else:
+                made.load(calls, recs)
+            _WORKER_BATCH = made.prepare()  # before the group's workers are forked
+            yield from in_pool(_bundles, samples, workers)
+
     global _WORKER_BATCH
-    _WORKER_BATCH = batch = BatchBundles.read(results_dir, FhirCodes(kb or load_kb())).prepare()
     try:
-        samples = batch.samples
-        return write_documents(out_dir, samples, in_pool(_bundles, samples, workers), ".json")
+        return write_documents(out_dir, batch.samples, bundles(), ".json")
     finally:
         _WORKER_BATCH = None

@@ -43,7 +43,7 @@ from pydantic_core import to_json
 
 from pgx import fhir as fx
 from pgx.outputs import read_table, verify_run
-from pgx.patient_files import PatientData, cell_items, distinct_rows
+from pgx.patient_files import DistinctRows, PatientData, cell_items, columns_with_nulls
 
 #: the call columns the builders read; only these reach them (see the module docstring)
 CALL_COLUMNS = ("gene", "call_status", "diplotype", "phenotype", "activity_score", "lookup_key", "alternatives", "reason_codes", "warnings")
@@ -104,12 +104,37 @@ _URL = slot("url")
 class BatchBundles:
     """Every patient's bundle of one batch (Parquet tables), distinct resources built once."""
 
-    def __init__(self, calls: pa.Table, recs: pa.Table, provenance: Mapping[str, str], run_id: str, codes: fx.FhirCodes):
+    def __init__(
+        self, calls: pa.Table, recs: pa.Table, provenance: Mapping[str, str], run_id: str, codes: fx.FhirCodes,
+        *, nullable: set[str] = frozenset(),
+    ):
+        """``calls`` and ``recs``: the batch's tables, or its first group of samples
+        (:meth:`load` takes the next; ``nullable``: the integer columns with a null
+        anywhere in the batch, :class:`pgx.patient_files.DistinctRows`)."""
         self.codes = codes
         self.provenance = dict(provenance)
         self.run_id = run_id
-        call_codes, self.call_rows = distinct_rows(calls.select(["sample_id", *CALL_COLUMNS]), pandas_values=True)
-        rec_codes, self.rec_rows = distinct_rows(recs, pandas_values=True)
+        self._call_rows = DistinctRows(nullable, pandas_values=True)
+        self._rec_rows = DistinctRows(nullable, pandas_values=True)
+        self.call_rows, self.rec_rows = self._call_rows.rows, self._rec_rows.rows
+        self.call_gene: list[str] = []
+        self.call_display: list[str] = []
+        self.rec_untested: list = []
+        self.rec_represented: list[bool] = []
+        self.rec_task: list[bool] = []
+        self.rec_key: list[str] = []
+        self.rec_genes: list[list[str]] = []
+        self._templates: dict[tuple, Template | None] = {}
+        self._provenance_json: bytes | None = None
+        self._unprepared: tuple[list[int], list[int]] = ([], [])
+        self.load(calls, recs)
+
+    def load(self, calls: pa.Table, recs: pa.Table) -> BatchBundles:
+        """Take the samples of ``calls`` and ``recs`` (a group of the batch's samples, each
+        with all its rows) in place of the previous group's; the distinct rows met and
+        their templates stay (memory: the batch's distinct rows)."""
+        call_codes, new_calls = self._call_rows.number(calls.select(["sample_id", *CALL_COLUMNS]))
+        rec_codes, new_recs = self._rec_rows.number(recs)
         self.calls: dict[str, list[int]] = {}
         for sample, code in zip(calls.column("sample_id").to_pylist(), call_codes.tolist()):
             self.calls.setdefault(sample, []).append(code)
@@ -117,26 +142,30 @@ class BatchBundles:
         for sample, code in zip(recs.column("sample_id").to_pylist(), rec_codes.tolist()):
             self.recs.setdefault(sample, []).append(code)
         if self.calls:
-            fx.check_kb(self.provenance, codes)
-        self.call_gene = [str(c["gene"]) for c in self.call_rows]
-        self.call_display = [fx.genotype_display(str(c["gene"]), c) for c in self.call_rows]
-        self.rec_untested = [fx.untested_pairs(r) for r in self.rec_rows]
-        self.rec_represented = [fx.represented(r) for r in self.rec_rows]
-        self.rec_task = [str(r["action"]) in fx.TASK_ACTIONS for r in self.rec_rows]
-        self.rec_key = [fx.row_key(r) for r in self.rec_rows]
-        self.rec_genes = [cell_items(r.get("genes")) for r in self.rec_rows]
-        self._templates: dict[tuple, Template | None] = {}
-        self._provenance_json: bytes | None = None
+            fx.check_kb(self.provenance, self.codes)
+        for c in (self.call_rows[i] for i in new_calls):
+            self.call_gene.append(str(c["gene"]))
+            self.call_display.append(fx.genotype_display(str(c["gene"]), c))
+        for r in (self.rec_rows[i] for i in new_recs):
+            self.rec_untested.append(fx.untested_pairs(r))
+            self.rec_represented.append(fx.represented(r))
+            self.rec_task.append(str(r["action"]) in fx.TASK_ACTIONS)
+            self.rec_key.append(fx.row_key(r))
+            self.rec_genes.append(cell_items(r.get("genes")))
+        self._unprepared = (self._unprepared[0] + new_calls, self._unprepared[1] + new_recs)
+        return self
 
     @classmethod
     def read(cls, results_dir: Path | str, codes: fx.FhirCodes) -> BatchBundles:
-        """The committed batch in ``results_dir``."""
+        """The committed batch in ``results_dir``, whole (:func:`pgx.fhir.write_fhir_bundles`
+        reads it by groups of samples)."""
         results_dir = Path(results_dir)
         run = verify_run(results_dir, ("calls", "recommendations", "provenance"))
         prov = read_table(results_dir / "provenance.parquet")  # as read_patients reads it
         calls = pq.read_table(results_dir / "calls.parquet")
         recs = pq.read_table(results_dir / "recommendations.parquet")
-        return cls(calls, recs, dict(zip(prov["key"], prov["value"])), run, codes)
+        nullable = columns_with_nulls(results_dir / "calls.parquet") | columns_with_nulls(results_dir / "recommendations.parquet")
+        return cls(calls, recs, dict(zip(prov["key"], prov["value"])), run, codes, nullable=nullable)
 
     @property
     def samples(self) -> list[str]:
@@ -159,14 +188,19 @@ class BatchBundles:
 
     def prepare(self) -> BatchBundles:
         """Build the templates nearly every batch needs (each distinct row's resources) now,
-        so that forked workers share them instead of each building its own."""
-        for call, row in enumerate(self.call_rows):
+        so that forked workers share them instead of each building its own (the rows
+        met since the last call)."""
+        new_calls, new_recs = self._unprepared
+        self._unprepared = ([], [])
+        for call in new_calls:
+            row = self.call_rows[call]
             self._ready(lambda: self._genotype(self.call_gene[call], call, ()))
             self._ready(lambda: self._phenotype(call))
             self._ready(lambda: self._reference(self.call_display[call]))
             if self._templates.get(("phenotype", call)) is not None:
                 self._ready(lambda: self._reference(fx.phenotype_display(self.call_gene[call], row)))
-        for rec, row in enumerate(self.rec_rows):
+        for rec in new_recs:
+            row = self.rec_rows[rec]
             if self.rec_represented[rec]:
                 self._ready(lambda: self._implication(rec, tuple(self.rec_genes[rec])))
                 self._ready(lambda: self._reference(fx.implication_display(row)))

@@ -100,12 +100,118 @@ def distinct_rows(table: pa.Table, exclude: tuple[str, ...] = ("sample_id",), *,
     holds because the distinct rows hold a null in a column exactly when the table does."""
     if table.num_rows == 0:
         return np.zeros(0, dtype=np.int64), []
-    cols = [_as_text(table.column(n)) for n in table.column_names if n not in exclude]
-    key = pc.binary_join_element_wise(*cols, "\x1e") if len(cols) > 1 else cols[0]
-    codes = pc.dictionary_encode(key).combine_chunks().indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    _, first = np.unique(codes, return_index=True)
+    codes, first = _first_rows(row_keys(table, exclude))
     rows = table.take(pa.array(first))
     return codes, rows.to_pandas().to_dict("records") if pandas_values else rows.to_pylist()
+
+
+def row_keys(table: pa.Table, exclude: tuple[str, ...] = ("sample_id",)) -> pa.ChunkedArray:
+    """Per row, a text that two rows share exactly when they are equal in every column but
+    ``exclude``."""
+    cols = [_as_text(table.column(n)) for n in table.column_names if n not in exclude]
+    return pc.binary_join_element_wise(*cols, "\x1e") if len(cols) > 1 else cols[0]
+
+
+def _first_rows(keys: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """(code per row, numbered in order of first appearance; the first row of each code)."""
+    codes = pc.dictionary_encode(keys).combine_chunks().indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    _, first = np.unique(codes, return_index=True)
+    return codes, first
+
+
+class DistinctRows:
+    """The distinct rows of a batch's table, met group of samples by group (see
+    :func:`sample_groups`): each gets one number for the whole batch, so what is made
+    from a row once serves every later group. Memory: the batch's distinct rows.
+
+    ``pandas_values`` as for :func:`distinct_rows`; an integer column that holds a null
+    anywhere in the batch's file (``nullable``, :func:`columns_with_nulls`) is read as
+    floats in every group, as the whole table through pandas gives it."""
+
+    def __init__(self, nullable: set[str] = frozenset(), *, pandas_values: bool = False):
+        self.rows: list[dict] = []
+        self._numbers: dict[str, int] = {}
+        self._nullable = set(nullable)
+        self._pandas = pandas_values
+
+    def number(self, table: pa.Table, exclude: tuple[str, ...] = ("sample_id",)) -> tuple[np.ndarray, list[int]]:
+        """(the batch's number of each row of ``table``, the numbers first met here)."""
+        if table.num_rows == 0:
+            return np.zeros(0, dtype=np.int64), []
+        if self._pandas:
+            for i, field in enumerate(table.schema):
+                if field.name in self._nullable and pa.types.is_integer(field.type):
+                    table = table.set_column(i, field.name, table.column(i).cast(pa.float64()))
+        keys = row_keys(table, exclude)
+        codes, first = _first_rows(keys)
+        first_keys = keys.take(pa.array(first)).to_pylist()
+        new = [(k, i) for k, i in zip(first_keys, first.tolist()) if k not in self._numbers]
+        added = list(range(len(self.rows), len(self.rows) + len(new)))
+        if new:
+            rows = table.take(pa.array([i for _, i in new]))
+            self.rows.extend(rows.to_pandas().to_dict("records") if self._pandas else rows.to_pylist())
+            self._numbers.update((k, n) for (k, _), n in zip(new, added))
+        numbers = np.array([self._numbers[k] for k in first_keys], dtype=np.int64)
+        return numbers[codes], added
+
+
+def columns_with_nulls(path: Path | str) -> set[str]:
+    """The integer columns of the Parquet file ``path`` that hold a null in some row
+    (from the row groups' statistics; a row group without them is read)."""
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(path)
+    leaves = {parquet.metadata.schema.column(i).path: i for i in range(parquet.metadata.num_columns)}
+    out = set()
+    for field in parquet.schema_arrow:
+        if not pa.types.is_integer(field.type):
+            continue
+        for k in range(parquet.num_row_groups):
+            stats = parquet.metadata.row_group(k).column(leaves[field.name]).statistics
+            nulls = stats.null_count if stats is not None and stats.has_null_count else None
+            if nulls is None:
+                nulls = parquet.read_row_group(k, columns=[field.name]).column(0).null_count
+            if nulls:
+                out.add(field.name)
+                break
+    return out
+
+
+#: samples the exports read and write at a time: their memory follows this, not the batch
+GROUP_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class BatchGroups:
+    """A committed batch read group of samples by group (:meth:`groups`)."""
+
+    results_dir: Path
+    run_id: str
+    provenance: Mapping[str, str]
+    samples: list[str]  # every sample, in the order of the calls table
+
+    @classmethod
+    def open(cls, results_dir: Path | str) -> BatchGroups:
+        """The committed batch in ``results_dir`` (only the calls' ``sample_id`` column is read)."""
+        from pgx.scatter import chunk_samples
+
+        results_dir = Path(results_dir)
+        run = verify_run(results_dir, ("calls", "recommendations", "provenance"))
+        prov = read_table(results_dir / "provenance.parquet")
+        samples, _ = chunk_samples(results_dir / "calls.parquet", 0, 1)
+        return cls(results_dir, run, dict(zip(prov["key"], prov["value"])), samples)
+
+    def groups(self, size: int = GROUP_SIZE) -> Iterator[tuple[list[str], pa.Table, pa.Table]]:
+        """(samples, their calls, their recommendations) for each run of ``size`` samples, in
+        order; each sample's rows in table order (:func:`pgx.scatter.rows_of_samples`)."""
+        from pgx.scatter import rows_of_samples
+
+        if size < 1:
+            raise ValueError(f"a group of samples holds at least one, not {size}")
+        for start in range(0, len(self.samples), size):
+            group = self.samples[start : start + size]
+            calls = rows_of_samples(self.results_dir / "calls.parquet", group)
+            yield group, calls, rows_of_samples(self.results_dir / "recommendations.parquet", group)
 
 
 def read_patients(results_dir: Path | str) -> list[PatientData]:

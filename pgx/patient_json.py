@@ -12,10 +12,13 @@ reason codes), so a reader can join them back.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
-from pgx.patient_files import PatientData, cell_items, cell_text, cell_value, write_documents
+import pyarrow as pa
+
+from pgx.patient_files import GROUP_SIZE, BatchGroups, DistinctRows, PatientData, cell_items, cell_text, cell_value, write_documents
 
 #: the format's name and version, written into every document
 FORMAT = "pgx-patient"
@@ -130,34 +133,39 @@ _CALLS, _RECS = "\x00calls", "\x00recommendations"
 class _BatchDocuments:
     """Every patient's document of a batch, each distinct call and recommendation turned
     into JSON once (a cohort's patients share most of them); byte for byte what
-    :func:`patient_json` writes."""
+    :func:`patient_json` writes. The batch comes group of samples by group (:meth:`load`)."""
 
-    def __init__(self, results_dir: Path):
-        import pyarrow.parquet as pq
-
-        from pgx.outputs import verify_run
-        from pgx.patient_files import distinct_rows
-
-        self.run = verify_run(results_dir, ("calls", "recommendations", "provenance"))
-        prov = pq.read_table(results_dir / "provenance.parquet").to_pydict()
-        self.provenance = dict(zip(prov["key"], prov["value"]))
-        calls = pq.read_table(results_dir / "calls.parquet")
-        recs = pq.read_table(results_dir / "recommendations.parquet")
-        call_codes, call_rows = distinct_rows(calls)
-        rec_codes, rec_rows = distinct_rows(recs)
-        call_entries = [call_entry(r) for r in call_rows]
-        rec_entries = [recommendation_entry(r) for r in rec_rows]
-        self.call_json = [_dumps(e) for e in call_entries]
-        self.rec_json = [_dumps(e) for e in rec_entries]
-        self.call_gene = [e["gene"] for e in call_entries]
-        self.call_missing = [e["call_status"] == "no_call" for e in call_entries]
-        self.rec_genes = [e["genes"] for e in rec_entries]
+    def __init__(self, batch: BatchGroups):
+        self.run = batch.run_id
+        self.provenance = dict(batch.provenance)
+        self._calls, self._recs = DistinctRows(), DistinctRows()
+        self.call_json: list[str] = []
+        self.rec_json: list[str] = []
+        self.call_gene: list[str] = []
+        self.call_missing: list[bool] = []
+        self.rec_genes: list[list[str]] = []
         self.calls: dict[str, list[int]] = {}
+        self.recs: dict[str, list[int]] = {}
+
+    def load(self, calls: pa.Table, recs: pa.Table) -> _BatchDocuments:
+        """Take the samples of ``calls`` and ``recs`` (each with all its rows) in place of
+        the previous group's; the distinct rows met stay."""
+        call_codes, new_calls = self._calls.number(calls)
+        rec_codes, new_recs = self._recs.number(recs)
+        for entry in (call_entry(self._calls.rows[i]) for i in new_calls):
+            self.call_json.append(_dumps(entry))
+            self.call_gene.append(entry["gene"])
+            self.call_missing.append(entry["call_status"] == "no_call")
+        for entry in (recommendation_entry(self._recs.rows[i]) for i in new_recs):
+            self.rec_json.append(_dumps(entry))
+            self.rec_genes.append(entry["genes"])
+        self.calls = {}
         for sample, code in zip(calls.column("sample_id").to_pylist(), call_codes.tolist()):
             self.calls.setdefault(sample, []).append(code)
-        self.recs: dict[str, list[int]] = {}
+        self.recs = {}
         for sample, code in zip(recs.column("sample_id").to_pylist(), rec_codes.tolist()):
             self.recs.setdefault(sample, []).append(code)
+        return self
 
     def document(self, sample_id: str) -> bytes:
         calls = sorted(self.calls[sample_id], key=lambda c: self.call_gene[c])
@@ -183,10 +191,16 @@ class _BatchDocuments:
         return text.encode("utf-8") + b"\n"
 
 
-def write_patient_jsons(results_dir: Path | str, out_dir: Path | str) -> list[Path]:
+def write_patient_jsons(results_dir: Path | str, out_dir: Path | str, *, group_size: int = GROUP_SIZE) -> list[Path]:
     """One JSON document per sample of the committed batch in ``results_dir``, as
-    ``out_dir/<sample file name>.json`` (see :mod:`pgx.patient_files`)."""
-    results_dir = Path(results_dir)
-    documents = _BatchDocuments(results_dir)
-    samples = list(documents.calls)
-    return write_documents(out_dir, samples, map(documents.document, samples), ".json")
+    ``out_dir/<sample file name>.json`` (see :mod:`pgx.patient_files`). The batch is read
+    ``group_size`` samples at a time (:class:`pgx.patient_files.BatchGroups`): memory
+    follows the group and the batch's distinct rows; the files do not depend on it."""
+    batch = BatchGroups.open(results_dir)
+    documents = _BatchDocuments(batch)
+
+    def written() -> Iterator[bytes]:
+        for samples, calls, recs in batch.groups(group_size):
+            yield from map(documents.load(calls, recs).document, samples)
+
+    return write_documents(out_dir, batch.samples, written(), ".json")
