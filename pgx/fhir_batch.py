@@ -7,8 +7,8 @@ gene's call row, a therapeutic implication or task of the recommendation row; th
 patient's part is only the ids and references (the subject, the resource's own
 ``urn:uuid:`` and the references between resources). So :class:`BatchBundles`:
 
-* finds the distinct call and recommendation rows of the batch (one pass over the
-  Parquet tables, :func:`pgx.patient_files.distinct_rows`);
+* finds the distinct call and recommendation rows of the batch, a group of samples at a
+  time (:class:`pgx.patient_files.DistinctRows`, :func:`pgx.fhir.write_fhir_bundles`);
 * builds each resource a distinct row needs once, with the same builders and models as
   :func:`pgx.fhir.build_bundle`, but with **slots** (marker strings) where a patient's
   ids and references go, serialises it with the library and cuts the JSON at the slots

@@ -8,6 +8,11 @@ name, else a slug and a hash), with ``index.tsv`` beside the files mapping each 
 file. The files are written into a hidden folder that then takes the place of the output
 folder as a whole, so a folder never mixes files of two runs and a killed run leaves the
 previous folder (or none), never half a folder or half a file.
+
+The exports read a batch :data:`GROUP_SIZE` samples at a time (:class:`BatchGroups`: each
+group's rows read row group by row group, :func:`pgx.scatter.rows_of_samples`), so their
+memory follows the group, not the batch; what is made from a distinct row is kept for the
+later groups (:class:`DistinctRows`).
 """
 
 from __future__ import annotations
@@ -91,20 +96,6 @@ def _as_text(col: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.fill_null(col, "\x00")
 
 
-def distinct_rows(table: pa.Table, exclude: tuple[str, ...] = ("sample_id",), *, pandas_values: bool = False) -> tuple[np.ndarray, list[dict]]:
-    """(code per row, the distinct rows as dicts): rows equal in every column but
-    ``exclude`` share a code. A cohort's patients share most of their rows (the same
-    recommendation for the same result), so a per-row export is made once per code.
-    ``pandas_values``: the values as :func:`read_patients` gives them (through pandas: an
-    integer column with nulls as floats, a missing text as NaN, lists as arrays). That
-    holds because the distinct rows hold a null in a column exactly when the table does."""
-    if table.num_rows == 0:
-        return np.zeros(0, dtype=np.int64), []
-    codes, first = _first_rows(row_keys(table, exclude))
-    rows = table.take(pa.array(first))
-    return codes, rows.to_pandas().to_dict("records") if pandas_values else rows.to_pylist()
-
-
 def row_keys(table: pa.Table, exclude: tuple[str, ...] = ("sample_id",)) -> pa.ChunkedArray:
     """Per row, a text that two rows share exactly when they are equal in every column but
     ``exclude``."""
@@ -120,13 +111,17 @@ def _first_rows(keys: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class DistinctRows:
-    """The distinct rows of a batch's table, met group of samples by group (see
-    :func:`sample_groups`): each gets one number for the whole batch, so what is made
-    from a row once serves every later group. Memory: the batch's distinct rows.
+    """The distinct rows of a batch's table, met group of samples by group
+    (:class:`BatchGroups`): rows equal in every column but ``sample_id`` share a number
+    for the whole batch. A cohort's patients share most of their rows (the same
+    recommendation for the same result), so a per-row export is made once per number and
+    serves every later group. Memory: the batch's distinct rows (as dicts, :attr:`rows`).
 
-    ``pandas_values`` as for :func:`distinct_rows`; an integer column that holds a null
-    anywhere in the batch's file (``nullable``, :func:`columns_with_nulls`) is read as
-    floats in every group, as the whole table through pandas gives it."""
+    ``pandas_values``: the values as :func:`read_patients` gives them (through pandas: an
+    integer column with nulls as floats, a missing text as NaN, lists as arrays). An
+    integer column that holds a null anywhere in the batch (``nullable``,
+    :func:`columns_with_nulls`) is read as floats in every group, as pandas reads the whole
+    table, also in a group (or a group's rows first met) without a null."""
 
     def __init__(self, nullable: set[str] = frozenset(), *, pandas_values: bool = False):
         self.rows: list[dict] = []

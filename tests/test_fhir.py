@@ -256,6 +256,57 @@ def test_bundles_are_the_same_bytes_when_written_again_by_two_workers(demo_run, 
         assert path.read_bytes() == (paths["fhir"] / path.name).read_bytes()
 
 
+def test_exports_read_in_small_groups_of_samples_give_the_files_of_one_group(demo_run, tmp_path):
+    from pgx.patient_json import write_patient_jsons
+
+    paths, _ = demo_run  # written with the default group size: the demo batch is one group
+    results = paths["calls"].parent
+    samples = pd.read_parquet(paths["calls"], columns=["sample_id"])["sample_id"].unique()
+    assert len(samples) > 2 * 4  # several groups, the last one short
+    writers = {
+        "fhir": lambda out: fx.write_fhir_bundles(results, out, workers=2, group_size=4),
+        "json": lambda out: write_patient_jsons(results, out, group_size=4),
+    }
+    for name, write in writers.items():
+        written = write(tmp_path / name)
+        assert [file_of(tmp_path / name, s) for s in samples] == written
+        assert sorted(p.name for p in (tmp_path / name).iterdir()) == sorted(p.name for p in paths[name].iterdir())
+        for path in (tmp_path / name).iterdir():
+            assert path.read_bytes() == (paths[name] / path.name).read_bytes(), (name, path.name)
+
+
+def test_batch_bundles_by_group_read_integers_as_the_whole_batch_does(tables):
+    """An integer column with a null somewhere in the batch comes as floats through pandas
+    (``branch`` then reaches the resources' ids as "1.0"): a group without a null in it
+    gives the same bundles, and rows met in an earlier group serve a later one."""
+    import pyarrow as pa
+
+    from pgx.schema import CALLS, RECOMMENDATIONS
+
+    calls, recs, prov = tables
+    first, second = calls["sample_id"].unique()[:2]
+    without_nulls = recs[(recs["sample_id"] == first) & recs["branch"].notna()]
+    with_nulls = recs[recs["sample_id"] == second]
+    assert len(without_nulls) and with_nulls["branch"].isna().any()
+
+    def arrow(sample: str, sample_recs: pd.DataFrame) -> tuple[pa.Table, pa.Table]:
+        return (
+            pa.Table.from_pandas(calls[calls["sample_id"] == sample], schema=CALLS, preserve_index=False),
+            pa.Table.from_pandas(sample_recs, schema=RECOMMENDATIONS, preserve_index=False),
+        )
+
+    whole, _ = _batch(calls[calls["sample_id"].isin([first, second])], pd.concat([without_nulls, with_nulls]), prov)
+    alone, _ = _batch(calls[calls["sample_id"] == first], without_nulls, prov)
+    nullable = {f.name for f in RECOMMENDATIONS if pa.types.is_integer(f.type) and with_nulls[f.name].isna().any()}
+    grouped = type(whole)(*arrow(first, without_nulls), prov, "run-test", whole.codes, nullable=nullable).prepare()
+    assert grouped.bundle_json(first) == whole.bundle_json(first)
+    assert alone.bundle_json(first) != whole.bundle_json(first)  # read as if no null were in the batch
+    met = len(grouped.rec_rows)
+    grouped.load(*arrow(second, with_nulls)).prepare()
+    assert grouped.samples == [second] and len(grouped.rec_rows) > met
+    assert grouped.bundle_json(second) == whole.bundle_json(second)
+
+
 def test_a_batch_made_with_another_kb_is_refused(demo_run):
     from pgx.errors import KnowledgeBaseError
     from pgx.patient_files import read_patients
