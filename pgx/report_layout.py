@@ -25,6 +25,7 @@ import math
 import re
 from collections import namedtuple
 import unicodedata
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,6 +38,7 @@ import pyarrow as pa
 from reportlab import rl_config
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4, LETTER
+from reportlab.lib.rl_accel import escapePDF, fp_str
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
@@ -304,6 +306,92 @@ def _wrap_words(text: str, font: str, size: float, width: float) -> list[str]:
     return lines
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _shown(text: str) -> str:
+    """The operator showing ASCII text in subset 0 of a TrueType font, where each ASCII
+    character is its own code (reportlab's ``ttfAsciiReadable``): the same in every
+    document, so it is escaped once per process."""
+    return f"({escapePDF(text)}) Tj"
+
+
+@functools.lru_cache(maxsize=64)
+def _fill_op(colour: colors.Color) -> str:
+    return f"{fp_str(colour.red, colour.green, colour.blue)} rg"
+
+
+class _TextOps:
+    """One PDF text object of the report's plain text, written as operators.
+
+    reportlab's text object maps every character of every string through the font subset
+    (``TTFont.splitString``, pure Python) and measures it to move its cursor; that was a
+    quarter of a report's time. Here each line is placed by its own origin and ASCII text
+    in a TrueType font, whose subset-0 codes are the ASCII codes in every document, is
+    written as it is (escaped once per process). Other text, and fonts that are not
+    TrueType, go through reportlab's text object.
+    """
+
+    def __init__(self, canv: Canvas):
+        self.canv, self._doc = canv, canv._doc
+        self.ops: list[str] = ["BT"]
+        self._font: tuple[str, float] | None = None  # (font name, size) set in the PDF
+        self._subset: int | None = None  # the subset of _font set in the PDF (None: must set)
+        self._colour: colors.Color | None = None
+        self._fallback = None
+
+    def fill(self, colour: colors.Color) -> None:
+        if colour is not self._colour and colour != self._colour:
+            self.ops.append(_fill_op(colour))
+            self._colour = colour
+
+    def at(self, x: float, y: float) -> None:
+        self.ops.append(f"1 0 0 1 {fp_str(x, y)} Tm")
+
+    def show(self, text: str, font: str, size: float) -> None:
+        """Text in font and size at the current point (after ``at`` or the previous text)."""
+        if (font, size) != self._font:
+            self._font, self._subset = (font, size), None
+        subset0 = _ascii_subset(font, self._doc) if text.isascii() else None
+        if subset0 is not None:
+            if self._subset != 0:
+                self.ops.append(f"{subset0} {fp_str(size)} Tf")
+                self._subset = 0
+            self.ops.append(_shown(text))
+            return
+        if self._fallback is None:
+            self._fallback = self.canv.beginText()
+        other = self._fallback
+        other._code = []
+        other.setFont(font, size)
+        other.textOut(text)
+        self.ops += other._code
+        self._subset = None  # it may have set another subset or font
+
+    def close(self) -> None:
+        """Add the text object to the page."""
+        if len(self.ops) > 1:
+            self.ops.append("ET")
+            self.canv._code.append(" ".join(self.ops))
+        self.ops = ["BT"]
+
+
+def _ascii_subset(font: str, doc: object) -> str | None:
+    """The PDF name of subset 0 of a TrueType font in doc, when its ASCII codes are the
+    characters themselves; None for other fonts."""
+    names = _SUBSET0.setdefault(doc, {})
+    if font not in names:
+        face = pdfmetrics.getFont(font)
+        name = None
+        if getattr(face, "_dynamicFont", False):
+            state = face._assignState(doc)
+            if all(state.assignments.get(code) == code for code in range(32, 127)):
+                name = face.getSubsetInternalName(0, doc)
+        names[font] = name
+    return names[font]
+
+
+_SUBSET0: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # document -> font -> name
+
+
 #: one block of a cell: text, style name, and optionally a URL the text links to
 Block = tuple[str, str] | tuple[str, str, str]
 
@@ -365,33 +453,28 @@ class _Lines(Flowable):
 
     def draw(self) -> None:
         if self._lines:
-            text = self.canv.beginText()
-            self.emit(self.canv, text, [None], 0.0, self.height)
-            self.canv.drawText(text)
+            text = _TextOps(self.canv)
+            self.emit(text, 0.0, self.height)
+            text.close()
 
-    def emit(self, canv: Canvas, text: object, state: list, x: float, top: float) -> None:
+    def emit(self, text: _TextOps, x: float, top: float) -> None:
         """Add the lines to text (a text object shared by a table's cells), the first one
-        hanging from (x, top); state[0] is the style text is currently set to."""
-        current = state[0]
-        for line, st, link in self._lines:  # font and colour only on change
-            if st is not current:
-                text.setFont(st.fontName, st.fontSize, st.leading)
-                if current is None or st.textColor != current.textColor:
-                    text.setFillColor(st.textColor)
-                current = st
+        hanging from (x, top)."""
+        canv = text.canv
+        for line, st, link in self._lines:
+            text.fill(st.textColor)
             # baseline 80% down the line's own leading, so mixed sizes keep even gaps
             indent = st.leftIndent
             if indent and line.startswith("\u2022\t"):
-                text.setTextOrigin(x, top - 0.8 * st.leading)
-                text.textOut("\u2022")
+                text.at(x, top - 0.8 * st.leading)
+                text.show("\u2022", st.fontName, st.fontSize)
                 line = line[2:]
-            text.setTextOrigin(x + indent, top - 0.8 * st.leading)
-            text.textOut(line)
+            text.at(x + indent, top - 0.8 * st.leading)
+            text.show(line, st.fontName, st.fontSize)
             if link:
                 width = stringWidth(line, st.fontName, st.fontSize)
                 canv.linkURL(link, (x + indent, top - st.leading, x + indent + width, top), relative=1)
             top -= st.leading
-        state[0] = current
 
 
 #: one run of a ``_Rich`` paragraph: text, font, size and colour
@@ -447,23 +530,16 @@ class _Rich(Flowable):
         return self.width, self.height
 
     def draw(self) -> None:
-        text = self.canv.beginText()
-        current: tuple | None = None
-        colour: colors.Color | None = None
+        text = _TextOps(self.canv)
         y = self.height - 0.8 * self._leading - 0.5
         for line in self._lines:
-            text.setTextOrigin(self._indent, y)
+            text.at(self._indent, y)
             for i, word in enumerate(line):
                 for j, (part, font, size, col) in enumerate(word):
-                    if (font, size) != current:
-                        text.setFont(font, size, self._leading)
-                        current = (font, size)
-                    if col != colour:
-                        text.setFillColor(col)
-                        colour = col
-                    text.textOut((" " if i and not j else "") + part)
+                    text.fill(col)
+                    text.show((" " if i and not j else "") + part, font, size)
             y -= self._leading
-        self.canv.drawText(text)
+        text.close()
 
 
 class _Badge(Flowable):
@@ -610,20 +686,19 @@ class _Grid(Flowable):
                 canv.setFillColor(colour)
                 canv.rect(0, y - h + 1.5, 2.2, h - 3, stroke=0, fill=1)
             y -= h
-        text = canv.beginText()
-        state: list = [None]  # the style the text object is set to
+        text = _TextOps(canv)
         y = top
         for row, h in zip(self._rows, heights):
             x = 0.0
             for cell, w in zip(row, self._widths):
                 cell_top = y - self._TOP
                 if isinstance(cell, _Lines):
-                    cell.emit(canv, text, state, x + _CELL_PAD, cell_top)
+                    cell.emit(text, x + _CELL_PAD, cell_top)
                 else:
                     cell.drawOn(canv, x + _CELL_PAD, cell_top - cell.height)
                 x += w
             y -= h
-        canv.drawText(text)
+        text.close()
 
 
 def _grid(rows: list[list], widths: list[float], strips: list | None = None) -> _Grid:
