@@ -83,6 +83,9 @@ __all__ = ["ACTION_GROUPS", "GROUPS", "PAPERS", "group_key", "no_result_genes", 
 # --- document ------------------------------------------------------------------------
 
 
+_CALL_COLUMNS = tuple(c for c in schema.CALLS.names if c != "sample_id")  # see report_groups._REC_COLUMNS
+
+
 class _DetailsBreak(ActionFlowable):
     """A page break if still on page 1: page 2 starts on a new page, or goes on right
     after a summary that already ran over to page 2."""
@@ -104,7 +107,7 @@ def _story(sample_id: str, calls: pd.DataFrame, recs: pd.DataFrame, provenance: 
     placed = _drugs_by_group(recs)
     refs = _Refs()
     # genes with a result first
-    calls = sorted(_records(calls, schema.CALLS.names), key=lambda c: (str(c.call_status) == "no_call", str(c.gene)))
+    calls = sorted(_records(calls, _CALL_COLUMNS), key=lambda c: (str(c.call_status) == "no_call", str(c.gene)))
     header = _header(sample_id, batch, provenance, appendix)
     room = PAPERS[paper][1] - _TOP_MARGIN - _BOTTOM_MARGIN - 2 * _FRAME_PAD - 2  # page 1's frame
     room -= sum(f.wrap(_FRAME_W, 1e6)[1] + f.getSpaceBefore() + f.getSpaceAfter() for f in header)

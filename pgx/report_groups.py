@@ -101,9 +101,14 @@ def group_key(r: object) -> str:
 # --- recommendations ----------------------------------------------------------------
 
 
+#: the columns a report reads; not the sample ID, so that the rows of two patients with the
+#: same recommendation are equal and what is derived from a row is cached across patients
+_REC_COLUMNS = tuple(c for c in schema.RECOMMENDATIONS.names if c != "sample_id")
+
+
 def _sorted_recommendations(recs: pd.DataFrame) -> list:
     """Rows, most urgent group first, then drug name; refuses actions it cannot group."""
-    rows = _records(recs, [*schema.RECOMMENDATIONS.names, "verbatim_text"])
+    rows = _records(recs, [*_REC_COLUMNS, "verbatim_text"])
     unknown = sorted({str(r.action) for r in rows} - set(ACTION_GROUPS))
     if unknown:
         raise ValueError(f"unknown recommendation action(s) {unknown}; expected one of {schema.ACTIONS}")

@@ -280,6 +280,13 @@ def _em_width(word: str, font: str) -> float:
 
 def _wrap_words(text: str, font: str, size: float, width: float) -> list[str]:
     """Greedy lines of text (single-spaced) no wider than width; over-long words are cut."""
+    return list(_wrapped(text, font, size, width))
+
+
+@functools.lru_cache(maxsize=1 << 15)
+def _wrapped(text: str, font: str, size: float, width: float) -> tuple[str, ...]:
+    """``_wrap_words`` kept per process: most texts (guideline advice, headings, drug
+    names) recur from patient to patient at the same width."""
     limit, space = width / size, _em_width(" ", font)
     lines: list[str] = []
     line: list[str] = []
@@ -304,7 +311,7 @@ def _wrap_words(text: str, font: str, size: float, width: float) -> list[str]:
             w = _em_width(word, font)
         line, used = [word], w
     lines.append(" ".join(line))
-    return lines
+    return tuple(lines)
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -445,7 +452,7 @@ class _Lines(Flowable):
             self._lines = [
                 (f"\u2022\t{line}" if st.leftIndent and i == 0 else line, st, link)
                 for text, st, link in self._blocks
-                for i, line in enumerate(_wrap_words(text, st.fontName, st.fontSize, availWidth - st.leftIndent))
+                for i, line in enumerate(_wrapped(text, st.fontName, st.fontSize, availWidth - st.leftIndent))
             ]
             self._shorten(availWidth)
             self.width, self.height = availWidth, sum(st.leading for _, st, _ in self._lines)
