@@ -43,7 +43,7 @@ from pathlib import Path
 import pandas as pd
 from reportlab.platypus import ActionFlowable, SimpleDocTemplate
 
-from pgx import __version__, schema
+from pgx import __version__
 from pgx.outputs import atomic_path
 from pgx.report_appendix import _appendix, _static_blocks
 from pgx.report_groups import (  # noqa: F401 - GROUPS and the rest are part of this module's interface
@@ -83,7 +83,10 @@ __all__ = ["ACTION_GROUPS", "GROUPS", "PAPERS", "group_key", "no_result_genes", 
 # --- document ------------------------------------------------------------------------
 
 
-_CALL_COLUMNS = tuple(c for c in schema.CALLS.names if c != "sample_id")  # see report_groups._REC_COLUMNS
+#: the call columns the report reads (see report_groups._REC_COLUMNS)
+_CALL_COLUMNS = ("gene", "diplotype", "allele_1", "allele_2", "alternatives", "activity_score", "phenotype", "lookup_key",
+                 "call_status", "missing_positions", "assumed_reference_positions", "novel_variants", "alleles_found",
+                 "reason_codes", "warnings")  # fmt: skip
 
 
 class _DetailsBreak(ActionFlowable):

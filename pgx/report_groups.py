@@ -101,9 +101,12 @@ def group_key(r: object) -> str:
 # --- recommendations ----------------------------------------------------------------
 
 
-#: the columns a report reads; not the sample ID, so that the rows of two patients with the
-#: same recommendation are equal and what is derived from a row is cached across patients
-_REC_COLUMNS = tuple(c for c in schema.RECOMMENDATIONS.names if c != "sample_id")
+#: the recommendation columns the report reads (``_records`` costs per column); not the
+#: sample ID, so that two patients' rows with the same recommendation are equal and what is
+#: derived from a row is cached across patients
+_REC_COLUMNS = ("drug", "genes", "lookup_key", "phenotypes", "population", "indication", "age", "risk_factors",
+                "other_conditions", "action", "other_actions", "dose_factor_min", "dose_factor_max", "dose_amount",
+                "dose_caps", "alternatives", "strength", "text", "source", "guideline", "url", "pmid")  # fmt: skip
 
 
 def _sorted_recommendations(recs: pd.DataFrame) -> list:

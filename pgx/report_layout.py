@@ -755,8 +755,9 @@ def _list_columns() -> frozenset[str]:
 
 
 def _records(df: pd.DataFrame, columns: Iterable[str]) -> list:
-    """Rows as named tuples with every schema column (absent ones are None). List columns
-    become tuples without missing values, once, so the many reads of them cost nothing."""
+    """Rows as named tuples with every schema column (absent and missing values are None).
+    List columns become tuples without missing values, once, so the many reads of them
+    cost nothing; equal rows compare equal, so what is derived from a row can be cached."""
     columns = tuple(columns)
     lists = _list_columns()
     values = []
@@ -765,8 +766,8 @@ def _records(df: pd.DataFrame, columns: Iterable[str]) -> list:
             values.append([None] * len(df))
         elif c in lists:
             values.append([tuple(_as_list(v)) for v in df[c].tolist()])
-        else:
-            values.append(df[c].tolist())
+        else:  # missing values as None: NaN is not equal to itself, which would defeat the caches
+            values.append([None if _is_missing(v) else v for v in df[c].tolist()])
     row = _row_type(columns)
     return [row(*v) for v in zip(*values)]
 
