@@ -163,7 +163,7 @@ class _Refs:
         self.printed = 0  # references up to this number are already in a printed list
 
     def cite(self, r: object) -> int:
-        key = (_text(r.source).strip(), _text(r.guideline).strip(), _text(r.url).strip(), _text(r.pmid).strip())
+        key = _reference_key(r)
         if key not in self._numbers:
             self._numbers[key] = len(self._numbers) + 1
             self._rows[self._numbers[key]] = r
@@ -184,6 +184,12 @@ class _Refs:
         items = [_cell([(f"[{n}] {b[0]}", *b[1:]) if i == 0 else b for i, b in enumerate(_short_reference(self._rows[n]))],
                        _FRAME_W) for n in new]  # fmt: skip
         return [_heading(title, "h2"), *items]
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _reference_key(r: object) -> tuple[str, str, str, str]:
+    """What makes a guideline reference: source, name, URL, PMIDs (cached per row)."""
+    return _text(r.source).strip(), _text(r.guideline).strip(), _text(r.url).strip(), _text(r.pmid).strip()
 
 
 def _cite(numbers: list[int]) -> str:

@@ -25,7 +25,6 @@ import math
 import re
 from collections import namedtuple
 import unicodedata
-import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -345,6 +344,7 @@ class _TextOps:
         self._subset: int | None = None  # the subset of _font set in the PDF (None: must set)
         self._colour: colors.Color | None = None
         self._fallback = None
+        self._subset0: dict[str, str | None] = {}  # font -> name of its ASCII subset in this document
 
     def fill(self, colour: colors.Color) -> None:
         if colour is not self._colour and colour != self._colour:
@@ -358,7 +358,9 @@ class _TextOps:
         """Text in font and size at the current point (after ``at`` or the previous text)."""
         if (font, size) != self._font:
             self._font, self._subset = (font, size), None
-        subset0 = _ascii_subset(font, self._doc) if text.isascii() else None
+        if font not in self._subset0:
+            self._subset0[font] = _ascii_subset(font, self._doc)
+        subset0 = self._subset0[font] if text.isascii() else None
         if subset0 is not None:
             if self._subset != 0:
                 self.ops.append(f"{subset0} {fp_str(size)} Tf")
@@ -385,19 +387,12 @@ class _TextOps:
 def _ascii_subset(font: str, doc: object) -> str | None:
     """The PDF name of subset 0 of a TrueType font in doc, when its ASCII codes are the
     characters themselves; None for other fonts."""
-    names = _SUBSET0.setdefault(doc, {})
-    if font not in names:
-        face = pdfmetrics.getFont(font)
-        name = None
-        if getattr(face, "_dynamicFont", False):
-            state = face._assignState(doc)
-            if all(state.assignments.get(code) == code for code in range(32, 127)):
-                name = face.getSubsetInternalName(0, doc)
-        names[font] = name
-    return names[font]
-
-
-_SUBSET0: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # document -> font -> name
+    face = pdfmetrics.getFont(font)
+    if getattr(face, "_dynamicFont", False):
+        state = face._assignState(doc)
+        if all(state.assignments.get(code) == code for code in range(32, 127)):
+            return face.getSubsetInternalName(0, doc)
+    return None
 
 
 class _Link(PDFObject):
@@ -611,6 +606,13 @@ _MAX_CELL_HEIGHT = 450.0  # points; _Lines cells
 _SHORTENED = "[shortened here; the full text is in the output tables]"
 
 
+@functools.lru_cache(maxsize=1 << 15)
+def _clean(text: object) -> tuple[str, bool]:
+    """Text with whitespace runs as single spaces, and whether the main font draws it all."""
+    text = " ".join(str(text).split())
+    return text, _drawable(text)
+
+
 def _cell(blocks: str | list[str | Block], width: float, style: str = "cell") -> Flowable:
     """A table cell showing data text as plain lines: each block is a string in ``style``,
     or (text, style) or (text, style, url).
@@ -621,12 +623,14 @@ def _cell(blocks: str | list[str | Block], width: float, style: str = "cell") ->
     """
     styles = _styles()
     parts: list[tuple[str, ParagraphStyle, str | None]] = []
+    plain = True
     for block in [blocks] if isinstance(blocks, str) else blocks:
         text, name, link = (block, style, None) if isinstance(block, str) else (*block, None)[:3]
-        text = " ".join(str(text).split())
+        text, drawable = _clean(text)
         if text:
             parts.append((text, styles[name], link if link and _SAFE_URL.match(link) else None))
-    if all(_drawable(text) for text, _, _ in parts):
+            plain = plain and drawable
+    if plain:
         return _Lines(parts)
     for i, (text, st, link) in enumerate(parts):
         if len(text) > _MAX_CELL_CHARS:
