@@ -387,12 +387,14 @@ class _TextOps:
 def _ascii_subset(font: str, doc: object) -> str | None:
     """The PDF name of subset 0 of a TrueType font in doc, when its ASCII codes are the
     characters themselves; None for other fonts."""
-    face = pdfmetrics.getFont(font)
-    if getattr(face, "_dynamicFont", False):
-        state = face._assignState(doc)
-        if all(state.assignments.get(code) == code for code in range(32, 127)):
-            return face.getSubsetInternalName(0, doc)
-    return None
+    known = doc.__dict__.setdefault("_pgx_ascii_subsets", {})  # font -> name, kept on the document
+    if font not in known:
+        face, known[font] = pdfmetrics.getFont(font), None
+        if getattr(face, "_dynamicFont", False):
+            state = face._assignState(doc)
+            if all(state.assignments.get(code) == code for code in range(32, 127)):
+                known[font] = face.getSubsetInternalName(0, doc)
+    return known[font]
 
 
 class _Link(PDFObject):
