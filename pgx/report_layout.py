@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 from reportlab import rl_config
@@ -760,20 +761,34 @@ def _list_columns() -> frozenset[str]:
                      if pa.types.is_list(f.type) or pa.types.is_large_list(f.type))  # fmt: skip
 
 
+def _as_tuple(value: object) -> tuple:
+    """A list cell as a tuple without missing values (``_as_list``), fast for the usual
+    array of strings."""
+    if type(value) is np.ndarray:
+        items = value.tolist()
+        if all(type(x) is str for x in items):
+            return tuple(items)
+        return tuple(x for x in items if not _is_missing(x))
+    return tuple(_as_list(value))
+
+
 def _records(df: pd.DataFrame, columns: Iterable[str]) -> list:
     """Rows as named tuples with every schema column (absent and missing values are None).
     List columns become tuples without missing values, once, so the many reads of them
     cost nothing; equal rows compare equal, so what is derived from a row can be cached."""
     columns = tuple(columns)
     lists = _list_columns()
+    present = set(df.columns)
     values = []
     for c in columns:
-        if c not in df.columns:
+        if c not in present:
             values.append([None] * len(df))
-        elif c in lists:
-            values.append([tuple(_as_list(v)) for v in df[c].tolist()])
+            continue
+        items = df[c].tolist()
+        if c in lists:
+            values.append([_as_tuple(v) for v in items])
         else:  # missing values as None: NaN is not equal to itself, which would defeat the caches
-            values.append([None if _is_missing(v) else v for v in df[c].tolist()])
+            values.append([v if type(v) is str else None if _is_missing(v) else v for v in items])
     row = _row_type(columns)
     return [row(*v) for v in zip(*values)]
 

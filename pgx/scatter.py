@@ -216,7 +216,7 @@ def render_report_chunk(
 
     from pgx.outputs import replace_folder, temporary_folder, verify_run
     from pgx.pipeline import _render_in_pool
-    from pgx.report import PAPERS
+    from pgx.report import PAPERS, share_strings
     from pgx.sample_ids import report_file_names
 
     if paper not in PAPERS:
@@ -231,7 +231,7 @@ def render_report_chunk(
         path = results_dir / f"{table}.parquet"
         return (pq.read_table(path, filters=wanted) if mine else pq.read_table(path).slice(0, 0)).to_pandas()
 
-    calls, recs = rows("calls"), rows("recommendations")
+    calls, recs = share_strings(rows("calls")), share_strings(rows("recommendations"))
     prov = pq.read_table(results_dir / "provenance.parquet").to_pandas()
     provenance = dict(zip(prov["key"], prov["value"]))
     batch = provenance.get("batch", results_dir.name)
