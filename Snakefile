@@ -28,8 +28,8 @@ include: "workflow/rules/qc.smk"
 
 
 rule all:
+    default_target: True
     input:
         get_final_outputs(),
         rules.cohort.output.manifest,
         expand("results/{batch}/qc_report.html", batch=get_batches()),
-    default_target: True

@@ -16,8 +16,11 @@ What it does, in order:
    is never touched. Its ``results`` entry is a symlink to ``RESULTS``, so the workflow's
    ``results/<batch>/...`` lands in ``RESULTS/<name>/...``; its logs and benchmarks stay
    in the run directory. A bioinformatician can re-run it by hand:
-   ``snakemake -s <pgx>/Snakefile -d RESULTS/.runs/<name> --cores 4``.
-4. **Runs the Snakemake workflow** of this checkout (``python -m snakemake``) and shows
+   ``snakemake -s <Snakefile> -d RESULTS/.runs/<name> --cores 4`` (the first line of the run's
+   ``snakemake.log`` is the command ``pgx batch`` ran, with the Snakefile's path).
+4. **Runs the Snakemake workflow** shipped with pgx (:data:`SNAKEFILE`: in a source checkout,
+   the checkout's own ``Snakefile``; in an installed wheel, its copy inside the package),
+   with ``python -m snakemake``, and shows
    one line per step as it starts and finishes. Snakemake's full output goes to
    ``RESULTS/.runs/<name>/snakemake.log``. Steps already done (same inputs) are not redone.
 5. **Says where everything is**: the patient PDFs, the QC report, the Parquet tables of
@@ -32,6 +35,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -43,8 +47,10 @@ from typing import TextIO
 from pgx.builds import BUILDS
 from pgx.errors import ConfigError
 
-#: the workflow this command runs: the Snakefile of the checkout pgx is imported from
-SNAKEFILE = Path(__file__).resolve().parents[1] / "Snakefile"
+#: the workflow this command runs. ``pgx/_workflow`` holds links to the checkout's
+#: ``Snakefile`` and ``workflow/``, which a wheel ships as package data (pyproject.toml), so
+#: this is the checkout's Snakefile in an editable install and the packaged copy otherwise.
+SNAKEFILE = (Path(__file__).parent / "_workflow" / "Snakefile").resolve()
 
 #: file names taken from a directory (``.bcf`` is taken so that the check can explain it)
 VCF_SUFFIXES = (".vcf", ".vcf.gz", ".vcf.bgz", ".bcf")
@@ -259,8 +265,9 @@ def run_workflow(run: BatchRun, *, cores: int, stream: TextIO = sys.stdout) -> t
     Snakemake's full output goes to ``run.log``. Returns Snakemake's exit code."""
     if not SNAKEFILE.is_file():
         raise ConfigError(
-            f"the workflow (Snakefile) is not beside the pgx package (looked for {SNAKEFILE}); "
-            "pgx batch needs pgx installed from its source checkout (pip install -e .)"
+            f"the Snakemake workflow is missing from the pgx installation (looked for {SNAKEFILE}); "
+            "reinstall pgx from a clone of its repository (pip install . or pip install -e .), "
+            "or run the workflow from the clone yourself (snakemake --cores N, see README.md)"
         )
     cmd = [
         sys.executable, "-m", "snakemake",
@@ -274,6 +281,7 @@ def run_workflow(run: BatchRun, *, cores: int, stream: TextIO = sys.stdout) -> t
     progress = Progress(stream)
     run.log.parent.mkdir(parents=True, exist_ok=True)
     with open(run.log, "w", encoding="utf-8") as log:
+        log.write(f"# pgx batch runs: {shlex.join(cmd)}\n")
         from pgx.processes import terminate_with_parent
 
         # Snakemake gets SIGTERM (and stops its jobs, releases its lock) if pgx is killed

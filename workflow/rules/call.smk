@@ -15,6 +15,19 @@ rule prepare:
         checks="results/{batch}/checks.txt",
     output:
         work=temp(directory("results/{batch}/.scatter/matrices")),
+    log:
+        "logs/{batch}/prepare.log",
+    benchmark:
+        "benchmarks/{batch}/prepare.tsv"
+    conda:
+        "../envs/pgx.yaml"
+    threads: 1
+    resources:
+        # the reader keeps every sample's decoded genotypes (a few kB each) while it writes the chunks
+        mem_mb=lambda wildcards, attempt: int(
+            (1000 + batch_chunks(wildcards.batch) * config["chunk_size"] // 200) * (1 + 0.5 * (attempt - 1))
+        ),
+        runtime=lambda wildcards, attempt: (10 + batch_chunks(wildcards.batch) * config["chunk_size"] // 4000) * attempt,
     params:
         expected_chunks=lambda wildcards: batch_chunks(wildcards.batch),
         chunk_size=config["chunk_size"],
@@ -24,17 +37,6 @@ rule prepare:
         build=config["build"],
         kb=get_kb(),
         outside_calls_sample=get_outside_calls_sample,
-    threads: 1
-    resources:
-        # the reader keeps every sample's decoded genotypes (a few kB each) while it writes the chunks
-        mem_mb=lambda wildcards, attempt: int((1000 + batch_chunks(wildcards.batch) * config["chunk_size"] // 200) * (1 + 0.5 * (attempt - 1))),
-        runtime=lambda wildcards, attempt: (10 + batch_chunks(wildcards.batch) * config["chunk_size"] // 4000) * attempt,
-    log:
-        "logs/{batch}/prepare.log",
-    benchmark:
-        "benchmarks/{batch}/prepare.tsv"
-    conda:
-        "../envs/pgx.yaml"
     script:
         "../scripts/prepare.py"
 
@@ -44,19 +46,19 @@ rule call_chunk:
         work="results/{batch}/.scatter/matrices",
     output:
         part=temp(directory("results/{batch}/.scatter/parts/{chunk}")),
-    params:
-        kb=get_kb(),
-    threads: 1
-    resources:
-        # measured: about 0.1 MB per sample of the chunk on top of the KB (bench/README.md)
-        mem_mb=memory_per_attempt(800 + config["chunk_size"] // 4),
-        runtime=runtime_per_attempt(10 + config["chunk_size"] // 1000),
     log:
         "logs/{batch}/call_chunk/{chunk}.log",
     benchmark:
         "benchmarks/{batch}/call_chunk/{chunk}.tsv"
     conda:
         "../envs/pgx.yaml"
+    threads: 1
+    resources:
+        # measured: about 0.1 MB per sample of the chunk on top of the KB (bench/README.md)
+        mem_mb=memory_per_attempt(800 + config["chunk_size"] // 4),
+        runtime=runtime_per_attempt(10 + config["chunk_size"] // 1000),
+    params:
+        kb=get_kb(),
     script:
         "../scripts/call_chunk.py"
 
@@ -66,24 +68,21 @@ rule call:
         work="results/{batch}/.scatter/matrices",
         parts=chunk_parts,
     output:
-        genotypes="results/{batch}/genotypes.parquet",
-        calls="results/{batch}/calls.parquet",
-        recommendations="results/{batch}/recommendations.parquet",
-        provenance="results/{batch}/provenance.parquet",
+        **batch_tables(),
         run="results/{batch}/run.json",
-    params:
-        out_dir=lambda wildcards, output: Path(output.calls).parent,
-        kb=get_kb(),
-    threads: 1
-    resources:
-        # one chunk's tables at a time (measured: about 0.12 MB per sample of a chunk, bench/README.md)
-        mem_mb=memory_per_attempt(600 + config["chunk_size"] * 3 // 20),
-        runtime=lambda wildcards, attempt: (10 + batch_chunks(wildcards.batch) * config["chunk_size"] // 10000) * attempt,
     log:
         "logs/{batch}/call.log",
     benchmark:
         "benchmarks/{batch}/call.tsv"
     conda:
         "../envs/pgx.yaml"
+    threads: 1
+    resources:
+        # one chunk's tables at a time (measured: about 0.12 MB per sample of a chunk, bench/README.md)
+        mem_mb=memory_per_attempt(600 + config["chunk_size"] * 3 // 20),
+        runtime=lambda wildcards, attempt: (10 + batch_chunks(wildcards.batch) * config["chunk_size"] // 10000) * attempt,
+    params:
+        out_dir=lambda wildcards, output: Path(output.calls).parent,
+        kb=get_kb(),
     script:
         "../scripts/call.py"

@@ -7,20 +7,20 @@ rule check_inputs:
         vcfs=get_batch_vcfs,
     output:
         checks="results/{batch}/checks.txt",
-    params:
-        assume_reference=config["assume_reference"],
-        genes=config["genes"],
-        build=config["build"],
-        kb=get_kb(),
-    threads: 1
-    resources:
-        mem_mb=memory_per_attempt(1000),
-        runtime=runtime_per_attempt(20),
     log:
         "logs/{batch}/check_inputs.log",
     benchmark:
         "benchmarks/{batch}/check_inputs.tsv"
     conda:
         "../envs/pgx.yaml"
+    threads: 1
+    resources:
+        mem_mb=memory_per_attempt(1000),
+        runtime=runtime_per_attempt(20),
+    params:
+        assume_reference=config["assume_reference"],
+        genes=config["genes"],
+        build=config["build"],
+        kb=get_kb(),
     script:
         "../scripts/check_inputs.py"

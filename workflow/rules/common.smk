@@ -5,6 +5,11 @@ import pandas as pd
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from pgx.schema import OUTPUT_SCHEMAS
+
+#: the Parquet tables of every batch, written by rule `call` (one per declared schema)
+TABLES = list(OUTPUT_SCHEMAS)
+
 BATCH_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 
 
@@ -16,8 +21,7 @@ def load_samples(path):
     """The sample sheet as strings, validated; one row per (batch, VCF)."""
     if not Path(path).is_file():
         raise WorkflowError(
-            f"sample sheet {path} not found; set `samples:` in the config "
-            "(paths are relative to the working directory)"
+            f"sample sheet {path} not found; set `samples:` in the config (paths are relative to the working directory)"
         )
     sheet = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment="#")
     sheet.columns = sheet.columns.str.strip()
@@ -37,8 +41,7 @@ def load_samples(path):
     if (given > 1).any():
         batches = ", ".join(given[given > 1].index)
         raise WorkflowError(
-            f"sample sheet {path}: batch {batches} names several outside_calls files; "
-            "merge them into one TSV per batch"
+            f"sample sheet {path}: batch {batches} names several outside_calls files; merge them into one TSV per batch"
         )
     return sheet
 
@@ -105,10 +108,15 @@ def get_kb():
     return config.get("kb") or ""
 
 
+def batch_tables():
+    """The Parquet tables of batch `{batch}` by name, for a rule's input or output:
+    `input: **batch_tables()` gives `input.calls`, `input.provenance`, ..."""
+    return {table: f"results/{{batch}}/{table}.parquet" for table in TABLES}
+
+
 def get_final_outputs():
     """The final targets: checks, Parquet tables (and PDFs) of every batch."""
-    tables = ["genotypes", "calls", "recommendations", "provenance"]
-    outputs = expand("results/{batch}/{table}.parquet", batch=get_batches(), table=tables)
+    outputs = expand("results/{batch}/{table}.parquet", batch=get_batches(), table=TABLES)
     outputs += expand("results/{batch}/checks.txt", batch=get_batches())
     if config["reports"]:
         outputs += expand("results/{batch}/reports", batch=get_batches())

@@ -4,13 +4,20 @@
 
 rule qc:
     input:
-        genotypes="results/{batch}/genotypes.parquet",
-        calls="results/{batch}/calls.parquet",
-        recommendations="results/{batch}/recommendations.parquet",
-        provenance="results/{batch}/provenance.parquet",
+        **batch_tables(),
         run="results/{batch}/run.json",
     output:
         report="results/{batch}/qc_report.html",
+    log:
+        "logs/{batch}/qc.log",
+    benchmark:
+        "benchmarks/{batch}/qc.tsv"
+    conda:
+        "../envs/pgx.yaml"
+    threads: 1
+    resources:
+        mem_mb=memory_per_attempt(2000),
+        runtime=runtime_per_attempt(20),
     params:
         results_dir=lambda wildcards, input: Path(input.calls).parent,
         # {vcf: population} of the batch's sheet rows that name one (the column is optional)
@@ -19,15 +26,5 @@ rule qc:
             for row in samples.itertuples()
             if row.batch == wildcards.batch and getattr(row, "population", "")
         },
-    threads: 1
-    resources:
-        mem_mb=memory_per_attempt(2000),
-        runtime=runtime_per_attempt(20),
-    log:
-        "logs/{batch}/qc.log",
-    benchmark:
-        "benchmarks/{batch}/qc.tsv"
-    conda:
-        "../envs/pgx.yaml"
     script:
         "../scripts/qc_report.py"

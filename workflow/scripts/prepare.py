@@ -4,21 +4,18 @@ Thin shim over `pgx.scatter.prepare` (the plan of `pgx.pipeline.run_batch`).
 """
 
 import sys
-
-sys.stderr = open(snakemake.log[0], "w", buffering=1)
-
-import logging
 from pathlib import Path
 
 try:
-    import pgx  # noqa: F401
+    from pgx.workflow_script import log_to_rule_log
 except ImportError:  # --use-conda: the env has pgx's dependencies; pgx is this checkout
     sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))
+    from pgx.workflow_script import log_to_rule_log
+
+log_to_rule_log(snakemake)  # stderr and logging to the rule's log, before pgx's stages import
 
 from pgx.kb import load_kb
 from pgx.scatter import prepare
-
-logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 params = snakemake.params
 prepare(

@@ -5,23 +5,20 @@ sample sheet's `population` column (one label per VCF, given as {vcf: population
 """
 
 import sys
-
-sys.stderr = open(snakemake.log[0], "w", buffering=1)
-
-import logging
 from pathlib import Path
 
 try:
-    import pgx  # noqa: F401
+    from pgx.workflow_script import log_to_rule_log
 except ImportError:  # --use-conda: the env has pgx's dependencies; pgx is this checkout
     sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))
+    from pgx.workflow_script import log_to_rule_log
+
+log_to_rule_log(snakemake)  # stderr and logging to the rule's log, before pgx's stages import
 
 import pandas as pd
 
 from pgx.outputs import verify_run
 from pgx.qc import populations_from_sheet, render_qc_report
-
-logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 verify_run(Path(snakemake.params.results_dir))  # the tables are one committed run
 sheet = pd.DataFrame(list(snakemake.params.populations.items()), columns=["vcf", "population"])
