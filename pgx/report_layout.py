@@ -346,6 +346,7 @@ class _TextOps:
         self._colour: colors.Color | None = None
         self._fallback = None
         self._subset0: dict[str, str | None] = {}  # font -> name of its ASCII subset in this document
+        self._main: tuple[str, str] | None | bool = False  # main_subsets(), once known
 
     def fill(self, colour: colors.Color) -> None:
         if colour is not self._colour and colour != self._colour:
@@ -377,12 +378,62 @@ class _TextOps:
         self.ops += other._code
         self._subset = None  # it may have set another subset or font
 
+    def main_subsets(self) -> tuple[str, str] | None:
+        """The ASCII subset names of the regular and bold main font in this document, or
+        None when they are not TrueType fonts with ASCII codes (nothing is cached then)."""
+        if self._main is False:
+            names = []
+            for font in _main_fonts():
+                if font not in self._subset0:
+                    self._subset0[font] = _ascii_subset(font, self._doc)
+                names.append(self._subset0[font])
+            self._main = tuple(names) if all(names) else None
+        return self._main
+
+    def now(self, font: tuple[str, float], colour: colors.Color) -> None:
+        """Record the font (in its ASCII subset) and colour that cached operators left set."""
+        self._font, self._subset, self._colour = font, 0, colour
+
     def close(self) -> None:
         """Add the text object to the page."""
         if len(self.ops) > 1:
             self.ops.append("ET")
             self.canv._code.append(" ".join(self.ops))
         self.ops = ["BT"]
+
+
+def _main_fonts() -> tuple[str, str]:
+    f = _fonts()
+    return f.regular, f.bold
+
+
+_CELL_OPS: dict[tuple, tuple[str, tuple[str, float], colors.Color]] = {}  # see _Lines.emit
+_CELL_OPS_MAX = 20_000
+
+
+def _cell_ops(lines: list[tuple[str, ParagraphStyle, str | None]],
+              names: dict[str, str]) -> tuple[str, tuple[str, float], colors.Color]:  # fmt: skip
+    """Operators writing ASCII lines (no links, main fonts only) from a text origin at the
+    top left of the first line's box: each baseline 80% down its line's leading, moved to
+    by ``Td`` relative to the line before; font and colour set at the start. Returns them
+    with the font and colour they leave set."""
+    ops: list[str] = []
+    font: tuple[str, float] | None = None
+    colour = None
+    top = px = py = 0.0
+    for line, st, _ in lines:
+        if colour is None or st.textColor != colour:
+            ops.append(_fill_op(st.textColor))
+            colour = st.textColor
+        if (st.fontName, st.fontSize) != font:
+            font = (st.fontName, st.fontSize)
+            ops.append(f"{names[st.fontName]} {fp_str(st.fontSize)} Tf")
+        y = top - 0.8 * st.leading
+        ops.append(f"{fp_str(st.leftIndent - px, y - py)} Td")
+        ops.append(_shown(line))
+        px, py = st.leftIndent, y
+        top -= st.leading
+    return " ".join(ops), font, colour
 
 
 def _ascii_subset(font: str, doc: object) -> str | None:
@@ -440,6 +491,7 @@ class _Lines(Flowable):
         self._blocks = blocks
         self._wrapped_at: float | None = None
         self._lines: list[tuple[str, ParagraphStyle, str | None]] = []
+        self._plain: bool | None = None  # all lines ASCII, no links (known after wrapping)
         # a heading's or bullet's space before and after, as Paragraph has it
         self.spaceBefore = blocks[0][1].spaceBefore if blocks else 0
         self.spaceAfter = blocks[-1][1].spaceAfter if blocks else 0
@@ -454,14 +506,14 @@ class _Lines(Flowable):
             ]
             self._shorten(availWidth)
             self.width, self.height = availWidth, sum(st.leading for _, st, _ in self._lines)
-            self._wrapped_at = availWidth
+            self._wrapped_at, self._plain = availWidth, None
         return self.width, self.height
 
     def copy(self) -> _Lines:
         """A new flowable sharing this one's wrapped lines: platypus marks the flowables it
         lays out (``_postponed`` and the like), so one object must not go into two documents."""
         twin = _Lines(self._blocks)
-        twin._wrapped_at, twin._lines = self._wrapped_at, self._lines
+        twin._wrapped_at, twin._lines, twin._plain = self._wrapped_at, self._lines, self._plain
         if self._wrapped_at is not None:
             twin.width, twin.height = self.width, self.height
         return twin
@@ -490,7 +542,26 @@ class _Lines(Flowable):
 
     def emit(self, text: _TextOps, x: float, top: float) -> None:
         """Add the lines to text (a text object shared by a table's cells), the first one
-        hanging from (x, top)."""
+        hanging from (x, top).
+
+        Lines of ASCII text without links are written from a per-process cache of their
+        operators: the first line placed at (x, top), each next one relative to it, so the
+        same cell (a guideline's advice, a drug's basis) is the same string in every report.
+        """
+        if self._plain is None:
+            self._plain = all(line.isascii() and not link for line, _, link in self._lines)
+        names = text.main_subsets() if self._plain else None
+        if names is not None:
+            key = (tuple(self._lines), names)
+            entry = _CELL_OPS.get(key)
+            if entry is None:
+                if len(_CELL_OPS) >= _CELL_OPS_MAX:
+                    _CELL_OPS.clear()
+                entry = _CELL_OPS[key] = _cell_ops(self._lines, dict(zip(_main_fonts(), names)))
+            text.ops.append(f"1 0 0 1 {fp_str(x, top)} Tm")
+            text.ops.append(entry[0])
+            text.now(*entry[1:])
+            return
         canv = text.canv
         for line, st, link in self._lines:
             text.fill(st.textColor)
