@@ -596,43 +596,30 @@ class _Rich(Flowable):
         super().__init__()
         self._leading, self._indent = leading, indent
         self.spaceBefore = space_before
-        # words: lists of (text, font, size, colour) pieces; a run starting with a space starts a word
-        self._words: list[list[tuple[str, str, float, colors.Color]]] = []
-        for text, font, size, colour in runs:
-            for i, part in enumerate(text.split(" ")):
-                if i > 0 or not self._words:
-                    self._words.append([])
-                if part:
-                    self._words[-1].append((part, font, size, colour))
-        self._words = [w for w in self._words if w]
+        self._key = (tuple(runs), leading, indent)  # the same paragraph recurs across reports
         self._wrapped_at: float | None = None
-        self._lines: list[list[list[tuple[str, str, float, colors.Color]]]] = []
+        self._lines: tuple = ()
 
     @staticmethod
-    def _width(word: list[tuple[str, str, float, colors.Color]]) -> float:
+    def _width(word: tuple[tuple[str, str, float, colors.Color], ...]) -> float:
         return sum(_em_width(t, f) * size for t, f, size, _ in word)
 
     def wrap(self, availWidth: float, availHeight: float) -> tuple[float, float]:  # noqa: N803
         if self._wrapped_at != availWidth:
-            lines: list[list] = []
-            used = 0.0
-            availWidth -= self._indent  # noqa: N806
-            for word in self._words:
-                w = self._width(word)
-                space = _em_width(" ", word[0][1]) * word[0][2]
-                if lines and used + space + w <= availWidth:
-                    lines[-1].append(word)
-                    used += space + w
-                else:
-                    lines.append([word])
-                    used = w
-            self._lines = lines
-            self.width, self.height = availWidth + self._indent, max(len(lines), 1) * self._leading
-            self._wrapped_at = availWidth + self._indent
+            self._lines = _rich_lines(self._key[0], availWidth - self._indent)
+            self.width, self.height = availWidth, max(len(self._lines), 1) * self._leading
+            self._wrapped_at = availWidth
         return self.width, self.height
 
     def draw(self) -> None:
         text = _TextOps(self.canv)
+        names = text.main_subsets()
+        key = (self._key, self._wrapped_at, names)
+        cached = _RICH_OPS.get(key) if names else None
+        if cached is not None:
+            text.ops.append(cached)
+            text.close()
+            return
         y = self.height - 0.8 * self._leading - 0.5
         for line in self._lines:
             text.at(self._indent, y)
@@ -641,7 +628,39 @@ class _Rich(Flowable):
                     text.fill(col)
                     text.show((" " if i and not j else "") + part, font, size)
             y -= self._leading
+        if names and all(run[0].isascii() and run[1] in _main_fonts() for run in self._key[0]):
+            if len(_RICH_OPS) >= _CELL_OPS_MAX:
+                _RICH_OPS.clear()
+            _RICH_OPS[key] = " ".join(text.ops[1:])  # without "BT": the same in every document
         text.close()
+
+
+_RICH_OPS: dict[tuple, str] = {}  # (paragraph, width, subset names) -> its operators
+
+
+@functools.lru_cache(maxsize=1 << 13)
+def _rich_lines(runs: tuple[Run, ...], width: float) -> tuple:
+    """A ``_Rich`` paragraph's words (tuples of (text, font, size, colour) pieces; a run
+    starting with a space starts a word) broken greedily into lines no wider than width."""
+    words: list[list[tuple[str, str, float, colors.Color]]] = []
+    for text, font, size, colour in runs:
+        for i, part in enumerate(text.split(" ")):
+            if i > 0 or not words:
+                words.append([])
+            if part:
+                words[-1].append((part, font, size, colour))
+    lines: list[list] = []
+    used = 0.0
+    for word in (tuple(w) for w in words if w):
+        w = _Rich._width(word)
+        space = _em_width(" ", word[0][1]) * word[0][2]
+        if lines and used + space + w <= width:
+            lines[-1].append(word)
+            used += space + w
+        else:
+            lines.append([word])
+            used = w
+    return tuple(tuple(line) for line in lines)
 
 
 class _Badge(Flowable):
