@@ -314,12 +314,29 @@ def _wrapped(text: str, font: str, size: float, width: float) -> tuple[str, ...]
     return tuple(lines)
 
 
+#: the non-ASCII characters the report writes itself (bullet, en dash): every document gives
+#: them codes 1 and 2 of each main font's first subset before anything is drawn
+#: (``_ascii_subset``), so text holding them is encoded the same in every report
+_FIXED_CHARS = "\u2022\u2013"
+_FIXED_CODES = {ord(ch): chr(i + 1) for i, ch in enumerate(_FIXED_CHARS)}
+
+
 @functools.lru_cache(maxsize=1 << 16)
-def _shown(text: str) -> str:
-    """The operator showing ASCII text in subset 0 of a TrueType font, where each ASCII
-    character is its own code (reportlab's ``ttfAsciiReadable``): the same in every
-    document, so it is escaped once per process."""
-    return f"({escapePDF(text)}) Tj"
+def _encoded(text: str) -> str | None:
+    """Text as codes of a main font's first subset (ASCII as itself, ``_FIXED_CHARS`` as
+    1, 2, ...), or None when it holds another character (or a control character)."""
+    if not text.isascii() and not text.translate(_FIXED_CODES).isascii():
+        return None
+    if not text.replace("\t", " ").isprintable():  # a bullet line's tab is placed, not drawn
+        return None
+    return text.translate(_FIXED_CODES)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _shown(code: str) -> str:
+    """The operator showing ``_encoded`` text, the same in every document: escaped once
+    per process."""
+    return f"({escapePDF(code)}) Tj"
 
 
 @functools.lru_cache(maxsize=64)
@@ -362,12 +379,13 @@ class _TextOps:
             self._font, self._subset = (font, size), None
         if font not in self._subset0:
             self._subset0[font] = _ascii_subset(font, self._doc)
-        subset0 = self._subset0[font] if text.isascii() else None
-        if subset0 is not None:
+        subset0 = self._subset0[font]
+        code = _encoded(text) if subset0 is not None else None
+        if code is not None:
             if self._subset != 0:
                 self.ops.append(f"{subset0} {fp_str(size)} Tf")
                 self._subset = 0
-            self.ops.append(_shown(text))
+            self.ops.append(_shown(code))
             return
         if self._fallback is None:
             self._fallback = self.canv.beginText()
@@ -429,8 +447,12 @@ def _cell_ops(lines: list[tuple[str, ParagraphStyle, str | None]],
             font = (st.fontName, st.fontSize)
             ops.append(f"{names[st.fontName]} {fp_str(st.fontSize)} Tf")
         y = top - 0.8 * st.leading
+        if st.leftIndent and line.startswith("\u2022\t"):  # the bullet at the left, the text indented
+            ops.append(f"{fp_str(-px, y - py)} Td")
+            ops.append(_shown(_encoded("\u2022")))
+            px, py, line = 0.0, y, line[2:]
         ops.append(f"{fp_str(st.leftIndent - px, y - py)} Td")
-        ops.append(_shown(line))
+        ops.append(_shown(_encoded(line)))
         px, py = st.leftIndent, y
         top -= st.leading
     return " ".join(ops), font, colour
@@ -444,7 +466,11 @@ def _ascii_subset(font: str, doc: object) -> str | None:
         face, known[font] = pdfmetrics.getFont(font), None
         if getattr(face, "_dynamicFont", False):
             state = face._assignState(doc)
-            if all(state.assignments.get(code) == code for code in range(32, 127)):
+            if state.nextCode == 1:  # nothing beyond ASCII assigned yet: give _FIXED_CHARS their codes
+                face.splitString(_FIXED_CHARS, doc)
+            fixed = all(state.assignments.get(ord(ch)) == ord(code) for ch, code in
+                        zip(_FIXED_CHARS, _FIXED_CODES.values()))  # fmt: skip
+            if fixed and all(state.assignments.get(code) == code for code in range(32, 127)):
                 known[font] = face.getSubsetInternalName(0, doc)
     return known[font]
 
@@ -544,12 +570,13 @@ class _Lines(Flowable):
         """Add the lines to text (a text object shared by a table's cells), the first one
         hanging from (x, top).
 
-        Lines of ASCII text without links are written from a per-process cache of their
-        operators: the first line placed at (x, top), each next one relative to it, so the
-        same cell (a guideline's advice, a drug's basis) is the same string in every report.
+        Lines the main fonts' first subsets encode (``_encoded``) are written from a
+        per-process cache of their operators: the first line placed at (x, top), each next
+        one relative to it, so the same cell (a guideline's advice, a drug's basis) is the
+        same string in every report. Links are added for the lines that have one.
         """
         if self._plain is None:
-            self._plain = all(line.isascii() and not link for line, _, link in self._lines)
+            self._plain = all(_encoded(line) is not None for line, _, _ in self._lines)
         names = text.main_subsets() if self._plain else None
         if names is not None:
             key = (tuple(self._lines), names)
@@ -561,6 +588,12 @@ class _Lines(Flowable):
             text.ops.append(f"1 0 0 1 {fp_str(x, top)} Tm")
             text.ops.append(entry[0])
             text.now(*entry[1:])
+            for line, st, link in self._lines:
+                if link:
+                    line = line[2:] if st.leftIndent and line.startswith("\u2022\t") else line
+                    width = stringWidth(line, st.fontName, st.fontSize)
+                    _link(text.canv, link, (x + st.leftIndent, top - st.leading, x + st.leftIndent + width, top))
+                top -= st.leading
             return
         canv = text.canv
         for line, st, link in self._lines:
@@ -628,7 +661,7 @@ class _Rich(Flowable):
                     text.fill(col)
                     text.show((" " if i and not j else "") + part, font, size)
             y -= self._leading
-        if names and all(run[0].isascii() and run[1] in _main_fonts() for run in self._key[0]):
+        if names and all(_encoded(run[0]) is not None and run[1] in _main_fonts() for run in self._key[0]):
             if len(_RICH_OPS) >= _CELL_OPS_MAX:
                 _RICH_OPS.clear()
             _RICH_OPS[key] = " ".join(text.ops[1:])  # without "BT": the same in every document
@@ -921,6 +954,8 @@ class _FooterCanvas(Canvas):
         self._kb_version = kb_version
         if date_stamp:  # the PDF's CreationDate/ModDate: from provenance, never the clock
             self.setDateFormatter(lambda *_: date_stamp)
+        for font in _main_fonts():  # _FIXED_CHARS get their codes before anything is drawn
+            _ascii_subset(font, self._doc)
 
     def showPage(self) -> None:  # noqa: N802 (reportlab's name)
         self._held.append(dict(self.__dict__))
