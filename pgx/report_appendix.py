@@ -208,6 +208,14 @@ def _extra_text(r: object) -> str:
     return text.strip()
 
 
+@functools.lru_cache(maxsize=1 << 13)
+def _what_it_adds(r: object, drug: str, usual: bool) -> str:
+    """A row's text as a grouped table prints it: for "use as usual" only what it adds to
+    the heading (``_extra_text``), the drug's name as "the drug"; cached per row."""
+    extra = _extra_text(r) if usual else _SUFFIX.sub("", " ".join(_text(r.text).split()))
+    return re.sub(rf"\b{re.escape(drug)}\b", "the drug", extra, flags=re.IGNORECASE) if extra else ""
+
+
 def _grouped_table(entries: list[_Entry], group: str, title: str, note: str, refs: _Refs) -> list:
     """Drugs that leave the prescription as it is, one row per set of gene results they rest
     on: the drugs with their reference numbers, and only what a guideline adds beyond the
@@ -228,8 +236,7 @@ def _grouped_table(entries: list[_Entry], group: str, title: str, note: str, ref
         extras: dict[str, list[str]] = {}
         for e in group_entries:
             for r in e.rows:
-                extra = _extra_text(r) if group == "usual" else _SUFFIX.sub("", " ".join(_text(r.text).split()))
-                extra = re.sub(rf"\b{re.escape(e.drug)}\b", "the drug", extra, flags=re.IGNORECASE) if extra else ""
+                extra = _what_it_adds(r, e.drug, group == "usual")
                 if extra and e.drug not in extras.setdefault(extra, []):
                     extras[extra].append(e.drug)
                 verbatim = _text(r.verbatim_text).strip()

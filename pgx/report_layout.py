@@ -983,20 +983,23 @@ class _FooterCanvas(Canvas):
         self.setStrokeColor(_RULE)
         self.setLineWidth(0.5)
         self.line(left, y + 9, right, y + 9)
-        self.setFillColor(_MUTED)
+        text = _TextOps(self)  # the text in one text object (reportlab's drawString makes one per call)
+        text.fill(_MUTED)
         page = f"Page {number} of {total}"
-        self.setFont(bold, 8)
-        self.drawRightString(right, y, page)
+        page_w = stringWidth(page, bold, 8)
+        text.at(right - page_w, y)
+        text.show(page, bold, 8)
         kb = f"KB {self._kb_version}"
-        kb_x = right - stringWidth(page, bold, 8) - 12
+        kb_x = right - page_w - 12
         kb_w = stringWidth(kb, regular, 7.5)
-        self.setFont(regular, 7.5)
-        self.drawRightString(kb_x, y, kb)
+        text.at(kb_x - kb_w, y)
+        text.show(kb, regular, 7.5)
         x = left
         for font, chunk in _fit_runs(f"Sample {self._sample_id}", 7.5, kb_x - kb_w - 12 - left):
-            self.setFont(font, 7.5)
-            self.drawString(x, y, chunk)
+            text.at(x, y)
+            text.show(chunk, font, 7.5)
             x += stringWidth(chunk, font, 7.5)
+        text.close()
         self.restoreState()
 
 
