@@ -25,7 +25,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pgx.kb import load_kb  # noqa: E402
+from pgx.kb import KnowledgeBase, load_kb  # noqa: E402
 from pgx.pipeline import run_batch  # noqa: E402
 from pgx.validate import (  # noqa: E402
     call_rates,
@@ -52,7 +52,7 @@ def unphase(src: Path, dst: Path) -> Path:
     return dst
 
 
-def run(vcfs: list[Path], out: Path, kb, genes: list[str]) -> tuple[pd.DataFrame, float]:
+def run(vcfs: list[Path], out: Path, kb: KnowledgeBase, genes: list[str]) -> tuple[pd.DataFrame, float]:
     start = time.perf_counter()
     paths = run_batch(vcfs, out, batch="1kgp", assume_reference=True, reports=False, kb=kb, genes=genes, overlay=None)
     return pd.read_parquet(paths["calls"]), time.perf_counter() - start

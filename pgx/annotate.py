@@ -24,6 +24,7 @@ import numpy as np
 from pgx import __version__
 from pgx.builds import LENGTHS
 from pgx.genotypes import HAPLOID, MISSING, GenotypeMatrix
+from pgx.kb import KnowledgeBase
 from pgx.naming import definition_matches
 from pgx.outputs import atomic_indexed
 
@@ -44,7 +45,7 @@ def encode(text: str) -> str:
     return "".join(_ENCODE.get(c, c) for c in text)
 
 
-def alleles_by_alt(kb, gene: str, pos: int, ref: str, alts: list[str]) -> list[list[str]]:
+def alleles_by_alt(kb: KnowledgeBase, gene: str, pos: int, ref: str, alts: list[str]) -> list[list[str]]:
     """Per ALT sequence, the non-reference alleles of ``gene`` defined by it at ``pos``."""
     defs = kb.table("allele_definitions", gene)
     here = defs[defs["pos"] == pos]
@@ -62,7 +63,7 @@ def _gt(pair: np.ndarray, phased: bool, remap: dict[int, int]) -> str:
     return ("|" if phased else "/").join(parts)
 
 
-def annotated_vcf_text(gm: GenotypeMatrix, kb) -> str:
+def annotated_vcf_text(gm: GenotypeMatrix, kb: KnowledgeBase) -> str:
     """The annotated VCF as text (header + records sorted by contig and position)."""
     functions = {(g, a): f for g, a, f in zip(kb.tables["alleles"]["gene"], kb.tables["alleles"]["allele"], kb.tables["alleles"]["function"])}
     lines = ["##fileformat=VCFv4.2", f"##source=pgx {__version__} annotate", f"##pgx_kb_version={kb.version}"]
@@ -88,7 +89,7 @@ def annotated_vcf_text(gm: GenotypeMatrix, kb) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_annotated_vcf(gm: GenotypeMatrix, kb, out: Path | str) -> Path:
+def write_annotated_vcf(gm: GenotypeMatrix, kb: KnowledgeBase, out: Path | str) -> Path:
     """Write the annotated VCF bgzipped and tabix-indexed to ``out`` (``.vcf.gz``).
 
     Built in a temporary directory beside ``out`` and moved into place (VCF first, then

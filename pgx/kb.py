@@ -3,6 +3,11 @@
 The tables are tidy TSVs whose columns are declared in ``pgx.schema.KB_TABLES``; the
 manifest records where each came from. Loading is cached per directory, so every stage
 of a run shares one parsed copy.
+
+What the stages derive from the tables (the matcher's per-gene models, the phenotype
+lookups, the guideline index, truth translations) is built once and kept on the KB
+object itself (:meth:`KnowledgeBase.derived`), so it lives exactly as long as the KB and
+no module keeps a cache of its own.
 """
 
 from __future__ import annotations
@@ -10,8 +15,10 @@ from __future__ import annotations
 import functools
 import json
 import os
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import pandas as pd
 
@@ -21,14 +28,44 @@ from pgx.schema import KB_TABLES, NO_RESULT
 #: the KB shipped with the package; ``PGX_KB`` overrides it
 DEFAULT_KB_DIR = Path(__file__).resolve().parent / "resources" / "kb"
 
+T = TypeVar("T")
+
+
+class DerivedIndexes:
+    """What the stages derived from one KB's tables, by key (see :meth:`KnowledgeBase.derived`).
+
+    Never pickled with its KB: a copy sent to another process starts empty and builds
+    only what it uses there, so passing a KB stays as cheap as passing its tables.
+    """
+
+    def __init__(self) -> None:
+        self.built: dict[Hashable, object] = {}
+
+    def __reduce__(self) -> tuple:
+        return (DerivedIndexes, ())
+
 
 @dataclass(frozen=True)
 class KnowledgeBase:
-    """All knowledge tables plus the manifest they were built from."""
+    """All knowledge tables plus the manifest they were built from, and what the stages
+    derive from them (built on first use, see :meth:`derived`)."""
 
     root: Path
     manifest: dict
     tables: dict[str, pd.DataFrame]
+    _derived: DerivedIndexes = field(default_factory=DerivedIndexes, init=False, repr=False, compare=False)
+
+    def derived(self, key: Hashable, build: Callable[[], T]) -> T:
+        """``build()``, built once for this KB and ``key`` and then kept with it.
+
+        The one cache of indexes over the KB: each stage names its own key (its module and
+        what it builds, plus the gene for per-gene indexes), e.g. ``("match.setup", gene)``.
+        The tables are read-only once loaded, so nothing ever invalidates an entry.
+        """
+        built = self._derived.built
+        if key not in built:
+            built[key] = build()
+        return built[key]  # type: ignore[return-value]
 
     @property
     def version(self) -> str:

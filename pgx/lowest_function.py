@@ -25,10 +25,16 @@ means for one genotype pattern (see docs/accuracy.md, "Rules and their sources")
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from pgx.calls import Solution
 from pgx.naming import allele_sort_key
+
+if TYPE_CHECKING:  # pgx.match imports this module
+    from pgx.match import GeneModel
 
 MODE_UNPHASED, MODE_PHASED, MODE_HAPLOID = 0, 1, 2
 #: function ranks below this (decreased, no function, disease-associated; pgx.match.FUNCTION_RANK) change the phenotype
@@ -40,17 +46,29 @@ def combination_name(alleles: list[str]) -> str:
     return "[" + " + ".join(sorted(alleles, key=allele_sort_key)) + "]"
 
 
-def solve_lowest_function(model, mask, ub, ignored, modes, ranks, reference_mask, inferable) -> list[Solution]:
-    """One :class:`~pgx.calls.Solution` per distinct pattern (rows of ``ub``).
+@dataclass(frozen=True)
+class LowestFunctionGene:
+    """A lowest-function gene as its solver reads it."""
 
-    ``mask``: accepted code bits per allele and position; ``ub``: code bits per pattern,
-    position and haplotype (all bits where ``ignored``); ``ranks``: sort key per allele,
-    lowest function first; ``reference_mask``: the bits the reference allele accepts per
-    position; ``inferable``: allele indices a gene rule lets us call from part of their
-    variants.
-    """
-    nonref = model.defined & ((mask & reference_mask[None, :]) == 0)
-    variant_alleles = np.flatnonzero(nonref.any(axis=1))
+    model: GeneModel
+    mask: np.ndarray  # uint64 [A, L]: code bits each allele accepts per position
+    ranks: list[tuple]  # sort key per allele, lowest function first
+    reference_mask: np.ndarray  # uint64 [L]: code bits the reference allele accepts per position
+    inferable: frozenset[int]  # alleles a gene rule lets us call from part of their variants
+    nonref: np.ndarray = field(init=False)  # bool [A, L]: each allele's non-reference defining positions
+    alleles: np.ndarray = field(init=False)  # int [V]: the alleles with a variant
+
+    def __post_init__(self) -> None:
+        nonref = self.model.defined & ((self.mask & self.reference_mask[None, :]) == 0)
+        object.__setattr__(self, "nonref", nonref)
+        object.__setattr__(self, "alleles", np.flatnonzero(nonref.any(axis=1)))
+
+
+def solve_lowest_function(gene: LowestFunctionGene, ub: np.ndarray, ignored: np.ndarray, modes: np.ndarray) -> list[Solution]:
+    """One :class:`~pgx.calls.Solution` per distinct pattern (rows of ``ub``: code bits per
+    pattern, position and haplotype, all bits where ``ignored``; ``modes``: each pattern's
+    phase mode)."""
+    reference_mask = gene.reference_mask
     out = []
     for u in range(len(ub)):
         hb, ign, mode = ub[u], ignored[u], int(modes[u])
@@ -61,9 +79,9 @@ def solve_lowest_function(model, mask, ub, ignored, modes, ranks, reference_mask
         elif mode == MODE_PHASED or het.sum() <= 1:
             haps = (0, 1)
         else:
-            out.append(_unphased(model, mask, nonref, variant_alleles, hb, ign, carried, ranks, inferable))
+            out.append(_unphased(gene, hb, ign, carried))
             continue
-        out.append(_phased(model, mask, nonref, variant_alleles, hb, ign, carried, ranks, inferable, haps))
+        out.append(_phased(gene, hb, ign, carried, haps))
     return out
 
 
@@ -123,7 +141,9 @@ def _unexplained_note(model, positions: list[int], nothing_else: bool) -> tuple[
             "absent; they are not counted")
 
 
-def _phased(model, mask, nonref, alleles, hb, ign, carried, ranks, inferable, haps) -> Solution:
+def _phased(gene: LowestFunctionGene, hb: np.ndarray, ign: np.ndarray, carried: np.ndarray, haps: tuple[int, ...]) -> Solution:
+    """Phase known: each haplotype from its own variants, scored by its lowest-function allele."""
+    model, mask, nonref, alleles, ranks, inferable = gene.model, gene.mask, gene.nonref, gene.alleles, gene.ranks, gene.inferable
     notes: list[tuple[str, str]] = []
     per_copy: list[list[int]] = []
     blocked = False
@@ -196,8 +216,9 @@ def _dosage_copies(mask, nonref, alleles: list[int], hb, ign) -> dict[int, int]:
     return {a: n for a, n in copies.items() if n > 0}
 
 
-def _unphased(model, mask, nonref, alleles, hb, ign, carried, ranks, inferable) -> Solution:
+def _unphased(gene: LowestFunctionGene, hb: np.ndarray, ign: np.ndarray, carried: np.ndarray) -> Solution:
     """Phase unknown: alleles by dosage, the two lowest-function copies form the pair."""
+    model, mask, nonref, alleles, ranks, inferable = gene.model, gene.mask, gene.nonref, gene.alleles, gene.ranks, gene.inferable
     notes: list[tuple[str, str]] = []
     either = hb[:, 0] | hb[:, 1]
     full, part = _on_copy(mask, nonref, alleles, either, ign)

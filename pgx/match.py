@@ -51,7 +51,8 @@ from pgx.genotypes import (
     input_warnings,
     unique_rows,
 )
-from pgx.lowest_function import combination_name, solve_lowest_function
+from pgx.kb import KnowledgeBase
+from pgx.lowest_function import LowestFunctionGene, combination_name, solve_lowest_function
 from pgx.naming import allele_sort_key, definition_matches, format_diplotype
 from pgx.schema import AMBIGUOUS, CALLED
 
@@ -119,7 +120,7 @@ class GeneRules:
     undocumented_as_reference: bool = False
 
 
-def gene_rules(kb, gene: str) -> GeneRules:
+def gene_rules(kb: KnowledgeBase, gene: str) -> GeneRules:
     """Parse ``gene``'s rows of the gene_rules table."""
     if "gene_rules" not in kb.tables:
         return GeneRules()
@@ -144,7 +145,7 @@ def gene_rules(kb, gene: str) -> GeneRules:
     )
 
 
-def build_gene_model(kb, gene: str) -> GeneModel:
+def build_gene_model(kb: KnowledgeBase, gene: str) -> GeneModel:
     """Arrays of ``gene``'s definitions over its core loci (structural and ignored alleles left out)."""
     loci = kb.loci([gene], roles=("core",))
     positions = loci["pos"].to_numpy(dtype=np.int64)
@@ -252,19 +253,23 @@ def _best(candidates: np.ndarray, scores: np.ndarray) -> list[int]:
     return [int(i) for i in idx[scores[idx] == top]]
 
 
-def _solve_pattern(
-    model: GeneModel,
-    mask: np.ndarray,
-    b0: np.ndarray,
-    b1: np.ndarray,
-    scores: np.ndarray,
-    candidates: np.ndarray,
-    compat0: np.ndarray,
-    compat1: np.ndarray,
-    mode: int,
-) -> tuple[list[tuple[str, str | None]], int]:
+@dataclass
+class _PatternFit:
+    """One distinct genotype pattern and the alleles that fit it: what solving it reads."""
+
+    b0: np.ndarray  # uint64 [L]: code bits haplotype 1 accepts per position (all bits where ignored)
+    b1: np.ndarray  # uint64 [L]: the same for haplotype 2
+    scores: np.ndarray  # int32 [A]: each allele's defined positions that the pattern covers
+    union: np.ndarray  # bool [A]: callable alleles accepting either haplotype at every position
+    compat0: np.ndarray  # bool [A]: callable alleles accepting haplotype 1 at every position
+    compat1: np.ndarray  # bool [A]: the same for haplotype 2
+    mode: int  # MODE_UNPHASED, MODE_PHASED or MODE_HAPLOID
+
+
+def _solve_pattern(model: GeneModel, mask: np.ndarray, p: _PatternFit) -> tuple[list[tuple[str, str | None]], int]:
     """Best diplotypes for one distinct genotype pattern."""
     names = model.alleles
+    b0, b1, scores, mode, compat0, compat1 = p.b0, p.b1, p.scores, p.mode, p.compat0, p.compat1
     if mode == MODE_HAPLOID:
         best = _best(compat0, scores)
         return [(names[i], None) for i in best], int(scores[best[0]]) if best else 0
@@ -276,7 +281,7 @@ def _solve_pattern(
         return sorted(pairs, key=lambda p: (allele_sort_key(p[0]), allele_sort_key(p[1]))), int(
             scores[h0[0]] + scores[h1[0]]
         )
-    pairs, total = _valid_pairs(mask, b0, b1, scores, candidates)
+    pairs, total = _valid_pairs(mask, b0, b1, scores, p.union)
     if not len(pairs):
         return [], 0
     top = total.max()
@@ -300,7 +305,7 @@ def _valid_pairs(mask, b0, b1, scores, candidates) -> tuple[np.ndarray, np.ndarr
 
 @dataclass
 class _GeneSetup:
-    """What matching a gene needs from the KB, built once per KB object and gene."""
+    """What matching a gene needs from the KB, built once per KB and gene (kept on the KB)."""
 
     model: GeneModel
     rules: GeneRules
@@ -331,21 +336,14 @@ class _GeneSetup:
 SOLVED_PATTERNS_LIMIT = 100_000
 
 
-#: id(kb) -> (kb, {gene: _GeneSetup}); the KB is kept so its id is not reused while cached
-_SETUPS: dict[int, tuple[object, dict[str, _GeneSetup]]] = {}
-
-
-def _gene_setup(kb, gene: str) -> _GeneSetup:
+def _gene_setup(kb: KnowledgeBase, gene: str) -> _GeneSetup:
     """``gene``'s model, rules and masks for ``kb``: sample chunks of one run share them."""
-    if id(kb) not in _SETUPS:
-        if len(_SETUPS) >= 4:
-            _SETUPS.pop(next(iter(_SETUPS)))
-        _SETUPS[id(kb)] = (kb, {})
-    setups = _SETUPS[id(kb)][1]
-    if gene not in setups:
+
+    def build() -> _GeneSetup:
         model, rules = build_gene_model(kb, gene), gene_rules(kb, gene)
-        setups[gene] = _GeneSetup(model, rules, _function_ranks(kb, model) if rules.lowest_function else None, {}, {})
-    return setups[gene]
+        return _GeneSetup(model, rules, _function_ranks(kb, model) if rules.lowest_function else None, {}, {})
+
+    return kb.derived(("match.setup", gene), build)
 
 
 @dataclass(frozen=True)
@@ -358,8 +356,12 @@ class _Patterns:
     modes: np.ndarray  # int8 [U]
     scores: np.ndarray  # int32 [U, A]
 
+    def take(self, which: np.ndarray) -> _Patterns:
+        """The patterns at indices ``which``."""
+        return _Patterns(self.bits[which], self.ignore[which], self.half[which], self.modes[which], self.scores[which])
 
-def call_gene(gm: GenotypeMatrix, kb, gene: str, *, combinations: bool = False) -> pd.DataFrame:
+
+def call_gene(gm: GenotypeMatrix, kb: KnowledgeBase, gene: str, *, combinations: bool = False) -> pd.DataFrame:
     """Diplotype calls of every sample in ``gm`` for ``gene`` (``combinations``: report a
     haplotype only a combination of alleles explains, instead of a no-call)."""
     setup = _gene_setup(kb, gene)
@@ -413,10 +415,11 @@ def call_gene(gm: GenotypeMatrix, kb, gene: str, *, combinations: bool = False) 
     nonref = model.defined & ((mask & np.uint64(1)) == 0)
     unassessed = ((nonref[None, :, :] & u_ignore[:, None, :]).any(axis=2)) | ~(patterns.scores > 0)
     genotypes = _SampleGenotypes(codes, missing, np.where(unknown & ~missing[..., None], codes, 0), modes, gm.status[:, cols])
-    return _to_frame(gm, model, rules, cols, genotypes, inverse, solutions, unassessed)
+    chrom = str(gm.loci.iloc[int(cols[0])]["chrom"]) if len(cols) else ""
+    return _to_frame(_GeneChunk(gm, model, rules, cols, chrom, genotypes), inverse, solutions, unassessed)
 
 
-def _function_ranks(kb, model: GeneModel) -> list[tuple]:
+def _function_ranks(kb: KnowledgeBase, model: GeneModel) -> list[tuple]:
     """Sort key per allele of a lowest-function gene: function rank, activity, specificity, name.
 
     An allele without a function takes the gene's ``unassigned_function`` rule when it
@@ -443,17 +446,19 @@ def _solve_with_partials(setup: _GeneSetup, mask, explicit, p: _Patterns, which:
     out: dict[int, Solution] = {}
     whole = which[~has_half]
     if whole.size:
-        out.update(zip(whole.tolist(), _solve(setup, mask, p.bits[whole], p.ignore[whole], p.modes[whole], p.scores[whole], combos)))
+        out.update(zip(whole.tolist(), _solve(setup, mask, p.take(whole), combos)))
     for u in which[has_half].tolist():
         filled = _completions(p.bits[u], p.half[u], explicit)
         if filled is None:
             out[u] = Solution((), 0, (("partial_genotype", _too_many_partials(setup.model, p.half[u])),))
             continue
         n = len(filled)
-        solved = _solve(
-            setup, mask, np.stack([b for _, b in filled]), np.repeat(p.ignore[u][None], n, 0),
-            np.repeat(p.modes[u : u + 1], n), np.repeat(p.scores[u][None], n, 0), combos,
+        completed = _Patterns(
+            bits=np.stack([b for _, b in filled]), ignore=np.repeat(p.ignore[u][None], n, 0),
+            half=np.zeros((n, *p.half.shape[1:]), dtype=bool), modes=np.repeat(p.modes[u : u + 1], n),
+            scores=np.repeat(p.scores[u][None], n, 0),
         )  # fmt: skip
+        solved = _solve(setup, mask, completed, combos)
         out[u] = _merge_completions(setup.model, [c for c, _ in filled], solved)
     return [out[u] for u in which.tolist()]
 
@@ -504,13 +509,13 @@ def _merge_completions(model: GeneModel, filled: list[tuple], solved: list[Solut
     return Solution(dips, max(s.score for s in solved), (note, *notes), display=display, found=found if len(dips) == 1 else ())
 
 
-def _solve(setup: _GeneSetup, mask, ub, u_ignore, u_modes, scores, combos: bool) -> list[Solution]:
-    """The solution of each distinct pattern (rows of ``ub``)."""
+def _solve(setup: _GeneSetup, mask: np.ndarray, p: _Patterns, combos: bool) -> list[Solution]:
+    """The solution of each distinct pattern of ``p``."""
     model, rules = setup.model, setup.rules
     if rules.lowest_function:
-        reference_mask = _reference_bits(model, mask)
-        return solve_lowest_function(model, mask, ub, u_ignore, u_modes, setup.ranks, reference_mask, setup.inferable)
-    return _solve_patterns(model, rules, mask, ub, u_ignore, u_modes, scores, combos)
+        gene = LowestFunctionGene(model, mask, setup.ranks, _reference_bits(model, mask), setup.inferable)
+        return solve_lowest_function(gene, p.bits, p.ignore, p.modes)
+    return _solve_patterns(model, rules, mask, p, combos)
 
 
 def _reference_bits(model: GeneModel, mask: np.ndarray) -> np.ndarray:
@@ -520,8 +525,9 @@ def _reference_bits(model: GeneModel, mask: np.ndarray) -> np.ndarray:
     return np.ones(mask.shape[1], dtype=np.uint64)
 
 
-def _solve_patterns(model, rules, mask, ub, u_ignore, u_modes, scores, combos: bool) -> list[Solution]:
+def _solve_patterns(model: GeneModel, rules: GeneRules, mask: np.ndarray, p: _Patterns, combos: bool) -> list[Solution]:
     """The solution of each distinct pattern, for genes called by star alleles."""
+    ub, u_ignore, u_modes, scores = p.bits, p.ignore, p.modes, p.scores
     callable_ = scores > 0
     nonref = model.defined & ((mask & np.uint64(1)) == 0)
     compat0 = _all_compatible(mask, ub[..., 0]) & callable_
@@ -531,8 +537,9 @@ def _solve_patterns(model, rules, mask, ub, u_ignore, u_modes, scores, combos: b
     for u in range(len(ub)):
         mode = int(u_modes[u])
         b0, b1 = ub[u, :, 0], ub[u, :, 1]
+        fit = _PatternFit(b0, b1, scores[u], union[u], compat0[u], compat1[u], mode)
         notes: list[tuple[str, str]] = []
-        dips, score = _solve_pattern(model, mask, b0, b1, scores[u], union[u], compat0[u], compat1[u], mode)
+        dips, score = _solve_pattern(model, mask, fit)
         if mode == MODE_UNPHASED and rules.unphased_priorities:
             # the documented priorities choose among every pair the genotypes allow, whatever
             # their specificity: unphased data cannot tell them apart (PharmCAT, NAT2)
@@ -544,9 +551,9 @@ def _solve_patterns(model, rules, mask, ub, u_ignore, u_modes, scores, combos: b
         # when no pair fits: the gene's single-position fallback gives an actionable
         # result, so it comes before a combination call (whose function is unknown)
         if not dips and rules.fallback_position is not None:
-            dips, score, notes = _solve_fallback(model, mask, nonref, b0, b1, u_ignore[u], mode, rules.fallback_position)
+            dips, score, notes = _solve_fallback(model, mask, nonref, fit, u_ignore[u], rules.fallback_position)
         if not dips and mode in (MODE_PHASED, MODE_HAPLOID):
-            found, total, combo_notes = _solve_combination(model, mask, nonref, (b0, b1), scores[u], compat0[u], compat1[u], mode)
+            found, total, combo_notes = _solve_combination(model, mask, nonref, fit)
             if found and combos:
                 dips, score, notes = found, total, combo_notes
             elif found:
@@ -586,9 +593,10 @@ def _haplotype_cover(model, mask, nonref, hap_bits) -> list[str] | None:
     return None
 
 
-def _solve_combination(model, mask, nonref, bits, scores, compat0, compat1, mode):
+def _solve_combination(model: GeneModel, mask: np.ndarray, nonref: np.ndarray, p: _PatternFit):
     """Phased (or haploid) data whose haplotype matches no single allele: the combination
     of named alleles on that haplotype, PharmCAT-style (``[*6 + *18]``)."""
+    bits, scores, compat0, compat1, mode = (p.b0, p.b1), p.scores, p.compat0, p.compat1, p.mode
     haps = (0,) if mode == MODE_HAPLOID else (0, 1)
     names, total, notes = [], 0, []
     for h in haps:
@@ -632,8 +640,9 @@ def _apply_priority(dips, priorities) -> tuple[list, list[tuple[str, str]]]:
     return dips, []
 
 
-def _solve_fallback(model, mask, nonref, b0, b1, ignored, mode, position):
+def _solve_fallback(model: GeneModel, mask: np.ndarray, nonref: np.ndarray, p: _PatternFit, ignored: np.ndarray, position: int):
     """Call from one position only (SLCO1B1 rs4149056) when no star diplotype fits."""
+    b0, b1 = p.b0, p.b1
     where = np.flatnonzero(model.positions == position)
     if where.size == 0 or ignored[where[0]]:
         return [], 0, []
@@ -657,7 +666,7 @@ def _solve_fallback(model, mask, nonref, b0, b1, ignored, mode, position):
     c0 = _all_compatible(sub_mask, bb0[None, :])[0]
     c1 = _all_compatible(sub_mask, bb1[None, :])[0]
     cu = _all_compatible(sub_mask, (bb0 | bb1)[None, :])[0]
-    dips, score = _solve_pattern(sub, sub_mask, bb0, bb1, sub_scores, cu & ok, c0, c1, mode)
+    dips, score = _solve_pattern(sub, sub_mask, _PatternFit(bb0, bb1, sub_scores, cu & ok, c0, c1, p.mode))
     rsid_note = ("fallback_position", f"no star-allele diplotype fits; called from position {position} alone (fallback rule)")
     return dips, score, [rsid_note] if dips else []
 
@@ -682,12 +691,26 @@ class _SampleGenotypes:
     status: np.ndarray  # int8 [S, L] genotype status codes
 
 
+@dataclass(frozen=True)
+class _GeneChunk:
+    """One gene over a chunk of samples: what turning the solutions into calls rows reads."""
+
+    gm: GenotypeMatrix
+    model: GeneModel
+    rules: GeneRules
+    cols: np.ndarray  # int64 [L]: the matrix column of each of the gene's core positions
+    chrom: str  # the KB's name of the gene's chromosome ("" without positions)
+    g: _SampleGenotypes
+
+
 #: reason codes under which a solver already says why it made no call
 _EXPLAINED_NO_CALL = frozenset({"combination", "partial_genotype", "partial_allele", "unexplained_variant"})
 
 
-def _to_frame(gm, model, rules, cols, g: _SampleGenotypes, inverse, solutions, unassessed) -> pd.DataFrame:
-    chrom = str(gm.loci.iloc[int(cols[0])]["chrom"]) if len(cols) else ""
+def _to_frame(c: _GeneChunk, inverse: np.ndarray, solutions: list[Solution], unassessed: np.ndarray) -> pd.DataFrame:
+    """The calls rows of every sample of the chunk (``inverse``: each sample's pattern;
+    ``unassessed``: bool [pattern, allele], alleles a missing position hides)."""
+    gm, model, g = c.gm, c.model, c.g
     # samples with the same genotypes and statuses get the same row: build it once
     group_key = np.concatenate(
         [inverse[:, None], g.codes.reshape(len(g.codes), -1).astype(np.int64), g.status.astype(np.int64)], axis=1
@@ -697,7 +720,7 @@ def _to_frame(gm, model, rules, cols, g: _SampleGenotypes, inverse, solutions, u
     for s in group_first.tolist():
         u = int(inverse[s])
         hidden = [model.alleles[a] for a in np.flatnonzero(unassessed[u])]
-        rows.append(_sample_call(gm, model, rules, cols, chrom, g, s, solutions[u], hidden))
+        rows.append(_sample_call(c, s, solutions[u], hidden))
     if not rows:
         return pd.DataFrame()
     frame = pd.DataFrame(rows).take(group_of).reset_index(drop=True)
@@ -705,8 +728,9 @@ def _to_frame(gm, model, rules, cols, g: _SampleGenotypes, inverse, solutions, u
     return frame
 
 
-def _sample_call(gm, model, rules, cols, chrom, g: _SampleGenotypes, s: int, sol: Solution, hidden: list[str]) -> dict:
+def _sample_call(c: _GeneChunk, s: int, sol: Solution, hidden: list[str]) -> dict:
     """The calls row of sample ``s`` from its pattern's solution and its own genotypes."""
+    gm, model, rules, cols, chrom, g = c.gm, c.model, c.rules, c.cols, c.chrom, c.g
     positions = model.positions
     notes = CallNotes()
     miss = positions[g.missing[s]].tolist()
@@ -743,7 +767,7 @@ def _sample_call(gm, model, rules, cols, chrom, g: _SampleGenotypes, s: int, sol
     dips = _reported_pairs(model, sol.dips)
     if not dips:
         if not (sol.codes & _EXPLAINED_NO_CALL):
-            _explain_no_pair(gm, model, cols, g, s, notes)
+            _explain_no_pair(c, s, notes)
         return _with_hidden(call_row(model.gene, notes, **facts), notes, hidden)
     if rules.copy_number_not_assessed:
         notes.add("copy_number_not_assessed", "copy number not assessed: gene deletions, duplications and hybrids are "
@@ -791,9 +815,10 @@ def _suballeles(model: GeneModel, dips) -> list[str]:
     return sorted(names, key=allele_sort_key)
 
 
-def _explain_no_pair(gm, model, cols, g: _SampleGenotypes, s: int, notes: CallNotes) -> None:
+def _explain_no_pair(c: _GeneChunk, s: int, notes: CallNotes) -> None:
     """The no-call note when no pair of defined alleles fits, naming the alleles the
     variants would fit if absent positions carried theirs."""
+    gm, model, cols, g = c.gm, c.model, c.cols, c.g
     carrying = np.flatnonzero((g.codes[s] > 0).any(axis=1)).tolist()
     variants = [gm.describe_variant(int(cols[j]), g.codes[s, j]) for j in carrying]
     notes.add("no_matching_pair", "no pair of known alleles explains the genotype (possible new combination or "

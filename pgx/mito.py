@@ -48,6 +48,7 @@ from pgx.genotypes import (
     input_warnings,
     unique_rows,
 )
+from pgx.kb import KnowledgeBase
 from pgx.schema import CALLED
 
 #: function text prefix -> risk rank, highest risk first (CPIC MT-RNR1 phenotypes)
@@ -67,7 +68,7 @@ def risk_rank(function: str | None) -> int:
 # --- calling ------------------------------------------------------------------------------
 
 
-def _variant_alleles(kb, gene: str, loci: pd.DataFrame) -> dict[tuple[int, int], str]:
+def _variant_alleles(kb: KnowledgeBase, gene: str, loci: pd.DataFrame) -> dict[tuple[int, int], str]:
     """(column in ``loci``, allele code) -> allele name, for every non-reference definition."""
     reference = kb.table("genes", gene)["reference_allele"].item()
     defs = kb.table("allele_definitions", gene)
@@ -83,35 +84,36 @@ def _variant_alleles(kb, gene: str, loci: pd.DataFrame) -> dict[tuple[int, int],
     return out
 
 
-def call_mito_gene(gm: GenotypeMatrix, kb, gene: str) -> pd.DataFrame:
+def call_mito_gene(gm: GenotypeMatrix, kb: KnowledgeBase, gene: str) -> pd.DataFrame:
     """Calls of every sample for mitochondrial ``gene`` (columns as :func:`pgx.match.call_gene`)."""
-    is_gene = (gm.loci["gene"] == gene) & (gm.loci["role"] == "core")
-    cols = np.flatnonzero(is_gene.to_numpy())
-    local = gm.loci.iloc[cols].reset_index(drop=True)
-    names = _variant_alleles(kb, gene, local)
-    functions = dict(zip(kb.table("alleles", gene)["allele"], kb.table("alleles", gene)["function"]))
-    reference = kb.table("genes", gene)["reference_allele"].item()
-    refusals = [w for w in gm.warnings if REFUSAL_MARK in w]
-    codes = gm.codes[:, cols, :].astype(np.int16)
-    status = gm.status[:, cols]
+    ctx = _Context(gm, kb, gene)
+    codes = gm.codes[:, ctx.cols, :].astype(np.int16)
+    status = gm.status[:, ctx.cols]
     key = np.concatenate([codes.reshape(len(codes), -1), status.astype(np.int16)], axis=1)
     first, inverse = unique_rows(key)
-    ctx = _Context(gm, gene, cols, local, names, functions, reference, refusals)
     rows = [_call_one(ctx, codes[int(s)], status[int(s)]) for s in first]
     out = [{"sample_id": sample, **rows[u]} for sample, u in zip(gm.samples, inverse.tolist())]
     return pd.DataFrame(out)
 
 
 class _Context:
-    """What every sample's call of one gene shares."""
+    """What every sample's call of one gene shares: the gene's columns of ``gm``, its
+    variant alleles and their functions, its reference allele and the reader's refusals."""
 
-    def __init__(self, gm, gene, cols, loci, names, functions, reference, refusals):
-        self.gm, self.gene, self.cols, self.loci = gm, gene, cols, loci
-        self.names, self.functions, self.reference, self.refusals = names, functions, reference, refusals
-        self.positions = loci["pos"].astype("int64").tolist()
-        self.rank = {a: risk_rank(f) for a, f in functions.items()}
+    def __init__(self, gm: GenotypeMatrix, kb: KnowledgeBase, gene: str):
+        is_gene = (gm.loci["gene"] == gene) & (gm.loci["role"] == "core")
+        self.gm, self.gene = gm, gene
+        self.cols = np.flatnonzero(is_gene.to_numpy())
+        self.loci = gm.loci.iloc[self.cols].reset_index(drop=True)
+        self.names = _variant_alleles(kb, gene, self.loci)
+        alleles = kb.table("alleles", gene)
+        self.functions = dict(zip(alleles["allele"], alleles["function"]))
+        self.reference = kb.table("genes", gene)["reference_allele"].item()
+        self.refusals = [w for w in gm.warnings if REFUSAL_MARK in w]
+        self.positions = self.loci["pos"].astype("int64").tolist()
+        self.rank = {a: risk_rank(f) for a, f in self.functions.items()}
         # per column: the highest risk (lowest rank) any allele defined there has
-        self.worst_at = {j: min(self.rank[a] for (jj, _), a in names.items() if jj == j) for (j, _) in names}
+        self.worst_at = {j: min(self.rank[a] for (jj, _), a in self.names.items() if jj == j) for (j, _) in self.names}
 
 
 def _call_one(ctx: _Context, codes: np.ndarray, status: np.ndarray) -> dict:

@@ -44,6 +44,7 @@ from pathlib import Path
 import pandas as pd
 
 from pgx.errors import OutsideCallError
+from pgx.kb import KnowledgeBase
 from pgx.schema import NO_CALL, NO_RESULT
 from pgx.naming import format_diplotype
 from pgx.phenotype import INDETERMINATE, gene_tables, format_activity_score, phenotype_from_facts, phenotype_from_score
@@ -209,7 +210,7 @@ def _allele_facts(t: dict, gene: str, allele: str) -> tuple[str | None, float | 
     return function, act * copies, bound and act > 0
 
 
-def _phenotype_vocabulary(kb, gene: str) -> set[str]:
+def _phenotype_vocabulary(kb: KnowledgeBase, gene: str) -> set[str]:
     fp = kb.table("function_phenotypes", gene)["phenotype"]
     pr = kb.table("phenotype_rules", gene)["phenotype"]
     keys = set()
@@ -222,7 +223,7 @@ def _phenotype_vocabulary(kb, gene: str) -> set[str]:
     return set(fp) | set(pr) | keys
 
 
-def resolve_row(row: dict, kb) -> dict:
+def resolve_row(row: dict, kb: KnowledgeBase) -> dict:
     """One outside-call row -> the calls-table fields it sets (raises OutsideCallError)."""
     t = gene_tables(kb)
     gene, where = row["gene"], f"{row['source']} line {row['line']}"
@@ -274,7 +275,7 @@ def resolve_row(row: dict, kb) -> dict:
     return out
 
 
-def _haploid_genes(kb) -> set[str]:
+def _haploid_genes(kb: KnowledgeBase) -> set[str]:
     """Genes whose result is one haplotype (mitochondrial: MT-RNR1)."""
     return set(kb.mito_genes)
 
@@ -317,7 +318,7 @@ def _bounded_score(t: dict, gene: str, facts) -> dict:
     return {"activity_score": None, "phenotype": top[0] if top else INDETERMINATE, "lookup_key": key, "note": note}
 
 
-def apply_outside_calls(calls: pd.DataFrame, outside: pd.DataFrame, kb) -> pd.DataFrame:
+def apply_outside_calls(calls: pd.DataFrame, outside: pd.DataFrame, kb: KnowledgeBase) -> pd.DataFrame:
     """``calls`` with outside results filling or overriding (sample, gene) rows."""
     if outside is None or outside.empty:
         return calls
@@ -379,7 +380,7 @@ def _failed(message: str) -> dict:
     }
 
 
-def _empty_call(sample_id: str, gene: str, kb) -> dict:
+def _empty_call(sample_id: str, gene: str, kb: KnowledgeBase) -> dict:
     return {
         "sample_id": sample_id,
         "gene": gene,

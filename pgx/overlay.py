@@ -41,6 +41,7 @@ import pandas as pd
 
 from pgx import __version__
 from pgx.errors import ConfigError, InputError
+from pgx.kb import KnowledgeBase
 from pgx.outputs import atomic_path
 
 OVERLAY_ENV = "PGX_OVERLAY"
@@ -270,7 +271,7 @@ def overlay_provenance(overlay: Overlay | Path | str | None) -> dict[str, str]:
     }
 
 
-def attach_verbatim(recs: pd.DataFrame, overlay: Overlay | Path | str, kb) -> pd.DataFrame:
+def attach_verbatim(recs: pd.DataFrame, overlay: Overlay | Path | str, kb: KnowledgeBase) -> pd.DataFrame:
     """``recs`` (a recommendations frame) plus ``verbatim_text`` and ``implications``.
 
     Rows are matched to the overlay through the KB row they came from

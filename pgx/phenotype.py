@@ -25,6 +25,7 @@ import math
 
 import pandas as pd
 
+from pgx.kb import KnowledgeBase
 from pgx.schema import NO_CALL, NO_RESULT
 
 INDETERMINATE = "Indeterminate"
@@ -39,18 +40,12 @@ def format_activity_score(score: float | None) -> str:
     return text + "0" if text.endswith(".") else text
 
 
-_TABLES: dict[tuple[str, str], dict] = {}
+def gene_tables(kb: KnowledgeBase) -> dict:
+    """Per-gene lookups, built once per knowledge base (kept on it)."""
+    return kb.derived("phenotype.gene_tables", lambda: _build_gene_tables(kb))
 
 
-def gene_tables(kb) -> dict:
-    """Per-gene lookups, built once per knowledge base."""
-    key = (str(kb.root), kb.version)
-    if key not in _TABLES:
-        _TABLES[key] = _build_gene_tables(kb)
-    return _TABLES[key]
-
-
-def _build_gene_tables(kb) -> dict:
+def _build_gene_tables(kb: KnowledgeBase) -> dict:
     alleles = kb.tables["alleles"]
     function, activity = {}, {}
     names = [alleles["allele"]] + ([alleles["guideline_name"]] if "guideline_name" in alleles else [])
@@ -144,7 +139,7 @@ def _alternative_pairs(allele_1, allele_2, alternatives) -> list[tuple[str, str 
 _NOT_CALLED = dict(function_1=None, function_2=None, activity_score=None, phenotype=None, lookup_key=NO_RESULT, _notes=(), _no_call=False)
 
 
-def assign_phenotypes(calls: pd.DataFrame, kb) -> pd.DataFrame:
+def assign_phenotypes(calls: pd.DataFrame, kb: KnowledgeBase) -> pd.DataFrame:
     """``calls`` with function_1/2, activity_score, phenotype, lookup_key and kb_version.
 
     Each distinct (gene, diplotype alternatives) is resolved once and its result

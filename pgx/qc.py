@@ -23,7 +23,6 @@ import base64
 import html
 import io
 import os
-import re
 import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -34,19 +33,38 @@ import matplotlib.patches
 import matplotlib.ticker
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
 from pgx import __version__
 from pgx.outputs import atomic_path, read_table
-from pgx.schema import CALL_REASONS
 from pgx.palette import ACCENT, AMBER, BLUE, GREEN, HEAD_BG, INK, MUTED, ORANGE, RED, RULE
-from pgx.validate import call_rates
+from pgx.qc_summary import (
+    CARRIERS_SHOWN,
+    CATEGORY_ORDER,
+    NO_PHENOTYPE,
+    NO_POPULATION,
+    TOP_TABLE,
+    CallSummary,
+    gene_rates,
+    missing_by_sample,
+    normalise_populations,
+    null_warnings,
+    novel_variant_table,
+    phenotype_category,
+    phenotype_counts,
+    population_rates,
+    populations_from_sheet,
+    read_populations,
+    reason_table,
+    status_counts,
+    summarise_calls,
+)
+from pgx.qc_summary import natural as _natural
 
 __all__ = [
+    "NO_PHENOTYPE",
+    "NO_POPULATION",
     "SECTIONS",
     "gene_rates",
     "missing_by_sample",
@@ -72,37 +90,25 @@ SECTIONS: dict[str, str] = {
     "populations": "Per population",
 }
 
-#: rows shown in the per-sample / per-variant tables and bars (the Parquet has them all)
-TOP_TABLE = 25
+#: rows shown in the bars of the per-sample / per-variant sections (TOP_TABLE rows in their tables)
 TOP_PLOT = 20
-NO_POPULATION = "(no population)"
 
 GENE_COLOURS = ("#1F5FA8", "#C25100", "#2E7D32", "#7B5EA7", "#B3261E", "#00838F", "#7A5A00", "#5F6368")
 
-#: phenotype categories: key, legend label, colour; the order of the stacked bars
-CATEGORIES: tuple[tuple[str, str, str], ...] = (
-    ("poor", "Poor / no function / high risk", RED),
-    ("intermediate", "Intermediate / decreased", "#E07B00"),
-    ("normal", "Normal", GREEN),
-    ("rapid", "Rapid / increased", "#6C9BD2"),
-    ("ultrarapid", "Ultrarapid", "#1F3A8A"),
-    ("other", "Other result", "#7B5EA7"),
-    ("indeterminate", "Indeterminate / uncertain", "#C5C9CE"),
-    ("no_phenotype", "Called; the guidelines define no phenotype", "#E8E3D3"),
-    ("no_call", "No call", "#3C4043"),
-)
-_CATEGORY_RANK = {key: i for i, (key, _, _) in enumerate(CATEGORIES)}
+#: phenotype categories: key, legend label, colour; in the order of the stacked bars
+_CATEGORY_STYLE = {
+    "poor": ("Poor / no function / high risk", RED),
+    "intermediate": ("Intermediate / decreased", "#E07B00"),
+    "normal": ("Normal", GREEN),
+    "rapid": ("Rapid / increased", "#6C9BD2"),
+    "ultrarapid": ("Ultrarapid", "#1F3A8A"),
+    "other": ("Other result", "#7B5EA7"),
+    "indeterminate": ("Indeterminate / uncertain", "#C5C9CE"),
+    "no_phenotype": ("Called; the guidelines define no phenotype", "#E8E3D3"),
+    "no_call": ("No call", "#3C4043"),
+}
+CATEGORIES: tuple[tuple[str, str, str], ...] = tuple((key, *_CATEGORY_STYLE[key]) for key in CATEGORY_ORDER)
 _CATEGORY_COLOUR = {key: colour for key, _, colour in CATEGORIES}
-# first match wins, so "uncertain susceptibility" is uncertain and "ultrarapid" is not "rapid"
-_CATEGORY_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("indeterminate", ("indeterminate", "uncertain", "unknown")),
-    ("other", ("responsive",)),  # CFTR/ivacaftor: a drug response, not a function scale
-    ("poor", ("increased risk", "susceptib", "poor", "deficient", "no function", "positive")),
-    ("ultrarapid", ("ultrarapid",)),
-    ("rapid", ("rapid", "increased")),
-    ("intermediate", ("intermediate", "decreased", "variable")),
-    ("normal", ("normal", "negative")),
-)
 
 _PLOT_STYLE = {
     "font.family": "DejaVu Sans",
@@ -127,257 +133,6 @@ _PLOT_STYLE = {
     "svg.hashsalt": "pgx",
 }
 _DPI = 110
-
-
-# --- inputs -----------------------------------------------------------------------------
-
-
-def read_populations(path: Path | str) -> pd.DataFrame:
-    """A population table (TSV): a sample column (``sample_id`` or ``sample``) and a
-    ``superpopulation`` and/or ``population`` column, e.g. 1000 Genomes' samples.tsv."""
-    return normalise_populations(pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False))
-
-
-def normalise_populations(populations: pd.DataFrame) -> pd.DataFrame:
-    """``sample_id``, ``population`` from a mapping that names its columns either way.
-
-    ``superpopulation`` is preferred over ``population`` when both are there: a handful of
-    groups reads better than 26. Empty labels are dropped; one label per sample is kept.
-    """
-    sample_col = next((c for c in ("sample_id", "sample") if c in populations.columns), None)
-    pop_col = next((c for c in ("superpopulation", "population") if c in populations.columns), None)
-    if sample_col is None or pop_col is None:
-        raise ValueError(
-            "the population table needs a sample column (sample_id or sample) and a population "
-            f"column (superpopulation or population); it has {list(populations.columns)}"
-        )
-    out = populations[[sample_col, pop_col]].astype(str)
-    out.columns = ["sample_id", "population"]
-    out = out[out["population"].str.strip() != ""]
-    out = out.drop_duplicates("sample_id").reset_index(drop=True)
-    out.attrs["label"] = populations.attrs.get("label", pop_col)
-    return out
-
-
-def populations_from_sheet(sheet: pd.DataFrame, genotypes: Path | str) -> pd.DataFrame | None:
-    """Sample -> population from the sample sheet's ``population`` column (one label per VCF).
-
-    The sheet names VCFs, not samples, so each sample takes the label of the first of its
-    files, in sheet order, that has one. A sample's files are those its genotypes were read
-    from (``genotypes.source_file``). None when no row has a label.
-    """
-    if "population" not in sheet.columns:
-        return None
-    label = {_norm_path(v): p for v, p in zip(sheet["vcf"], sheet["population"].fillna("")) if p.strip()}
-    if not label:
-        return None
-    pairs = _sample_files(genotypes)
-    path = {f: _norm_path(f) for f in pairs["source_file"].unique()}
-    rank = {p: i for i, p in enumerate(label)}
-    pairs["rank"] = pairs["source_file"].map(lambda f: rank.get(path[f]))
-    first = pairs.dropna(subset=["rank"]).sort_values(["sample_id", "rank"]).drop_duplicates("sample_id")
-    out = pd.DataFrame(
-        {"sample_id": first["sample_id"].tolist(), "population": [label[path[f]] for f in first["source_file"]]}
-    )
-    out.attrs["label"] = "population"
-    return out
-
-
-#: rows of the genotypes table read at a time: the QC streams it (a 200,000-genome batch
-#: has hundreds of millions of rows), so memory is bounded by this, not by the batch
-STREAM_ROWS = 1 << 20
-
-
-def _stream(path: Path | str, columns: list[str]):
-    """The table's ``columns`` as Arrow record batches of at most STREAM_ROWS rows, with
-    dictionary columns decoded to strings."""
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=STREAM_ROWS, columns=columns):
-        arrays = [c.cast(pa.string()) if pa.types.is_dictionary(c.type) else c for c in batch.columns]
-        yield pa.table(arrays, names=columns)
-
-
-def _sample_files(genotypes: Path | str) -> pd.DataFrame:
-    """Distinct (sample_id, source_file) pairs of a genotypes table, rows without a file left
-    out; read in batches, so memory follows the distinct pairs, not the rows."""
-    parts = []
-    for table in _stream(genotypes, ["sample_id", "source_file"]):
-        read = table.filter(pc.is_valid(table.column("source_file")))
-        parts.append(read.group_by(["sample_id", "source_file"]).aggregate([]))
-    if not parts:
-        return pd.DataFrame({"sample_id": pd.Series(dtype=object), "source_file": pd.Series(dtype=object)})
-    return pa.concat_tables(parts).group_by(["sample_id", "source_file"]).aggregate([]).to_pandas()
-
-
-def _norm_path(path: str) -> str:
-    return str(Path(path).expanduser().resolve()) if path else path
-
-
-def _status_counts(genotypes: Path) -> pd.DataFrame:
-    """Genotypes per gene and status (called, missing, partial, assumed_reference)."""
-    parts = [
-        table.group_by(["gene", "status"]).aggregate([("gene", "count")]) for table in _stream(genotypes, ["gene", "status"])
-    ]
-    if not parts:
-        parts = [pa.table({"gene": pa.array([], pa.string()), "status": pa.array([], pa.string()), "gene_count": pa.array([], pa.int64())})]
-    df = pa.concat_tables(parts).to_pandas().rename(columns={"gene_count": "genotypes"})
-    out = df.pivot_table(index="gene", columns="status", values="genotypes", fill_value=0, aggfunc="sum")
-    return out.loc[sorted(out.index, key=_natural)]
-
-
-# --- summaries (pure, tested) -------------------------------------------------------------
-
-
-def gene_rates(calls: pd.DataFrame) -> pd.DataFrame:
-    """Per gene: counts by call status and the rates of ``pgx.validate.call_rates``."""
-    rates = call_rates(calls)
-    status = calls.assign(call_status=calls["call_status"].astype(str))
-    counts = status.pivot_table(index="gene", columns="call_status", values="sample_id", aggfunc="size", fill_value=0)
-    for col in ("called", "ambiguous", "no_call", "outside_call"):
-        if col not in counts:
-            counts[col] = 0
-    missing = calls.assign(m=calls["missing_positions"].map(_length) > 0).groupby("gene")["m"].sum()
-    out = rates.set_index("gene").join(counts[["called", "ambiguous", "no_call", "outside_call"]])
-    out["samples_with_missing"] = missing
-    out["outside_call_rate"] = (out["outside_call"] / out["samples"]).round(4)
-    return out.reset_index()
-
-
-def phenotype_category(phenotype: object) -> str:
-    """The colour category of a phenotype text (see ``CATEGORIES``); ``no_call`` when null."""
-    if not isinstance(phenotype, str) or not phenotype.strip():
-        return "no_call"
-    low = phenotype.lower()
-    for key, words in _CATEGORY_WORDS:
-        if any(w in low for w in words):
-            return key
-    return "other"
-
-
-#: the phenotype shown for a call without one: the gene has no phenotype rule (CYP4F2, IFNL3)
-NO_PHENOTYPE = "No phenotype defined"
-
-
-def phenotype_counts(calls: pd.DataFrame, by: Sequence[str] = ("gene",)) -> pd.DataFrame:
-    """Samples per phenotype and ``by``, with category and share. A null phenotype is
-    ``No call`` for a no-call and ``No phenotype defined`` for a call of a gene the
-    guidelines give no phenotype rule."""
-    df = calls[[*by, "phenotype", "call_status"]].copy()
-    df["phenotype"] = df["phenotype"].astype(object).where(df["phenotype"].notna(), None)
-    df["category"] = df["phenotype"].map(phenotype_category)
-    unphenotyped = df["phenotype"].isna() & (df["call_status"] != "no_call")
-    df.loc[unphenotyped, "category"] = "no_phenotype"
-    df["phenotype"] = df["phenotype"].where(~unphenotyped, NO_PHENOTYPE).fillna("No call")
-    df = df.drop(columns="call_status")
-    out = df.groupby([*by, "category", "phenotype"], dropna=False).size().rename("samples").reset_index()
-    out["share"] = out["samples"] / out.groupby(list(by))["samples"].transform("sum")
-    out["rank"] = out["category"].map(_CATEGORY_RANK)
-    return out.sort_values([*by, "rank", "samples", "phenotype"], ascending=[*[True] * len(by), True, False, True])[
-        [*by, "phenotype", "category", "samples", "share"]
-    ].reset_index(drop=True)
-
-
-def missing_by_sample(calls: pd.DataFrame) -> pd.DataFrame:
-    """Samples with at least one missing KB position: total, per gene, genes not called.
-
-    Sorted by most missing first (ties by sample ID). A position assumed reference is not
-    missing: the provenance says when that option was on.
-    """
-    df = calls[["sample_id", "gene", "missing_positions", "call_status"]].copy()
-    df["missing"] = df["missing_positions"].map(_length)
-    df = df[df["missing"] > 0]
-    if df.empty:
-        return pd.DataFrame(columns=["sample_id", "missing_positions", "genes", "no_call_genes", "per_gene"])
-    rows = []
-    for sample, g in df.groupby("sample_id", sort=False):
-        g = g.sort_values("gene")
-        rows.append(
-            {
-                "sample_id": sample,
-                "missing_positions": int(g["missing"].sum()),
-                "genes": ", ".join(f"{gene} ({n})" for gene, n in zip(g["gene"], g["missing"])),
-                "no_call_genes": ", ".join(g.loc[g["call_status"].astype(str) == "no_call", "gene"]),
-                "per_gene": dict(zip(g["gene"], g["missing"].astype(int))),
-            }
-        )
-    out = pd.DataFrame(rows)
-    return out.sort_values(["missing_positions", "sample_id"], ascending=[False, True]).reset_index(drop=True)
-
-
-def novel_variant_table(calls: pd.DataFrame) -> pd.DataFrame:
-    """Each variant no known allele contains: gene, number of samples, the samples."""
-    df = calls[["sample_id", "gene", "novel_variants"]]
-    df = df[df["novel_variants"].map(_length) > 0]
-    if df.empty:
-        return pd.DataFrame(columns=["variant", "gene", "samples", "sample_ids"])
-    df = df.assign(variant=df["novel_variants"].map(list)).explode("variant")
-    out = (
-        df.groupby(["variant", "gene"])["sample_id"]
-        .agg(lambda s: sorted(set(s)))
-        .rename("sample_ids")
-        .reset_index()
-    )
-    out["samples"] = out["sample_ids"].map(len)
-    out["_key"] = out["variant"].map(_variant_key)
-    out = out.sort_values(["samples", "_key"], ascending=[False, True]).drop(columns="_key")
-    return out[["variant", "gene", "samples", "sample_ids"]].reset_index(drop=True)
-
-
-def reason_table(calls: pd.DataFrame) -> pd.DataFrame:
-    """Calls counted by reason code (``calls.reason_codes``, see :data:`pgx.schema.CALL_REASONS`):
-    the calls and samples carrying it, its genes, and its meaning. Grouped by the code,
-    never by parsing the prose of ``warnings``; most frequent first."""
-    columns = ["code", "meaning", "calls", "samples", "genes"]
-    if "reason_codes" not in calls:
-        return pd.DataFrame(columns=columns)
-    df = calls[["sample_id", "gene", "reason_codes"]]
-    df = df[df["reason_codes"].map(_length) > 0]
-    df = df.assign(code=df["reason_codes"].map(list)).explode("code")
-    df = df[df["code"].map(lambda c: isinstance(c, str) and c != "")]
-    if df.empty:
-        return pd.DataFrame(columns=columns)
-    out = df.groupby("code").agg(
-        calls=("gene", "size"),
-        samples=("sample_id", "nunique"),
-        genes=("gene", lambda s: ", ".join(sorted(set(s), key=_natural))),
-    )
-    out = out.reset_index()
-    out["meaning"] = out["code"].map(lambda c: CALL_REASONS.get(c, "(not a code this pgx knows)"))
-    return out[columns].sort_values(["calls", "code"], ascending=[False, True]).reset_index(drop=True)
-
-
-def null_warnings(calls: pd.DataFrame) -> int:
-    """Null entries in the ``warnings`` lists: an upstream bug the report points out."""
-    return int(sum(sum(not isinstance(w, str) for w in ws) for ws in calls["warnings"] if _length(ws)))
-
-
-def population_rates(calls: pd.DataFrame, populations: pd.DataFrame) -> pd.DataFrame:
-    """``pgx.validate.call_rates`` per population and gene; unlisted samples are
-    ``(no population)``."""
-    pops = _population_of(calls, populations)
-    mapping = pd.DataFrame({"sample": list(pops.index), "superpopulation": list(pops.values)})
-    rates = call_rates(calls, mapping)
-    return rates.rename(columns={"superpopulation": "population"})
-
-
-def _population_of(calls: pd.DataFrame, populations: pd.DataFrame) -> pd.Series:
-    """Every sample of ``calls`` -> its population label."""
-    mapping = dict(zip(populations["sample_id"].astype(str), populations["population"].astype(str)))
-    samples = pd.unique(calls["sample_id"])
-    return pd.Series([mapping.get(s, NO_POPULATION) for s in samples], index=samples, dtype=object)
-
-
-def _length(value: object) -> int:
-    return 0 if value is None or (isinstance(value, float) and value != value) else len(value)
-
-
-def _variant_key(variant: str) -> tuple:
-    chrom, _, rest = variant.partition(":")
-    pos = rest.split(":", 1)[0]
-    return (_natural(chrom), int(pos) if pos.isdigit() else 0, variant)
-
-
-def _natural(text: str) -> tuple:
-    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(text)))
 
 
 # --- plots ------------------------------------------------------------------------------
@@ -649,13 +404,13 @@ def _n(x: object) -> str:
     return f"{int(x):,}"
 
 
-def _header(prov: Mapping[str, str], calls: pd.DataFrame, genes: list[str], batch: str) -> str:
-    n_samples = calls["sample_id"].nunique()
+def _header(prov: Mapping[str, str], summary: CallSummary, batch: str) -> str:
+    n_samples, genes = summary.samples, summary.genes
     fields = [
         ("Batch", batch),
         ("Samples", f"{n_samples:,}" + (f" (provenance: {prov['n_samples']})" if prov.get("n_samples") not in (None, str(n_samples)) else "")),
         ("Genes", f"{len(genes)}: " + ", ".join(genes)),
-        ("Knowledge base", prov.get("kb_version") or ", ".join(sorted(set(calls["kb_version"].astype(str))))),
+        ("Knowledge base", prov.get("kb_version") or ", ".join(summary.kb_versions)),
         ("Pipeline version", prov.get("pipeline_version", "unknown")),
         ("Genome build", prov.get("genome_build", "unknown") + (f" ({prov['genome_build_reason']})" if prov.get("genome_build_reason") else "")),
         ("Assume reference", prov.get("option:assume_reference", "unknown")),
@@ -667,18 +422,16 @@ def _header(prov: Mapping[str, str], calls: pd.DataFrame, genes: list[str], batc
     return f'<header><h1>Batch QC report: {_e(batch)}</h1><p class="lead">Call quality of one pgx batch, from its Parquet tables. Rates are shares of samples.</p><div class="meta">{meta}</div></header>'
 
 
-def _kpis(calls: pd.DataFrame, rates: pd.DataFrame, missing: pd.DataFrame, novel: pd.DataFrame, reasons: pd.DataFrame) -> str:
-    status = calls["call_status"].astype(str)
-    n = max(len(calls), 1)
-    call_rate = status.isin(["called", "ambiguous"]).sum() / n
+def _kpis(summary: CallSummary) -> str:
+    status, n = summary.status, max(summary.rows, 1)
+    call_rate = (status["called"] + status["ambiguous"]) / n
     items = [
         (_pct(call_rate), "of sample × gene results called", "" if call_rate >= 0.99 else "warn" if call_rate >= 0.95 else "bad"),
-        (_pct((status == "ambiguous").sum() / n), "ambiguous (ties listed)", "" if (status == "ambiguous").sum() / n < 0.05 else "warn"),
-        (_n((status == "no_call").sum()), "no calls", "" if (status == "no_call").sum() == 0 else "warn"),
-        (_n(len(missing)), "samples with missing positions", "" if missing.empty else "warn"),
-        (_n(len(novel)), "novel variants", "" if novel.empty else "warn"),
-        (_n(int((calls["reason_codes"].map(_length) > 0).sum()) if "reason_codes" in calls else 0),
-         f"results with a reason ({len(reasons)} reason codes)", ""),
+        (_pct(status["ambiguous"] / n), "ambiguous (ties listed)", "" if status["ambiguous"] / n < 0.05 else "warn"),
+        (_n(status["no_call"]), "no calls", "" if status["no_call"] == 0 else "warn"),
+        (_n(summary.samples_with_missing), "samples with missing positions", "" if not summary.samples_with_missing else "warn"),
+        (_n(len(summary.novel)), "novel variants", "" if summary.novel.empty else "warn"),
+        (_n(summary.with_reason), f"results with a reason ({len(summary.reasons)} reason codes)", ""),
     ]
     boxes = "".join(f'<div class="kpi {cls}"><b>{_e(v)}</b><span>{_e(label)}</span></div>' for v, label, cls in items)
     nav = "".join(f'<a href="#{k}">{_e(v)}</a>' for k, v in SECTIONS.items())
@@ -725,7 +478,8 @@ def _phenotype_section(counts: pd.DataFrame, genes: list[str]) -> str:
     return _section("phenotypes", body + _table([("Gene", ""), ("Samples", "n"), ("Phenotypes", "")], rows))
 
 
-def _missing_section(missing: pd.DataFrame, genes: list[str], n_samples: int, assume_reference: bool) -> str:
+def _missing_section(missing: pd.DataFrame, total: int, genes: list[str], n_samples: int, assume_reference: bool) -> str:
+    """``missing``: the first TOP_TABLE of missing_by_sample's rows; ``total``: its length."""
     if missing.empty:
         note = "No sample has a missing knowledge-base position."
         if assume_reference:
@@ -733,9 +487,9 @@ def _missing_section(missing: pd.DataFrame, genes: list[str], n_samples: int, as
         return _section("missing", f'<p class="note">{_e(note)}</p>')
     top = missing.head(TOP_TABLE)
     rows = [[_e(r.sample_id), _n(r.missing_positions), _e(r.genes), _e(r.no_call_genes)] for r in top.itertuples(index=False)]
-    more = f" Showing {len(top)} of {len(missing):,}." if len(missing) > len(top) else ""
+    more = f" Showing {len(top)} of {total:,}." if total > len(top) else ""
     body = (
-        f'<p class="note">{_n(len(missing))} of {_n(n_samples)} samples miss at least one KB position (GT absent or <code>./.</code>,'
+        f'<p class="note">{_n(total)} of {_n(n_samples)} samples miss at least one KB position (GT absent or <code>./.</code>,'
         f" or one allele only).{_e(more)} A missing position hides the alleles it defines.</p>"
         + _img(_plot_missing(missing, genes), "samples with the most missing positions")
         + _table([("Sample", "id"), ("Missing positions", "n"), ("Per gene", ""), ("Genes not called", "")], rows)
@@ -748,11 +502,11 @@ def _novel_section(novel: pd.DataFrame, genes: list[str]) -> str:
         return _section("novel", '<p class="note">No sample carries a variant that no known allele contains.</p>')
     top = novel.head(TOP_TABLE)
 
-    def carriers(ids: list[str]) -> str:
-        shown = ", ".join(_e(s) for s in ids[:6])
-        return shown + (f" … (+{len(ids) - 6:,})" if len(ids) > 6 else "")
+    def carriers(ids: list[str], samples: int) -> str:
+        shown = ", ".join(_e(s) for s in ids[:CARRIERS_SHOWN])
+        return shown + (f" … (+{samples - CARRIERS_SHOWN:,})" if samples > CARRIERS_SHOWN else "")
 
-    rows = [[_e(r.variant), _e(r.gene), _n(r.samples), carriers(r.sample_ids)] for r in top.itertuples(index=False)]
+    rows = [[_e(r.variant), _e(r.gene), _n(r.samples), carriers(r.sample_ids, r.samples)] for r in top.itertuples(index=False)]
     more = f" Showing {len(top)} of {len(novel):,}." if len(novel) > len(top) else ""
     plot = novel.head(TOP_PLOT)
     body = (
@@ -790,14 +544,9 @@ def _reasons_section(reasons: pd.DataFrame, nulls: int) -> str:
     return _section("warnings", body)
 
 
-def _population_section(calls: pd.DataFrame, populations: pd.DataFrame, genes: list[str]) -> str:
-    label = populations.attrs.get("label", "population")
-    rates = population_rates(calls, populations)
-    pop_of = _population_of(calls, populations)
-    sizes = pop_of.value_counts()
-    pops = sorted(sizes.index, key=lambda p: (p == NO_POPULATION, _natural(p)))
-    with_pop = calls.assign(population=calls["sample_id"].map(pop_of))
-    counts = phenotype_counts(with_pop, by=("gene", "population"))
+def _population_section(summary: CallSummary, label: str) -> str:
+    genes, rates, counts, sizes = summary.genes, summary.population_rates, summary.population_phenotypes, summary.population_sizes
+    pops = sorted(sizes, key=lambda p: (p == NO_POPULATION, _natural(p)))
     summary = ", ".join(f"{_e(p)} {_n(sizes[p])}" for p in pops)
     rows = [
         [_e(r.population), _e(r.gene), _n(r.samples), _pct(r.call_rate), _pct(r.ambiguity_rate), _pct(r.no_call_rate), _pct(r.novel_variant_rate)]
@@ -828,34 +577,29 @@ def render_qc_report(results_dir: Path | str, out_path: Path | str, *, populatio
     :func:`populations_from_sheet`); with it the report adds the rates per population.
     """
     results_dir, out_path = Path(results_dir), Path(out_path)
-    calls = read_table(results_dir / "calls.parquet")
     prov_df = read_table(results_dir / "provenance.parquet")
     prov = dict(zip(prov_df["key"].astype(str), prov_df["value"]))
     batch = str(prov.get("batch") or results_dir.name)
     genotypes = results_dir / "genotypes.parquet"
-    status = _status_counts(genotypes) if genotypes.exists() else None
-    genes = sorted(pd.unique(calls["gene"]).tolist(), key=_natural)
+    status = status_counts(genotypes) if genotypes.exists() else None
     if populations is not None:
         populations = normalise_populations(populations)
+    summary = summarise_calls(results_dir / "calls.parquet", populations)
+    genes = summary.genes
 
     with matplotlib.rc_context(_PLOT_STYLE):
-        rates = gene_rates(calls)
-        rates = rates.set_index("gene").loc[genes].reset_index()
-        counts = phenotype_counts(calls)
-        missing = missing_by_sample(calls)
-        novel = novel_variant_table(calls)
-        reasons = reason_table(calls)
         parts = [
-            _header(prov, calls, genes, batch),
-            _kpis(calls, rates, missing, novel, reasons),
-            _call_rate_section(rates, status),
-            _phenotype_section(counts, genes),
-            _missing_section(missing, genes, calls["sample_id"].nunique(), prov.get("option:assume_reference") == "true"),
-            _novel_section(novel, genes),
-            _reasons_section(reasons, null_warnings(calls)),
+            _header(prov, summary, batch),
+            _kpis(summary),
+            _call_rate_section(summary.rates, status),
+            _phenotype_section(summary.phenotypes, genes),
+            _missing_section(summary.missing, summary.samples_with_missing, genes, summary.samples,
+                             prov.get("option:assume_reference") == "true"),  # fmt: skip
+            _novel_section(summary.novel, genes),
+            _reasons_section(summary.reasons, summary.null_warnings),
         ]
-        if populations is not None and not calls.empty:
-            parts.append(_population_section(calls, populations, genes))
+        if summary.population_sizes is not None:
+            parts.append(_population_section(summary, populations.attrs.get("label", "population")))
     footer = (
         f"<footer>pgx {_e(__version__)} · knowledge base {_e(prov.get('kb_version', ''))} · batch {_e(batch)} · "
         "source: calls.parquet, genotypes.parquet, provenance.parquet in the batch's results directory.</footer>"

@@ -64,7 +64,7 @@ rows the overlay holds; without it the frame has exactly ``schema.RECOMMENDATION
 **Speed.** Drugs are grouped by the view they need of each gene (which HLA alleles,
 whether genotypes matter); samples are grouped by their tuple of per-gene results for
 that view; each distinct tuple is looked up once per drug (:func:`match_rows`) and the
-result is broadcast to the samples that share it. The index is built once per KB version.
+result is broadcast to the samples that share it. The index is built once per KB and kept on it.
 """
 
 from __future__ import annotations
@@ -80,6 +80,7 @@ import pandas as pd
 import pyarrow as pa
 
 from pgx.errors import InputError, KnowledgeBaseError
+from pgx.kb import KnowledgeBase
 from pgx.naming import format_diplotype
 from pgx.schema import CALLED, NO_CALL, NO_RESULT, OUTSIDE_CALL, RECOMMENDATIONS
 
@@ -388,16 +389,9 @@ def build_index(recommendations: pd.DataFrame, drugs: pd.DataFrame, version: str
     return LookupIndex(version=version, drugs=entries, rows=rows, records=tuple(rows.to_dict("records")))
 
 
-_INDEX_CACHE: dict[str, LookupIndex] = {}
-
-
-def lookup_index(kb) -> LookupIndex:
-    """The index of ``kb``, built once per KB version (the version is a content hash)."""
-    if kb.version not in _INDEX_CACHE:
-        if len(_INDEX_CACHE) >= 4:
-            _INDEX_CACHE.pop(next(iter(_INDEX_CACHE)))
-        _INDEX_CACHE[kb.version] = build_index(kb.tables["recommendations"], kb.tables["drugs"], kb.version)
-    return _INDEX_CACHE[kb.version]
+def lookup_index(kb: KnowledgeBase) -> LookupIndex:
+    """The index of ``kb``, built once per KB (kept on it)."""
+    return kb.derived("recommend.index", lambda: build_index(kb.tables["recommendations"], kb.tables["drugs"], kb.version))
 
 
 # --- matching ----------------------------------------------------------------------------
@@ -682,7 +676,7 @@ def empty_recommendations(overlay: bool = False) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="float64" if c in FACTOR_COLUMNS else object) for c in cols})
 
 
-def recommend(calls: pd.DataFrame, kb, overlay=None) -> pd.DataFrame:
+def recommend(calls: pd.DataFrame, kb: KnowledgeBase, overlay=None) -> pd.DataFrame:
     """Recommendations for every sample in ``calls`` and every drug in ``kb`` (``schema.RECOMMENDATIONS``).
 
     ``calls`` needs sample_id, gene, lookup_key, phenotype and call_status; allele_1,
@@ -695,7 +689,7 @@ def recommend(calls: pd.DataFrame, kb, overlay=None) -> pd.DataFrame:
     return empty_recommendations(overlay is not None) if found is None else _assemble(*found)
 
 
-def recommendation_table(calls: pd.DataFrame, kb, overlay=None) -> pa.Table:
+def recommendation_table(calls: pd.DataFrame, kb: KnowledgeBase, overlay=None) -> pa.Table:
     """:func:`recommend` as an Arrow table of the declared schema, the same values.
 
     Each distinct output row is converted to Arrow once and repeated with Arrow's
@@ -706,7 +700,7 @@ def recommendation_table(calls: pd.DataFrame, kb, overlay=None) -> pa.Table:
     return RECOMMENDATIONS.empty_table() if found is None else _assemble_table(*found)
 
 
-def _distinct_hits(calls: pd.DataFrame, kb, overlay) -> tuple | None:
+def _distinct_hits(calls: pd.DataFrame, kb: KnowledgeBase, overlay) -> tuple | None:
     """(distinct output rows without sample_id, sample position and row position of every
     output row, sample IDs), or None when there is nothing to look up."""
     index = lookup_index(kb)

@@ -40,6 +40,7 @@ import pandas as pd
 
 from pgx.builds import GRCH38, LENGTHS, is_mito_contig
 from pgx.errors import KnowledgeBaseError
+from pgx.kb import KnowledgeBase
 from pgx.naming import IUPAC, format_diplotype, sort_alleles
 from pgx.outputs import atomic_indexed, atomic_path
 
@@ -95,7 +96,7 @@ SHOWCASE = (
 )  # fmt: skip
 
 
-def add_showcase(kb, assignment: dict[str, dict[str, tuple[str, str]]], rng: np.random.Generator, *, known_function: bool) -> None:
+def add_showcase(kb: KnowledgeBase, assignment: dict[str, dict[str, tuple[str, str]]], rng: np.random.Generator, *, known_function: bool) -> None:
     """Add the :data:`SHOWCASE` patients to ``assignment`` (in place): random alleles for
     the genes drawn, then each one's own alleles for the genes it names."""
     genes = sorted(next(iter(assignment.values()))) if assignment else []
@@ -115,7 +116,7 @@ def outside_frame(samples: Sequence[str]) -> pd.DataFrame:
 # --- alleles --------------------------------------------------------------------------
 
 
-def callable_alleles(kb, gene: str) -> list[str]:
+def callable_alleles(kb: KnowledgeBase, gene: str) -> list[str]:
     """Alleles of ``gene`` a VCF can carry: non-structural with definitions, canonical order."""
     alleles = kb.table("alleles", gene)
     defined = set(kb.table("allele_definitions", gene)["allele"])
@@ -123,12 +124,12 @@ def callable_alleles(kb, gene: str) -> list[str]:
     return sort_alleles(a for a in names if a in defined)
 
 
-def reference_allele(kb, gene: str) -> str:
+def reference_allele(kb: KnowledgeBase, gene: str) -> str:
     """The gene's reference allele name."""
     return kb.table("genes", gene)["reference_allele"].item()
 
 
-def all_pairs(kb, gene: str) -> list[tuple[str, str]]:
+def all_pairs(kb: KnowledgeBase, gene: str) -> list[tuple[str, str]]:
     """Every (allele, reference) and (allele, allele) pair of ``gene``'s callable alleles
     (a mitochondrial gene: every callable allele as (allele, allele), its one haplotype).
 
@@ -169,7 +170,7 @@ def concrete_allele(bases: str, ref: str, alts: list[str], rng: np.random.Genera
     return options[int(rng.integers(len(options)))]
 
 
-def gene_haplotypes(kb, gene: str, rng: np.random.Generator) -> GeneHaplotypes:
+def gene_haplotypes(kb: KnowledgeBase, gene: str, rng: np.random.Generator) -> GeneHaplotypes:
     """Each callable allele of ``gene`` as allele codes over its core and extra loci."""
     loci = kb.loci([gene], roles=("core", "extra"))
     alleles = callable_alleles(kb, gene)
@@ -198,7 +199,7 @@ def sample_ids(n: int) -> list[str]:
     return [f"SIM{i:0{width}d}" for i in range(1, n + 1)]
 
 
-def known_function_alleles(kb, gene: str) -> list[str]:
+def known_function_alleles(kb: KnowledgeBase, gene: str) -> list[str]:
     """Callable alleles with a known function (and an activity value on score genes),
     so simulated patients get a phenotype a clinician can act on."""
     tab = kb.table("alleles", gene).set_index("allele")
@@ -215,7 +216,7 @@ def known_function_alleles(kb, gene: str) -> list[str]:
 
 
 def draw_assignment(
-    kb, genes: Sequence[str], n: int, rng: np.random.Generator, *, known_function: bool = False
+    kb: KnowledgeBase, genes: Sequence[str], n: int, rng: np.random.Generator, *, known_function: bool = False
 ) -> dict[str, dict[str, tuple[str, str]]]:
     """``n`` samples, each with two callable alleles per gene drawn uniformly (only
     alleles of known function when ``known_function``)."""
@@ -234,7 +235,7 @@ def draw_assignment(
 
 
 def simulate_cohort(
-    kb,
+    kb: KnowledgeBase,
     genes: Sequence[str],
     n: int,
     out_dir: Path,
@@ -271,7 +272,7 @@ MITO_PLOIDIES = ("haploid", "diploid")
 
 
 def write_cohort(
-    kb,
+    kb: KnowledgeBase,
     assignment: Assignment,
     out_dir: Path,
     *,
@@ -322,7 +323,7 @@ def write_cohort(
     return vcf, truth
 
 
-def reported_names(kb) -> dict[tuple[str, str], str]:
+def reported_names(kb: KnowledgeBase) -> dict[tuple[str, str], str]:
     """(gene, allele) -> the name a call reports it under (``alleles.guideline_name``), where they differ."""
     tab = kb.tables["alleles"]
     if "guideline_name" not in tab:

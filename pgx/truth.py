@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pgx.kb import KnowledgeBase
 from pgx.naming import definition_matches, sort_alleles
 
 _SUBALLELE = re.compile(r"^(\*\d+[A-Za-z]*)\.\d+$")
@@ -92,7 +93,7 @@ class Translation:
     legacy: bool = False
 
 
-def translate_diplotypes(kb, gene: str, options: list[tuple[str, str]]) -> Translation:
+def translate_diplotypes(kb: KnowledgeBase, gene: str, options: list[tuple[str, str]]) -> Translation:
     """``options`` (parsed truth diplotypes) in current names, with what the translation did."""
     out = Translation()
     cache: dict[str, list[str] | None] = {}
@@ -110,7 +111,7 @@ def translate_diplotypes(kb, gene: str, options: list[tuple[str, str]]) -> Trans
     return out
 
 
-def _translate_allele(kb, gene: str, name: str, out: Translation) -> list[str] | None:
+def _translate_allele(kb: KnowledgeBase, gene: str, name: str, out: Translation) -> list[str] | None:
     """The current names ``name`` may mean (None when none); notes go into ``out``."""
     if name.startswith("["):
         members = [_translate_allele(kb, gene, m, out) for m in name[1:-1].split(" + ")]
@@ -139,7 +140,7 @@ def _add(items: list[str], item: str) -> None:
         items.append(item)
 
 
-def _note(kb, gene: str, name: str, legacy: dict, current: list[str]) -> str:
+def _note(kb: KnowledgeBase, gene: str, name: str, legacy: dict, current: list[str]) -> str:
     """``*60 -> *1 (c.-3279T>G (rs4124874) is outside current definitions, not read)``."""
     relation = legacy["relation"]
     target = " or ".join(current)
@@ -156,7 +157,7 @@ def _note(kb, gene: str, name: str, legacy: dict, current: list[str]) -> str:
 _RELATION_WORDS = {"renamed": "renamed", "suballele": "sub-allele", "outside_definitions": "variant outside current definitions"}
 
 
-def combine_alleles(kb, gene: str, names: list[str]) -> str:
+def combine_alleles(kb: KnowledgeBase, gene: str, names: list[str]) -> str:
     """One chromosome carrying ``names``, in current names: the reference allele adds
     nothing; one allele left is itself; several are the KB allele defined by exactly
     their variants together (UGT1A1 ``*80+*28``) if there is one, else ``[A + B]``."""
@@ -170,19 +171,9 @@ def combine_alleles(kb, gene: str, names: list[str]) -> str:
     return sort_alleles(same)[0] if same else "[" + " + ".join(rest) + "]"
 
 
-# --- what the knowledge base says, looked up once per KB and gene --------------------------
+# --- what the knowledge base says, looked up once per KB and gene (kept on the KB) ---------
 
-_CACHE: dict[tuple, object] = {}
-
-
-def _cached(kb, what: str, gene: str, build):
-    key = (str(kb.root), kb.version, what, gene)
-    if key not in _CACHE:
-        _CACHE[key] = build()
-    return _CACHE[key]
-
-
-def legacy_names(kb, gene: str) -> dict[str, dict]:
+def legacy_names(kb: KnowledgeBase, gene: str) -> dict[str, dict]:
     """legacy name -> its ``legacy_alleles`` row (a dict), for ``gene``."""
 
     def build() -> dict[str, dict]:
@@ -191,30 +182,30 @@ def legacy_names(kb, gene: str) -> dict[str, dict]:
         rows = kb.table("legacy_alleles", gene)
         return {r["legacy_name"]: r for r in rows.to_dict("records")}
 
-    return _cached(kb, "legacy", gene, build)
+    return kb.derived(("truth.legacy", gene), build)
 
 
-def _known_alleles(kb, gene: str) -> set[str]:
+def _known_alleles(kb: KnowledgeBase, gene: str) -> set[str]:
     """The gene's allele names, and the core names of its sub-alleles (``*45`` of ``*45.001``)."""
-    return _cached(kb, "alleles", gene, lambda: set(variant_sets(kb, gene)) | set(kb.table("alleles", gene)["allele"]))
+    return kb.derived(("truth.alleles", gene), lambda: set(variant_sets(kb, gene)) | set(kb.table("alleles", gene)["allele"]))
 
 
-def _reference_allele(kb, gene: str) -> str:
+def _reference_allele(kb: KnowledgeBase, gene: str) -> str:
     genes = kb.table("genes", gene)
     return genes["reference_allele"].iloc[0] if len(genes) else ""
 
 
-def _rsid_positions(kb, gene: str, rsids: list[str]) -> dict[int, str]:
+def _rsid_positions(kb: KnowledgeBase, gene: str, rsids: list[str]) -> dict[int, str]:
     loci = kb.table("loci", gene)
     return {int(p): r for p, r in zip(loci["pos"], loci["rsid"]) if r in set(rsids)}
 
 
-def variant_sets(kb, gene: str) -> dict[str, frozenset]:
+def variant_sets(kb: KnowledgeBase, gene: str) -> dict[str, frozenset]:
     """(pos, bases) of every allele's definition that the reference base does not satisfy
     (built once per knowledge base and gene: every truth row asks for it). A core allele
     the KB lists only as sub-alleles (``*45.001``, ``*45.002``) gets the variants they
     all share, so a name compared as its core allele keeps its definition."""
-    return _cached(kb, "variants", gene, lambda: _with_core_alleles(_build_variant_sets(kb, gene)))
+    return kb.derived(("truth.variants", gene), lambda: _with_core_alleles(_build_variant_sets(kb, gene)))
 
 
 def _with_core_alleles(variants: dict[str, frozenset]) -> dict[str, frozenset]:
@@ -226,7 +217,7 @@ def _with_core_alleles(variants: dict[str, frozenset]) -> dict[str, frozenset]:
     return {**variants, **{core: frozenset.intersection(*vs) for core, vs in cores.items()}}
 
 
-def _build_variant_sets(kb, gene: str) -> dict[str, frozenset]:
+def _build_variant_sets(kb: KnowledgeBase, gene: str) -> dict[str, frozenset]:
     ref = dict(zip(kb.table("loci", gene)["pos"].astype(int), kb.table("loci", gene)["ref"]))
     defs = kb.table("allele_definitions", gene)
     out: dict[str, set] = {}

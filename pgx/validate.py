@@ -33,6 +33,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pgx.kb import KnowledgeBase
 from pgx.phenotype import gene_tables, pair_phenotype
 from pgx.truth import Translation, haplotype_variants, normal_name, normal_pair, translate_diplotypes, variant_sets
 from pgx.truth import parse_diplotypes, read_truth  # noqa: F401  (part of this module's interface)
@@ -41,7 +42,7 @@ UNRESOLVABLE_FLAGS = ("SV",)
 UNDEFINED = "truth undefined or unparsable"
 
 
-def _phenotype(kb, gene: str, pair: tuple[str, str]) -> str | None:
+def _phenotype(kb: KnowledgeBase, gene: str, pair: tuple[str, str]) -> str | None:
     t = gene_tables(kb)
     known = {a for (g, a) in t["function"] if g == gene}
     if not set(pair) <= known:
@@ -49,7 +50,7 @@ def _phenotype(kb, gene: str, pair: tuple[str, str]) -> str | None:
     return pair_phenotype(t, gene, pair[0], pair[1])["phenotype"]
 
 
-def compare(calls: pd.DataFrame, truth: pd.DataFrame, kb) -> pd.DataFrame:
+def compare(calls: pd.DataFrame, truth: pd.DataFrame, kb: KnowledgeBase) -> pd.DataFrame:
     """One row per truth row for which there is a call: exact, legacy-aware and function agreement."""
     ours = calls.set_index(["sample_id", "gene"])
     rows = []
@@ -100,7 +101,7 @@ def compare(calls: pd.DataFrame, truth: pd.DataFrame, kb) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _unresolvable(kb, gene: str, tr: Translation, flags: set[str], text: str, call) -> str:
+def _unresolvable(kb: KnowledgeBase, gene: str, tr: Translation, flags: set[str], text: str, call) -> str:
     """Why the input cannot reproduce this truth row ("" when it can)."""
     if flags & set(UNRESOLVABLE_FLAGS):
         return "structural variant / copy number"
@@ -157,7 +158,7 @@ def _absent_positions(call) -> set[int]:
     return {int(x) for x in call["assumed_reference_positions"]} | {int(x) for x in call["missing_positions"]}
 
 
-def _reason(kb, gene: str, tr: Translation, flags: set[str], call) -> tuple[str, str]:
+def _reason(kb: KnowledgeBase, gene: str, tr: Translation, flags: set[str], call) -> tuple[str, str]:
     """(kind, text): a first, mechanical explanation of a disagreement (after legacy translation)."""
     if "SV" in flags:
         return SV, "structural variant / copy number (not resolvable from SNVs and indels)"
@@ -172,7 +173,7 @@ def _reason(kb, gene: str, tr: Translation, flags: set[str], call) -> tuple[str,
     return kind, text + said
 
 
-def _mechanical_reason(kb, gene: str, tr: Translation, call) -> tuple[str, str]:
+def _mechanical_reason(kb: KnowledgeBase, gene: str, tr: Translation, call) -> tuple[str, str]:
     options = tr.options
     absent = _absent_deciding_loci(tr, call)
     if absent:
@@ -222,7 +223,7 @@ def _mechanical_reason(kb, gene: str, tr: Translation, call) -> tuple[str, str]:
     return UNEXPLAINED, "different call: to investigate"
 
 
-def _combined_in_cis(kb, gene: str, options, ours: set) -> str | None:
+def _combined_in_cis(kb: KnowledgeBase, gene: str, options, ours: set) -> str | None:
     """A combination allele of ours (``[*27 + *80+*28]``) holding variants the truth puts
     on two chromosomes, when our call carries every truth variant; None otherwise."""
     variants = _variant_sets(kb, gene)
@@ -236,7 +237,7 @@ def _combined_in_cis(kb, gene: str, options, ours: set) -> str | None:
     return None
 
 
-def _variants_not_in_input(kb, gene: str, options, ours: set) -> str | None:
+def _variants_not_in_input(kb: KnowledgeBase, gene: str, options, ours: set) -> str | None:
     """``*24 (99768424 A)``: truth alleles (not in our call) with defining variants that no
     allele we called carries, at positions the input has; None when there are none."""
     variants = _variant_sets(kb, gene)
@@ -263,12 +264,12 @@ def _tested_allele_dosage(options, ours: set) -> str | None:
     return None
 
 
-def _variant_sets(kb, gene: str) -> dict[str, frozenset]:
+def _variant_sets(kb: KnowledgeBase, gene: str) -> dict[str, frozenset]:
     """:func:`pgx.truth.variant_sets` (kept under this name for the tests and callers here)."""
     return variant_sets(kb, gene)
 
 
-def _untested_variants(kb, gene: str, options, ours: set) -> str | None:
+def _untested_variants(kb: KnowledgeBase, gene: str, options, ours: set) -> str | None:
     """Our alleles that extend the truth's (*1 = nothing tested found), pairing the
     alleles that differ; None when some truth allele is not contained in ours."""
     variants = _variant_sets(kb, gene)
@@ -290,7 +291,7 @@ def _untested_variants(kb, gene: str, options, ours: set) -> str | None:
     return None
 
 
-def _assumed_truth_positions(kb, gene: str, options, call) -> list[int]:
+def _assumed_truth_positions(kb: KnowledgeBase, gene: str, options, call) -> list[int]:
     """Positions defining a truth allele (not in our call) that the input lacked."""
     ours = {a for p in _call_pairs(call) for a in p}
     ours |= {normal_name(a) for a in ours}
@@ -375,7 +376,7 @@ def read_populations(path: Path | str) -> pd.DataFrame:
 
 
 def write_validation(
-    calls: pd.DataFrame, kb, out_dir: Path | str, *, truth: pd.DataFrame | None = None, populations: pd.DataFrame | None = None
+    calls: pd.DataFrame, kb: KnowledgeBase, out_dir: Path | str, *, truth: pd.DataFrame | None = None, populations: pd.DataFrame | None = None
 ) -> dict[str, Path]:
     """Write the accuracy and call-rate tables as TSVs under ``out_dir``; return their paths.
 

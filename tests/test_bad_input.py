@@ -299,9 +299,9 @@ def test_a_header_line_beyond_the_limit_is_refused_without_reading_it(tmp_path):
 
 
 def test_a_data_line_beyond_the_limit_is_refused(make_vcf, tmp_path, monkeypatch):
-    import pgx.vcf
+    import pgx.vcf.inspection
 
-    monkeypatch.setattr(pgx.vcf, "MAX_LINE_BYTES", 4096)
+    monkeypatch.setattr(pgx.vcf.inspection, "MAX_LINE_BYTES", 4096)
     path = make_vcf(tmp_path / "long.vcf", records=ALL_REF)
     lines = path.read_text().splitlines()
     at = next(i for i, line in enumerate(lines) if line.startswith("chr10\t300\t"))
@@ -312,9 +312,9 @@ def test_a_data_line_beyond_the_limit_is_refused(make_vcf, tmp_path, monkeypatch
 
 
 def test_a_header_beyond_the_limit_is_refused(make_vcf, tmp_path, monkeypatch):
-    import pgx.vcf
+    import pgx.vcf.inspection
 
-    monkeypatch.setattr(pgx.vcf, "MAX_HEADER_BYTES", 10_000)
+    monkeypatch.setattr(pgx.vcf.inspection, "MAX_HEADER_BYTES", 10_000)
     path = make_vcf(tmp_path / "many.vcf", records=ALL_REF, header_extra=[f"##note{i}=x" for i in range(2000)])
     with pytest.raises(VcfError, match=r"many\.vcf: the header is larger than"):
         read(path)

@@ -207,11 +207,10 @@ def test_pgx_run_killed_while_reading_leaves_no_genotypes_in_tmpdir(cohort, tmp_
     script = textwrap.dedent(
         """
         import os, signal, sys
-        import pgx.vcf
-        real = pgx.vcf._decode
+        import pgx.vcf.union
         def decode_then_die(*args, **kw):
             os.kill(os.getpid(), signal.SIGKILL)  # the extracted copies exist now
-        pgx.vcf._decode = decode_then_die
+        pgx.vcf.union.decode_file = decode_then_die
         from pgx.pipeline import run_batch
         run_batch([sys.argv[1]], sys.argv[2], reports=False, genes=["TPMT"])
         """

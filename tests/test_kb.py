@@ -53,6 +53,28 @@ def fresh_tables() -> dict[str, pd.DataFrame]:
     return {name: read_table(KB_DIR, name) for name in KB_TABLES}
 
 
+def test_derived_indexes_are_kept_on_the_kb_and_not_pickled(kb):
+    import pickle
+
+    from pgx.match import _gene_setup
+    from pgx.phenotype import gene_tables
+    from pgx.recommend import lookup_index
+
+    fresh = KnowledgeBase(kb.root, kb.manifest, kb.tables)
+    empty_size = len(pickle.dumps(fresh))
+    assert gene_tables(fresh) is gene_tables(fresh) and lookup_index(fresh) is lookup_index(fresh)
+    assert _gene_setup(fresh, "CYP2C19") is _gene_setup(fresh, "CYP2C19")
+    assert gene_tables(fresh) is not gene_tables(kb)  # one KB's indexes are its own
+    built = []
+    assert fresh.derived(("test", 1), lambda: built.append(1) or "x") == "x" == fresh.derived(("test", 1), lambda: built.append(1))
+    assert built == [1]
+    assert len(pickle.dumps(fresh)) == empty_size  # the indexes travel to no worker
+    copy = pickle.loads(pickle.dumps(fresh))
+    assert copy.version == kb.version and copy.tables["alleles"].equals(kb.tables["alleles"])
+    assert copy.derived(("test", 1), lambda: "rebuilt") == "rebuilt"  # a copy starts empty
+    assert len(lookup_index(copy).drugs) == len(lookup_index(fresh).drugs) > 0
+
+
 # --- the committed tables -------------------------------------------------------------
 
 
@@ -265,18 +287,15 @@ def test_ignored_positions_are_ignored_loci_but_an_snv_sharing_the_position_stay
 # --- phenotypes of diplotypes, from the KB tables alone ---------------------------------
 
 
-_LOOKUPS: dict[tuple[int, str], dict] = {}
+def _lookups(kb: KnowledgeBase, gene: str) -> dict:
+    """One gene's KB tables as plain dicts (kept on the KB: the source check runs ~50,000 diplotypes)."""
 
-
-def _lookups(kb, gene: str) -> dict:
-    """One gene's KB tables as plain dicts (cached: the source check runs ~50,000 diplotypes)."""
-    key = (id(kb), gene)
-    if key not in _LOOKUPS:
+    def build() -> dict:
         alleles = kb.table("alleles", gene)
         out = kb.table("outside_results", gene)
         bounds = out[out["kind"] == "allele_activity"]
         fp = kb.table("function_phenotypes", gene)
-        _LOOKUPS[key] = {
+        return {
             "method": kb.table("genes", gene)["lookup_method"].item(),
             "function": dict(zip(alleles["allele"], alleles["function"])),
             "activity": {a: (None if pd.isna(v) else float(v)) for a, v in zip(alleles["allele"], alleles["activity_value"])},
@@ -284,7 +303,8 @@ def _lookups(kb, gene: str) -> dict:
             "pairs": dict(zip(zip(fp["function_1"], fp["function_2"]), fp["phenotype"])),
             "rules": kb.table("phenotype_rules", gene).to_dict("records"),
         }
-    return _LOOKUPS[key]
+
+    return kb.derived(("tests.lookups", gene), build)
 
 
 def kb_result(kb, gene: str, *alleles: str) -> tuple[str | None, str | None]:

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from pgx.genotypes import HAPLOID, MISSING, STATUS_ASSUMED_REFERENCE, STATUS_CALLED, STATUS_MISSING, GenotypeMatrix
-from pgx.kb import load_kb
+from pgx.kb import KnowledgeBase, load_kb
 from pgx.calling import call_diplotypes
 from pgx.phenotype import assign_phenotypes, format_activity_score
 from tests.toy_kb import write_toy_kb
@@ -359,12 +359,9 @@ def test_gene_without_phenotype_rules_reports_functions_only(tmp_path):
     kb = load_kb(write_toy_kb(tmp_path / "kb", version="toy-nopheno"))
     gm = make_matrix(kb, {"S": {1000: "0/1"}}, gene="TOY2")
     # a KB whose TOY2 has no phenotype rules at all
-    kb.tables["phenotype_rules"] = kb.tables["phenotype_rules"][kb.tables["phenotype_rules"]["gene"] != "TOY2"]
-    from pgx import phenotype
-
-    phenotype._TABLES.clear()
+    rules = kb.tables["phenotype_rules"]
+    kb = KnowledgeBase(kb.root, kb.manifest, {**kb.tables, "phenotype_rules": rules[rules["gene"] != "TOY2"]})
     c = assign_phenotypes(call_diplotypes(gm, kb), kb).set_index("sample_id")
-    phenotype._TABLES.clear()
     assert c.loc["S", "diplotype"] == "*1/*2"
     assert c.loc["S", "function_2"] == "Decreased function"
     assert c.loc["S", "phenotype"] is None

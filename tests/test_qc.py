@@ -17,12 +17,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pgx import qc
+from pgx import qc, qc_summary
 from pgx.kb import load_kb
 from pgx.outputs import read_table, write_table
 from pgx.pipeline import run_batch
-from pgx.schema import CALL_REASONS
+from pgx.schema import CALL_REASONS, CALLS
 from pgx.simulate import simulate_cohort
+from pgx.validate import call_rates
 from pgx.vcf import bgzip_vcf
 
 GENES = ["CYP2C19", "CYP2C9", "TPMT"]
@@ -414,15 +415,84 @@ def test_qc_report_of_the_1000_genomes_samples(shared_data, tmp_path):
 
 
 def test_genotypes_are_read_in_batches_with_the_same_result(batch, populations, tmp_path, monkeypatch):
-    """The QC streams genotypes.parquet (a 200,000-genome batch has hundreds of millions of
-    rows): read a few rows at a time, the status counts and sample files, and so the whole
-    page, are those of one read."""
+    """The QC streams genotypes.parquet and calls.parquet (a 200,000-genome batch has
+    hundreds of millions of genotypes and millions of calls): read a few rows at a time,
+    the status counts, sample files and call summaries, and so the whole page, are those
+    of one read."""
     whole = qc.render_qc_report(batch["results"], tmp_path / "whole.html", populations=populations)
     sheet = pd.DataFrame({"vcf": [str(batch["vcf"])], "population": ["X"]})
     pairs_whole = qc.populations_from_sheet(sheet, batch["results"] / "genotypes.parquet")
-    monkeypatch.setattr(qc, "STREAM_ROWS", 7)
-    assert len(list(qc._stream(batch["results"] / "genotypes.parquet", ["gene"]))) > 10
+    monkeypatch.setattr(qc_summary, "STREAM_ROWS", 7)
+    assert len(list(qc_summary._stream(batch["results"] / "genotypes.parquet", ["gene"]))) > 10
+    assert len(list(qc_summary._stream(batch["results"] / "calls.parquet", ["gene"]))) > 10
     streamed = qc.render_qc_report(batch["results"], tmp_path / "streamed.html", populations=populations)
     assert streamed.read_bytes() == whole.read_bytes()
     pairs_streamed = qc.populations_from_sheet(sheet, batch["results"] / "genotypes.parquet")
     pd.testing.assert_frame_equal(pairs_streamed.reset_index(drop=True), pairs_whole.reset_index(drop=True))
+
+
+def test_streamed_call_summary_equals_the_whole_table(batch, populations, tmp_path, monkeypatch):
+    """summarise_calls adds up counts batch by batch of rows; on a batch of several chunks
+    (several row groups) read 5 rows at a time (so a sample's calls fall into two reads),
+    every summary equals the one computed from the whole calls table."""
+    results = tmp_path / "chunks"
+    run_batch([batch["vcf"]], results, batch="qc-chunks", reports=False, kb=batch["kb"], genes=GENES, chunk_size=7)
+    path = results / "calls.parquet"
+    assert pq.ParquetFile(path).num_row_groups >= 4
+    calls = read_table(path)
+    pops = qc.normalise_populations(populations)  # SIM0001 is not listed: "(no population)"
+    monkeypatch.setattr(qc_summary, "STREAM_ROWS", 5)
+    assert len(list(qc_summary._stream(path, ["gene"]))) == -(-len(calls) // 5)
+    summary = qc_summary.summarise_calls(path, pops)
+
+    assert (summary.rows, summary.samples) == (len(calls), calls["sample_id"].nunique()) == (N * len(GENES), N)
+    genes = summary.genes
+    assert genes == ["CYP2C9", "CYP2C19", "TPMT"]  # natural order
+    assert summary.status == {s: int((calls["call_status"] == s).sum()) for s in ("called", "ambiguous", "no_call", "outside_call")}
+    assert summary.with_reason == int((calls["reason_codes"].map(len) > 0).sum()) > 0
+    pd.testing.assert_frame_equal(summary.rates, qc.gene_rates(calls).set_index("gene").loc[genes].reset_index())
+    # the rates from counts are pgx.validate.call_rates' means
+    reference = call_rates(calls).set_index("gene").loc[genes].reset_index()
+    pd.testing.assert_frame_equal(summary.rates[reference.columns], reference)
+    pd.testing.assert_frame_equal(summary.phenotypes, qc.phenotype_counts(calls))
+    whole_missing = qc.missing_by_sample(calls)
+    assert summary.samples_with_missing == len(whole_missing) == len(MISSING_SAMPLES)
+    pd.testing.assert_frame_equal(summary.missing, whole_missing.head(qc_summary.TOP_TABLE))
+    whole_novel = qc.novel_variant_table(calls)
+    assert summary.novel["variant"].tolist() == whole_novel["variant"].tolist() == [batch["novel"]]
+    assert summary.novel["samples"].tolist() == whole_novel["samples"].tolist()
+    assert summary.novel["sample_ids"].tolist() == [ids[: qc_summary.CARRIERS_SHOWN] for ids in whole_novel["sample_ids"]]
+    pd.testing.assert_frame_equal(summary.reasons, qc.reason_table(calls))
+    assert summary.null_warnings == qc.null_warnings(calls)
+    pd.testing.assert_frame_equal(summary.population_rates, qc.population_rates(calls, pops))
+    pop_of = dict(zip(pops["sample_id"], pops["population"]))
+    with_pop = calls.assign(population=[pop_of.get(s, qc.NO_POPULATION) for s in calls["sample_id"]])
+    pd.testing.assert_frame_equal(summary.population_phenotypes, qc.phenotype_counts(with_pop, by=("gene", "population")))
+    assert summary.population_sizes == {"AFR": 15, "EUR": 14, qc.NO_POPULATION: 1}
+
+
+def test_novel_carriers_and_reason_samples_add_up_across_reads(tmp_path, monkeypatch):
+    """Counts that need the distinct samples (carriers of a novel variant, samples per reason
+    code) stay exact when one sample's calls and one variant's carriers span several reads,
+    with more carriers than the page names."""
+    rows = [
+        {"sample_id": f"S{i:02d}", "gene": gene, "call_status": "called", "phenotype": "Normal Metabolizer",
+         "novel_variants": ["chr1:10:G>T"] if gene == "G1" and i % 2 else [], "missing_positions": [1] * (i % 4),
+         "reason_codes": ["tie", "tie"] if gene == "G2" else ["assumed_reference"], "warnings": [], "kb_version": "k"}
+        for i in range(20) for gene in ("G1", "G2", "G3")
+    ]  # fmt: skip
+    path = tmp_path / "calls.parquet"
+    schema = pa.schema([CALLS.field(c) for c in qc_summary.CALL_COLUMNS])  # the columns the QC reads
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path, row_group_size=7)
+    monkeypatch.setattr(qc_summary, "STREAM_ROWS", 4)
+    summary = qc_summary.summarise_calls(path)
+    assert summary.novel.loc[0, "samples"] == 10
+    assert summary.novel.loc[0, "sample_ids"] == ["S01", "S03", "S05", "S07", "S09", "S11"]
+    reasons = summary.reasons.set_index("code")
+    assert reasons.loc["assumed_reference", ["calls", "samples"]].tolist() == [40, 20]
+    assert reasons.loc["tie", ["calls", "samples"]].tolist() == [40, 20]  # two entries on each G2 call
+    assert reasons.loc["assumed_reference", "genes"] == "G1, G3"
+    assert summary.samples_with_missing == 15
+    assert summary.missing["missing_positions"].tolist()[:5] == [9, 9, 9, 9, 9]
+    assert summary.missing["sample_id"].tolist()[:2] == ["S03", "S07"]
+    pd.testing.assert_frame_equal(summary.reasons, qc.reason_table(read_table(path)))

@@ -253,7 +253,7 @@ def test_recommendation_table_is_the_frame_as_arrow(tmp_path) -> None:
     assert expected.num_rows == 0 and a.stat().st_size > 0
 
 
-def test_index_is_built_once_per_kb_version() -> None:
+def test_index_is_built_once_per_kb() -> None:
     kb = make_kb()
     assert rec.lookup_index(kb) is rec.lookup_index(kb)
 

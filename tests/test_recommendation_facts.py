@@ -17,6 +17,7 @@ import pytest
 
 from pgx.kb_build import advice as ad
 from pgx.kb_build import dpwg
+from pgx.kb_build import cpic as cpic_files
 from pgx.kb_build import recommendations as rb
 from pgx.kb_build import wording
 from pgx.schema import ACTIONS, KB_TABLES, NOT_REPRESENTED
@@ -166,7 +167,7 @@ def test_render_text_uses_facts_and_cites() -> None:
 
 
 def test_lookup_key_string_sorts_genes_and_keeps_keys() -> None:
-    assert rb.lookup_key_string({"TPMT": "No Result", "NUDT15": "≥3.75"}) == "NUDT15=≥3.75;TPMT=No Result"
+    assert cpic_files.lookup_key_string({"TPMT": "No Result", "NUDT15": "≥3.75"}) == "NUDT15=≥3.75;TPMT=No Result"
 
 
 def test_strength_maps_na_to_empty() -> None:
@@ -236,9 +237,9 @@ def built(shared_data):
     tables, paths = rb.build_recommendation_tables(shared_data, GENES)
     b = rb.build_all(shared_data, GENES)
     source = {f"CPIC:{r['id']}": r["drugrecommendation"] for r in b.cpic.recommendations}
-    for row in rb.legacy_rows(shared_data, b.cpic, GENES)[0]:
+    for row in cpic_files.legacy_rows(shared_data, b.cpic, GENES)[0]:
         source[row.recommendation_id] = row.text
-    for row in dpwg.dpwg_rows(b.dpwg, rb.SourceRow):
+    for row in dpwg.dpwg_rows(b.dpwg, cpic_files.SourceRow):
         source[row.recommendation_id] = row.text  # the HTML already stripped
     return tables, paths, b.records, b.cpic, source, b.dpwg
 
@@ -288,13 +289,13 @@ def test_tables_have_declared_columns_and_values(built) -> None:
         assert list(tables[name].columns) == list(KB_TABLES[name])
     recs = tables["recommendations"]
     assert set(recs["action"]) <= set(ACTIONS) - {"no_guideline_match"}
-    assert set(_rows(built, "CPIC")["strength"]) <= {*rb.STRENGTHS, ""}
+    assert set(_rows(built, "CPIC")["strength"]) <= {*cpic_files.STRENGTHS, ""}
     assert set(_rows(built, "DPWG")["strength"]) == {"N/A", "No recommendation", ""}
     assert set(recs["source"]) == {"CPIC", "DPWG"}
     text_cols = [c for c in recs.columns if c not in ("dose_factor_min", "dose_factor_max", "branch")]
     assert all(isinstance(v, str) for c in text_cols for v in recs[c])
     assert all(p.is_file() for p in paths)
-    assert set(rb.CPIC_FILES) <= {p.name for p in paths}
+    assert set(cpic_files.CPIC_FILES) <= {p.name for p in paths}
     assert sum(p.parent.name == "dpwg" for p in paths) == 62
 
 
@@ -547,6 +548,6 @@ def test_ondansetron_comes_from_the_old_export_only_with_cyp2d6(shared_data) -> 
     onda = recs[recs["drug"] == "ondansetron"]
     assert len(onda) == 22 and onda["recommendation_id"].str.startswith("CPIC:ondansetron:v1.30:").all()
     assert len(recs[recs["drug"] == "tropisetron"]) == 22
-    assert any(p.parent.name == rb.LEGACY_DIR for p in paths)
+    assert any(p.parent.name == cpic_files.LEGACY_DIR for p in paths)
     default = rb.build_recommendation_tables(shared_data, ("CYP2C19", "CYP2C9", "TPMT"))[0]["recommendations"]
     assert "ondansetron" not in set(default["drug"])

@@ -164,3 +164,22 @@ def test_pdfs_by_chunk_equal_the_single_process_reports(tmp_path):
     with pytest.raises(Exception, match="another run"):
         scatter.gather_reports(results, chunks, tmp_path / "gathered")
     assert (gathered / "index.tsv").is_file()
+
+
+def test_rows_of_samples_equal_a_filtered_read(split_cohort, tmp_path):
+    """A report chunk's rows, read row group by row group (skipping those that hold none of
+    its samples), are the rows and values a filtered read of the whole table gives."""
+    import pyarrow.parquet as pq
+
+    kb = load_kb()
+    out = tmp_path / "b"
+    run_batch(split_cohort, out, **{**options(3), "kb": kb, "reports": False})
+    for table in ("calls", "recommendations", "genotypes"):
+        path = out / f"{table}.parquet"
+        assert pq.ParquetFile(path).num_row_groups >= 4  # one per chunk of 3 samples at least
+        every = pq.read_table(path, columns=["sample_id"]).column("sample_id").unique().to_pylist()
+        for samples in (every[3:6], [every[0], every[-1]], every, []):
+            got = scatter.rows_of_samples(path, samples)
+            want = pq.read_table(path, filters=[("sample_id", "in", samples)]) if samples else pq.read_table(path).slice(0, 0)
+            assert got.num_rows == want.num_rows and (got.num_rows > 0) == bool(samples)
+            assert got.to_pylist() == want.to_pylist(), (table, samples)

@@ -1,11 +1,9 @@
 """Build the ``drugs`` and ``recommendations`` KB tables from CPIC and DPWG.
 
-Sources (paths relative to the sources directory, see ``../shared/data/README.md``):
-``cpic/recommendation.json``, ``drug.json``, ``guideline.json``, ``pair_view.json``;
-for guidelines the current export has no rows for (ondansetron, tropisetron),
-``cpic/cpic-v1.30/<drug>.json``; and the DPWG guideline annotations
-``cpic/dpwg/DPWG_<drug>_and_<GENE>.json`` (read by :mod:`pgx.kb_build.dpwg`, rows with
-``source`` ``DPWG``; their key normalisation is documented there).
+The sources are read by :mod:`pgx.kb_build.cpic` (CPIC's export and older files) and
+:mod:`pgx.kb_build.dpwg` (the DPWG guideline annotations, rows with ``source`` ``DPWG``;
+their key normalisation is documented there). This module classifies each source
+recommendation into KB rows.
 
 What carries over is facts: the lookup keys (CPIC's verbatim), population,
 classification, drug, guideline and publications. The guidelines' sentences do not: each
@@ -24,11 +22,10 @@ indication, ``CBZ naive`` as another condition), as the source writes it.
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -36,138 +33,24 @@ import pandas as pd
 from pgx.errors import KnowledgeBaseError
 from pgx.kb_build import dpwg
 from pgx.kb_build.advice import Names, condition_kind, read_text, with_conditions
+from pgx.kb_build.cpic import (
+    SOURCE,
+    STRENGTHS,
+    CpicExport,
+    SourceRow,
+    cpic_drug_rows,
+    current_rows,
+    drug_names,
+    guideline_pmids,
+    legacy_rows,
+    lookup_key_string,
+    read_cpic,
+)
 from pgx.kb_build.wording import render_text
 from pgx.schema import ACTIONS, KB_TABLES
 
-CPIC_DIR = "cpic"
-CPIC_FILES = ("recommendation.json", "drug.json", "guideline.json", "pair_view.json")
-LEGACY_DIR = "cpic-v1.30"
-SOURCE = "CPIC"
-STRENGTHS = ("Strong", "Moderate", "Optional", "No Recommendation")
 
-# --- reading CPIC ------------------------------------------------------------------------
-
-
-@dataclass
-class CpicExport:
-    """The four CPIC API tables, indexed as the build needs them."""
-
-    recommendations: list[dict]
-    drugs: dict[str, dict]  # drugid -> drug
-    guidelines: dict[int, dict]  # id -> guideline
-    pairs: list[dict]
-    paths: list[Path] = field(default_factory=list)
-
-    @property
-    def guidelines_by_name(self) -> dict[str, dict]:
-        return {g["name"]: g for g in self.guidelines.values()}
-
-
-def _read_json(path: Path) -> object:
-    if not path.is_file():
-        raise KnowledgeBaseError(f"source file {path} is missing; is --sources pointing at the shared data?")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise KnowledgeBaseError(f"{path} is not valid JSON: {exc}") from exc
-
-
-def read_cpic(sources: Path) -> CpicExport:
-    """Read the CPIC API tables under ``sources/cpic``."""
-    paths = [Path(sources) / CPIC_DIR / name for name in CPIC_FILES]
-    recs, drugs, guidelines, pairs = (_read_json(p) for p in paths)
-    return CpicExport(
-        recommendations=recs,
-        drugs={d["drugid"]: d for d in drugs},
-        guidelines={g["id"]: g for g in guidelines},
-        pairs=pairs,
-        paths=paths,
-    )
-
-
-def guideline_pmids(guideline: dict | None) -> str:
-    """The guideline's publications as ``;``-joined PMIDs, oldest first."""
-    pubs = (guideline or {}).get("publication") or []
-    ordered = sorted(pubs, key=lambda p: (p.get("year") or 0, str(p.get("pmid"))))
-    return ";".join(str(p["pmid"]) for p in ordered if p.get("pmid"))
-
-
-def lookup_key_string(lookupkey: dict[str, str]) -> str:
-    """``GENE=key;GENE=key`` with genes sorted; CPIC's keys verbatim."""
-    for gene, key in lookupkey.items():
-        if any(c in f"{gene}{key}" for c in ";="):
-            raise KnowledgeBaseError(f"lookup key {gene}={key!r} contains ';' or '='")
-    return ";".join(f"{g}={lookupkey[g]}" for g in sorted(lookupkey))
-
-
-@dataclass(frozen=True)
-class SourceRow:
-    """One CPIC recommendation, whichever file it came from."""
-
-    recommendation_id: str
-    drug: str
-    lookupkey: dict
-    population: str
-    classification: str
-    text: str
-    guideline: dict
-    source: str = SOURCE
-
-
-def current_rows(cpic: CpicExport, genes: Sequence[str]) -> list[SourceRow]:
-    """Rows of ``recommendation.json`` whose lookup key involves one of ``genes``."""
-    wanted = set(genes)
-    rows = []
-    for r in cpic.recommendations:
-        if not wanted & set(r["lookupkey"]):
-            continue
-        drug = cpic.drugs.get(r["drugid"])
-        guideline = cpic.guidelines.get(r["guidelineid"])
-        if drug is None or guideline is None:
-            raise KnowledgeBaseError(f"CPIC recommendation {r['id']} names unknown drug {r['drugid']} or guideline")
-        rows.append(_source_row(f"CPIC:{r['id']}", drug["name"], r, guideline))
-    return rows
-
-
-def _source_row(rid: str, drug: str, r: dict, guideline: dict) -> SourceRow:
-    return SourceRow(
-        recommendation_id=rid,
-        drug=drug,
-        lookupkey=r["lookupkey"],
-        population=(r.get("population") or "").strip(),
-        classification=r.get("classification") or "",
-        text=r.get("drugrecommendation") or "",
-        guideline=guideline,
-    )
-
-
-def legacy_rows(sources: Path, cpic: CpicExport, genes: Sequence[str]) -> tuple[list[SourceRow], list[Path]]:
-    """Rows from ``cpic/cpic-v1.30/*.json`` for drugs the current export lacks.
-
-    Used only when the file's genes meet ``genes`` (CYP2D6 for ondansetron and
-    tropisetron). Ids are ``CPIC:<drug>:v1.30:<n>`` (the old files carry no row ids);
-    the guideline is taken from ``guideline.json`` by name when it is there.
-    """
-    folder = Path(sources) / CPIC_DIR / LEGACY_DIR
-    current = {cpic.drugs[r["drugid"]]["name"] for r in cpic.recommendations if r["drugid"] in cpic.drugs}
-    rows, used = [], []
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        doc = _read_json(path)
-        if not set(genes) & set(doc.get("genes") or []) or doc["drugname"] in current:
-            continue
-        guideline = cpic.guidelines_by_name.get(doc["guidelinename"]) or {
-            "name": doc["guidelinename"],
-            "url": doc.get("url") or "",
-            "publication": doc.get("citations") or [],
-        }
-        version = str(doc.get("cpicVersion", "")).lstrip("v").rsplit(".", 1)[0]
-        for n, r in enumerate(doc["recommendations"], start=1):
-            rows.append(_source_row(f"CPIC:{doc['drugname']}:v{version}:{n:02d}", doc["drugname"], r, guideline))
-        used.append(path)
-    return rows, used
-
-
-# --- tables ------------------------------------------------------------------------------
+# --- one source recommendation -> KB rows ------------------------------------------------
 
 
 def strength_of(classification: str | None, source: str = SOURCE) -> str:
@@ -248,19 +131,6 @@ def recommendation_records(row: SourceRow, names: Names) -> list[dict]:
     return out
 
 
-def drug_names(cpic: CpicExport, extra: Iterable[str] = ()) -> Names:
-    """Every known substance name: CPIC's ``drug.json`` substances plus ``extra`` (the DPWG drugs)."""
-    names = [d["name"] for d in cpic.drugs.values() if is_substance(d)]
-    return Names.of([*names, *extra])
-
-
-def is_substance(drug: dict) -> bool:
-    """True for a single drug in ``drug.json``; False for a class (ATC group, MeSH group)."""
-    if str(drug.get("drugid", "")).split(":")[0] in ("RxNorm", "Drugbank"):
-        return True
-    return any(len(code) == 7 for code in drug.get("atcid") or [])
-
-
 FLOAT_COLUMNS = ("dose_factor_min", "dose_factor_max")
 INT_COLUMNS = ("branch",)
 
@@ -283,29 +153,6 @@ def recommendations_frame(records: list[dict]) -> pd.DataFrame:
 def drugs_frame(cpic: CpicExport, genes: Sequence[str], rec_drugs: set[str]) -> pd.DataFrame:
     """The CPIC part of the ``drugs`` table (see :func:`cpic_drug_rows`)."""
     return _drugs_table(cpic_drug_rows(cpic, genes, rec_drugs))
-
-
-def cpic_drug_rows(cpic: CpicExport, genes: Sequence[str], rec_drugs: set[str]) -> list[dict]:
-    """One ``drugs`` row per CPIC gene-drug pair for ``genes`` or a drug with CPIC rows."""
-    by_name = cpic.guidelines_by_name
-    rows = []
-    for p in cpic.pairs:
-        if p["genesymbol"] not in genes and p["drugname"] not in rec_drugs:
-            continue
-        guideline = by_name.get(p.get("guidelinename") or "")
-        rows.append(
-            {
-                "source": SOURCE,
-                "drug": p["drugname"],
-                "drug_id": p["drugid"],
-                "gene": p["genesymbol"],
-                "cpic_level": p.get("cpiclevel") or "",
-                "guideline": (guideline or {}).get("name") or p.get("guidelinename") or "",
-                "url": (guideline or {}).get("url") or p.get("guidelineurl") or "",
-                "pmid": guideline_pmids(guideline),
-            }
-        )
-    return rows
 
 
 def dpwg_drug_rows(guidelines: Sequence[dpwg.DpwgGuideline], cpic: CpicExport) -> list[dict]:

@@ -41,7 +41,7 @@ BATCH = 200
 
 
 def signature(exc: BaseException) -> str:
-    """``ValueError at pgx/vcf.py:123``: the type and the innermost pgx frame."""
+    """``ValueError at decode.py:123``: the type and the innermost pgx frame."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if "/pgx/" in f.filename]
     where = f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else "outside pgx"
     return f"{type(exc).__name__} at {where}: {str(exc)[:120]}"
