@@ -13,6 +13,11 @@ Everything here is built for speed and safety, not for one report's content:
   each cell once and draws the plain cells of a page in one text object), ``_Badge``.
   reportlab's ``Paragraph`` and ``Table`` re-parse and re-measure on every estimate, split
   and draw; they are used only where data holds characters the main font lacks.
+- **Text** is written as PDF operators (``_TextOps``): ASCII, the bullet and the en dash
+  are codes of the main font's first subset that are the same in every document, so the
+  operators of a cell or paragraph are cached per process (``_CELL_OPS``, ``_RICH_OPS``)
+  and the same cell is the same string in every report; other text goes through
+  reportlab's text object. Links are written as their bytes (``_Link``).
 - **Pages**: ``_FooterCanvas`` holds the pages until the end so the footer can say "Page X
   of Y"; the text block has the same width on A4 and US Letter (:data:`PAPERS`).
 """
