@@ -39,6 +39,7 @@ from pgx.report_layout import (
     _grid,
     _is_missing,
     _Lines,
+    _stacked,
     _text,
 )
 from pgx.report_words import ACTION_TEXT, strength
@@ -299,7 +300,7 @@ def _not_called(calls: list, recs: list, provenance: Mapping[str, str]) -> list:
         items.append("The option assume_reference was on, but no position needed it.")
     if not items:
         items.append("Every gene tested was called from the input, with no missing positions.")
-    return [_heading("What could not be called and why", "h2")] + [_cell([(i, "bullet")], _FRAME_W) for i in items]
+    return [_heading("What could not be called and why", "h2"), *_stacked(_cell([(i, "bullet")], _FRAME_W) for i in items)]
 
 
 _METHODS = (
@@ -374,7 +375,7 @@ def _appendix(calls: list, recs: list, entries: list[_Entry], placed: dict, prov
                         "Every gene these drugs need has a result, but the guideline recommends nothing for it "
                         "or has no row for it; decide as you would without a genotype.", refs),
         *_not_called(calls, recs, provenance),
-        *(block.copy() for block in _static_blocks()),
+        *_stacked(block.copy() for block in _static_blocks()),
         *_versions(provenance),
         *refs.listing("References (continued)" if refs.printed else "References"),
     ]  # fmt: skip

@@ -21,7 +21,7 @@ from reportlab.platypus import Flowable
 
 from pgx import palette, schema
 from pgx.placement import CONDITION_COLUMNS
-from pgx.report_layout import _FRAME_W, _SAFE_URL, Block, _as_list, _cell, _records, _text
+from pgx.report_layout import _FRAME_W, _SAFE_URL, Block, _as_list, _cell, _records, _stacked, _text
 from pgx.schema import NO_RESULT
 
 
@@ -183,7 +183,7 @@ class _Refs:
             return []
         items = [_cell([(f"[{n}] {b[0]}", *b[1:]) if i == 0 else b for i, b in enumerate(_short_reference(self._rows[n]))],
                        _FRAME_W) for n in new]  # fmt: skip
-        return [_heading(title, "h2"), *items]
+        return [_heading(title, "h2"), *_stacked(items)]
 
 
 @functools.lru_cache(maxsize=1 << 12)

@@ -523,6 +523,7 @@ class _Lines(Flowable):
         self._wrapped_at: float | None = None
         self._lines: list[tuple[str, ParagraphStyle, str | None]] = []
         self._plain: bool | None = None  # all lines ASCII, no links (known after wrapping)
+        self._capped = True  # a table cell: cut past _MAX_CELL_HEIGHT (not a stack of items)
         # a heading's or bullet's space before and after, as Paragraph has it
         self.spaceBefore = blocks[0][1].spaceBefore if blocks else 0
         self.spaceAfter = blocks[-1][1].spaceAfter if blocks else 0
@@ -535,10 +536,32 @@ class _Lines(Flowable):
                 for text, st, link in self._blocks
                 for i, line in enumerate(_wrapped(text, st.fontName, st.fontSize, availWidth - st.leftIndent))
             ]
-            self._shorten(availWidth)
+            if self._capped:
+                self._shorten(availWidth)
             self.width, self.height = availWidth, sum(st.leading for _, st, _ in self._lines)
             self._wrapped_at, self._plain = availWidth, None
         return self.width, self.height
+
+    def split(self, availWidth: float, availHeight: float) -> list[Flowable]:  # noqa: N803
+        """Lines up to availHeight, and the rest: a stack of items (``_stacked``) runs over
+        pages like the separate flowables it replaces, an item's lines may part."""
+        self.wrap(availWidth, availHeight)
+        if self.height <= availHeight:
+            return [self]
+        used, n = 0.0, 0
+        while n < len(self._lines) and used + self._lines[n][1].leading <= availHeight:
+            used += self._lines[n][1].leading
+            n += 1
+        if n == 0:
+            return []
+        return [self._part(self._lines[:n]), self._part(self._lines[n:])]
+
+    def _part(self, lines: list) -> _Lines:
+        part = _Lines(self._blocks)
+        part._lines, part._wrapped_at, part._plain, part._capped = lines, self._wrapped_at, None, False
+        part.width, part.height = self.width, sum(st.leading for _, st, _ in lines)
+        part.spaceBefore = part.spaceAfter = 0
+        return part
 
     def copy(self) -> _Lines:
         """A new flowable sharing this one's wrapped lines: platypus marks the flowables it
@@ -742,6 +765,21 @@ def _clean(text: object) -> tuple[str, bool]:
     """Text with whitespace runs as single spaces, and whether the main font draws it all."""
     text = " ".join(str(text).split())
     return text, _drawable(text)
+
+
+def _stacked(flowables: Iterable[Flowable]) -> list[Flowable]:
+    """Consecutive ``_Lines`` without space around them (list items: references, bullets)
+    as one splittable flowable: platypus' cost is per flowable, and a report had ~200."""
+    out: list[Flowable] = []
+    for f in flowables:
+        if isinstance(f, _Lines) and not (f.spaceBefore or f.spaceAfter):
+            if out and type(out[-1]) is _Lines and not out[-1]._capped:
+                out[-1]._blocks += f._blocks
+                continue
+            f = _Lines(list(f._blocks))  # a fresh one: f may be shared (``copy``)
+            f._capped = False
+        out.append(f)
+    return out
 
 
 def _cell(blocks: str | list[str | Block], width: float, style: str = "cell") -> Flowable:
