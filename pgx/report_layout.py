@@ -699,6 +699,46 @@ class _Rich(Flowable):
 _RICH_OPS: dict[tuple, str] = {}  # (paragraph, width, subset names) -> its operators
 
 
+class _RichStack(Flowable):
+    """Consecutive ``_Rich`` paragraphs (page 2's result lines and drug lines) as one
+    flowable that splits between paragraphs: platypus' cost is per flowable. Each
+    paragraph keeps its space before (dropped at the top of a part, as platypus drops it
+    at the top of a frame)."""
+
+    def __init__(self, items: list[_Rich]):
+        super().__init__()
+        self._items = items
+        self.spaceBefore = items[0].spaceBefore if items else 0
+        self._heights: list[float] = []
+
+    def _gap(self, i: int) -> float:
+        return self._items[i].spaceBefore if i else 0.0
+
+    def wrap(self, availWidth: float, availHeight: float) -> tuple[float, float]:  # noqa: N803
+        self._heights = [item.wrap(availWidth, availHeight)[1] for item in self._items]
+        self.width = availWidth
+        self.height = sum(h + self._gap(i) for i, h in enumerate(self._heights))
+        return self.width, self.height
+
+    def split(self, availWidth: float, availHeight: float) -> list[Flowable]:  # noqa: N803
+        self.wrap(availWidth, availHeight)
+        if self.height <= availHeight:
+            return [self]
+        used, n = 0.0, 0
+        while n < len(self._items) and used + self._heights[n] + self._gap(n) <= availHeight:
+            used += self._heights[n] + self._gap(n)
+            n += 1
+        if n == 0:
+            return []
+        return [_RichStack(self._items[:n]), _RichStack(self._items[n:])]
+
+    def draw(self) -> None:
+        y = self.height
+        for i, (item, h) in enumerate(zip(self._items, self._heights)):
+            y -= self._gap(i) + h
+            item.drawOn(self.canv, 0, y)
+
+
 @functools.lru_cache(maxsize=1 << 13)
 def _rich_lines(runs: tuple[Run, ...], width: float) -> tuple:
     """A ``_Rich`` paragraph's words (tuples of (text, font, size, colour) pieces; a run
