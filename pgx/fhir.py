@@ -26,8 +26,9 @@ profiles and the choices made where the guide is silent.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from urllib.parse import quote
 
@@ -49,7 +50,7 @@ from fhir.resources.R4B.task import Task, TaskInput
 from pgx import __version__
 from pgx.errors import KnowledgeBaseError
 from pgx.kb import KnowledgeBase, load_kb
-from pgx.patient_files import PatientData, cell_items as _items, cell_text as _text, cell_value as _value, in_pool, read_patients, write_documents
+from pgx.patient_files import PatientData, cell_items as _items, cell_text as _text, cell_value as _value, in_pool, write_documents
 from pgx.schema import CALL_REASONS, NO_RESULT
 
 # --- code systems and profiles (docs/fhir.md) ---------------------------------------------
@@ -164,9 +165,24 @@ def drug_concept(drug: str, drug_id: str) -> CodeableConcept:
     return _concept((system, code, drug) if system and code else None, drug)
 
 
-def _uuid(patient: PatientData, key: str) -> str:
+def resource_uuid(patient: PatientData, key: str) -> str:
     """A stable id for one resource of one patient's bundle: the same run gives the same ids."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{PGX}:{patient.run_id}:{patient.sample_id}:{key}"))
+
+
+def resource_uuids(patient: PatientData) -> Callable[[str], str]:
+    """``key -> resource_uuid(patient, key)``, the same name-based UUID (version 5) made
+    faster for a whole bundle: the patient's part of the name is hashed once (the batch
+    writer's; tested equal)."""
+    base = hashlib.sha1(uuid.NAMESPACE_URL.bytes + f"{PGX}:{patient.run_id}:{patient.sample_id}:".encode("utf-8"))
+
+    def resource_id(key: str) -> str:
+        digest = base.copy()
+        digest.update(key.encode("utf-8"))
+        x = digest.hexdigest()  # version 5 in the 13th digit, the RFC 4122 variant in the 17th
+        return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{'89ab'[int(x[16], 16) & 3]}{x[17:20]}-{x[20:32]}"
+
+    return resource_id
 
 
 # --- the knowledge the bundle needs ---------------------------------------------------------
@@ -200,7 +216,7 @@ class FhirCodes:
 # --- resources ----------------------------------------------------------------------------
 
 
-def _entry(full_url: str, resource: object, method: str = "POST", if_none_exist: str | None = None) -> BundleEntry:
+def bundle_entry(full_url: str, resource: object, method: str = "POST", if_none_exist: str | None = None) -> BundleEntry:
     request = BundleEntryRequest(method=method, url=resource.get_resource_type(), ifNoneExist=if_none_exist)
     return BundleEntry(fullUrl=full_url, resource=resource, request=request)
 
@@ -393,7 +409,7 @@ def medication_recommendation(rec: dict, codes: FhirCodes, subject: Reference, i
     )
 
 
-def _provenance_extensions(patient: PatientData, kb_version: str) -> list[Extension]:
+def provenance_extensions(patient: PatientData, kb_version: str) -> list[Extension]:
     ext = [
         Extension(url=EXT_KB_VERSION, valueString=kb_version),
         Extension(url=EXT_PGX_VERSION, valueString=patient.provenance.get("pipeline_version") or __version__),
@@ -406,38 +422,106 @@ def _provenance_extensions(patient: PatientData, kb_version: str) -> list[Extens
 # --- the bundle ---------------------------------------------------------------------------
 
 
-def _untested_drugs(recs: Iterable[dict]) -> dict[str, list[str]]:
-    """Gene -> drugs whose every applicable row only says the gene had no result."""
+def untested_pairs(rec: dict) -> list[tuple[str, str]]:
+    """(gene, drug) for each gene a row without advice names as having no result."""
+    if str(rec["action"]) in ADVICE_ACTIONS:
+        return []
+    return [(gene, str(rec["drug"])) for gene in missing_genes(rec)]
+
+
+def untested_drugs(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """Gene -> drugs whose every applicable row only says the gene had no result, from the
+    :func:`untested_pairs` of a patient's rows."""
     out: dict[str, set[str]] = {}
-    for rec in recs:
-        if str(rec["action"]) not in ADVICE_ACTIONS:
-            for gene in missing_genes(rec):
-                out.setdefault(gene, set()).add(str(rec["drug"]))
+    for gene, drug in pairs:
+        out.setdefault(gene, set()).add(drug)
     return {g: sorted(d) for g, d in out.items()}
 
 
-def _represented(rec: dict) -> bool:
+def represented(rec: dict) -> bool:
     """Whether a recommendation row becomes a therapeutic implication: it gives advice, or
     the guideline says it has none for results that were all called."""
     action = str(rec["action"])
     return action in ADVICE_ACTIONS or (action == "no_recommendation" and not missing_genes(rec))
 
 
-def build_bundle(patient: PatientData, codes: FhirCodes) -> Bundle:
-    """The FHIR transaction bundle of one patient."""
-    if patient.provenance.get("kb_version") and patient.provenance["kb_version"] != codes.kb_version:
+def check_kb(provenance: Mapping[str, str], codes: FhirCodes) -> None:
+    """Refuse a batch that was run with another knowledge base than the one loaded."""
+    if provenance.get("kb_version") and provenance["kb_version"] != codes.kb_version:
         raise KnowledgeBaseError(
-            f"batch {patient.batch!r} was run with knowledge base {patient.provenance['kb_version']}, but "
+            f"batch {provenance.get('batch', '')!r} was run with knowledge base {provenance['kb_version']}, but "
             f"{codes.kb_version} is loaded; give the batch's knowledge base (--kb, or `kb` in the config)"
         )
-    entries: list[BundleEntry] = []
-    patient_url = f"urn:uuid:{_uuid(patient, 'patient')}"
-    subject = Reference(reference=patient_url, display=patient.sample_id)
+
+
+def patient_entry(patient: PatientData) -> BundleEntry:
+    """The bundle's first entry: the patient, created only if no patient has the sample ID."""
     search = f"identifier={quote(SAMPLE_ID_SYSTEM, safe=':')}|{quote(patient.sample_id, safe='')}"
-    entries.append(_entry(patient_url, patient_resource(patient.sample_id), if_none_exist=search))
+    return bundle_entry(patient_url(patient), patient_resource(patient.sample_id), if_none_exist=search)
+
+
+def patient_url(patient: PatientData) -> str:
+    return f"urn:uuid:{resource_uuid(patient, 'patient')}"
+
+
+def subject_reference(url: str, sample_id: str) -> Reference:
+    return Reference(reference=url, display=sample_id)
+
+
+def genotype_display(gene: str, call: dict) -> str:
+    """How a genotype observation is named where it is referred to."""
+    return f"{gene} {_text(call.get('diplotype')) or NO_RESULT}"
+
+
+def phenotype_display(gene: str, call: dict) -> str:
+    return f"{gene} {call.get('phenotype')}"
+
+
+def row_key(rec: dict) -> str:
+    """What a recommendation row's resource ids are made from, before its position among
+    the patient's implications."""
+    return f"{rec['drug']}:{rec['source']}:{_text(rec.get('recommendation_id'))}:{_text(rec.get('branch'))}:"
+
+
+def implication_display(rec: dict) -> str:
+    return f"{rec['drug']} ({rec['source']})"
+
+
+def recommended_action(rec: dict, task_url: str) -> Extension:
+    """The report's pointer to one task."""
+    display = f"{ACTIONS[str(rec['action'])][0]}: {rec['drug']}"
+    return Extension(url=RECOMMENDED_ACTION, valueReference=Reference(reference=task_url, display=display))
+
+
+def genomic_report(extensions: list[Extension], report_id: str, subject: Reference, results: list[Reference], conclusion: str) -> DiagnosticReport:
+    """The bundle's DiagnosticReport: every observation, every task (as recommended
+    actions), the versions and checksums (``extensions``) and the summary."""
+    return DiagnosticReport(
+        meta=Meta(profile=[PROFILE + "genomic-report"]),
+        extension=extensions,
+        identifier=[Identifier(system=f"{PGX}:report", value=report_id)],
+        status="final",
+        category=[_concept((DIAGNOSTIC_SERVICE, "GE", "Genetics"))],
+        code=_concept(REPORT_CODE),
+        subject=subject,
+        result=results,
+        conclusion=conclusion,
+    )
+
+
+def transaction(bundle_id: str, entries: list[BundleEntry]) -> Bundle:
+    return Bundle(identifier=Identifier(system=f"{PGX}:bundle", value=bundle_id), type="transaction", entry=entries)
+
+
+def build_bundle(patient: PatientData, codes: FhirCodes) -> Bundle:
+    """The FHIR transaction bundle of one patient, every resource built as a model (the
+    reference the batch writer, :mod:`pgx.fhir_batch`, is tested against)."""
+    check_kb(patient.provenance, codes)
+    entries: list[BundleEntry] = [patient_entry(patient)]
+    subject = subject_reference(patient_url(patient), patient.sample_id)
 
     recs = patient.recommendations
-    untested = _untested_drugs(recs)
+    untested = untested_drugs(pair for rec in recs for pair in untested_pairs(rec))
     calls = {str(c["gene"]): c for c in patient.calls}
     for gene in codes.genes:  # genes of the KB this run did not assess are stated too
         calls.setdefault(gene, {"gene": gene})
@@ -445,49 +529,40 @@ def build_bundle(patient: PatientData, codes: FhirCodes) -> Bundle:
     results: list[Reference] = []
     for gene in sorted(calls):
         call = calls[gene]
-        url = f"urn:uuid:{_uuid(patient, 'genotype:' + gene)}"
-        entries.append(_entry(url, genotype_observation(call, codes, subject, untested.get(gene, []))))
-        genotypes[gene] = Reference(reference=url, display=f"{gene} {_text(call.get('diplotype')) or NO_RESULT}")
+        url = f"urn:uuid:{resource_uuid(patient, 'genotype:' + gene)}"
+        entries.append(bundle_entry(url, genotype_observation(call, codes, subject, untested.get(gene, []))))
+        genotypes[gene] = Reference(reference=url, display=genotype_display(gene, call))
         results.append(genotypes[gene])
         phenotype = phenotype_observation(call, subject, genotypes[gene])
         if phenotype is not None:
-            url = f"urn:uuid:{_uuid(patient, 'phenotype:' + gene)}"
-            entries.append(_entry(url, phenotype))
-            results.append(Reference(reference=url, display=f"{gene} {call.get('phenotype')}"))
+            url = f"urn:uuid:{resource_uuid(patient, 'phenotype:' + gene)}"
+            entries.append(bundle_entry(url, phenotype))
+            results.append(Reference(reference=url, display=phenotype_display(gene, call)))
 
     actions: list[Extension] = []
-    for i, rec in enumerate(r for r in recs if _represented(r)):
-        key = f"{rec['drug']}:{rec['source']}:{_text(rec.get('recommendation_id'))}:{_text(rec.get('branch'))}:{i}"
-        url = f"urn:uuid:{_uuid(patient, 'implication:' + key)}"
-        entries.append(_entry(url, therapeutic_implication(rec, codes, subject, genotypes)))
-        implication = Reference(reference=url, display=f"{rec['drug']} ({rec['source']})")
+    for i, rec in enumerate(r for r in recs if represented(r)):
+        key = row_key(rec) + str(i)
+        url = f"urn:uuid:{resource_uuid(patient, 'implication:' + key)}"
+        entries.append(bundle_entry(url, therapeutic_implication(rec, codes, subject, genotypes)))
+        implication = Reference(reference=url, display=implication_display(rec))
         results.append(implication)
         if str(rec["action"]) in TASK_ACTIONS:
-            task_url = f"urn:uuid:{_uuid(patient, 'task:' + key)}"
-            entries.append(_entry(task_url, medication_recommendation(rec, codes, subject, implication)))
-            actions.append(Extension(url=RECOMMENDED_ACTION, valueReference=Reference(reference=task_url, display=f"{ACTIONS[str(rec['action'])][0]}: {rec['drug']}")))
+            task_url = f"urn:uuid:{resource_uuid(patient, 'task:' + key)}"
+            entries.append(bundle_entry(task_url, medication_recommendation(rec, codes, subject, implication)))
+            actions.append(recommended_action(rec, task_url))
 
-    report_url = f"urn:uuid:{_uuid(patient, 'report')}"
-    report = DiagnosticReport(
-        meta=Meta(profile=[PROFILE + "genomic-report"]),
-        extension=actions + _provenance_extensions(patient, codes.kb_version),
-        identifier=[Identifier(system=f"{PGX}:report", value=_uuid(patient, "report"))],
-        status="final",
-        category=[_concept((DIAGNOSTIC_SERVICE, "GE", "Genetics"))],
-        code=_concept(REPORT_CODE),
-        subject=subject,
-        result=results,
-        conclusion=_conclusion(patient, calls, untested, codes.kb_version),
+    report = genomic_report(
+        actions + provenance_extensions(patient, codes.kb_version),
+        resource_uuid(patient, "report"),
+        subject,
+        results,
+        conclusion(patient, calls, untested, codes.kb_version),
     )
-    entries.append(_entry(report_url, report))
-    return Bundle(
-        identifier=Identifier(system=f"{PGX}:bundle", value=_uuid(patient, "bundle")),
-        type="transaction",
-        entry=entries,
-    )
+    entries.append(bundle_entry(f"urn:uuid:{resource_uuid(patient, 'report')}", report))
+    return transaction(resource_uuid(patient, "bundle"), entries)
 
 
-def _conclusion(patient: PatientData, calls: dict[str, dict], untested: dict[str, list[str]], kb_version: str) -> str:
+def conclusion(patient: PatientData, calls: dict[str, dict], untested: dict[str, list[str]], kb_version: str) -> str:
     called = [g for g, c in sorted(calls.items()) if _text(c.get("call_status")) in ("called", "outside_call")]
     ambiguous = [g for g, c in sorted(calls.items()) if _text(c.get("call_status")) == "ambiguous"]
     missing = [g for g in sorted(calls) if g not in called and g not in ambiguous]
@@ -508,12 +583,12 @@ def bundle_json(patient: PatientData, codes: FhirCodes) -> bytes:
     return build_bundle(patient, codes).model_dump_json(exclude_none=True).encode("utf-8") + b"\n"
 
 
-#: the codes a pool's workers use (set before the workers are forked)
-_WORKER_CODES: FhirCodes | None = None
+#: the batch a pool's workers write (set before the workers are forked)
+_WORKER_BATCH = None
 
 
-def _bundles(patients: list[PatientData]) -> list[bytes]:
-    return [bundle_json(p, _WORKER_CODES) for p in patients]
+def _bundles(sample_ids: list[str]) -> list[bytes]:
+    return [_WORKER_BATCH.bundle_json(s) for s in sample_ids]
 
 
 def write_fhir_bundles(
@@ -521,9 +596,15 @@ def write_fhir_bundles(
 ) -> list[Path]:
     """One FHIR bundle per sample of the committed batch in ``results_dir``, as
     ``out_dir/<sample file name>.json`` (see :mod:`pgx.patient_files`), made by ``workers``
-    processes (None: one per CPU). Each bundle depends on its patient alone, so the
-    files are the same whatever the number of workers."""
-    global _WORKER_CODES
-    _WORKER_CODES = FhirCodes(kb or load_kb())
-    patients = read_patients(results_dir)
-    return write_documents(out_dir, [p.sample_id for p in patients], in_pool(_bundles, patients, workers), ".json")
+    processes (None: one per CPU), each distinct resource built once per batch and
+    process (:mod:`pgx.fhir_batch`): the bytes :func:`bundle_json` gives. Each bundle
+    depends on its patient alone, so the files are the same whatever the number of workers."""
+    from pgx.fhir_batch import BatchBundles  # it builds on this module
+
+    global _WORKER_BATCH
+    _WORKER_BATCH = batch = BatchBundles.read(results_dir, FhirCodes(kb or load_kb())).prepare()
+    try:
+        samples = batch.samples
+        return write_documents(out_dir, samples, in_pool(_bundles, samples, workers), ".json")
+    finally:
+        _WORKER_BATCH = None

@@ -91,17 +91,21 @@ def _as_text(col: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.fill_null(col, "\x00")
 
 
-def distinct_rows(table: pa.Table, exclude: tuple[str, ...] = ("sample_id",)) -> tuple[np.ndarray, list[dict]]:
+def distinct_rows(table: pa.Table, exclude: tuple[str, ...] = ("sample_id",), *, pandas_values: bool = False) -> tuple[np.ndarray, list[dict]]:
     """(code per row, the distinct rows as dicts): rows equal in every column but
     ``exclude`` share a code. A cohort's patients share most of their rows (the same
-    recommendation for the same result), so a per-row export is made once per code."""
+    recommendation for the same result), so a per-row export is made once per code.
+    ``pandas_values``: the values as :func:`read_patients` gives them (through pandas: an
+    integer column with nulls as floats, a missing text as NaN, lists as arrays). That
+    holds because the distinct rows hold a null in a column exactly when the table does."""
     if table.num_rows == 0:
         return np.zeros(0, dtype=np.int64), []
     cols = [_as_text(table.column(n)) for n in table.column_names if n not in exclude]
     key = pc.binary_join_element_wise(*cols, "\x1e") if len(cols) > 1 else cols[0]
     codes = pc.dictionary_encode(key).combine_chunks().indices.to_numpy(zero_copy_only=False).astype(np.int64)
     _, first = np.unique(codes, return_index=True)
-    return codes, table.take(pa.array(first)).to_pylist()
+    rows = table.take(pa.array(first))
+    return codes, rows.to_pandas().to_dict("records") if pandas_values else rows.to_pylist()
 
 
 def read_patients(results_dir: Path | str) -> list[PatientData]:

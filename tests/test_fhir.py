@@ -380,3 +380,95 @@ def test_batch_writer_gives_each_patient_the_bytes_of_the_one_patient_writer(dem
     assert len(patients) == len(index)
     for patient in patients:
         assert (paths["json"] / index[patient.sample_id]).read_bytes() == patient_json(patient)
+
+
+# --- the batch writer (pgx.fhir_batch): each distinct resource built once ------------------
+
+
+def _batch(calls: pd.DataFrame, recs: pd.DataFrame, prov: dict, run_id: str = "run-test"):
+    """A BatchBundles over in-memory tables, and the same patients as read_patients gives them."""
+    import pyarrow as pa
+
+    from pgx.fhir_batch import BatchBundles
+    from pgx.patient_files import rows_by_sample
+    from pgx.schema import CALLS, RECOMMENDATIONS
+
+    call_table = pa.Table.from_pandas(calls, schema=CALLS, preserve_index=False)
+    rec_table = pa.Table.from_pandas(recs, schema=RECOMMENDATIONS, preserve_index=False)
+    batch = BatchBundles(call_table, rec_table, prov, run_id, fx.FhirCodes(load_kb()))
+    call_rows, rec_rows = rows_by_sample(call_table.to_pandas()), rows_by_sample(rec_table.to_pandas())
+    patients = {s: PatientData(s, rows, rec_rows.get(s, []), prov, run_id) for s, rows in call_rows.items()}
+    return batch, patients
+
+
+def test_batch_writer_gives_each_demo_patient_the_bytes_of_the_full_model_build(demo_run):
+    from pgx.patient_files import read_patients
+
+    paths, _ = demo_run
+    codes = fx.FhirCodes(load_kb())
+    patients = read_patients(paths["calls"].parent)
+    assert len(patients) > 12
+    for patient in patients:  # ties, a no-call, outside calls, HLA genes not assessed
+        assert file_of(paths["fhir"], patient.sample_id).read_bytes() == fx.bundle_json(patient, codes)
+
+
+def test_batch_writer_agrees_with_the_full_model_build_on_unusual_rows(tables):
+    calls, recs, prov = tables
+    source = "DEMO-CYP2D6-unphased-tie"
+    mine_calls, mine_recs = calls[calls["sample_id"] == source], recs[recs["sample_id"] == source]
+    variants = []
+    for name, change in {
+        "tie-elsewhere": lambda c: c.assign(call_status=c["call_status"].astype(str).where(c["gene"] != "CYP2C9", "ambiguous")),
+        "no-calls": lambda c: c.assign(
+            call_status=c["call_status"].astype(str).where(~c["gene"].isin(["CYP2C19", "DPYD"]), "no_call"),
+            diplotype=c["diplotype"].where(~c["gene"].isin(["CYP2C19", "DPYD"]), None),
+        ),
+        "genes-missing": lambda c: c[~c["gene"].isin(["TPMT", "UGT1A1", "CYP2D6"])],
+        "nul-in-a-warning": lambda c: c.assign(warnings=[["odd\x00text"] if g == "CYP3A5" else w for g, w in zip(c["gene"], c["warnings"])]),
+    }.items():
+        variants.append((change(mine_calls.copy()).assign(sample_id=name), mine_recs.assign(sample_id=name)))
+    all_calls = pd.concat([calls, *[c for c, _ in variants]], ignore_index=True)
+    all_recs = pd.concat([recs, *[r for _, r in variants]], ignore_index=True)
+    batch, patients = _batch(all_calls, all_recs, prov)
+    codes = fx.FhirCodes(load_kb())
+    assert batch.samples == list(patients)
+    for sample in reversed(batch.samples):  # another order than the table's: nothing depends on it
+        assert batch.bundle_json(sample) == fx.bundle_json(patients[sample], codes), sample
+    text = batch.bundle_json("nul-in-a-warning").decode()
+    assert "odd\\u0000text" in text  # made by the full model build (a NUL cannot be cut at the markers)
+
+
+def _normalised(bundle: bytes, sample_id: str) -> list[dict]:
+    """A bundle's entries with its patient's ids replaced by the entries' positions."""
+    data = json.loads(bundle)
+    text = json.dumps(data["entry"])
+    for i, entry in enumerate(data["entry"]):
+        text = text.replace(entry["fullUrl"].removeprefix("urn:uuid:"), f"entry-{i}")
+    return json.loads(text.replace(json.dumps(sample_id)[1:-1], "SAMPLE"))
+
+
+def test_two_patients_differing_in_one_gene_differ_exactly_there(tables):
+    calls, recs, prov = tables
+    one = calls[calls["sample_id"] == "SIM0005"]  # CYP2C19 *2/*3, a poor metabolizer
+    other = one.assign(diplotype=one["diplotype"].where(one["gene"] != "CYP2C19", "*2/*2"))
+    pair_calls = pd.concat([one.assign(sample_id="P-one"), other.assign(sample_id="P-other")], ignore_index=True)
+    mine = recs[recs["sample_id"] == "SIM0005"]
+    pair_recs = pd.concat([mine.assign(sample_id="P-one"), mine.assign(sample_id="P-other")], ignore_index=True)
+    batch, patients = _batch(pair_calls, pair_recs, prov)
+    codes = fx.FhirCodes(load_kb())
+    first, second = batch.bundle_json("P-one"), batch.bundle_json("P-other")
+    assert second == fx.bundle_json(patients["P-other"], codes)  # the first patient's resources were cached
+    assert b"CYP2C19 *2/*2" in second and b"CYP2C19 *2/*2" not in first and b"CYP2C19 *2/*3" not in second
+    a, b = _normalised(first, "P-one"), _normalised(second, "P-other")
+    assert len(a) == len(b)
+    differing = {i for i, (x, y) in enumerate(zip(a, b)) if x != y}
+
+    def cyp2c19(entry: dict) -> bool:
+        resource = entry["resource"]
+        refs = [r["display"] for r in resource.get("derivedFrom", [])]
+        genes = [c["valueCodeableConcept"]["text"] for c in resource.get("component", []) if c["code"]["coding"][0]["code"] == "48018-6"]
+        return "CYP2C19" in genes or any(r.startswith("CYP2C19 ") for r in refs)
+
+    expected = {i for i, e in enumerate(a) if cyp2c19(e)} | {len(a) - 1}  # the gene's observations, what rests on them, the report
+    assert len(expected) > 3
+    assert differing == expected
