@@ -46,18 +46,19 @@ from reportlab.platypus import ActionFlowable, SimpleDocTemplate
 from pgx import __version__
 from pgx.outputs import atomic_path
 from pgx.report_appendix import _appendix, _static_blocks
-from pgx.report_groups import (  # noqa: F401 - GROUPS and the rest are part of this module's interface
+from pgx.report_groups import (  # noqa: F401 - GROUPS, _records and the rest: this module's interface
     _GROUP_BY_KEY,
     ACTION_GROUPS,
     GROUPS,
     Group,
     _entries,
+    _records,
     _Refs,
     _sorted_recommendations,
     group_key,
     no_result_genes,
 )
-from pgx.report_layout import (  # noqa: F401 - _records: tests and callers read rows through pgx.report
+from pgx.report_layout import (
     _BOTTOM_MARGIN,
     _FRAME_PAD,
     _FRAME_W,
@@ -67,7 +68,6 @@ from pgx.report_layout import (  # noqa: F401 - _records: tests and callers read
     _FooterCanvas,
     _fonts,
     _pdf_date,
-    _records,
     _side_margin,
     _styles,
     _text,

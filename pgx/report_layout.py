@@ -13,11 +13,10 @@ Everything here is built for speed and safety, not for one report's content:
   each cell once and draws the plain cells of a page in one text object), ``_Badge``.
   reportlab's ``Paragraph`` and ``Table`` re-parse and re-measure on every estimate, split
   and draw; they are used only where data holds characters the main font lacks.
-- **Text** is written as PDF operators (``_TextOps``): ASCII, the bullet and the en dash
-  are codes of the main font's first subset that are the same in every document, so the
-  operators of a cell or paragraph are cached per process (``_CELL_OPS``, ``_RICH_OPS``)
-  and the same cell is the same string in every report; other text goes through
-  reportlab's text object. Links are written as their bytes (``_Link``).
+- **Text** is written as PDF operators (:mod:`pgx.report_pdftext`), so the operators of a
+  cell or paragraph are cached per process (``_CELL_OPS``, ``_RICH_OPS``) and the same
+  cell is the same string in every report. Lists of items and page 2's lines are one
+  splittable flowable each (``_stacked``, ``_RichStack``).
 - **Pages**: ``_FooterCanvas`` holds the pages until the end so the footer can say "Page X
   of Y"; the text block has the same width on A4 and US Letter (:data:`PAPERS`).
 """
@@ -28,7 +27,6 @@ import functools
 import importlib.util
 import math
 import re
-from collections import namedtuple
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -37,17 +35,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
 
-import numpy as np
 import pandas as pd
-import pyarrow as pa
 from reportlab import rl_config
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4, LETTER
-from reportlab.lib.rl_accel import escapePDF, fp_str
+from reportlab.lib.rl_accel import fp_str
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.pdfdoc import DummyDoc, PDFObject, PDFString
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfbase.ttfonts import TTFont
@@ -55,6 +50,7 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, Paragraph
 
 from pgx import palette
+from pgx.report_pdftext import _CELL_OPS, _CELL_OPS_MAX, _ascii_subset, _cell_ops, _encoded, _link, _TextOps
 
 if TYPE_CHECKING:  # annotations only: pgx.report_groups imports this module
     from pgx.report_groups import Group
@@ -319,190 +315,10 @@ def _wrapped(text: str, font: str, size: float, width: float) -> tuple[str, ...]
     return tuple(lines)
 
 
-#: the non-ASCII characters the report writes itself (bullet, en dash): every document gives
-#: them codes 1 and 2 of each main font's first subset before anything is drawn
-#: (``_ascii_subset``), so text holding them is encoded the same in every report
-_FIXED_CHARS = "\u2022\u2013"
-_FIXED_CODES = {ord(ch): chr(i + 1) for i, ch in enumerate(_FIXED_CHARS)}
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _encoded(text: str) -> str | None:
-    """Text as codes of a main font's first subset (ASCII as itself, ``_FIXED_CHARS`` as
-    1, 2, ...), or None when it holds another character (or a control character)."""
-    if not text.isascii() and not text.translate(_FIXED_CODES).isascii():
-        return None
-    if not text.replace("\t", " ").isprintable():  # a bullet line's tab is placed, not drawn
-        return None
-    return text.translate(_FIXED_CODES)
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _shown(code: str) -> str:
-    """The operator showing ``_encoded`` text, the same in every document: escaped once
-    per process."""
-    return f"({escapePDF(code)}) Tj"
-
-
-@functools.lru_cache(maxsize=64)
-def _fill_op(colour: colors.Color) -> str:
-    return f"{fp_str(colour.red, colour.green, colour.blue)} rg"
-
-
-class _TextOps:
-    """One PDF text object of the report's plain text, written as operators.
-
-    reportlab's text object maps every character of every string through the font subset
-    (``TTFont.splitString``, pure Python) and measures it to move its cursor; that was a
-    quarter of a report's time. Here each line is placed by its own origin and ASCII text
-    in a TrueType font, whose subset-0 codes are the ASCII codes in every document, is
-    written as it is (escaped once per process). Other text, and fonts that are not
-    TrueType, go through reportlab's text object.
-    """
-
-    def __init__(self, canv: Canvas):
-        self.canv, self._doc = canv, canv._doc
-        self.ops: list[str] = ["BT"]
-        self._font: tuple[str, float] | None = None  # (font name, size) set in the PDF
-        self._subset: int | None = None  # the subset of _font set in the PDF (None: must set)
-        self._colour: colors.Color | None = None
-        self._fallback = None
-        self._subset0: dict[str, str | None] = {}  # font -> name of its ASCII subset in this document
-        self._main: tuple[str, str] | None | bool = False  # main_subsets(), once known
-
-    def fill(self, colour: colors.Color) -> None:
-        if colour is not self._colour and colour != self._colour:
-            self.ops.append(_fill_op(colour))
-            self._colour = colour
-
-    def at(self, x: float, y: float) -> None:
-        self.ops.append(f"1 0 0 1 {fp_str(x, y)} Tm")
-
-    def show(self, text: str, font: str, size: float) -> None:
-        """Text in font and size at the current point (after ``at`` or the previous text)."""
-        if (font, size) != self._font:
-            self._font, self._subset = (font, size), None
-        if font not in self._subset0:
-            self._subset0[font] = _ascii_subset(font, self._doc)
-        subset0 = self._subset0[font]
-        code = _encoded(text) if subset0 is not None else None
-        if code is not None:
-            if self._subset != 0:
-                self.ops.append(f"{subset0} {fp_str(size)} Tf")
-                self._subset = 0
-            self.ops.append(_shown(code))
-            return
-        if self._fallback is None:
-            self._fallback = self.canv.beginText()
-        other = self._fallback
-        other._code = []
-        other.setFont(font, size)
-        other.textOut(text)
-        self.ops += other._code
-        self._subset = None  # it may have set another subset or font
-
-    def main_subsets(self) -> tuple[str, str] | None:
-        """The ASCII subset names of the regular and bold main font in this document, or
-        None when they are not TrueType fonts with ASCII codes (nothing is cached then)."""
-        if self._main is False:
-            names = []
-            for font in _main_fonts():
-                if font not in self._subset0:
-                    self._subset0[font] = _ascii_subset(font, self._doc)
-                names.append(self._subset0[font])
-            self._main = tuple(names) if all(names) else None
-        return self._main
-
-    def now(self, font: tuple[str, float], colour: colors.Color) -> None:
-        """Record the font (in its ASCII subset) and colour that cached operators left set."""
-        self._font, self._subset, self._colour = font, 0, colour
-
-    def close(self) -> None:
-        """Add the text object to the page."""
-        if len(self.ops) > 1:
-            self.ops.append("ET")
-            self.canv._code.append(" ".join(self.ops))
-        self.ops = ["BT"]
-
-
 def _main_fonts() -> tuple[str, str]:
     f = _fonts()
     return f.regular, f.bold
 
-
-_CELL_OPS: dict[tuple, tuple[str, tuple[str, float], colors.Color]] = {}  # see _Lines.emit
-_CELL_OPS_MAX = 20_000
-
-
-def _cell_ops(lines: list[tuple[str, ParagraphStyle, str | None]],
-              names: dict[str, str]) -> tuple[str, tuple[str, float], colors.Color]:  # fmt: skip
-    """Operators writing ASCII lines (no links, main fonts only) from a text origin at the
-    top left of the first line's box: each baseline 80% down its line's leading, moved to
-    by ``Td`` relative to the line before; font and colour set at the start. Returns them
-    with the font and colour they leave set."""
-    ops: list[str] = []
-    font: tuple[str, float] | None = None
-    colour = None
-    top = px = py = 0.0
-    for line, st, _ in lines:
-        if colour is None or st.textColor != colour:
-            ops.append(_fill_op(st.textColor))
-            colour = st.textColor
-        if (st.fontName, st.fontSize) != font:
-            font = (st.fontName, st.fontSize)
-            ops.append(f"{names[st.fontName]} {fp_str(st.fontSize)} Tf")
-        y = top - 0.8 * st.leading
-        if st.leftIndent and line.startswith("\u2022\t"):  # the bullet at the left, the text indented
-            ops.append(f"{fp_str(-px, y - py)} Td")
-            ops.append(_shown(_encoded("\u2022")))
-            px, py, line = 0.0, y, line[2:]
-        ops.append(f"{fp_str(st.leftIndent - px, y - py)} Td")
-        ops.append(_shown(_encoded(line)))
-        px, py = st.leftIndent, y
-        top -= st.leading
-    return " ".join(ops), font, colour
-
-
-def _ascii_subset(font: str, doc: object) -> str | None:
-    """The PDF name of subset 0 of a TrueType font in doc, when its ASCII codes are the
-    characters themselves; None for other fonts."""
-    known = doc.__dict__.setdefault("_pgx_ascii_subsets", {})  # font -> name, kept on the document
-    if font not in known:
-        face, known[font] = pdfmetrics.getFont(font), None
-        if getattr(face, "_dynamicFont", False):
-            state = face._assignState(doc)
-            if state.nextCode == 1:  # nothing beyond ASCII assigned yet: give _FIXED_CHARS their codes
-                face.splitString(_FIXED_CHARS, doc)
-            fixed = all(state.assignments.get(ord(ch)) == ord(code) for ch, code in
-                        zip(_FIXED_CHARS, _FIXED_CODES.values()))  # fmt: skip
-            if fixed and all(state.assignments.get(code) == code for code in range(32, 127)):
-                known[font] = face.getSubsetInternalName(0, doc)
-    return known[font]
-
-
-class _Link(PDFObject):
-    """A link annotation (a URL hotspot, no border) written as its bytes. reportlab's
-    ``linkURL`` builds a dictionary of a dozen PDF objects per link and formats each while
-    saving; a report has about ninety links (the references), which cost an eighth of its
-    time that way."""
-
-    def __init__(self, rect: tuple[float, float, float, float], url: str):
-        self._rect, self._url = rect, url
-
-    def format(self, document: object) -> bytes:
-        return (b"<< /A << /S /URI /Type /Action /URI " + _pdf_string(self._url) + b" >> /Border [ 0 0 0 ] /Rect [ "
-                + fp_str(*self._rect).encode("ascii") + b" ] /Subtype /Link /Type /Annot >>")  # fmt: skip
-
-
-@functools.lru_cache(maxsize=1 << 12)
-def _pdf_string(text: str) -> bytes:
-    """A PDF string literal, as reportlab writes it in an unencrypted document."""
-    return PDFString(text).format(DummyDoc())
-
-
-def _link(canv: Canvas, url: str, rect: tuple[float, float, float, float]) -> None:
-    """Make rect (in the current coordinates) a link to url."""
-    canv._addAnnotation(_Link(canv._absRect(rect, relative=1), url))
 
 
 #: one block of a cell: text, style name, and optionally a URL the text links to
@@ -590,7 +406,7 @@ class _Lines(Flowable):
 
     def draw(self) -> None:
         if self._lines:
-            text = _TextOps(self.canv)
+            text = _TextOps(self.canv, _main_fonts())
             self.emit(text, 0.0, self.height)
             text.close()
 
@@ -673,7 +489,7 @@ class _Rich(Flowable):
         return self.width, self.height
 
     def draw(self) -> None:
-        text = _TextOps(self.canv)
+        text = _TextOps(self.canv, _main_fonts())
         names = text.main_subsets()
         key = (self._key, self._wrapped_at, names)
         cached = _RICH_OPS.get(key) if names else None
@@ -932,7 +748,7 @@ class _Grid(Flowable):
                 canv.setFillColor(colour)
                 canv.rect(0, y - h + 1.5, 2.2, h - 3, stroke=0, fill=1)
             y -= h
-        text = _TextOps(canv)
+        text = _TextOps(canv, _main_fonts())
         y = top
         for row, h in zip(self._rows, heights):
             x = 0.0
@@ -952,51 +768,6 @@ def _grid(rows: list[list], widths: list[float], strips: list | None = None) -> 
     gives each row (header included) a colour bar at its left, or None."""
     rows[0] = [_cell(h, w, "head") for h, w in zip(rows[0], widths, strict=True)]
     return _Grid(rows, widths, strips=strips)
-
-
-@functools.cache
-def _row_type(columns: tuple[str, ...]) -> type:
-    return namedtuple("Row", columns, rename=True)
-
-
-@functools.cache
-def _list_columns() -> frozenset[str]:
-    from pgx import schema
-
-    return frozenset(f.name for table in (schema.CALLS, schema.RECOMMENDATIONS) for f in table
-                     if pa.types.is_list(f.type) or pa.types.is_large_list(f.type))  # fmt: skip
-
-
-def _as_tuple(value: object) -> tuple:
-    """A list cell as a tuple without missing values (``_as_list``), fast for the usual
-    array of strings."""
-    if type(value) is np.ndarray:
-        items = value.tolist()
-        if all(type(x) is str for x in items):
-            return tuple(items)
-        return tuple(x for x in items if not _is_missing(x))
-    return tuple(_as_list(value))
-
-
-def _records(df: pd.DataFrame, columns: Iterable[str]) -> list:
-    """Rows as named tuples with every schema column (absent and missing values are None).
-    List columns become tuples without missing values, once, so the many reads of them
-    cost nothing; equal rows compare equal, so what is derived from a row can be cached."""
-    columns = tuple(columns)
-    lists = _list_columns()
-    present = set(df.columns)
-    values = []
-    for c in columns:
-        if c not in present:
-            values.append([None] * len(df))
-            continue
-        items = df[c].tolist()
-        if c in lists:
-            values.append([_as_tuple(v) for v in items])
-        else:  # missing values as None: NaN is not equal to itself, which would defeat the caches
-            values.append([v if type(v) is str else None if _is_missing(v) else v for v in items])
-    row = _row_type(columns)
-    return [row(*v) for v in zip(*values)]
 
 
 # --- footer and document ------------------------------------------------------------
@@ -1066,7 +837,7 @@ class _FooterCanvas(Canvas):
         self.setStrokeColor(_RULE)
         self.setLineWidth(0.5)
         self.line(left, y + 9, right, y + 9)
-        text = _TextOps(self)  # the text in one text object (reportlab's drawString makes one per call)
+        text = _TextOps(self, _main_fonts())  # the text in one text object (reportlab's drawString makes one per call)
         text.fill(_MUTED)
         page = f"Page {number} of {total}"
         page_w = stringWidth(page, bold, 8)
