@@ -345,15 +345,15 @@ def render_batch_reports(results_dir: Path | str, reports_dir: Path | str, *, wo
     number of workers; the paths come back in the order of the calls table. ``paper`` and
     ``appendix`` are :func:`pgx.report.render_report`'s settings.
     """
-    from pgx.report import PAPERS  # deferred: reportlab
+    from pgx.report import PAPERS, share_strings  # deferred: reportlab
 
     if paper not in PAPERS:
         raise InputError(f"paper size {paper!r} is not known; use one of {', '.join(PAPERS)}")
     results_dir, reports_dir = Path(results_dir), Path(reports_dir)
     verify_run(results_dir, ("calls", "recommendations", "provenance"))
     clean_stale_temporaries(make_folder(reports_dir.parent))
-    calls = read_table(results_dir / "calls.parquet")
-    recs = read_table(results_dir / "recommendations.parquet")
+    calls = share_strings(read_table(results_dir / "calls.parquet"))
+    recs = share_strings(read_table(results_dir / "recommendations.parquet"))
     prov = read_table(results_dir / "provenance.parquet")
     provenance = dict(zip(prov["key"], prov["value"]))
     batch = provenance.get("batch", results_dir.name)

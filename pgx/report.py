@@ -43,21 +43,22 @@ from pathlib import Path
 import pandas as pd
 from reportlab.platypus import ActionFlowable, SimpleDocTemplate
 
-from pgx import __version__, schema
+from pgx import __version__
 from pgx.outputs import atomic_path
 from pgx.report_appendix import _appendix, _static_blocks
-from pgx.report_groups import (  # noqa: F401 - GROUPS and the rest are part of this module's interface
+from pgx.report_groups import (  # noqa: F401 - GROUPS, _records and the rest: this module's interface
     _GROUP_BY_KEY,
     ACTION_GROUPS,
     GROUPS,
     Group,
     _entries,
+    _records,
     _Refs,
     _sorted_recommendations,
     group_key,
     no_result_genes,
 )
-from pgx.report_layout import (  # noqa: F401 - _records: tests and callers read rows through pgx.report
+from pgx.report_layout import (
     _BOTTOM_MARGIN,
     _FRAME_PAD,
     _FRAME_W,
@@ -67,7 +68,6 @@ from pgx.report_layout import (  # noqa: F401 - _records: tests and callers read
     _FooterCanvas,
     _fonts,
     _pdf_date,
-    _records,
     _side_margin,
     _styles,
     _text,
@@ -77,10 +77,16 @@ from pgx.report_page2 import _answer, _genotype_table
 from pgx.report_words import plain_phenotype  # noqa: F401 - part of this module's interface
 
 __all__ = ["ACTION_GROUPS", "GROUPS", "PAPERS", "group_key", "no_result_genes", "plain_phenotype", "render_report",
-           "render_reports"]
+           "render_reports", "share_strings"]
 
 
 # --- document ------------------------------------------------------------------------
+
+
+#: the call columns the report reads (see report_groups._REC_COLUMNS)
+_CALL_COLUMNS = ("gene", "diplotype", "allele_1", "allele_2", "alternatives", "activity_score", "phenotype", "lookup_key",
+                 "call_status", "missing_positions", "assumed_reference_positions", "novel_variants", "alleles_found",
+                 "reason_codes", "warnings")  # fmt: skip
 
 
 class _DetailsBreak(ActionFlowable):
@@ -104,7 +110,7 @@ def _story(sample_id: str, calls: pd.DataFrame, recs: pd.DataFrame, provenance: 
     placed = _drugs_by_group(recs)
     refs = _Refs()
     # genes with a result first
-    calls = sorted(_records(calls, schema.CALLS.names), key=lambda c: (str(c.call_status) == "no_call", str(c.gene)))
+    calls = sorted(_records(calls, _CALL_COLUMNS), key=lambda c: (str(c.call_status) == "no_call", str(c.gene)))
     header = _header(sample_id, batch, provenance, appendix)
     room = PAPERS[paper][1] - _TOP_MARGIN - _BOTTOM_MARGIN - 2 * _FRAME_PAD - 2  # page 1's frame
     room -= sum(f.wrap(_FRAME_W, 1e6)[1] + f.getSpaceBefore() + f.getSpaceAfter() for f in header)
@@ -183,6 +189,20 @@ def render_report(
     with atomic_path(out_path) as tmp:  # a full disk or read-only folder: pgx: error, not a traceback
         tmp.write_bytes(pdf)
     return out_path
+
+
+def share_strings(table: pd.DataFrame) -> pd.DataFrame:
+    """A batch's table with its text columns as Python objects, one string per distinct
+    value shared by every row that holds it. Taking one sample's rows out of an
+    Arrow-backed text column and converting them costs about 70 µs per column; from this
+    table it costs next to nothing, and equal texts are one object (hashed once), which
+    the report's per-row caches profit from. Made once per batch, before grouping by sample."""
+    out = table.copy(deep=False)
+    for name in table.columns:
+        dtype = table[name].dtype
+        if isinstance(dtype, pd.StringDtype | pd.CategoricalDtype) or dtype == "str":
+            out[name] = table[name].astype("category").astype(object)
+    return out
 
 
 def warm_up() -> None:

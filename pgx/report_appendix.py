@@ -39,6 +39,7 @@ from pgx.report_layout import (
     _grid,
     _is_missing,
     _Lines,
+    _stacked,
     _text,
 )
 from pgx.report_words import ACTION_TEXT, strength
@@ -208,6 +209,14 @@ def _extra_text(r: object) -> str:
     return text.strip()
 
 
+@functools.lru_cache(maxsize=1 << 13)
+def _what_it_adds(r: object, drug: str, usual: bool) -> str:
+    """A row's text as a grouped table prints it: for "use as usual" only what it adds to
+    the heading (``_extra_text``), the drug's name as "the drug"; cached per row."""
+    extra = _extra_text(r) if usual else _SUFFIX.sub("", " ".join(_text(r.text).split()))
+    return re.sub(rf"\b{re.escape(drug)}\b", "the drug", extra, flags=re.IGNORECASE) if extra else ""
+
+
 def _grouped_table(entries: list[_Entry], group: str, title: str, note: str, refs: _Refs) -> list:
     """Drugs that leave the prescription as it is, one row per set of gene results they rest
     on: the drugs with their reference numbers, and only what a guideline adds beyond the
@@ -228,8 +237,7 @@ def _grouped_table(entries: list[_Entry], group: str, title: str, note: str, ref
         extras: dict[str, list[str]] = {}
         for e in group_entries:
             for r in e.rows:
-                extra = _extra_text(r) if group == "usual" else _SUFFIX.sub("", " ".join(_text(r.text).split()))
-                extra = re.sub(rf"\b{re.escape(e.drug)}\b", "the drug", extra, flags=re.IGNORECASE) if extra else ""
+                extra = _what_it_adds(r, e.drug, group == "usual")
                 if extra and e.drug not in extras.setdefault(extra, []):
                     extras[extra].append(e.drug)
                 verbatim = _text(r.verbatim_text).strip()
@@ -292,7 +300,7 @@ def _not_called(calls: list, recs: list, provenance: Mapping[str, str]) -> list:
         items.append("The option assume_reference was on, but no position needed it.")
     if not items:
         items.append("Every gene tested was called from the input, with no missing positions.")
-    return [_heading("What could not be called and why", "h2")] + [_cell([(i, "bullet")], _FRAME_W) for i in items]
+    return [_heading("What could not be called and why", "h2"), *_stacked(_cell([(i, "bullet")], _FRAME_W) for i in items)]
 
 
 _METHODS = (
@@ -367,7 +375,7 @@ def _appendix(calls: list, recs: list, entries: list[_Entry], placed: dict, prov
                         "Every gene these drugs need has a result, but the guideline recommends nothing for it "
                         "or has no row for it; decide as you would without a genotype.", refs),
         *_not_called(calls, recs, provenance),
-        *(block.copy() for block in _static_blocks()),
+        *_stacked(block.copy() for block in _static_blocks()),
         *_versions(provenance),
         *refs.listing("References (continued)" if refs.printed else "References"),
     ]  # fmt: skip

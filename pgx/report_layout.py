@@ -13,6 +13,10 @@ Everything here is built for speed and safety, not for one report's content:
   each cell once and draws the plain cells of a page in one text object), ``_Badge``.
   reportlab's ``Paragraph`` and ``Table`` re-parse and re-measure on every estimate, split
   and draw; they are used only where data holds characters the main font lacks.
+- **Text** is written as PDF operators (:mod:`pgx.report_pdftext`), so the operators of a
+  cell or paragraph are cached per process (``_CELL_OPS``, ``_RICH_OPS``) and the same
+  cell is the same string in every report. Lists of items and page 2's lines are one
+  splittable flowable each (``_stacked``, ``_RichStack``).
 - **Pages**: ``_FooterCanvas`` holds the pages until the end so the footer can say "Page X
   of Y"; the text block has the same width on A4 and US Letter (:data:`PAPERS`).
 """
@@ -23,7 +27,6 @@ import functools
 import importlib.util
 import math
 import re
-from collections import namedtuple
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -33,10 +36,10 @@ from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
 
 import pandas as pd
-import pyarrow as pa
 from reportlab import rl_config
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4, LETTER
+from reportlab.lib.rl_accel import fp_str
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
@@ -47,6 +50,7 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, Paragraph
 
 from pgx import palette
+from pgx.report_pdftext import _CELL_OPS, _CELL_OPS_MAX, _ascii_subset, _cell_ops, _encoded, _link, _TextOps
 
 if TYPE_CHECKING:  # annotations only: pgx.report_groups imports this module
     from pgx.report_groups import Group
@@ -277,6 +281,13 @@ def _em_width(word: str, font: str) -> float:
 
 def _wrap_words(text: str, font: str, size: float, width: float) -> list[str]:
     """Greedy lines of text (single-spaced) no wider than width; over-long words are cut."""
+    return list(_wrapped(text, font, size, width))
+
+
+@functools.lru_cache(maxsize=1 << 15)
+def _wrapped(text: str, font: str, size: float, width: float) -> tuple[str, ...]:
+    """``_wrap_words`` kept per process: most texts (guideline advice, headings, drug
+    names) recur from patient to patient at the same width."""
     limit, space = width / size, _em_width(" ", font)
     lines: list[str] = []
     line: list[str] = []
@@ -301,7 +312,13 @@ def _wrap_words(text: str, font: str, size: float, width: float) -> list[str]:
             w = _em_width(word, font)
         line, used = [word], w
     lines.append(" ".join(line))
-    return lines
+    return tuple(lines)
+
+
+def _main_fonts() -> tuple[str, str]:
+    f = _fonts()
+    return f.regular, f.bold
+
 
 
 #: one block of a cell: text, style name, and optionally a URL the text links to
@@ -321,6 +338,8 @@ class _Lines(Flowable):
         self._blocks = blocks
         self._wrapped_at: float | None = None
         self._lines: list[tuple[str, ParagraphStyle, str | None]] = []
+        self._plain: bool | None = None  # all lines ASCII, no links (known after wrapping)
+        self._capped = True  # a table cell: cut past _MAX_CELL_HEIGHT (not a stack of items)
         # a heading's or bullet's space before and after, as Paragraph has it
         self.spaceBefore = blocks[0][1].spaceBefore if blocks else 0
         self.spaceAfter = blocks[-1][1].spaceAfter if blocks else 0
@@ -331,18 +350,40 @@ class _Lines(Flowable):
             self._lines = [
                 (f"\u2022\t{line}" if st.leftIndent and i == 0 else line, st, link)
                 for text, st, link in self._blocks
-                for i, line in enumerate(_wrap_words(text, st.fontName, st.fontSize, availWidth - st.leftIndent))
+                for i, line in enumerate(_wrapped(text, st.fontName, st.fontSize, availWidth - st.leftIndent))
             ]
-            self._shorten(availWidth)
+            if self._capped:
+                self._shorten(availWidth)
             self.width, self.height = availWidth, sum(st.leading for _, st, _ in self._lines)
-            self._wrapped_at = availWidth
+            self._wrapped_at, self._plain = availWidth, None
         return self.width, self.height
+
+    def split(self, availWidth: float, availHeight: float) -> list[Flowable]:  # noqa: N803
+        """Lines up to availHeight, and the rest: a stack of items (``_stacked``) runs over
+        pages like the separate flowables it replaces, an item's lines may part."""
+        self.wrap(availWidth, availHeight)
+        if self.height <= availHeight:
+            return [self]
+        used, n = 0.0, 0
+        while n < len(self._lines) and used + self._lines[n][1].leading <= availHeight:
+            used += self._lines[n][1].leading
+            n += 1
+        if n == 0:
+            return []
+        return [self._part(self._lines[:n]), self._part(self._lines[n:])]
+
+    def _part(self, lines: list) -> _Lines:
+        part = _Lines(self._blocks)
+        part._lines, part._wrapped_at, part._plain, part._capped = lines, self._wrapped_at, None, False
+        part.width, part.height = self.width, sum(st.leading for _, st, _ in lines)
+        part.spaceBefore = part.spaceAfter = 0
+        return part
 
     def copy(self) -> _Lines:
         """A new flowable sharing this one's wrapped lines: platypus marks the flowables it
         lays out (``_postponed`` and the like), so one object must not go into two documents."""
         twin = _Lines(self._blocks)
-        twin._wrapped_at, twin._lines = self._wrapped_at, self._lines
+        twin._wrapped_at, twin._lines, twin._plain = self._wrapped_at, self._lines, self._plain
         if self._wrapped_at is not None:
             twin.width, twin.height = self.width, self.height
         return twin
@@ -365,33 +406,54 @@ class _Lines(Flowable):
 
     def draw(self) -> None:
         if self._lines:
-            text = self.canv.beginText()
-            self.emit(self.canv, text, [None], 0.0, self.height)
-            self.canv.drawText(text)
+            text = _TextOps(self.canv, _main_fonts())
+            self.emit(text, 0.0, self.height)
+            text.close()
 
-    def emit(self, canv: Canvas, text: object, state: list, x: float, top: float) -> None:
+    def emit(self, text: _TextOps, x: float, top: float) -> None:
         """Add the lines to text (a text object shared by a table's cells), the first one
-        hanging from (x, top); state[0] is the style text is currently set to."""
-        current = state[0]
-        for line, st, link in self._lines:  # font and colour only on change
-            if st is not current:
-                text.setFont(st.fontName, st.fontSize, st.leading)
-                if current is None or st.textColor != current.textColor:
-                    text.setFillColor(st.textColor)
-                current = st
+        hanging from (x, top).
+
+        Lines the main fonts' first subsets encode (``_encoded``) are written from a
+        per-process cache of their operators: the first line placed at (x, top), each next
+        one relative to it, so the same cell (a guideline's advice, a drug's basis) is the
+        same string in every report. Links are added for the lines that have one.
+        """
+        if self._plain is None:
+            self._plain = all(_encoded(line) is not None for line, _, _ in self._lines)
+        names = text.main_subsets() if self._plain else None
+        if names is not None:
+            key = (tuple(self._lines), names)
+            entry = _CELL_OPS.get(key)
+            if entry is None:
+                if len(_CELL_OPS) >= _CELL_OPS_MAX:
+                    _CELL_OPS.clear()
+                entry = _CELL_OPS[key] = _cell_ops(self._lines, dict(zip(_main_fonts(), names)))
+            text.ops.append(f"1 0 0 1 {fp_str(x, top)} Tm")
+            text.ops.append(entry[0])
+            text.now(*entry[1:])
+            for line, st, link in self._lines:
+                if link:
+                    line = line[2:] if st.leftIndent and line.startswith("\u2022\t") else line
+                    width = stringWidth(line, st.fontName, st.fontSize)
+                    _link(text.canv, link, (x + st.leftIndent, top - st.leading, x + st.leftIndent + width, top))
+                top -= st.leading
+            return
+        canv = text.canv
+        for line, st, link in self._lines:
+            text.fill(st.textColor)
             # baseline 80% down the line's own leading, so mixed sizes keep even gaps
             indent = st.leftIndent
             if indent and line.startswith("\u2022\t"):
-                text.setTextOrigin(x, top - 0.8 * st.leading)
-                text.textOut("\u2022")
+                text.at(x, top - 0.8 * st.leading)
+                text.show("\u2022", st.fontName, st.fontSize)
                 line = line[2:]
-            text.setTextOrigin(x + indent, top - 0.8 * st.leading)
-            text.textOut(line)
+            text.at(x + indent, top - 0.8 * st.leading)
+            text.show(line, st.fontName, st.fontSize)
             if link:
                 width = stringWidth(line, st.fontName, st.fontSize)
-                canv.linkURL(link, (x + indent, top - st.leading, x + indent + width, top), relative=1)
+                _link(canv, link, (x + indent, top - st.leading, x + indent + width, top))
             top -= st.leading
-        state[0] = current
 
 
 #: one run of a ``_Rich`` paragraph: text, font, size and colour
@@ -411,59 +473,111 @@ class _Rich(Flowable):
         super().__init__()
         self._leading, self._indent = leading, indent
         self.spaceBefore = space_before
-        # words: lists of (text, font, size, colour) pieces; a run starting with a space starts a word
-        self._words: list[list[tuple[str, str, float, colors.Color]]] = []
-        for text, font, size, colour in runs:
-            for i, part in enumerate(text.split(" ")):
-                if i > 0 or not self._words:
-                    self._words.append([])
-                if part:
-                    self._words[-1].append((part, font, size, colour))
-        self._words = [w for w in self._words if w]
+        self._key = (tuple(runs), leading, indent)  # the same paragraph recurs across reports
         self._wrapped_at: float | None = None
-        self._lines: list[list[list[tuple[str, str, float, colors.Color]]]] = []
+        self._lines: tuple = ()
 
     @staticmethod
-    def _width(word: list[tuple[str, str, float, colors.Color]]) -> float:
+    def _width(word: tuple[tuple[str, str, float, colors.Color], ...]) -> float:
         return sum(_em_width(t, f) * size for t, f, size, _ in word)
 
     def wrap(self, availWidth: float, availHeight: float) -> tuple[float, float]:  # noqa: N803
         if self._wrapped_at != availWidth:
-            lines: list[list] = []
-            used = 0.0
-            availWidth -= self._indent  # noqa: N806
-            for word in self._words:
-                w = self._width(word)
-                space = _em_width(" ", word[0][1]) * word[0][2]
-                if lines and used + space + w <= availWidth:
-                    lines[-1].append(word)
-                    used += space + w
-                else:
-                    lines.append([word])
-                    used = w
-            self._lines = lines
-            self.width, self.height = availWidth + self._indent, max(len(lines), 1) * self._leading
-            self._wrapped_at = availWidth + self._indent
+            self._lines = _rich_lines(self._key[0], availWidth - self._indent)
+            self.width, self.height = availWidth, max(len(self._lines), 1) * self._leading
+            self._wrapped_at = availWidth
         return self.width, self.height
 
     def draw(self) -> None:
-        text = self.canv.beginText()
-        current: tuple | None = None
-        colour: colors.Color | None = None
+        text = _TextOps(self.canv, _main_fonts())
+        names = text.main_subsets()
+        key = (self._key, self._wrapped_at, names)
+        cached = _RICH_OPS.get(key) if names else None
+        if cached is not None:
+            text.ops.append(cached)
+            text.close()
+            return
         y = self.height - 0.8 * self._leading - 0.5
         for line in self._lines:
-            text.setTextOrigin(self._indent, y)
+            text.at(self._indent, y)
             for i, word in enumerate(line):
                 for j, (part, font, size, col) in enumerate(word):
-                    if (font, size) != current:
-                        text.setFont(font, size, self._leading)
-                        current = (font, size)
-                    if col != colour:
-                        text.setFillColor(col)
-                        colour = col
-                    text.textOut((" " if i and not j else "") + part)
+                    text.fill(col)
+                    text.show((" " if i and not j else "") + part, font, size)
             y -= self._leading
-        self.canv.drawText(text)
+        if names and all(_encoded(run[0]) is not None and run[1] in _main_fonts() for run in self._key[0]):
+            if len(_RICH_OPS) >= _CELL_OPS_MAX:
+                _RICH_OPS.clear()
+            _RICH_OPS[key] = " ".join(text.ops[1:])  # without "BT": the same in every document
+        text.close()
+
+
+_RICH_OPS: dict[tuple, str] = {}  # (paragraph, width, subset names) -> its operators
+
+
+class _RichStack(Flowable):
+    """Consecutive ``_Rich`` paragraphs (page 2's result lines and drug lines) as one
+    flowable that splits between paragraphs: platypus' cost is per flowable. Each
+    paragraph keeps its space before (dropped at the top of a part, as platypus drops it
+    at the top of a frame)."""
+
+    def __init__(self, items: list[_Rich]):
+        super().__init__()
+        self._items = items
+        self.spaceBefore = items[0].spaceBefore if items else 0
+        self._heights: list[float] = []
+
+    def _gap(self, i: int) -> float:
+        return self._items[i].spaceBefore if i else 0.0
+
+    def wrap(self, availWidth: float, availHeight: float) -> tuple[float, float]:  # noqa: N803
+        self._heights = [item.wrap(availWidth, availHeight)[1] for item in self._items]
+        self.width = availWidth
+        self.height = sum(h + self._gap(i) for i, h in enumerate(self._heights))
+        return self.width, self.height
+
+    def split(self, availWidth: float, availHeight: float) -> list[Flowable]:  # noqa: N803
+        self.wrap(availWidth, availHeight)
+        if self.height <= availHeight:
+            return [self]
+        used, n = 0.0, 0
+        while n < len(self._items) and used + self._heights[n] + self._gap(n) <= availHeight:
+            used += self._heights[n] + self._gap(n)
+            n += 1
+        if n == 0:
+            return []
+        return [_RichStack(self._items[:n]), _RichStack(self._items[n:])]
+
+    def draw(self) -> None:
+        y = self.height
+        for i, (item, h) in enumerate(zip(self._items, self._heights)):
+            y -= self._gap(i) + h
+            item.drawOn(self.canv, 0, y)
+
+
+@functools.lru_cache(maxsize=1 << 13)
+def _rich_lines(runs: tuple[Run, ...], width: float) -> tuple:
+    """A ``_Rich`` paragraph's words (tuples of (text, font, size, colour) pieces; a run
+    starting with a space starts a word) broken greedily into lines no wider than width."""
+    words: list[list[tuple[str, str, float, colors.Color]]] = []
+    for text, font, size, colour in runs:
+        for i, part in enumerate(text.split(" ")):
+            if i > 0 or not words:
+                words.append([])
+            if part:
+                words[-1].append((part, font, size, colour))
+    lines: list[list] = []
+    used = 0.0
+    for word in (tuple(w) for w in words if w):
+        w = _Rich._width(word)
+        space = _em_width(" ", word[0][1]) * word[0][2]
+        if lines and used + space + w <= width:
+            lines[-1].append(word)
+            used += space + w
+        else:
+            lines.append([word])
+            used = w
+    return tuple(tuple(line) for line in lines)
 
 
 class _Badge(Flowable):
@@ -502,6 +616,28 @@ _MAX_CELL_HEIGHT = 450.0  # points; _Lines cells
 _SHORTENED = "[shortened here; the full text is in the output tables]"
 
 
+@functools.lru_cache(maxsize=1 << 15)
+def _clean(text: object) -> tuple[str, bool]:
+    """Text with whitespace runs as single spaces, and whether the main font draws it all."""
+    text = " ".join(str(text).split())
+    return text, _drawable(text)
+
+
+def _stacked(flowables: Iterable[Flowable]) -> list[Flowable]:
+    """Consecutive ``_Lines`` without space around them (list items: references, bullets)
+    as one splittable flowable: platypus' cost is per flowable, and a report had ~200."""
+    out: list[Flowable] = []
+    for f in flowables:
+        if isinstance(f, _Lines) and not (f.spaceBefore or f.spaceAfter):
+            if out and type(out[-1]) is _Lines and not out[-1]._capped:
+                out[-1]._blocks += f._blocks
+                continue
+            f = _Lines(list(f._blocks))  # a fresh one: f may be shared (``copy``)
+            f._capped = False
+        out.append(f)
+    return out
+
+
 def _cell(blocks: str | list[str | Block], width: float, style: str = "cell") -> Flowable:
     """A table cell showing data text as plain lines: each block is a string in ``style``,
     or (text, style) or (text, style, url).
@@ -512,12 +648,14 @@ def _cell(blocks: str | list[str | Block], width: float, style: str = "cell") ->
     """
     styles = _styles()
     parts: list[tuple[str, ParagraphStyle, str | None]] = []
+    plain = True
     for block in [blocks] if isinstance(blocks, str) else blocks:
         text, name, link = (block, style, None) if isinstance(block, str) else (*block, None)[:3]
-        text = " ".join(str(text).split())
+        text, drawable = _clean(text)
         if text:
             parts.append((text, styles[name], link if link and _SAFE_URL.match(link) else None))
-    if all(_drawable(text) for text, _, _ in parts):
+            plain = plain and drawable
+    if plain:
         return _Lines(parts)
     for i, (text, st, link) in enumerate(parts):
         if len(text) > _MAX_CELL_CHARS:
@@ -610,20 +748,19 @@ class _Grid(Flowable):
                 canv.setFillColor(colour)
                 canv.rect(0, y - h + 1.5, 2.2, h - 3, stroke=0, fill=1)
             y -= h
-        text = canv.beginText()
-        state: list = [None]  # the style the text object is set to
+        text = _TextOps(canv, _main_fonts())
         y = top
         for row, h in zip(self._rows, heights):
             x = 0.0
             for cell, w in zip(row, self._widths):
                 cell_top = y - self._TOP
                 if isinstance(cell, _Lines):
-                    cell.emit(canv, text, state, x + _CELL_PAD, cell_top)
+                    cell.emit(text, x + _CELL_PAD, cell_top)
                 else:
                     cell.drawOn(canv, x + _CELL_PAD, cell_top - cell.height)
                 x += w
             y -= h
-        canv.drawText(text)
+        text.close()
 
 
 def _grid(rows: list[list], widths: list[float], strips: list | None = None) -> _Grid:
@@ -631,36 +768,6 @@ def _grid(rows: list[list], widths: list[float], strips: list | None = None) -> 
     gives each row (header included) a colour bar at its left, or None."""
     rows[0] = [_cell(h, w, "head") for h, w in zip(rows[0], widths, strict=True)]
     return _Grid(rows, widths, strips=strips)
-
-
-@functools.cache
-def _row_type(columns: tuple[str, ...]) -> type:
-    return namedtuple("Row", columns, rename=True)
-
-
-@functools.cache
-def _list_columns() -> frozenset[str]:
-    from pgx import schema
-
-    return frozenset(f.name for table in (schema.CALLS, schema.RECOMMENDATIONS) for f in table
-                     if pa.types.is_list(f.type) or pa.types.is_large_list(f.type))  # fmt: skip
-
-
-def _records(df: pd.DataFrame, columns: Iterable[str]) -> list:
-    """Rows as named tuples with every schema column (absent ones are None). List columns
-    become tuples without missing values, once, so the many reads of them cost nothing."""
-    columns = tuple(columns)
-    lists = _list_columns()
-    values = []
-    for c in columns:
-        if c not in df.columns:
-            values.append([None] * len(df))
-        elif c in lists:
-            values.append([tuple(_as_list(v)) for v in df[c].tolist()])
-        else:
-            values.append(df[c].tolist())
-    row = _row_type(columns)
-    return [row(*v) for v in zip(*values)]
 
 
 # --- footer and document ------------------------------------------------------------
@@ -701,6 +808,8 @@ class _FooterCanvas(Canvas):
         self._kb_version = kb_version
         if date_stamp:  # the PDF's CreationDate/ModDate: from provenance, never the clock
             self.setDateFormatter(lambda *_: date_stamp)
+        for font in _main_fonts():  # _FIXED_CHARS get their codes before anything is drawn
+            _ascii_subset(font, self._doc)
 
     def showPage(self) -> None:  # noqa: N802 (reportlab's name)
         self._held.append(dict(self.__dict__))
@@ -728,20 +837,23 @@ class _FooterCanvas(Canvas):
         self.setStrokeColor(_RULE)
         self.setLineWidth(0.5)
         self.line(left, y + 9, right, y + 9)
-        self.setFillColor(_MUTED)
+        text = _TextOps(self, _main_fonts())  # the text in one text object (reportlab's drawString makes one per call)
+        text.fill(_MUTED)
         page = f"Page {number} of {total}"
-        self.setFont(bold, 8)
-        self.drawRightString(right, y, page)
+        page_w = stringWidth(page, bold, 8)
+        text.at(right - page_w, y)
+        text.show(page, bold, 8)
         kb = f"KB {self._kb_version}"
-        kb_x = right - stringWidth(page, bold, 8) - 12
+        kb_x = right - page_w - 12
         kb_w = stringWidth(kb, regular, 7.5)
-        self.setFont(regular, 7.5)
-        self.drawRightString(kb_x, y, kb)
+        text.at(kb_x - kb_w, y)
+        text.show(kb, regular, 7.5)
         x = left
         for font, chunk in _fit_runs(f"Sample {self._sample_id}", 7.5, kb_x - kb_w - 12 - left):
-            self.setFont(font, 7.5)
-            self.drawString(x, y, chunk)
+            text.at(x, y)
+            text.show(chunk, font, 7.5)
             x += stringWidth(chunk, font, 7.5)
+        text.close()
         self.restoreState()
 
 

@@ -10,6 +10,7 @@ and where the rest is.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
@@ -116,21 +117,28 @@ def _drugs_by_group(recs: list) -> dict[str, dict[str, tuple[list[str], str]]]:
     the advice turns on a condition the report cannot know, with a note naming what differs.
     For "untested" the genes are the ones with no result; elsewhere a gene without a result
     is marked (:func:`_gene_label`)."""
-    order = [g.key for g in GROUPS]
     per_drug: dict[str, list] = {}
     for r in recs:
         per_drug.setdefault(str(r.drug), []).append(r)
     by_group: dict[str, dict[str, tuple[list[str], str]]] = {g.key: {} for g in GROUPS}
     for drug, rows in per_drug.items():
-        place = place_drug(rows, group_key, lambda a: ACTION_GROUPS.get(a, "none"), order)
-        genes: list[str] = []
-        for r in rows:
-            missing = no_result_genes(r)
-            shown = missing if place.group == "untested" else [_gene_label(str(g), missing) for g in _as_list(r.genes)]
-            genes += [str(g) for g in shown if str(g) not in genes]
-        by_group[place.group][drug] = (genes, place.note)
+        group, genes, note = _placed(tuple(rows))
+        by_group[group][drug] = (list(genes), note)
     rank = {name: i for i, name in enumerate(str(r.drug) for r in recs)}  # recs are sorted: urgency, then name
     return {k: dict(sorted(v.items(), key=lambda kv: rank[kv[0]])) for k, v in by_group.items()}
+
+
+@functools.lru_cache(maxsize=1 << 13)
+def _placed(rows: tuple) -> tuple[str, tuple[str, ...], str]:
+    """One drug's group, the genes shown beside it and its note (see ``_drugs_by_group``);
+    cached per set of rows, which recurs from patient to patient."""
+    place = place_drug(list(rows), group_key, lambda a: ACTION_GROUPS.get(a, "none"), [g.key for g in GROUPS])
+    genes: list[str] = []
+    for r in rows:
+        missing = no_result_genes(r)
+        shown = missing if place.group == "untested" else [_gene_label(str(g), missing) for g in _as_list(r.genes)]
+        genes += [str(g) for g in shown if str(g) not in genes]
+    return place.group, tuple(genes), place.note
 
 
 def _gene_label(gene: str, missing: list[str]) -> str:

@@ -29,6 +29,7 @@ from pgx.report_layout import (
     _grid,
     _is_missing,
     _Rich,
+    _RichStack,
     _runs,
     _text,
 )
@@ -167,6 +168,7 @@ def _answer(entries: list[_Entry], refs: _Refs) -> list:
         results = sorted({str(p) for e in drug_entries for r in e.rows for p in _as_list(r.phenotypes)
                           if ":" in str(p) and not str(p).endswith(f": {NO_RESULT}")})  # fmt: skip
         by_results.setdefault(tuple(results), []).append(drug)
+    lines: list[_Rich] = []
     story: list = [title, _cell("Each gene result that changes a prescription, what it means, and the drugs it "
                                 "changes: the advice in a few words (the guideline's strength) [reference]. The "
                                 "appendix gives each recommendation in full.", _FRAME_W, "note")]  # fmt: skip
@@ -181,9 +183,9 @@ def _answer(entries: list[_Entry], refs: _Refs) -> list:
         if meanings:
             head.append((": " + "; ".join(meanings), f.regular, 8.5, _ACCENT))
         head.append((f". {len(drugs)} drug{'s' if len(drugs) > 1 else ''}:", f.regular, 8.5, _ACCENT))
-        story.append(_Rich(head if all(_drawable(t) for t, *_ in head) else
+        lines.append(_Rich(head if all(_drawable(t) for t, *_ in head) else
                            [(_markup_free(t), *rest) for t, *rest in head], 11, space_before=4))  # fmt: skip
-        story += [_drug_line(drug, per_drug[drug], refs) for drug in drugs]
-    return story
+        lines += [_drug_line(drug, per_drug[drug], refs) for drug in drugs]
+    return [*story, _RichStack(lines)]
 
 

@@ -244,7 +244,7 @@ def render_report_chunk(
 
     from pgx.outputs import replace_folder, temporary_folder, verify_run
     from pgx.pipeline import _render_in_pool
-    from pgx.report import PAPERS
+    from pgx.report import PAPERS, share_strings
     from pgx.sample_ids import report_file_names
 
     if paper not in PAPERS:
@@ -253,8 +253,8 @@ def render_report_chunk(
     run = verify_run(results_dir, ("calls", "recommendations", "provenance"))
     every, mine = chunk_samples(results_dir / "calls.parquet", chunk, chunk_size)
     names = report_file_names(every)
-    calls = rows_of_samples(results_dir / "calls.parquet", mine).to_pandas()
-    recs = rows_of_samples(results_dir / "recommendations.parquet", mine).to_pandas()
+    calls = share_strings(rows_of_samples(results_dir / "calls.parquet", mine).to_pandas())
+    recs = share_strings(rows_of_samples(results_dir / "recommendations.parquet", mine).to_pandas())
     prov = pq.read_table(results_dir / "provenance.parquet").to_pandas()
     provenance = dict(zip(prov["key"], prov["value"]))
     batch = provenance.get("batch", results_dir.name)
