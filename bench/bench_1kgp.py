@@ -55,19 +55,26 @@ def main(argv: list[str] | None = None) -> int:
     print(f"genes ({len(genes)}): {' '.join(genes)}")
     print(f"samples: {n}  KB positions: {n_loci}  cores: {os.cpu_count()}  KB: {kb.version}")
     print(f"htslib floor (bcftools query -T)   {floor['wall']:8.2f} s wall  {floor['cpu']:8.2f} s CPU")
-    print(f"pgx run_batch (parquet, no PDF)    {full['wall']:8.2f} s wall  {full['cpu']:8.2f} s CPU   ratio to floor {ratio:5.2f}x")
+    print(
+        f"pgx run_batch (parquet, no PDF)    {full['wall']:8.2f} s wall  {full['cpu']:8.2f} s CPU   ratio to floor {ratio:5.2f}x"
+    )
     print(f"CPU per genome                     {1000 * full['cpu'] / n:8.3f} ms   (wall {1000 * full['wall'] / n:.3f} ms)")
     print(f"peak RSS                           {full['peak_rss_mb']:8.0f} MB")
     busy = max(full["load_1min"]) > (os.cpu_count() or 1)
-    print(f"1-minute load average before/after  {full['load_1min'][0]:.2f} / {full['load_1min'][1]:.2f}"
-          + (f" (above {os.cpu_count()} cores: other processes shared the CPUs, wall times are inflated)" if busy else ""))
+    print(
+        f"1-minute load average before/after  {full['load_1min'][0]:.2f} / {full['load_1min'][1]:.2f}"
+        + (f" (above {os.cpu_count()} cores: other processes shared the CPUs, wall times are inflated)" if busy else "")
+    )
     print("time inside pipeline stages (s):  " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(full["stages"].items())))
     if len(runs) > 1:
         print("all runs (wall s): " + ", ".join(f"{r['wall']:.2f}" for r in runs))
     if args.json:
         args.json.write_text(
-            json.dumps({"genes": genes, "samples": n, "kb_positions": n_loci, "kb_version": kb.version,
-                        "floor": floor, "runs": runs}, indent=2) + "\n"
+            json.dumps(
+                {"genes": genes, "samples": n, "kb_positions": n_loci, "kb_version": kb.version, "floor": floor, "runs": runs},
+                indent=2,
+            )
+            + "\n"
         )
     return 0
 

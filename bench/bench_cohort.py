@@ -228,8 +228,10 @@ def verdicts(rows: list[dict]) -> list[str]:
         )
     worst = max(r["ratio"] for r in rows)
     cpu = max(r["cpu_ms_per_genome"] for r in rows)
-    lines.append(f"targets: ratio to floor <= 2x: {'met' if worst <= 2 else 'NOT met'} (worst {worst:.2f}x); "
-                 f"CPU <= 6 ms/genome: {'met' if cpu <= 6 else 'NOT met'} (worst {cpu:.3f} ms)")
+    lines.append(
+        f"targets: ratio to floor <= 2x: {'met' if worst <= 2 else 'NOT met'} (worst {worst:.2f}x); "
+        f"CPU <= 6 ms/genome: {'met' if cpu <= 6 else 'NOT met'} (worst {cpu:.3f} ms)"
+    )
     return lines
 
 
@@ -260,8 +262,10 @@ def print_table(rows: list[dict], genes: list[str], n_loci: int, files: str = ""
     print()
     for line in verdicts(rows):
         print(line)
-    print(f"load = 1-minute load average before/after each pgx run ({os.cpu_count()} cores): above the core "
-          "count, other processes shared the CPUs and wall times are inflated; CPU times are not")
+    print(
+        f"load = 1-minute load average before/after each pgx run ({os.cpu_count()} cores): above the core "
+        "count, other processes shared the CPUs and wall times are inflated; CPU times are not"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -328,8 +332,14 @@ def main(argv: list[str] | None = None) -> int:
         )
     print_table(rows, genes, n_loci, "every 1000 Genomes record kept" if args.all_records else "KB records only")
     if args.json:
-        meta = {"genes": genes, "kb_version": kb.version, "kb_positions": n_loci, "cores": os.cpu_count(),
-                "seed": args.seed, "all_records": args.all_records}
+        meta = {
+            "genes": genes,
+            "kb_version": kb.version,
+            "kb_positions": n_loci,
+            "cores": os.cpu_count(),
+            "seed": args.seed,
+            "all_records": args.all_records,
+        }
         args.json.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
     return 0
 

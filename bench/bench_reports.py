@@ -169,8 +169,11 @@ def _overlap(tasks: Path) -> dict:
         busy += (t - last) if running else 0.0
         both += (t - last) if running >= 2 else 0.0
         running, last = running + d, t
-    return {"workers": len(spans), "cpu_per_worker": [round(sum(c for *_, c in rows), 2) for rows in spans.values()],
-            "share_parallel": round(both / busy, 3) if busy else 0.0}
+    return {
+        "workers": len(spans),
+        "cpu_per_worker": [round(sum(c for *_, c in rows), 2) for rows in spans.values()],
+        "share_parallel": round(both / busy, 3) if busy else 0.0,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -203,17 +206,23 @@ def main(argv: list[str] | None = None) -> int:
         run = json.loads(done.stdout.strip().splitlines()[-1]) | {"load_before": load}
         runs.append(run)
         per = 1000 * run["cpu"] / run["n"]
-        print(f"[{run['pgx']}] workers={workers}: {run['n']} PDFs, {run['wall']:.1f} s wall, {run['cpu']:.1f} s CPU; "
-              f"{per:.1f} ms CPU and {1000 * run['wall'] / run['n']:.1f} ms wall per patient; "
-              f"{per / GOAL_MS:.2f}x the {GOAL_MS:.0f} ms goal; load {run['load_before']:.2f}/{run['load_1min']:.2f}")
+        print(
+            f"[{run['pgx']}] workers={workers}: {run['n']} PDFs, {run['wall']:.1f} s wall, {run['cpu']:.1f} s CPU; "
+            f"{per:.1f} ms CPU and {1000 * run['wall'] / run['n']:.1f} ms wall per patient; "
+            f"{per / GOAL_MS:.2f}x the {GOAL_MS:.0f} ms goal; load {run['load_before']:.2f}/{run['load_1min']:.2f}"
+        )
         if run.get("pool"):
             pool = run["pool"]
-            print(f"    pool: {pool['workers']} workers, CPU in tasks {pool['cpu_per_worker']} s; two or more "
-                  f"workers busy {100 * pool['share_parallel']:.0f}% of the time any was")
+            print(
+                f"    pool: {pool['workers']} workers, CPU in tasks {pool['cpu_per_worker']} s; two or more "
+                f"workers busy {100 * pool['share_parallel']:.0f}% of the time any was"
+            )
         for stage, seconds in run["split"].items():
             print(f"    {stage:<55} {1000 * seconds / run['n']:7.2f} ms")
-        print(f"    pages: HG00096 {run['hg00096_pages']}, first 50 samples {min(run['pages_first_50'])}-"
-              f"{max(run['pages_first_50'])}")
+        print(
+            f"    pages: HG00096 {run['hg00096_pages']}, first 50 samples {min(run['pages_first_50'])}-"
+            f"{max(run['pages_first_50'])}"
+        )
     if args.json:
         args.json.write_text(json.dumps({"samples": n, "appendix": not args.no_appendix, "paper": args.paper,
                                          "runs": runs}, indent=2) + "\n")  # fmt: skip

@@ -356,7 +356,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     (args.out / "cohort.json").write_text(json.dumps(manifest, indent=2) + "\n")
     total = sum(f["bytes"] for f in written)
-    print(f"{len(genes)} files, {total / 1e6:.1f} MB, {args.n} genomes in {time.perf_counter() - start:.1f} s -> {args.out}", file=sys.stderr)
+    print(
+        f"{len(genes)} files, {total / 1e6:.1f} MB, {args.n} genomes in {time.perf_counter() - start:.1f} s -> {args.out}",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -65,7 +65,10 @@ def _gt(pair: np.ndarray, phased: bool, remap: dict[int, int]) -> str:
 
 def annotated_vcf_text(gm: GenotypeMatrix, kb: KnowledgeBase) -> str:
     """The annotated VCF as text (header + records sorted by contig and position)."""
-    functions = {(g, a): f for g, a, f in zip(kb.tables["alleles"]["gene"], kb.tables["alleles"]["allele"], kb.tables["alleles"]["function"])}
+    functions = {
+        (g, a): f
+        for g, a, f in zip(kb.tables["alleles"]["gene"], kb.tables["alleles"]["allele"], kb.tables["alleles"]["function"])
+    }
     lines = ["##fileformat=VCFv4.2", f"##source=pgx {__version__} annotate", f"##pgx_kb_version={kb.version}"]
     chroms = list(dict.fromkeys(gm.loci["chrom"]))
     lines += [f"##contig=<ID={c},length={LENGTHS['GRCh38'][c]}>" for c in chroms if c in LENGTHS["GRCh38"]]
@@ -82,10 +85,29 @@ def annotated_vcf_text(gm: GenotypeMatrix, kb: KnowledgeBase) -> str:
         remap = {MISSING: MISSING, 0: 0, **{c: i + 1 for i, c in enumerate(observed)}}
         per_alt = alleles_by_alt(kb, row["gene"], int(row["pos"]), row["ref"], alts)
         alleles = ",".join("|".join(encode(a) for a in names) or "." for names in per_alt)
-        funcs = ",".join("|".join(encode(functions.get((row["gene"], a)) or "unknown") for a in names) or "." for names in per_alt)
-        info = f"PGX_GENE={row['gene']};PGX_RSID={row['rsid'] or '.'};PGX_ALLELES={alleles};PGX_FUNCTION={funcs};PGX_KB={kb.version}"
+        funcs = ",".join(
+            "|".join(encode(functions.get((row["gene"], a)) or "unknown") for a in names) or "." for names in per_alt
+        )
+        info = (
+            f"PGX_GENE={row['gene']};PGX_RSID={row['rsid'] or '.'};PGX_ALLELES={alleles};PGX_FUNCTION={funcs};PGX_KB={kb.version}"
+        )
         gts = [_gt(col[s], bool(gm.phased[s, j]), remap) for s in range(len(gm.samples))]
-        lines.append("\t".join([row["chrom"], str(int(row["pos"])), row["rsid"] or ".", row["ref"], ",".join(alts), ".", "PASS", info, "GT", *gts]))
+        lines.append(
+            "\t".join(
+                [
+                    row["chrom"],
+                    str(int(row["pos"])),
+                    row["rsid"] or ".",
+                    row["ref"],
+                    ",".join(alts),
+                    ".",
+                    "PASS",
+                    info,
+                    "GT",
+                    *gts,
+                ]
+            )
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -66,7 +66,10 @@ STEPS = {
     "check_inputs": ("checking the VCF files", "checked the VCF files"),
     "prepare": ("reading the VCF files once, by sample chunk", "read the VCF files"),
     "call_chunk": ("calling one chunk of samples", "called one chunk of samples"),
-    "call": ("calling genotypes, phenotypes and drug recommendations: gathering the chunks into the batch's tables", "called genotypes, phenotypes and recommendations"),
+    "call": (
+        "calling genotypes, phenotypes and drug recommendations: gathering the chunks into the batch's tables",
+        "called genotypes, phenotypes and recommendations",
+    ),
     "report_chunk": ("writing the PDF reports of one chunk of patients", "wrote one chunk of PDFs"),
     "reports": ("collecting the PDF reports, one per patient", "wrote the patient PDFs"),
     "fhir": ("writing one FHIR bundle per patient", "wrote the FHIR bundles"),
@@ -379,8 +382,7 @@ def run_batch_command(args: argparse.Namespace, stream: TextIO = sys.stdout, err
     name = args.name or default_name(args.inputs)
     if not BATCH_NAME.fullmatch(name):
         problems.append(
-            f"--name {name!r} cannot be a batch name: use letters, digits, '.', '_' and '-', starting "
-            "with a letter or digit"
+            f"--name {name!r} cannot be a batch name: use letters, digits, '.', '_' and '-', starting with a letter or digit"
         )
     if args.cores < 1:
         problems.append(f"--cores must be at least 1, not {args.cores}")
@@ -410,10 +412,19 @@ def run_batch_command(args: argparse.Namespace, stream: TextIO = sys.stdout, err
         where = f" The full check is in {run.checks}." if run.checks.is_file() else ""
         print(f"\nFix them and run the same command again.{where}", file=err, flush=True)
         return 2
-    notes = [line.split("\t", 1)[1] for line in run.checks.read_text(encoding="utf-8").splitlines() if line.startswith("# note\t")]
-    checked = dict(line[2:].split("\t", 1) for line in run.checks.read_text(encoding="utf-8").splitlines() if line.startswith("# ") and "\t" in line)
+    notes = [
+        line.split("\t", 1)[1] for line in run.checks.read_text(encoding="utf-8").splitlines() if line.startswith("# note\t")
+    ]
+    checked = dict(
+        line[2:].split("\t", 1)
+        for line in run.checks.read_text(encoding="utf-8").splitlines()
+        if line.startswith("# ") and "\t" in line
+    )
     print(f"All {len(vcfs)} file(s) are fine: {checked.get('samples', '?')} samples.", file=stream)
-    print(f"Genome build: {checked.get('genome_build', '?')} ({checked.get('genome_build_reason', 'reason not recorded')})", file=stream)
+    print(
+        f"Genome build: {checked.get('genome_build', '?')} ({checked.get('genome_build_reason', 'reason not recorded')})",
+        file=stream,
+    )
     for note in notes:
         print(f"  Note: {note}", file=stream)
 

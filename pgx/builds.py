@@ -131,8 +131,10 @@ def describe_build(
             votes[known[1]] += 1
     if votes[GRCH37] != votes[GRCH38]:
         build = max(votes, key=votes.get)
-        how = "##contig lengths" if by_length[build] == votes[build] else (
-            "RefSeq contig names" if by_length[build] == 0 else "##contig lengths and RefSeq contig names"
+        how = (
+            "##contig lengths"
+            if by_length[build] == votes[build]
+            else ("RefSeq contig names" if by_length[build] == 0 else "##contig lengths and RefSeq contig names")
         )
         return build, f"the {how} in the VCF header are {build}'s"
     for build, pattern in _REFERENCE_HINTS.items():

@@ -17,7 +17,9 @@ from pgx.mito import call_mito_gene
 from pgx.schema import NO_CALL
 
 
-def call_diplotypes(gm: GenotypeMatrix, kb: KnowledgeBase, genes: list[str] | None = None, *, combinations: bool = False) -> pd.DataFrame:
+def call_diplotypes(
+    gm: GenotypeMatrix, kb: KnowledgeBase, genes: list[str] | None = None, *, combinations: bool = False
+) -> pd.DataFrame:
     """Calls for every sample and every gene of ``gm`` (or ``genes``), sorted by sample, gene.
 
     ``combinations``: report phased haplotypes that only a combination of defined alleles

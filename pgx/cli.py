@@ -121,8 +121,7 @@ def cmd_kb_build(args: argparse.Namespace) -> int:
     """Rebuild the knowledge-base tables from the upstream source files."""
     if not args.sources.is_dir():
         raise InputError(
-            f"--sources {args.sources} is not a directory; point it at the upstream data "
-            "(e.g. ../shared/data, see its README)"
+            f"--sources {args.sources} is not a directory; point it at the upstream data (e.g. ../shared/data, see its README)"
         )
     from pgx.kb import kb_dir
     from pgx.kb_build import build_kb

@@ -117,9 +117,7 @@ def check_part(path: Path, table: str, batch: str) -> None:
     try:
         schema = pq.read_schema(path)
     except Exception as exc:  # pyarrow raises several types for a damaged file
-        raise InputError(
-            f"{path}: cannot be read as Parquet ({exc}); re-run batch {batch} or remove its directory"
-        ) from exc
+        raise InputError(f"{path}: cannot be read as Parquet ({exc}); re-run batch {batch} or remove its directory") from exc
     meta = schema.metadata or {}
     version = meta.get(b"pgx_schema_version", b"").decode() or "none"
     if version != SCHEMA_VERSION:

@@ -19,7 +19,9 @@ import pyarrow as pa
 
 from pgx.schema import CALL_REASONS, COLUMN_DOCS, METADATA_DOCS, OUTPUT_SCHEMAS, SCHEMA_VERSION, TABLE_DOCS
 
-BEGIN = "<!-- BEGIN output-columns: generated from pgx/schema.py by `python -m pgx.docs_schema --write README.md`; do not edit -->"
+BEGIN = (
+    "<!-- BEGIN output-columns: generated from pgx/schema.py by `python -m pgx.docs_schema --write README.md`; do not edit -->"
+)
 END = "<!-- END output-columns -->"
 
 
@@ -109,7 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     new = update_readme(text)
     if args.check:
         if new != text:
-            print(f"{args.readme}: the output-columns section is out of date; run python -m pgx.docs_schema --write {args.readme}", file=sys.stderr)
+            print(
+                f"{args.readme}: the output-columns section is out of date; run python -m pgx.docs_schema --write {args.readme}",
+                file=sys.stderr,
+            )
             return 1
         return 0
     if args.write and new != text:

@@ -204,7 +204,9 @@ class FhirCodes:
     def __init__(self, kb: KnowledgeBase):
         genes = kb.tables["genes"]
         if "hgnc_id" not in genes.columns:
-            raise KnowledgeBaseError(f"{kb.root}: the genes table has no hgnc_id column; rebuild the knowledge base (pgx kb build)")
+            raise KnowledgeBaseError(
+                f"{kb.root}: the genes table has no hgnc_id column; rebuild the knowledge base (pgx kb build)"
+            )
         self.kb_version = kb.version
         self.hgnc = {str(g): _text(h) for g, h in zip(genes["gene"], genes["hgnc_id"])}
         self.genes = sorted(self.hgnc)
@@ -239,13 +241,20 @@ def _call_components(call: dict, codes: FhirCodes) -> list[ObservationComponent]
     status = _text(call.get("call_status")) or "not_assessed"
     parts = [
         _component(GENE_STUDIED_CODE, valueCodeableConcept=codes.gene_concept(call["gene"])),
-        _component(_pgx_element("call-status", "Call status"), valueCodeableConcept=_concept((CALL_STATUS_SYSTEM, status, status.replace("_", " ")))),
+        _component(
+            _pgx_element("call-status", "Call status"),
+            valueCodeableConcept=_concept((CALL_STATUS_SYSTEM, status, status.replace("_", " "))),
+        ),
     ]
     for reason in _items(call.get("reason_codes")):
         concept = _concept((REASON_SYSTEM, reason, CALL_REASONS.get(reason, reason)))
-        parts.append(_component(_pgx_element("call-reason", "Why the call is incomplete or uncertain"), valueCodeableConcept=concept))
+        parts.append(
+            _component(_pgx_element("call-reason", "Why the call is incomplete or uncertain"), valueCodeableConcept=concept)
+        )
     for alternative in _items(call.get("alternatives")):
-        parts.append(_component(_pgx_element("alternative-diplotype", "A diplotype tied with the others"), valueString=alternative))
+        parts.append(
+            _component(_pgx_element("alternative-diplotype", "A diplotype tied with the others"), valueString=alternative)
+        )
     return parts
 
 
@@ -264,9 +273,16 @@ def genotype_observation(call: dict, codes: FhirCodes, subject: Reference, untes
     else:
         covered = "gene_not_covered" not in _items(call.get("reason_codes")) and status
         why = "; ".join(_items(call.get("warnings"))) or ("not assessed in this run" if not status else "could not be called")
-        absent = _concept((DATA_ABSENT, "unknown" if covered else "not-performed", "Unknown" if covered else "Not Performed"), f"No result: {why}")
+        absent = _concept(
+            (DATA_ABSENT, "unknown" if covered else "not-performed", "Unknown" if covered else "Not Performed"),
+            f"No result: {why}",
+        )
     if untested_drugs:
-        notes.append(Annotation(text=f"No genotype-guided advice could be given for: {', '.join(untested_drugs)} ({call['gene']} has no result)"))
+        notes.append(
+            Annotation(
+                text=f"No genotype-guided advice could be given for: {', '.join(untested_drugs)} ({call['gene']} has no result)"
+            )
+        )
     return Observation(
         meta=Meta(profile=[PROFILE + "genotype"]),
         status="final",
@@ -347,7 +363,11 @@ def therapeutic_implication(rec: dict, codes: FhirCodes, subject: Reference, gen
     source = _text(rec.get("source"))
     parts = [_component(MEDICATION_ASSESSED_CODE, valueCodeableConcept=codes.drug(source, str(rec["drug"])))]
     for gene, result in _recommendation_phenotypes(rec):
-        value = _concept(None, f"{gene}: {result} (not called: no result)") if result == NO_RESULT else phenotype_concept(gene, result)
+        value = (
+            _concept(None, f"{gene}: {result} (not called: no result)")
+            if result == NO_RESULT
+            else phenotype_concept(gene, result)
+        )
         parts.append(_component(THERAPEUTIC_IMPLICATION_CODE, valueCodeableConcept=value))
     parts.append(_component(EVIDENCE_LEVEL_CODE, valueCodeableConcept=_concept(None, _evidence(rec))))
     if _text(rec.get("indication")):
@@ -358,7 +378,11 @@ def therapeutic_implication(rec: dict, codes: FhirCodes, subject: Reference, gen
     return Observation(
         meta=Meta(profile=[PROFILE + "therapeutic-implication"]),
         extension=[_citation(rec)],
-        identifier=[Identifier(system=f"{PGX}:recommendation-id", value=f"{ident}#{int(branch)}" if branch is not None else ident)] if ident else None,
+        identifier=[
+            Identifier(system=f"{PGX}:recommendation-id", value=f"{ident}#{int(branch)}" if branch is not None else ident)
+        ]
+        if ident
+        else None,
         status="final",
         category=_categories(),
         code=_concept(THERAPEUTIC_IMPLICATION_CODE),
@@ -425,7 +449,10 @@ def provenance_extensions(patient: PatientData, kb_version: str) -> list[Extensi
         Extension(url=EXT_PGX_VERSION, valueString=patient.provenance.get("pipeline_version") or __version__),
         Extension(url=EXT_RUN_ID, valueString=patient.run_id),
     ]
-    ext += [Extension(url=EXT_INPUT_SHA256, valueString=f"{name} sha256:{sha}") for name, sha in sorted(patient.input_checksums.items())]
+    ext += [
+        Extension(url=EXT_INPUT_SHA256, valueString=f"{name} sha256:{sha}")
+        for name, sha in sorted(patient.input_checksums.items())
+    ]
     return ext
 
 
@@ -503,7 +530,9 @@ def recommended_action(rec: dict, task_url: str) -> Extension:
     return Extension(url=RECOMMENDED_ACTION, valueReference=Reference(reference=task_url, display=display))
 
 
-def genomic_report(extensions: list[Extension], report_id: str, subject: Reference, results: list[Reference], conclusion: str) -> DiagnosticReport:
+def genomic_report(
+    extensions: list[Extension], report_id: str, subject: Reference, results: list[Reference], conclusion: str
+) -> DiagnosticReport:
     """The bundle's DiagnosticReport: every observation, every task (as recommended
     actions), the versions and checksums (``extensions``) and the summary."""
     return DiagnosticReport(
@@ -602,7 +631,11 @@ def _bundles(sample_ids: list[str]) -> list[bytes]:
 
 
 def write_fhir_bundles(
-    results_dir: Path | str, out_dir: Path | str, *, kb: KnowledgeBase | None = None, workers: int | None = 1,
+    results_dir: Path | str,
+    out_dir: Path | str,
+    *,
+    kb: KnowledgeBase | None = None,
+    workers: int | None = 1,
     group_size: int = GROUP_SIZE,
 ) -> list[Path]:
     """One FHIR bundle per sample of the committed batch in ``results_dir``, as
@@ -618,7 +651,9 @@ def write_fhir_bundles(
     batch = BatchGroups.open(results_dir)
     if batch.samples:
         check_kb(batch.provenance, codes)
-    nullable = columns_with_nulls(batch.results_dir / "calls.parquet") | columns_with_nulls(batch.results_dir / "recommendations.parquet")
+    nullable = columns_with_nulls(batch.results_dir / "calls.parquet") | columns_with_nulls(
+        batch.results_dir / "recommendations.parquet"
+    )
 
     def bundles() -> Iterator[bytes]:
         global _WORKER_BATCH

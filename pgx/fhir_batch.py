@@ -46,7 +46,17 @@ from pgx.outputs import read_table, verify_run
 from pgx.patient_files import DistinctRows, PatientData, cell_items, columns_with_nulls
 
 #: the call columns the builders read; only these reach them (see the module docstring)
-CALL_COLUMNS = ("gene", "call_status", "diplotype", "phenotype", "activity_score", "lookup_key", "alternatives", "reason_codes", "warnings")
+CALL_COLUMNS = (
+    "gene",
+    "call_status",
+    "diplotype",
+    "phenotype",
+    "activity_score",
+    "lookup_key",
+    "alternatives",
+    "reason_codes",
+    "warnings",
+)
 
 _FHIR_STRING = TypeAdapter(StringType)
 
@@ -105,8 +115,14 @@ class BatchBundles:
     """Every patient's bundle of one batch (Parquet tables), distinct resources built once."""
 
     def __init__(
-        self, calls: pa.Table, recs: pa.Table, provenance: Mapping[str, str], run_id: str, codes: fx.FhirCodes,
-        *, nullable: set[str] = frozenset(),
+        self,
+        calls: pa.Table,
+        recs: pa.Table,
+        provenance: Mapping[str, str],
+        run_id: str,
+        codes: fx.FhirCodes,
+        *,
+        nullable: set[str] = frozenset(),
     ):
         """``calls`` and ``recs``: the batch's tables, or its first group of samples
         (:meth:`load` takes the next; ``nullable``: the integer columns with a null
@@ -267,7 +283,11 @@ class BatchBundles:
     def _report(self) -> Template:
         def build():
             report = fx.genomic_report(
-                [Extension(url=slot("extensions[]"))], slot("report_id"), _SUBJECT, [Reference(reference=slot("results[]"))], slot("conclusion")
+                [Extension(url=slot("extensions[]"))],
+                slot("report_id"),
+                _SUBJECT,
+                [Reference(reference=slot("results[]"))],
+                slot("conclusion"),
             )
             return fx.bundle_entry(_URL, report)
 

@@ -159,9 +159,7 @@ class GenotypeMatrix:
 
     def read_findings(self) -> list[tuple[str, str, str, bool, str]]:
         """(sample_id, gene, text, no_call, reason) for every sample each finding concerns."""
-        return [
-            (self.samples[s], f.gene, f.text, f.no_call, f.reason) for f in self.findings for s in np.flatnonzero(f.samples)
-        ]
+        return [(self.samples[s], f.gene, f.text, f.no_call, f.reason) for f in self.findings for s in np.flatnonzero(f.samples)]
 
 
 def origin_dtype(n_files: int) -> type[np.signedinteger]:
@@ -181,9 +179,7 @@ def renumber_origin(origin: np.ndarray, new_index: list[int], n_files: int) -> n
 TABLE_SLICE_ROWS = 1 << 20
 
 
-def genotype_table(
-    gm: GenotypeMatrix, kb_version: str, status_names: tuple[str, ...], *, compact: bool = False
-) -> pa.Table:
+def genotype_table(gm: GenotypeMatrix, kb_version: str, status_names: tuple[str, ...], *, compact: bool = False) -> pa.Table:
     """The ``genotypes`` output table as Arrow: one row per sample x KB position, sample-major.
 
     Built from the numpy arrays without a Python loop over cells. ``alleles`` is null
@@ -325,9 +321,7 @@ def input_warnings(n_positions: int, assumed: list[int], partial: list[int], nov
     ``--assume-reference``, partial genotypes treated as missing, variants no allele has."""
     out = []
     if assumed:
-        out.append(
-            f"{len(assumed)} of {n_positions} positions absent from the input were assumed reference (--assume-reference)"
-        )
+        out.append(f"{len(assumed)} of {n_positions} positions absent from the input were assumed reference (--assume-reference)")
     if partial:
         out.append(f"partial genotypes treated as missing at {', '.join(map(str, partial))}")
     if novel:

@@ -310,9 +310,9 @@ class _BatchScan:
                 with_missing[g] += int(m.any(axis=1).sum())
                 n_missing[g] += int(m.sum())
         rows = zip(self.genes, (len(c) for c in self.gene_cols), with_missing.tolist(), n_missing.tolist())
-        return pd.DataFrame(
-            list(rows), columns=["gene", "positions", "samples_with_missing", "missing_genotypes"]
-        ).set_index("gene")
+        return pd.DataFrame(list(rows), columns=["gene", "positions", "samples_with_missing", "missing_genotypes"]).set_index(
+            "gene"
+        )
 
 
 def _grown(arr, rows: int, fill: int):

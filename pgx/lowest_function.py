@@ -117,12 +117,22 @@ def _resolve_partials(model, part, inferable, notes) -> tuple[list[int], bool]:
         name = model.alleles[a]
         if a in inferable:
             counted.append(a)
-            notes.append(("inferred_allele", f"{name} inferred from the variant(s) present: a defining position is missing "
-                          "and the guideline documents the linkage (see gene rule inferred_allele)"))
+            notes.append(
+                (
+                    "inferred_allele",
+                    f"{name} inferred from the variant(s) present: a defining position is missing "
+                    "and the guideline documents the linkage (see gene rule inferred_allele)",
+                )
+            )
         else:
             blocked = True
-            notes.append(("partial_allele", f"possible {name}: its variant(s) present are carried but a defining position "
-                          "is missing; no call is made without it"))
+            notes.append(
+                (
+                    "partial_allele",
+                    f"possible {name}: its variant(s) present are carried but a defining position "
+                    "is missing; no call is made without it",
+                )
+            )
     return counted, blocked
 
 
@@ -135,10 +145,15 @@ def _unexplained(model, nonref, found: list[int], carried_copy) -> list[int]:
 def _unexplained_note(model, positions: list[int], nothing_else: bool) -> tuple[str, str]:
     where = ", ".join(str(int(model.positions[j])) for j in positions)
     if nothing_else:
-        return ("unexplained_variant", f"variant(s) at {where} belong only to alleles whose other defining variants "
-                "are absent; no defined allele explains them, so no call is made (not Reference)")
-    return ("unexplained_variant", f"variant(s) at {where} belong only to alleles whose other defining variants are "
-            "absent; they are not counted")
+        return (
+            "unexplained_variant",
+            f"variant(s) at {where} belong only to alleles whose other defining variants "
+            "are absent; no defined allele explains them, so no call is made (not Reference)",
+        )
+    return (
+        "unexplained_variant",
+        f"variant(s) at {where} belong only to alleles whose other defining variants are absent; they are not counted",
+    )
 
 
 def _phased(gene: LowestFunctionGene, hb: np.ndarray, ign: np.ndarray, carried: np.ndarray, haps: tuple[int, ...]) -> Solution:
@@ -239,10 +254,21 @@ def _unphased(gene: LowestFunctionGene, hb: np.ndarray, ign: np.ndarray, carried
     listed = _listed(model, copies)
     chosen = [model.alleles[a] for a in expanded[:2]] + [model.reference] * max(0, 2 - len(expanded))
     if len(expanded) > 2:
-        notes.append(("assumed_trans", f"{len(expanded)} variant allele copies found with phase unknown ("
-                      + "; ".join(listed) + "); the two lowest-function ones give the phenotype (CPIC)"))
+        notes.append(
+            (
+                "assumed_trans",
+                f"{len(expanded)} variant allele copies found with phase unknown ("
+                + "; ".join(listed)
+                + "); the two lowest-function ones give the phenotype (CPIC)",
+            )
+        )
     elif len(copies) == 2 and all(ranks[a][0] < ACTIONABLE_RANK for a in copies) and max(copies.values()) == 1:
-        notes.append(("assumed_trans", "phase unknown: the two variant alleles are assumed to be on different gene "
-                      "copies (CPIC's rule); phased data could show they share one"))
+        notes.append(
+            (
+                "assumed_trans",
+                "phase unknown: the two variant alleles are assumed to be on different gene "
+                "copies (CPIC's rule); phased data could show they share one",
+            )
+        )
     pair = tuple(sorted(chosen, key=allele_sort_key))
     return Solution((pair,), score, tuple(notes), found=listed)

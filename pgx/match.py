@@ -163,12 +163,12 @@ def build_gene_model(kb: KnowledgeBase, gene: str) -> GeneModel:
     for allele, pos, b in zip(defs["allele"], defs["pos"], defs["bases"]):
         if allele in index and int(pos) in col:
             bases[index[allele]][col[int(pos)]] = b
-    defined = np.array([[b is not None for b in row] for row in bases], dtype=bool).reshape(
-        len(names), len(positions)
-    )
+    defined = np.array([[b is not None for b in row] for row in bases], dtype=bool).reshape(len(names), len(positions))
     reported = {}
     if "guideline_name" in alleles_tab:
-        reported = {a: g for a, g in zip(alleles_tab["allele"], alleles_tab["guideline_name"]) if isinstance(g, str) and g and g != a}
+        reported = {
+            a: g for a, g in zip(alleles_tab["allele"], alleles_tab["guideline_name"]) if isinstance(g, str) and g and g != a
+        }
     return GeneModel(gene, positions, names, bases, defined, reference, reported)
 
 
@@ -278,9 +278,7 @@ def _solve_pattern(model: GeneModel, mask: np.ndarray, p: _PatternFit) -> tuple[
         if not h0 or not h1:
             return [], 0
         pairs = {tuple(sorted((names[i], names[j]), key=allele_sort_key)) for i in h0 for j in h1}
-        return sorted(pairs, key=lambda p: (allele_sort_key(p[0]), allele_sort_key(p[1]))), int(
-            scores[h0[0]] + scores[h1[0]]
-        )
+        return sorted(pairs, key=lambda p: (allele_sort_key(p[0]), allele_sort_key(p[1]))), int(scores[h0[0]] + scores[h1[0]])
     pairs, total = _valid_pairs(mask, b0, b1, scores, p.union)
     if not len(pairs):
         return [], 0
@@ -367,7 +365,9 @@ def call_gene(gm: GenotypeMatrix, kb: KnowledgeBase, gene: str, *, combinations:
     setup = _gene_setup(kb, gene)
     model, rules = setup.model, setup.rules
     pos_to_col = {
-        int(p): i for i, (g, p, r) in enumerate(zip(gm.loci["gene"], gm.loci["pos"], gm.loci["role"])) if g == gene and r == "core"
+        int(p): i
+        for i, (g, p, r) in enumerate(zip(gm.loci["gene"], gm.loci["pos"], gm.loci["role"]))
+        if g == gene and r == "core"
     }
     absent = [int(p) for p in model.positions if int(p) not in pos_to_col]
     if absent:
@@ -491,9 +491,7 @@ def _merge_completions(model: GeneModel, filled: list[tuple], solved: list[Solut
     The diplotypes are the union (the phenotype stage calls the result only when they all
     give one phenotype); a completion that cannot be called makes the whole a no-call."""
     where = ", ".join(str(int(model.positions[j])) for j in sorted({j for f in filled for j, _ in f}))
-    options = "; ".join(
-        ("/".join(format_diplotype(a, b) for a, b in s.dips) or "no call") for s in solved
-    )
+    options = "; ".join(("/".join(format_diplotype(a, b) for a, b in s.dips) or "no call") for s in solved)
     note = (
         "partial_genotype",
         f"partial genotype(s) at {where}: one allele is missing, so every allele the definitions name there was "
@@ -558,8 +556,13 @@ def _solve_patterns(model: GeneModel, rules: GeneRules, mask: np.ndarray, p: _Pa
                 dips, score, notes = found, total, combo_notes
             elif found:
                 shown = " and ".join(format_diplotype(model.report_name(a), model.report_name(b)) for a, b in found)
-                notes = [("combination", f"the haplotypes fit only as {shown}, a combination of defined alleles on one "
-                          "copy that no guideline defines; no call is made (--find-combinations reports it)")]
+                notes = [
+                    (
+                        "combination",
+                        f"the haplotypes fit only as {shown}, a combination of defined alleles on one "
+                        "copy that no guideline defines; no call is made (--find-combinations reports it)",
+                    )
+                ]
         solutions.append(Solution(tuple(dips), int(score), tuple(notes)))
     return solutions
 
@@ -613,8 +616,11 @@ def _solve_combination(model: GeneModel, mask: np.ndarray, nonref: np.ndarray, p
         names.append(combination_name(cover))
         shown = model.report_name(combination_name(cover))
         notes.append(
-            ("combination", f"haplotype {h + 1} carries several named alleles together: {shown}; "
-             "a combination has no defined function (reported because combinations were asked for)")
+            (
+                "combination",
+                f"haplotype {h + 1} carries several named alleles together: {shown}; "
+                "a combination has no defined function (reported because combinations were asked for)",
+            )
         )
     if mode == MODE_HAPLOID:
         return [(names[0], None)], total, notes
@@ -648,7 +654,11 @@ def _solve_fallback(model: GeneModel, mask: np.ndarray, nonref: np.ndarray, p: _
         return [], 0, []
     j = int(where[0])
     others = np.delete(np.arange(len(model.positions)), j)
-    eligible = [a for a in range(len(model.alleles)) if not nonref[a, others].any() and (nonref[a, j] or model.alleles[a] == model.reference)]
+    eligible = [
+        a
+        for a in range(len(model.alleles))
+        if not nonref[a, others].any() and (nonref[a, j] or model.alleles[a] == model.reference)
+    ]
     if not eligible:
         return [], 0, []
     sub = GeneModel(
@@ -743,25 +753,40 @@ def _sample_call(c: _GeneChunk, s: int, sol: Solution, hidden: list[str]) -> dic
     covered = len(miss) < len(positions)
     missing_required = positions[np.isin(positions, rules.required_positions) & g.missing[s]].tolist()
     if g.modes[s] == MODE_HAPLOID and chrom not in _HAPLOID_CONTIGS and covered:
-        notes.add("haploid_autosome", f"haploid genotypes on autosome {chrom}: {model.gene} needs two alleles; "
-                  "check the ploidy the variant caller used for this sample")
+        notes.add(
+            "haploid_autosome",
+            f"haploid genotypes on autosome {chrom}: {model.gene} needs two alleles; "
+            "check the ploidy the variant caller used for this sample",
+        )
         return call_row(model.gene, notes, **facts)
     if not covered:
-        notes.add("gene_not_covered", f"no {model.gene} position present in the input (gene not covered; "
-                  "--assume-reference only fills genes the input has records near)")
+        notes.add(
+            "gene_not_covered",
+            f"no {model.gene} position present in the input (gene not covered; "
+            "--assume-reference only fills genes the input has records near)",
+        )
         return call_row(model.gene, notes, **facts)
     if missing_required:
-        notes.add("missing_required_position", "required position(s) missing: " + ", ".join(map(str, missing_required))
-                  + "; no call is made without them")
+        notes.add(
+            "missing_required_position",
+            "required position(s) missing: " + ", ".join(map(str, missing_required)) + "; no call is made without them",
+        )
         return call_row(model.gene, notes, **facts)
     if miss:
         notes.add("missing_positions")
     if novel and rules.undocumented_as_reference:
-        notes.add("novel_variant", "allele(s) that no definition names: " + ", ".join(novel) + "; counted as "
-                  f"reference there, so that {model.gene}'s documented variants still give a result (a new allele is possible)")
+        notes.add(
+            "novel_variant",
+            "allele(s) that no definition names: " + ", ".join(novel) + "; counted as "
+            f"reference there, so that {model.gene}'s documented variants still give a result (a new allele is possible)",
+        )
     elif novel:
-        notes.add("novel_variant", "allele(s) that no definition names, at defining positions: " + ", ".join(novel)
-                  + "; the sample matches neither the reference nor a defined allele there, so no call is made")
+        notes.add(
+            "novel_variant",
+            "allele(s) that no definition names, at defining positions: "
+            + ", ".join(novel)
+            + "; the sample matches neither the reference nor a defined allele there, so no call is made",
+        )
         return _with_hidden(call_row(model.gene, notes, **facts), notes, hidden)
     notes.extend(sol.notes)
     dips = _reported_pairs(model, sol.dips)
@@ -770,8 +795,11 @@ def _sample_call(c: _GeneChunk, s: int, sol: Solution, hidden: list[str]) -> dic
             _explain_no_pair(c, s, notes)
         return _with_hidden(call_row(model.gene, notes, **facts), notes, hidden)
     if rules.copy_number_not_assessed:
-        notes.add("copy_number_not_assessed", "copy number not assessed: gene deletions, duplications and hybrids are "
-                  "invisible in a VCF of SNVs and indels; give an outside call from a copy-number caller to include them")
+        notes.add(
+            "copy_number_not_assessed",
+            "copy number not assessed: gene deletions, duplications and hybrids are "
+            "invisible in a VCF of SNVs and indels; give an outside call from a copy-number caller to include them",
+        )
     named = [format_diplotype(a, b) for a, b in dips]
     facts.update(score=sol.score, alleles_found=[model.report_name(a) for a in sol.found],
                  suballeles=_suballeles(model, sol.dips))  # fmt: skip
@@ -780,7 +808,7 @@ def _sample_call(c: _GeneChunk, s: int, sol: Solution, hidden: list[str]) -> dic
             notes.add("tie", f"{len(dips)} diplotypes fit equally well: {', '.join(named)}; all are listed, none is picked")
         row = call_row(model.gene, notes, diplotype=" or ".join(named), alternatives=named, call_status=AMBIGUOUS, **facts)
     else:
-        (a1, a2), = dips
+        ((a1, a2),) = dips
         row = call_row(model.gene, notes, diplotype=sol.display or named[0], allele_1=a1, allele_2=a2,
                        call_status=CALLED, **facts)  # fmt: skip
     return _with_hidden(row, notes, hidden)
@@ -821,14 +849,21 @@ def _explain_no_pair(c: _GeneChunk, s: int, notes: CallNotes) -> None:
     gm, model, cols, g = c.gm, c.model, c.cols, c.g
     carrying = np.flatnonzero((g.codes[s] > 0).any(axis=1)).tolist()
     variants = [gm.describe_variant(int(cols[j]), g.codes[s, j]) for j in carrying]
-    notes.add("no_matching_pair", "no pair of known alleles explains the genotype (possible new combination or "
-              "sub-allele); non-reference alleles: " + (", ".join(variants) or "none"))
+    notes.add(
+        "no_matching_pair",
+        "no pair of known alleles explains the genotype (possible new combination or "
+        "sub-allele); non-reference alleles: " + (", ".join(variants) or "none"),
+    )
     absent = set(np.flatnonzero(g.missing[s] | (g.status[s] == STATUS_ASSUMED_REFERENCE)).tolist())
     found = {j: {gm.allele_sequence(int(cols[j]), int(c)) for c in g.codes[s, j] if c > 0} for j in carrying}
     blocked = _alleles_blocked_by_absent_positions(model, found, absent)
     if blocked:
-        notes.add("no_matching_pair", "the variants found fit " + "; ".join(blocked) + " if the listed positions, "
-                  "absent from the input (assumed reference or missing), carry the allele's variants: a VCF with them may call it")
+        notes.add(
+            "no_matching_pair",
+            "the variants found fit " + "; ".join(blocked) + " if the listed positions, "
+            "absent from the input (assumed reference or missing), carry the allele's variants: a VCF with them may call it",
+        )
+
 
 def _alleles_blocked_by_absent_positions(model: GeneModel, found: dict[int, set], absent: set[int], most: int = 5) -> list[str]:
     """``*17 (also needs 40991388, 40991390)``: alleles whose every defining variant at a
@@ -839,9 +874,7 @@ def _alleles_blocked_by_absent_positions(model: GeneModel, found: dict[int, set]
     hits = []
     for a, bases in enumerate(model.bases):
         variant_at = [
-            j
-            for j in np.flatnonzero(model.defined[a]).tolist()
-            if ref is None or not definition_matches(bases[j], ref[j])
+            j for j in np.flatnonzero(model.defined[a]).tolist() if ref is None or not definition_matches(bases[j], ref[j])
         ]
         present = [j for j in variant_at if j not in absent]
         needed = [int(model.positions[j]) for j in variant_at if j in absent]

@@ -56,6 +56,7 @@ RISK_ORDER = ("increased risk", "uncertain risk", "normal risk")
 #: a function no entry of RISK_ORDER starts (or none at all) ranks as uncertain
 _UNLISTED_RANK = RISK_ORDER.index("uncertain risk")
 
+
 def risk_rank(function: str | None) -> int:
     """0 for the highest risk (``Increased risk ...``), larger for lower risk."""
     text = (function or "").strip().lower()
@@ -201,7 +202,4 @@ def _call_one(ctx: _Context, codes: np.ndarray, status: np.ndarray) -> dict:
 
 def _found_note(ctx: _Context, found: list[tuple[int, int, str]]) -> str:
     listed = ", ".join(f"{a} ({ctx.functions.get(a) or 'function unknown'})" for _, _, a in found)
-    return (
-        f"{len(found)} {ctx.gene} variants found: {listed}; the phenotype rests on the highest-risk one, "
-        f"{found[0][2]}"
-    )
+    return f"{len(found)} {ctx.gene} variants found: {listed}; the phenotype rests on the highest-risk one, {found[0][2]}"

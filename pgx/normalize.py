@@ -263,7 +263,11 @@ class ShiftIndex:
 
     @classmethod
     def build(
-        cls, canon: Sequence[str], pos: Sequence[int], refs: Sequence[str], alts: Sequence[list[str]],
+        cls,
+        canon: Sequence[str],
+        pos: Sequence[int],
+        refs: Sequence[str],
+        alts: Sequence[list[str]],
         contexts: Sequence[str],
     ) -> "ShiftIndex":
         known: dict[str, dict[int, str]] = {}

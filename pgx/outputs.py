@@ -251,7 +251,9 @@ def output_error(exc: BaseException, path: Path | str) -> OutputError | None:
         return None
     path = Path(path)
     folder = path if path.is_dir() else path.parent
-    return OutputError(f"cannot write {path.name} in {folder} ({os.strerror(code)}): {_WRITE_ADVICE[code]}. Nothing was half-written")
+    return OutputError(
+        f"cannot write {path.name} in {folder} ({os.strerror(code)}): {_WRITE_ADVICE[code]}. Nothing was half-written"
+    )
 
 
 @contextlib.contextmanager

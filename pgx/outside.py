@@ -146,7 +146,9 @@ def read_outside_calls(path: Path | str, sample: str | None = None) -> pd.DataFr
     try:
         df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment="#")
     except pd.errors.EmptyDataError:
-        raise OutsideCallError(f"{path}: the outside-call file is empty; it needs a header line (sample_id, gene, diplotype ...)") from None
+        raise OutsideCallError(
+            f"{path}: the outside-call file is empty; it needs a header line (sample_id, gene, diplotype ...)"
+        ) from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise OutsideCallError(f"{path}: not a readable tab-separated file ({exc}); save it as TSV") from None
     df.columns = [c.strip().lower() for c in df.columns]
@@ -264,8 +266,7 @@ def resolve_row(row: dict, kb: KnowledgeBase) -> dict:
         vocab = _phenotype_vocabulary(kb, gene)
         if vocab and row["phenotype"] not in vocab:
             raise OutsideCallError(
-                f"{where}: {gene} phenotype {row['phenotype']!r} is not one the guidelines use "
-                f"({'; '.join(sorted(vocab)[:12])})"
+                f"{where}: {gene} phenotype {row['phenotype']!r} is not one the guidelines use ({'; '.join(sorted(vocab)[:12])})"
             )
         out["phenotype"] = row["phenotype"]
         if t["method"].get(gene) != "activity_score" or out["lookup_key"] is None:
@@ -285,8 +286,7 @@ def _haploid_result(t: dict, gene: str, allele: str, where: str) -> dict:
     facts = _allele_facts(t, gene, allele)
     if "/" in allele or facts is None:
         raise OutsideCallError(
-            f"{where}: {gene} is one haplotype: give a single allele of the knowledge base (e.g. m.1555A>G), "
-            f"not {allele!r}"
+            f"{where}: {gene} is one haplotype: give a single allele of the knowledge base (e.g. m.1555A>G), not {allele!r}"
         )
     out = {"diplotype": allele, "allele_1": allele, "allele_2": None, "function_1": facts[0], "function_2": None}
     return {**out, **_derived_phenotype(t, gene, [facts])}

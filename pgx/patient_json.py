@@ -18,7 +18,16 @@ from types import SimpleNamespace
 
 import pyarrow as pa
 
-from pgx.patient_files import GROUP_SIZE, BatchGroups, DistinctRows, PatientData, cell_items, cell_text, cell_value, write_documents
+from pgx.patient_files import (
+    GROUP_SIZE,
+    BatchGroups,
+    DistinctRows,
+    PatientData,
+    cell_items,
+    cell_text,
+    cell_value,
+    write_documents,
+)
 
 #: the format's name and version, written into every document
 FORMAT = "pgx-patient"

@@ -57,7 +57,9 @@ def _build_gene_tables(kb: KnowledgeBase) -> dict:
     rules_tab = kb.tables.get("gene_rules")
     unassigned = {}
     if rules_tab is not None:
-        unassigned = {g: v for g, r, v in zip(rules_tab["gene"], rules_tab["rule"], rules_tab["value"]) if r == "unassigned_function"}
+        unassigned = {
+            g: v for g, r, v in zip(rules_tab["gene"], rules_tab["rule"], rules_tab["value"]) if r == "unassigned_function"
+        }
     fp = kb.tables["function_phenotypes"]
     pair = {(g, f1, f2): p for g, f1, f2, p in zip(fp["gene"], fp["function_1"], fp["function_2"], fp["phenotype"])}
     rules: dict[str, list[tuple[float, float, str]]] = {}
@@ -136,7 +138,9 @@ def _alternative_pairs(allele_1, allele_2, alternatives) -> list[tuple[str, str 
     return pairs
 
 
-_NOT_CALLED = dict(function_1=None, function_2=None, activity_score=None, phenotype=None, lookup_key=NO_RESULT, _notes=(), _no_call=False)
+_NOT_CALLED = dict(
+    function_1=None, function_2=None, activity_score=None, phenotype=None, lookup_key=NO_RESULT, _notes=(), _no_call=False
+)
 
 
 def assign_phenotypes(calls: pd.DataFrame, kb: KnowledgeBase) -> pd.DataFrame:
@@ -195,21 +199,34 @@ def _resolve(t: dict, gene: str, pairs: tuple, partial: bool = False) -> dict:
     unassigned = sorted({a for r in results for a in r.pop("unassigned")})
     if unassigned and gene in t["unassigned"]:
         notes.append(
-            ("unassigned_function", f"{', '.join(unassigned)}: no function in the knowledge base's sources; phenotyped as "
-             f"{t['unassigned'][gene].lower()} (gene rule unassigned_function); check the current CPIC allele table")
+            (
+                "unassigned_function",
+                f"{', '.join(unassigned)}: no function in the knowledge base's sources; phenotyped as "
+                f"{t['unassigned'][gene].lower()} (gene rule unassigned_function); check the current CPIC allele table",
+            )
         )
     elif unassigned:
-        notes.append(("unassigned_function", f"{', '.join(unassigned)}: no function in the knowledge base's sources, "
-                      "so the phenotype cannot be assigned"))
+        notes.append(
+            (
+                "unassigned_function",
+                f"{', '.join(unassigned)}: no function in the knowledge base's sources, so the phenotype cannot be assigned",
+            )
+        )
     if gene not in t["phenotyped"]:
         # e.g. CYP4F2, IFNL3: the sources define allele functions but no phenotype
-        notes.append(("phenotype_not_defined", f"no phenotype is defined for {gene} in the guideline sources; "
-                      "the diplotype and allele functions are reported"))
+        notes.append(
+            (
+                "phenotype_not_defined",
+                f"no phenotype is defined for {gene} in the guideline sources; the diplotype and allele functions are reported",
+            )
+        )
         return {**results[0], "activity_score": None, "phenotype": None, "lookup_key": None, "_notes": tuple(notes),
                 "_no_call": False}  # fmt: skip
     first = dict(results[0], _no_call=False)
     if first["phenotype"] is None:
-        notes.append(("phenotype_not_defined", f"no phenotype rule for {gene} functions {first['function_1']} / {first['function_2']}"))
+        notes.append(
+            ("phenotype_not_defined", f"no phenotype rule for {gene} functions {first['function_1']} / {first['function_2']}")
+        )
         first["phenotype"] = INDETERMINATE
         if first["lookup_key"] is None:
             first["lookup_key"] = INDETERMINATE

@@ -295,7 +295,11 @@ def finish_batch(staged: StagedRun, plan: BatchPlan, kb: KnowledgeBase, samples:
         unmatched = sorted(set(plan.outside["sample_id"]) - samples)
         if unmatched:  # named in the provenance table, counted in the log
             options["outside_calls_unmatched_samples"] = ",".join(unmatched)
-            log.warning("%s: outside calls for %d sample(s) not in this batch were ignored (listed in the provenance table)", plan.outside_calls, len(unmatched))
+            log.warning(
+                "%s: outside calls for %d sample(s) not in this batch were ignored (listed in the provenance table)",
+                plan.outside_calls,
+                len(unmatched),
+            )
     provenance = provenance_frame(
         kb, plan.inputs, batch=plan.batch, options=options, n_samples=len(samples), build=plan.build, checksums=plan.checksums
     )

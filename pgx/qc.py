@@ -233,9 +233,7 @@ def _stacked(ax, counts: pd.DataFrame, rows: list[str], row_col: str, *, labels:
 
 def _category_legend(fig: Figure, categories: Iterable[str]) -> None:
     present = set(categories)
-    handles = [
-        matplotlib.patches.Patch(color=colour, label=label) for key, label, colour in CATEGORIES if key in present
-    ]
+    handles = [matplotlib.patches.Patch(color=colour, label=label) for key, label, colour in CATEGORIES if key in present]
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4), fontsize=7.5)
 
 
@@ -385,8 +383,7 @@ def _table(header: Sequence[tuple[str, str]], rows: Iterable[Sequence[str]]) -> 
     """An HTML table; ``header`` is (label, css class) and cells arrive already escaped."""
     head = "".join(f'<th class="{cls}">{_e(label)}</th>' for label, cls in header)
     body = "".join(
-        "<tr>" + "".join(f'<td class="{cls}">{cell}</td>' for (_, cls), cell in zip(header, row)) + "</tr>"
-        for row in rows
+        "<tr>" + "".join(f'<td class="{cls}">{cell}</td>' for (_, cls), cell in zip(header, row)) + "</tr>" for row in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -408,11 +405,19 @@ def _header(prov: Mapping[str, str], summary: CallSummary, batch: str) -> str:
     n_samples, genes = summary.samples, summary.genes
     fields = [
         ("Batch", batch),
-        ("Samples", f"{n_samples:,}" + (f" (provenance: {prov['n_samples']})" if prov.get("n_samples") not in (None, str(n_samples)) else "")),
+        (
+            "Samples",
+            f"{n_samples:,}"
+            + (f" (provenance: {prov['n_samples']})" if prov.get("n_samples") not in (None, str(n_samples)) else ""),
+        ),
         ("Genes", f"{len(genes)}: " + ", ".join(genes)),
         ("Knowledge base", prov.get("kb_version") or ", ".join(summary.kb_versions)),
         ("Pipeline version", prov.get("pipeline_version", "unknown")),
-        ("Genome build", prov.get("genome_build", "unknown") + (f" ({prov['genome_build_reason']})" if prov.get("genome_build_reason") else "")),
+        (
+            "Genome build",
+            prov.get("genome_build", "unknown")
+            + (f" ({prov['genome_build_reason']})" if prov.get("genome_build_reason") else ""),
+        ),
         ("Assume reference", prov.get("option:assume_reference", "unknown")),
         ("Report by", f"pgx {__version__} (pgx.qc)"),
     ]
@@ -472,7 +477,9 @@ def _phenotype_cell(group: pd.DataFrame) -> str:
 
 
 def _phenotype_section(counts: pd.DataFrame, genes: list[str]) -> str:
-    rows = [[_e(g), _n(counts.loc[counts["gene"] == g, "samples"].sum()), _phenotype_cell(counts[counts["gene"] == g])] for g in genes]
+    rows = [
+        [_e(g), _n(counts.loc[counts["gene"] == g, "samples"].sum()), _phenotype_cell(counts[counts["gene"] == g])] for g in genes
+    ]
     body = _img(_plot_phenotypes(counts, genes), "phenotype distribution per gene",
                 "Colours group phenotypes by consequence; the table gives each phenotype as written by the guideline.")  # fmt: skip
     return _section("phenotypes", body + _table([("Gene", ""), ("Samples", "n"), ("Phenotypes", "")], rows))
@@ -483,7 +490,9 @@ def _missing_section(missing: pd.DataFrame, total: int, genes: list[str], n_samp
     if missing.empty:
         note = "No sample has a missing knowledge-base position."
         if assume_reference:
-            note += " Positions absent from the input were assumed reference (assume_reference was on); see the genotype table above."
+            note += (
+                " Positions absent from the input were assumed reference (assume_reference was on); see the genotype table above."
+            )
         return _section("missing", f'<p class="note">{_e(note)}</p>')
     top = missing.head(TOP_TABLE)
     rows = [[_e(r.sample_id), _n(r.missing_positions), _e(r.genes), _e(r.no_call_genes)] for r in top.itertuples(index=False)]
@@ -512,9 +521,16 @@ def _novel_section(novel: pd.DataFrame, genes: list[str]) -> str:
     body = (
         f'<p class="note">Alleles at KB positions that no allele definition contains: the call ignores them, so the '
         f"sample may carry an undescribed allele. Worth a look in the raw data.{_e(more)}</p>"
-        + _img(_plot_counts([f"{v} ({g})" for v, g in zip(plot["variant"], plot["gene"])], list(plot["samples"]),
-                            _gene_colours(plot["gene"], genes), f"Novel variants by carriers (top {len(plot)})", "samples"),
-               "novel variants by number of samples")  # fmt: skip
+        + _img(
+            _plot_counts(
+                [f"{v} ({g})" for v, g in zip(plot["variant"], plot["gene"])],
+                list(plot["samples"]),
+                _gene_colours(plot["gene"], genes),
+                f"Novel variants by carriers (top {len(plot)})",
+                "samples",
+            ),
+            "novel variants by number of samples",
+        )  # fmt: skip
         + _table([("Variant", "id"), ("Gene", ""), ("Samples", "n"), ("Carried by", "id")], rows)
     )
     return _section("novel", body)
@@ -535,9 +551,16 @@ def _reasons_section(reasons: pd.DataFrame, nulls: int) -> str:
     body = (
         '<p class="note">Calls counted by reason code (<code>calls.reason_codes</code>); a call with several '
         "reasons counts once under each. The details of each call are in its <code>warnings</code>.</p>"
-        + _img(_plot_counts(list(plot["code"]), list(plot["calls"]), [AMBER] * len(plot),
-                            "Reason codes (sample × gene results carrying it)", "results"),
-               "calls counted by reason code")  # fmt: skip
+        + _img(
+            _plot_counts(
+                list(plot["code"]),
+                list(plot["calls"]),
+                [AMBER] * len(plot),
+                "Reason codes (sample × gene results carrying it)",
+                "results",
+            ),
+            "calls counted by reason code",
+        )  # fmt: skip
         + _table([("Code", ""), ("Meaning", ""), ("Genes", ""), ("Results", "n"), ("Samples", "n")], rows)
         + bug
     )
@@ -557,8 +580,11 @@ def _population_section(summary: CallSummary, label: str) -> str:
     opened = " open" if len(rows) <= 40 else ""
     body = (
         f'<p class="note">Samples by {_e(label)}: {summary}.</p>'
-        + _img(_plot_population_rates(rates, pops, genes), f"call, ambiguity, no-call and novel-variant rates per {label}",
-               "Colour shows distance from a perfect result (darker = further); each cell gives the rate.")  # fmt: skip
+        + _img(
+            _plot_population_rates(rates, pops, genes),
+            f"call, ambiguity, no-call and novel-variant rates per {label}",
+            "Colour shows distance from a perfect result (darker = further); each cell gives the rate.",
+        )  # fmt: skip
         + f"<details{opened}><summary>Rates per {_e(label)} and gene ({len(rows)} rows)</summary>{table}</details>"
         + f"<h3>Phenotypes per {_e(label)}</h3>"
         + _img(_plot_population_phenotypes(counts, pops, genes), f"phenotype distribution per gene and {label}")
@@ -593,8 +619,13 @@ def render_qc_report(results_dir: Path | str, out_path: Path | str, *, populatio
             _kpis(summary),
             _call_rate_section(summary.rates, status),
             _phenotype_section(summary.phenotypes, genes),
-            _missing_section(summary.missing, summary.samples_with_missing, genes, summary.samples,
-                             prov.get("option:assume_reference") == "true"),  # fmt: skip
+            _missing_section(
+                summary.missing,
+                summary.samples_with_missing,
+                genes,
+                summary.samples,
+                prov.get("option:assume_reference") == "true",
+            ),  # fmt: skip
             _novel_section(summary.novel, genes),
             _reasons_section(summary.reasons, summary.null_warnings),
         ]
@@ -607,10 +638,7 @@ def render_qc_report(results_dir: Path | str, out_path: Path | str, *, populatio
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>pgx QC: {_e(batch)}</title><style>{_CSS}</style></head><body>"
-        + "\n".join(parts)
-        + footer
-        + "</body></html>\n"
+        f"<title>pgx QC: {_e(batch)}</title><style>{_CSS}</style></head><body>" + "\n".join(parts) + footer + "</body></html>\n"
     )
     with atomic_path(out_path) as tmp:
         tmp.write_text(page, encoding="utf-8")

@@ -190,7 +190,11 @@ def status_counts(genotypes: Path | str) -> pd.DataFrame:
         table.group_by(["gene", "status"]).aggregate([("gene", "count")]) for table in _stream(genotypes, ["gene", "status"])
     ]
     if not parts:
-        parts = [pa.table({"gene": pa.array([], pa.string()), "status": pa.array([], pa.string()), "gene_count": pa.array([], pa.int64())})]
+        parts = [
+            pa.table(
+                {"gene": pa.array([], pa.string()), "status": pa.array([], pa.string()), "gene_count": pa.array([], pa.int64())}
+            )
+        ]
     df = pa.concat_tables(parts).to_pandas().rename(columns={"gene_count": "genotypes"})
     out = df.pivot_table(index="gene", columns="status", values="genotypes", fill_value=0, aggfunc="sum")
     return out.loc[sorted(out.index, key=natural)]
@@ -204,7 +208,9 @@ class _Calls:
     """Calls as the counts need them: one row per call with the list columns reduced to
     numbers, and the novel variants and reason codes one per row."""
 
-    rows: pd.DataFrame  # sample_id, gene, call_status (text), phenotype (None when null), missing (int), novel (bool), with_reason (bool)
+    rows: (
+        pd.DataFrame
+    )  # sample_id, gene, call_status (text), phenotype (None when null), missing (int), novel (bool), with_reason (bool)
     novel: pd.DataFrame  # sample_id, gene, variant: distinct
     reasons: pd.DataFrame  # sample_id, gene, code: one row per entry of reason_codes
     null_warnings: int
@@ -256,7 +262,9 @@ def _from_arrow(table: pa.Table) -> _Calls:
 
     def exploded(name: str, as_name: str) -> pd.DataFrame:
         parent = pc.list_parent_indices(col[name])
-        return pa.table({"sample_id": sample.take(parent), "gene": gene.take(parent), as_name: pc.list_flatten(col[name])}).to_pandas()
+        return pa.table(
+            {"sample_id": sample.take(parent), "gene": gene.take(parent), as_name: pc.list_flatten(col[name])}
+        ).to_pandas()
 
     rows = pa.table(
         {

@@ -598,10 +598,7 @@ def _status_result(view: GeneView, r: dict) -> GeneResult:
 def no_match_text(entry: DrugEntry, key: tuple[GeneResult, ...]) -> str:
     """Which result had no guideline entry, in words."""
     parts = [f"{g} {r.key}" + (" (not called)" if r.key == NO_RESULT else "") for g, r in zip(entry.genes, key)]
-    return (
-        f"{entry.source} has no {entry.drug} recommendation for {' and '.join(parts)}; "
-        "decide without genotype guidance."
-    )
+    return f"{entry.source} has no {entry.drug} recommendation for {' and '.join(parts)}; decide without genotype guidance."
 
 
 def _hit_records(index: LookupIndex, entry: DrugEntry, key: tuple[GeneResult, ...], overlay=None) -> list[dict]:

@@ -32,7 +32,6 @@ in memory, written to a hidden temporary name in the target directory and rename
 killed run leaves no half-written report.
 """
 
-
 from __future__ import annotations
 
 import functools
@@ -76,8 +75,17 @@ from pgx.report_page1 import _created, _drugs_by_group, _header, _summary
 from pgx.report_page2 import _answer, _genotype_table
 from pgx.report_words import plain_phenotype  # noqa: F401 - part of this module's interface
 
-__all__ = ["ACTION_GROUPS", "GROUPS", "PAPERS", "group_key", "no_result_genes", "plain_phenotype", "render_report",
-           "render_reports", "share_strings"]
+__all__ = [
+    "ACTION_GROUPS",
+    "GROUPS",
+    "PAPERS",
+    "group_key",
+    "no_result_genes",
+    "plain_phenotype",
+    "render_report",
+    "render_reports",
+    "share_strings",
+]
 
 
 # --- document ------------------------------------------------------------------------

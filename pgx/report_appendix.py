@@ -96,7 +96,6 @@ def _assume_reference(provenance: Mapping[str, str]) -> bool:
     return bool(_ASSUME_REF.search(provenance.get("options", "")))
 
 
-
 @functools.lru_cache(maxsize=1 << 12)
 def _based_on(r: object) -> tuple[Block, ...]:
     """Cached per row (rows are hashable named tuples): several sections ask for it."""
@@ -379,5 +378,3 @@ def _appendix(calls: list, recs: list, entries: list[_Entry], placed: dict, prov
         *_versions(provenance),
         *refs.listing("References (continued)" if refs.printed else "References"),
     ]  # fmt: skip
-
-

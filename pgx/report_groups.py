@@ -52,8 +52,7 @@ GROUPS: tuple[Group, ...] = (
     # the guideline asks for more information first (enzyme activity, clinical findings, family history)
     Group("assess", "Assess first", colors.HexColor("#00696B"), colors.HexColor("#E0F2F1")),
     # a gene the drug needs has no result: its risk is unknown, not absent
-    Group("untested", "Not assessed: a gene it needs has no result", colors.HexColor("#6A1B9A"),
-          colors.HexColor("#F3E8F8")),
+    Group("untested", "Not assessed: a gene it needs has no result", colors.HexColor("#6A1B9A"), colors.HexColor("#F3E8F8")),
     Group("usual", "Use as usual", colors.HexColor(palette.GREEN), colors.HexColor("#E9F5EA")),
     Group("none", "No guideline for this result", colors.HexColor(palette.GREY), colors.HexColor("#F1F3F4")),
 )
@@ -73,7 +72,6 @@ ACTION_GROUPS: dict[str, str] = {
     "no_recommendation": "none",  # the guideline has the result but recommends nothing
     "no_guideline_match": "none",  # the guideline has no row for the result
 }
-
 
 
 def no_result_genes(r: object) -> list[str]:
@@ -100,6 +98,7 @@ def group_key(r: object) -> str:
     real recommendation stays in its group even when one of its genes had no result."""
     group = ACTION_GROUPS[str(r.action)]
     return "untested" if group == "none" and no_result_genes(r) else group
+
 
 # --- recommendations ----------------------------------------------------------------
 
@@ -265,5 +264,3 @@ def _short_reference(r: object) -> list[Block]:
     if not url:
         return [(guideline, "small")]
     return [(f"{guideline}. {url}", "small")] if not _SAFE_URL.match(url) else [(guideline, "small", url)]
-
-

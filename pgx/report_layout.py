@@ -112,9 +112,7 @@ def _fonts() -> _Fonts:
     regular = TTFont("PgxSans", str(found[0]))
     pdfmetrics.registerFont(regular)
     pdfmetrics.registerFont(TTFont("PgxSans-Bold", str(found[1])))
-    pdfmetrics.registerFontFamily(
-        "PgxSans", normal="PgxSans", bold="PgxSans-Bold", italic="PgxSans", boldItalic="PgxSans-Bold"
-    )
+    pdfmetrics.registerFontFamily("PgxSans", normal="PgxSans", bold="PgxSans-Bold", italic="PgxSans", boldItalic="PgxSans-Bold")
     return _Fonts("PgxSans", "PgxSans-Bold", frozenset(regular.face.charToGlyph))
 
 
@@ -205,6 +203,7 @@ _TOP_MARGIN, _BOTTOM_MARGIN = 13 * mm, 17 * mm
 def _side_margin(paper: str) -> float:
     """The left and right page margin on ``paper`` that centres the common text block."""
     return (PAPERS[paper][0] - _FRAME_W) / 2 - _FRAME_PAD
+
 
 _INK = colors.HexColor(palette.INK)
 _MUTED = colors.HexColor(palette.MUTED)
@@ -318,7 +317,6 @@ def _wrapped(text: str, font: str, size: float, width: float) -> tuple[str, ...]
 def _main_fonts() -> tuple[str, str]:
     f = _fonts()
     return f.regular, f.bold
-
 
 
 #: one block of a cell: text, style name, and optionally a URL the text links to
@@ -661,8 +659,7 @@ def _cell(blocks: str | list[str | Block], width: float, style: str = "cell") ->
         if len(text) > _MAX_CELL_CHARS:
             parts[i] = (f"{text[:_MAX_CELL_CHARS]} {_SHORTENED}", st, link)
     markup = "<br/>".join(
-        f'<font name="{st.fontName}" size="{st.fontSize}" color="#{st.textColor.hexval()[2:]}">'
-        f"{_markup(text)}</font>"
+        f'<font name="{st.fontName}" size="{st.fontSize}" color="#{st.textColor.hexval()[2:]}">{_markup(text)}</font>'
         for text, st, _ in parts
     )
     return _para(markup, style)
@@ -701,7 +698,8 @@ class _Grid(Flowable):
             pad = 2 * _CELL_PAD
             self._heights = [
                 max((cell.wrap(w - pad, _MAX_CELL_HEIGHT * 4)[1] for cell, w in zip(row, self._widths)), default=0)
-                + self._TOP + self._BOTTOM
+                + self._TOP
+                + self._BOTTOM
                 for row in self._rows
             ]
         return self._heights
@@ -864,5 +862,3 @@ def _pdf_date(when: datetime | None) -> str | None:
     minutes = int(when.utcoffset().total_seconds() // 60)
     sign = "+" if minutes >= 0 else "-"
     return when.strftime("D:%Y%m%d%H%M%S") + f"{sign}{abs(minutes) // 60:02d}'{abs(minutes) % 60:02d}'"
-
-

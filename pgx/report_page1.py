@@ -206,7 +206,9 @@ def _summary_cells(placed: dict[str, dict[str, tuple[list[str], str]]], widths: 
         return max(badge[key], cells[key].wrap(width, 1e6)[1]) + _SUMMARY_PAD
 
     while sum(map(height, cells)) > room:
-        cuttable = [k for k in cells if isinstance(cells[k], _Rich) and len(placed[k]) > 1 and height(k) > badge[k] + _SUMMARY_PAD + 12]
+        cuttable = [
+            k for k in cells if isinstance(cells[k], _Rich) and len(placed[k]) > 1 and height(k) > badge[k] + _SUMMARY_PAD + 12
+        ]
         if not cuttable:
             break
         less = [k for k in cuttable if k in _LESS_URGENT]
@@ -246,5 +248,3 @@ def _summary(recs: list, placed: dict[str, dict[str, tuple[list[str], str]]], ro
                      "base has a guideline for the genes called.", _FRAME_W, "note")  # fmt: skip
         return [title, note, Spacer(0, 3), table]
     return [title, table]
-
-

@@ -129,6 +129,7 @@ def _phenotype_cell(c: object, width: float) -> Flowable:
 
 # --- page 2: what to change, and why ----------------------------------------------
 
+
 def _drug_line(drug: str, drug_entries: list[_Entry], refs: _Refs) -> _Rich:
     """One drug on page 2: its name, each advice in a few words (in its group's colour),
     who says so and how strongly, and its reference numbers."""
@@ -187,5 +188,3 @@ def _answer(entries: list[_Entry], refs: _Refs) -> list:
                            [(_markup_free(t), *rest) for t, *rest in head], 11, space_before=4))  # fmt: skip
         lines += [_drug_line(drug, per_drug[drug], refs) for drug in drugs]
     return [*story, _RichStack(lines)]
-
-

@@ -32,6 +32,7 @@ ACTION_TEXT = {
     "no_guideline_match": "No guideline recommendation for this result",
 }
 
+
 def strength(r: object) -> str:
     """'Strong recommendation'; nothing for CPIC's 'No Recommendation' or an empty strength."""
     strength = _text(r.strength).strip()
@@ -51,7 +52,7 @@ def plain_phenotype(gene: str, phenotype: str) -> str:
     hedge = ""
     for prefix in ("likely ", "possible "):
         if low.startswith(prefix):
-            hedge, low = "probably ", low[len(prefix):]
+            hedge, low = "probably ", low[len(prefix) :]
     levels = {"poor": "little or no", "intermediate": "reduced", "decreased": "reduced", "normal": "usual",
               "rapid": "increased", "increased": "increased", "ultrarapid": "much increased"}  # fmt: skip
     word, _, kind = low.partition(" ")
@@ -63,7 +64,8 @@ def plain_phenotype(gene: str, phenotype: str) -> str:
         return "the result cannot be interpreted; treat it as unknown"
     if low.startswith("deficient"):
         return f"{hedge}{gene} deficiency: too little enzyme activity" + (
-            ", with chronic haemolytic anaemia" if "cnsha" in low else "")
+            ", with chronic haemolytic anaemia" if "cnsha" in low else ""
+        )
     if low == "variable":
         return f"{gene} activity may be normal or deficient (cells differ)"
     if low == "normal":
@@ -142,5 +144,3 @@ def strengths(rows: list) -> str:
         given = strength(r).replace(" recommendation", "").lower()
         said[source] = said.get(source) or given
     return ", ".join(f"{source} {given}".strip() for source, given in said.items())
-
-

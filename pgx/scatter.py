@@ -121,8 +121,7 @@ def call_chunk_job(work: Path | str, chunk: int, part_dir: Path | str, *, kb: Kn
     plan: BatchPlan = _load(plan_path(work))
     if plan.kb_version != kb.version:
         raise ConfigError(
-            f"the knowledge base changed while batch {plan.batch} ran ({plan.kb_version} -> {kb.version}); "
-            "run the workflow again"
+            f"the knowledge base changed while batch {plan.batch} ran ({plan.kb_version} -> {kb.version}); run the workflow again"
         )
     gm = _load(matrix_path(work, chunk))
     part_dir = make_folder(part_dir)

@@ -308,7 +308,7 @@ COLUMN_DOCS: dict[str, dict[str, str]] = {
         "reason_codes": (
             "machine-readable reasons behind the call's status and warnings, one of: "
             + _one_of(tuple(CALL_REASONS))
-            + " (meanings under \"Reason codes\" below, from `pgx.schema.CALL_REASONS`)"
+            + ' (meanings under "Reason codes" below, from `pgx.schema.CALL_REASONS`)'
         ),
         "warnings": "why a call is incomplete or uncertain, in words (the same reasons as `reason_codes`, with details)",
         "kb_version": "version of the knowledge base used",

@@ -96,7 +96,9 @@ SHOWCASE = (
 )  # fmt: skip
 
 
-def add_showcase(kb: KnowledgeBase, assignment: dict[str, dict[str, tuple[str, str]]], rng: np.random.Generator, *, known_function: bool) -> None:
+def add_showcase(
+    kb: KnowledgeBase, assignment: dict[str, dict[str, tuple[str, str]]], rng: np.random.Generator, *, known_function: bool
+) -> None:
     """Add the :data:`SHOWCASE` patients to ``assignment`` (in place): random alleles for
     the genes drawn, then each one's own alleles for the genes it names."""
     genes = sorted(next(iter(assignment.values()))) if assignment else []
@@ -319,7 +321,9 @@ def write_cohort(
             blanks[i, hit] = True
     text = vcf_text(loci, codes, samples, phasing, haploid_mito=mito_ploidy == "haploid", missing=blanks)
     vcf = write_vcf(text, out_dir / VCF_NAME)
-    truth = write_truth(truth_frame(assignment, samples, genes, haploid=set(mito), names=reported_names(kb)), out_dir / TRUTH_NAME)
+    truth = write_truth(
+        truth_frame(assignment, samples, genes, haploid=set(mito), names=reported_names(kb)), out_dir / TRUTH_NAME
+    )
     return vcf, truth
 
 
@@ -328,10 +332,14 @@ def reported_names(kb: KnowledgeBase) -> dict[tuple[str, str], str]:
     tab = kb.tables["alleles"]
     if "guideline_name" not in tab:
         return {}
-    return {(g, a): n for g, a, n in zip(tab["gene"], tab["allele"], tab["guideline_name"]) if isinstance(n, str) and n and n != a}
+    return {
+        (g, a): n for g, a, n in zip(tab["gene"], tab["allele"], tab["guideline_name"]) if isinstance(n, str) and n and n != a
+    }
 
 
-def genotype_codes(haplotypes: list[GeneHaplotypes], assignment: Assignment, samples: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
+def genotype_codes(
+    haplotypes: list[GeneHaplotypes], assignment: Assignment, samples: list[str]
+) -> tuple[pd.DataFrame, np.ndarray]:
     """All genes' loci (concatenated) and codes int16 [n_samples, n_loci, 2]."""
     parts = []
     for hap in haplotypes:
@@ -378,7 +386,7 @@ def _joined_record(rec: dict) -> dict:
     for j, mref, malts, _ in rec["members"]:
         if not ref.startswith(mref):
             raise KnowledgeBaseError(f"loci at {rec['chrom']}:{rec['pos']} disagree on REF ({mref} vs {ref})")
-        tail = ref[len(mref):]
+        tail = ref[len(mref) :]
         code_map = [0]
         for alt in malts:
             full = alt + tail
@@ -437,12 +445,16 @@ def vcf_text(
         else:
             n_codes = len(rec["alts"]) + 1
             gts = np.where(
-                phasing, gt_strings(n_codes, True)[merged[:, 0], merged[:, 1]], gt_strings(n_codes, False)[merged[:, 0], merged[:, 1]]
+                phasing,
+                gt_strings(n_codes, True)[merged[:, 0], merged[:, 1]],
+                gt_strings(n_codes, False)[merged[:, 0], merged[:, 1]],
             )
         if missing is not None:
             blank = missing[:, list(rec["maps"])].any(axis=1)
             gts = np.where(blank, "." if haploid else "./.", gts)
-        lines.append("\t".join([rec["chrom"], str(rec["pos"]), rec["id"], rec["ref"], ",".join(rec["alts"]), ".", "PASS", ".", "GT", *gts]))
+        lines.append(
+            "\t".join([rec["chrom"], str(rec["pos"]), rec["id"], rec["ref"], ",".join(rec["alts"]), ".", "PASS", ".", "GT", *gts])
+        )
     return "\n".join(lines) + "\n"
 
 

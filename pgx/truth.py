@@ -173,6 +173,7 @@ def combine_alleles(kb: KnowledgeBase, gene: str, names: list[str]) -> str:
 
 # --- what the knowledge base says, looked up once per KB and gene (kept on the KB) ---------
 
+
 def legacy_names(kb: KnowledgeBase, gene: str) -> dict[str, dict]:
     """legacy name -> its ``legacy_alleles`` row (a dict), for ``gene``."""
 

@@ -232,7 +232,12 @@ def _combined_in_cis(kb: KnowledgeBase, gene: str, options, ours: set) -> str | 
         for call_pair in ours:
             combined = [a for a in call_pair if a.startswith("[")]
             carried = frozenset().union(*(haplotype_variants(variants, a) for a in call_pair))
-            if combined and wanted and wanted <= carried and not any(wanted <= haplotype_variants(variants, a) for a in truth_pair):
+            if (
+                combined
+                and wanted
+                and wanted <= carried
+                and not any(wanted <= haplotype_variants(variants, a) for a in truth_pair)
+            ):
                 return combined[0]
     return None
 
@@ -376,7 +381,12 @@ def read_populations(path: Path | str) -> pd.DataFrame:
 
 
 def write_validation(
-    calls: pd.DataFrame, kb: KnowledgeBase, out_dir: Path | str, *, truth: pd.DataFrame | None = None, populations: pd.DataFrame | None = None
+    calls: pd.DataFrame,
+    kb: KnowledgeBase,
+    out_dir: Path | str,
+    *,
+    truth: pd.DataFrame | None = None,
+    populations: pd.DataFrame | None = None,
 ) -> dict[str, Path]:
     """Write the accuracy and call-rate tables as TSVs under ``out_dir``; return their paths.
 

@@ -28,9 +28,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Skip ``shared_data`` tests when the upstream data is not there."""
     if SHARED_DATA.is_dir():
         return
-    skip = pytest.mark.skip(
-        reason=f"upstream data not found at {SHARED_DATA}; set PGX_SHARED_DATA to run this test"
-    )
+    skip = pytest.mark.skip(reason=f"upstream data not found at {SHARED_DATA}; set PGX_SHARED_DATA to run this test")
     for item in items:
         if "shared_data" in item.keywords:
             item.add_marker(skip)
@@ -48,9 +46,7 @@ def _tree_state() -> set[str] | None:
     import subprocess
 
     try:
-        out = subprocess.run(
-            ["git", "status", "--porcelain", "--ignored"], cwd=REPO, capture_output=True, text=True, timeout=60
-        )
+        out = subprocess.run(["git", "status", "--porcelain", "--ignored"], cwd=REPO, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.SubprocessError):
         return None
     if out.returncode != 0:

@@ -79,7 +79,11 @@ def test_bgzf_missing_only_its_end_of_file_block(make_vcf, tmp_path):
 
 
 def test_truncated_plain_gzip_names_the_line(make_vcf, tmp_path):
-    plain = make_vcf(tmp_path / "x.vcf", samples=[f"S{i}" for i in range(50)], records=[("chr10", p, "C", "T", ["0|1"] * 50) for p in range(100, 5000)])
+    plain = make_vcf(
+        tmp_path / "x.vcf",
+        samples=[f"S{i}" for i in range(50)],
+        records=[("chr10", p, "C", "T", ["0|1"] * 50) for p in range(100, 5000)],
+    )
     data = gzip.compress(plain.read_bytes())
     path = tmp_path / "x.vcf.gz"
     path.write_bytes(data[: len(data) // 2])
@@ -170,15 +174,18 @@ def test_a_single_ref_disagreement_is_a_warning_naming_the_position(make_vcf, tm
     assert gm.status[0, 0] == STATUS_CALLED
     # the record is not matched (README): its genotype is missing, and the call says why
     assert (gm.codes[0, 2] == -1).all() and gm.status[0, 2] == STATUS_MISSING
-    assert [(s, g, reason) for s, g, text, no_call, reason in gm.read_findings() if "REF G disagrees" in text and not no_call] == [
-        ("S1", "TOY", "unusable_record")
-    ]
+    assert [
+        (s, g, reason) for s, g, text, no_call, reason in gm.read_findings() if "REF G disagrees" in text and not no_call
+    ] == [("S1", "TOY", "unusable_record")]
 
 
 def test_contig_names_matching_no_kb_chromosome_are_an_error_not_an_empty_result(make_vcf, tmp_path):
     path = make_vcf(tmp_path / "scaffolds.vcf", records=[("scaffold_10", 100, "C", "T", ["0|1"])])
-    with pytest.raises(VcfError, match=r"scaffolds\.vcf: no contig names a chromosome of the knowledge base "
-                       r"\(contigs found: scaffold_10.*nothing can be called.*--rename-chrs"):
+    with pytest.raises(
+        VcfError,
+        match=r"scaffolds\.vcf: no contig names a chromosome of the knowledge base "
+        r"\(contigs found: scaffold_10.*nothing can be called.*--rename-chrs",
+    ):
         read(path)
 
 
@@ -207,8 +214,12 @@ def test_refseq_contig_names_in_the_header_say_the_build(make_vcf, tmp_path):
 
 
 def test_a_record_whose_format_lacks_gt_is_missing_with_a_warning(make_vcf, tmp_path):
-    path = make_vcf(tmp_path / "nogt.vcf", samples=["S1", "S2"], records=[r[:4] + (["0|1", "1|1"],) for r in ALL_REF],
-                    header_extra=['##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Depth">'])
+    path = make_vcf(
+        tmp_path / "nogt.vcf",
+        samples=["S1", "S2"],
+        records=[r[:4] + (["0|1", "1|1"],) for r in ALL_REF],
+        header_extra=['##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Depth">'],
+    )
     lines = path.read_text().splitlines()
     at = next(i for i, line in enumerate(lines) if line.startswith("chr10\t300\t"))
     lines[at] = "\t".join(lines[at].split("\t")[:8] + ["DP", "12", "30"])
@@ -246,8 +257,11 @@ def test_an_index_copied_from_another_vcf_is_an_error_naming_the_fix(make_vcf, t
     mine, other = _two_bgzipped_vcfs(make_vcf, tmp_path, index)
     shutil.copy(f"{other}.{index}", f"{mine}.{index}")
     os.utime(f"{mine}.{index}")  # as fresh as the VCF: the age check cannot catch it
-    with pytest.raises(VcfError, match=rf"mine\.vcf\.gz: its index mine\.vcf\.gz\.{index} does not belong to this "
-                       r"file .*Re-index the file: tabix -f -p vcf .*mine\.vcf\.gz"):
+    with pytest.raises(
+        VcfError,
+        match=rf"mine\.vcf\.gz: its index mine\.vcf\.gz\.{index} does not belong to this "
+        r"file .*Re-index the file: tabix -f -p vcf .*mine\.vcf\.gz",
+    ):
         read(mine)
 
 

@@ -16,8 +16,8 @@ from tests.conftest import kb_loci_for
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_VCF = REPO / "resources" / "demo" / "simulated.vcf.gz"
-GRCH37_CHR6 = '##contig=<ID=chr6,length=171115067>'  # TPMT's chromosome, GRCh37 length
-GRCH38_CHR6 = '##contig=<ID=chr6,length=170805979>'
+GRCH37_CHR6 = "##contig=<ID=chr6,length=171115067>"  # TPMT's chromosome, GRCh37 length
+GRCH38_CHR6 = "##contig=<ID=chr6,length=170805979>"
 
 
 def tpmt_vcf(make_vcf, path: Path, samples: list[str], **kw) -> Path:
@@ -94,8 +94,12 @@ def test_two_patients_called_sample1_with_variants_at_different_positions(make_v
     loci = kb_loci_for("TPMT").reset_index(drop=True)
     first, second = loci.iloc[0], loci.iloc[1]
     alt = lambda row: str(row.alts).split(",")[0]  # noqa: E731
-    a = make_vcf(tmp_path / "lab1.vcf", samples=["SAMPLE1"], records=[(first.chrom, int(first.pos), first.ref, alt(first), ["0/1"])])
-    b = make_vcf(tmp_path / "lab2.vcf", samples=["SAMPLE1"], records=[(second.chrom, int(second.pos), second.ref, alt(second), ["0/1"])])
+    a = make_vcf(
+        tmp_path / "lab1.vcf", samples=["SAMPLE1"], records=[(first.chrom, int(first.pos), first.ref, alt(first), ["0/1"])]
+    )
+    b = make_vcf(
+        tmp_path / "lab2.vcf", samples=["SAMPLE1"], records=[(second.chrom, int(second.pos), second.ref, alt(second), ["0/1"])]
+    )
     problems, _ = check([a, b], tmp_path, assume_reference=True)
     assert len(problems) == 1 and "'SAMPLE1'" in problems[0] and "lab1.vcf" in problems[0]
 
@@ -132,9 +136,7 @@ def test_files_on_two_genome_builds(make_vcf, tmp_path):
 
 def test_ref_bases_of_another_build_are_a_problem(make_vcf, tmp_path):
     loci = kb_loci_for("TPMT")
-    records = [
-        (row.chrom, int(row.pos), "A" if row.ref[0] != "A" else "C", ".", ["0/0"]) for row in loci.itertuples()
-    ]
+    records = [(row.chrom, int(row.pos), "A" if row.ref[0] != "A" else "C", ".", ["0/0"]) for row in loci.itertuples()]
     vcf = make_vcf(tmp_path / "other_build.vcf", records=records)
     problems, _ = check([vcf], tmp_path)
     assert len(problems) == 1 and "other_build.vcf" in problems[0] and "another genome build" in problems[0]
@@ -155,7 +157,10 @@ def test_genes_no_file_covers_are_named_and_stay_missing_even_with_assume_refere
     n = len(kb_loci_for("CYP2C19"))
     for assume_reference in (False, True):
         _, report = check([vcf], tmp_path, genes=["TPMT", "CYP2C19"], assume_reference=assume_reference)
-        assert "no file has any record in or near (within 20 kb of its positions) CYP2C19: these genes will be reported as not called" in report
+        assert (
+            "no file has any record in or near (within 20 kb of its positions) CYP2C19: these genes will be reported as not called"
+            in report
+        )
         assert f"CYP2C19\t{n}\t1\t{n}" in report.splitlines()
 
 
@@ -169,8 +174,16 @@ def test_missing_counts_match_the_reader_s_union_of_the_files(make_vcf, tmp_path
     tpmt, cyp = kb_loci_for("TPMT").reset_index(drop=True), kb_loci_for("CYP2C19").reset_index(drop=True)
     alt = lambda row: str(row.alts).split(",")[0]  # noqa: E731
     files = [
-        make_vcf(tmp_path / "a.vcf", samples=["S1", "S2"], records=[(r.chrom, int(r.pos), r.ref, alt(r), ["0/1", "./."]) for r in tpmt.iloc[:3].itertuples()]),
-        make_vcf(tmp_path / "b.vcf", samples=["S2", "S3"], records=[(r.chrom, int(r.pos), r.ref, alt(r), ["0|1", "0/0"]) for r in cyp.iloc[:2].itertuples()]),
+        make_vcf(
+            tmp_path / "a.vcf",
+            samples=["S1", "S2"],
+            records=[(r.chrom, int(r.pos), r.ref, alt(r), ["0/1", "./."]) for r in tpmt.iloc[:3].itertuples()],
+        ),
+        make_vcf(
+            tmp_path / "b.vcf",
+            samples=["S2", "S3"],
+            records=[(r.chrom, int(r.pos), r.ref, alt(r), ["0|1", "0/0"]) for r in cyp.iloc[:2].itertuples()],
+        ),
         make_vcf(tmp_path / "c.vcf", samples=["S4"], loci=cyp),
     ]
     genes = ["CYP2C19", "TPMT"]

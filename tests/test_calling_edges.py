@@ -61,7 +61,9 @@ def vcf_for(kb, tmp_path: Path, gene: str, gts: dict[str, str], *, missing=(), a
     keep = loci[~loci["pos"].isin(skip)]
     if ps:  # every other record needs the PS field too
         named = {(c, int(p)) for c, p, *_ in records}
-        records += [(r.chrom, int(r.pos), r.ref, r.alts, ["0/0:."]) for r in keep.itertuples() if (r.chrom, int(r.pos)) not in named]
+        records += [
+            (r.chrom, int(r.pos), r.ref, r.alts, ["0/0:."]) for r in keep.itertuples() if (r.chrom, int(r.pos)) not in named
+        ]
         return write_vcf(tmp_path / name, records=records, fmt="GT:PS")
     return write_vcf(tmp_path / name, records=records, loci=keep)
 

@@ -22,9 +22,7 @@ DEMO_VCF = REPO / "resources" / "demo" / "simulated.vcf.gz"
 
 def run_pgx(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """``python -m pgx ARGS`` in a fresh interpreter, as a user would run it."""
-    return subprocess.run(
-        [sys.executable, "-m", "pgx", *args], capture_output=True, text=True, cwd=cwd, timeout=600
-    )
+    return subprocess.run([sys.executable, "-m", "pgx", *args], capture_output=True, text=True, cwd=cwd, timeout=600)
 
 
 @pytest.fixture

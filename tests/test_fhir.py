@@ -164,14 +164,20 @@ def test_outside_call_and_phenotype_observation_with_loinc_answer_and_activity_s
         assert scores == ([] if pd.isna(call["activity_score"]) else [pytest.approx(call["activity_score"])])
     cyp2d6 = [o for o in phenotypes if gene_of(urls[o.derivedFrom[0].reference]) == "CYP2D6"]
     assert len(cyp2d6) == 1
-    assert codings(component(cyp2d6[0], fx.PREDICTED_PHENOTYPE_CODE)[0].valueCodeableConcept, fx.LOINC) == [(fx.LOINC, "LA10317-8")]
+    assert codings(component(cyp2d6[0], fx.PREDICTED_PHENOTYPE_CODE)[0].valueCodeableConcept, fx.LOINC) == [
+        (fx.LOINC, "LA10317-8")
+    ]
 
 
 def test_implications_code_the_drug_in_rxnorm_and_cite_the_guideline(demo_run, tables):
     paths, _ = demo_run
     _, recs, _ = tables
     drugs = load_kb().tables["drugs"]
-    rxnorm = {(s, d): i.partition(":")[2] for s, d, i in zip(drugs["source"], drugs["drug"], drugs["drug_id"]) if i.startswith("RxNorm:")}
+    rxnorm = {
+        (s, d): i.partition(":")[2]
+        for s, d, i in zip(drugs["source"], drugs["drug"], drugs["drug_id"])
+        if i.startswith("RxNorm:")
+    }
     bundle = parsed(paths["fhir"] / "SIM0003.json")
     implications = resources(bundle, "Observation", "therapeutic-implication")
     mine = recs[recs["sample_id"] == "SIM0003"]
@@ -242,10 +248,14 @@ def test_a_gene_without_result_never_gives_something_that_looks_like_a_result(de
         mine = recs[(recs["sample_id"] == sample) & ~recs["action"].astype(str).isin(fx.ADVICE_ACTIONS)]
         task_drugs = {t.code.text.partition(": ")[2] for t in resources(bundle, "Task")}
         for rec in mine.to_dict("records"):
-            if fx.missing_genes(rec) and rec["drug"] not in set(recs.loc[(recs["sample_id"] == sample) & recs["action"].astype(str).isin(fx.ADVICE_ACTIONS), "drug"]):
+            if fx.missing_genes(rec) and rec["drug"] not in set(
+                recs.loc[(recs["sample_id"] == sample) & recs["action"].astype(str).isin(fx.ADVICE_ACTIONS), "drug"]
+            ):
                 assert rec["drug"] not in task_drugs
                 gene = fx.missing_genes(rec)[0]
-                notes = " ".join(n.text for o in resources(bundle, "Observation", "genotype") if gene_of(o) == gene for n in o.note or [])
+                notes = " ".join(
+                    n.text for o in resources(bundle, "Observation", "genotype") if gene_of(o) == gene for n in o.note or []
+                )
                 assert rec["drug"] in notes
 
 
@@ -313,7 +323,9 @@ def test_a_batch_made_with_another_kb_is_refused(demo_run):
 
     paths, _ = demo_run
     patient = read_patients(paths["calls"].parent)[0]
-    other = PatientData(patient.sample_id, patient.calls, patient.recommendations, {**patient.provenance, "kb_version": "0000"}, patient.run_id)
+    other = PatientData(
+        patient.sample_id, patient.calls, patient.recommendations, {**patient.provenance, "kb_version": "0000"}, patient.run_id
+    )
     with pytest.raises(KnowledgeBaseError, match="knowledge base 0000"):
         fx.build_bundle(other, fx.FhirCodes(load_kb()))
 
@@ -339,7 +351,9 @@ def test_ambiguous_call_lists_its_alternatives_and_genes_not_run_are_not_assesse
     assert amb.valueCodeableConcept.text == "*1/*2 or *1/*3"
     assert [c.valueString for c in amb.component if c.valueString] == ["*1/*2", "*1/*3"]
     assert "*1/*2; *1/*3" in amb.note[0].text
-    assert (fx.CALL_STATUS_SYSTEM, "ambiguous") in [x for c in amb.component if c.valueCodeableConcept for x in codings(c.valueCodeableConcept)]
+    assert (fx.CALL_STATUS_SYSTEM, "ambiguous") in [
+        x for c in amb.component if c.valueCodeableConcept for x in codings(c.valueCodeableConcept)
+    ]
     tpmt = genotypes["TPMT"]  # not in this run at all
     assert tpmt.valueCodeableConcept is None
     assert codings(tpmt.dataAbsentReason) == [(fx.DATA_ABSENT, "not-performed")]
@@ -381,7 +395,9 @@ def test_patient_json_holds_the_tables_rows(demo_run, tables):
     calls, recs, prov = tables
     doc = json.loads((paths["json"] / "SIM0001.json").read_text())
     mine = calls[calls["sample_id"] == "SIM0001"]
-    assert {c["gene"]: c["diplotype"] for c in doc["calls"]} == {g: (d if isinstance(d, str) else None) for g, d in zip(mine["gene"], mine["diplotype"])}
+    assert {c["gene"]: c["diplotype"] for c in doc["calls"]} == {
+        g: (d if isinstance(d, str) else None) for g, d in zip(mine["gene"], mine["diplotype"])
+    }
     assert sorted(doc["not_called"]) == sorted(mine.loc[mine["call_status"] == "no_call", "gene"])
     assert len(doc["recommendations"]) == int((recs["sample_id"] == "SIM0001").sum())
     assert doc["provenance"]["kb_version"] == prov["kb_version"]
@@ -403,7 +419,9 @@ def test_invalid_document_is_caught_by_the_schema(demo_run):
 def test_cli_run_with_fhir_and_json(tmp_path, capsys):
     from pgx.cli import main
 
-    assert main(["run", str(DEMO_VCF), "--out", str(tmp_path / "r"), "--no-reports", "--fhir", "--json", "--genes", "CYP2C19"]) == 0
+    assert (
+        main(["run", str(DEMO_VCF), "--out", str(tmp_path / "r"), "--no-reports", "--fhir", "--json", "--genes", "CYP2C19"]) == 0
+    )
     out = capsys.readouterr().out
     assert f"fhir\t{tmp_path / 'r' / 'fhir'}" in out
     samples = set(pd.read_parquet(tmp_path / "r" / "calls.parquet")["sample_id"])
@@ -475,7 +493,9 @@ def test_batch_writer_agrees_with_the_full_model_build_on_unusual_rows(tables):
             diplotype=c["diplotype"].where(~c["gene"].isin(["CYP2C19", "DPYD"]), None),
         ),
         "genes-missing": lambda c: c[~c["gene"].isin(["TPMT", "UGT1A1", "CYP2D6"])],
-        "nul-in-a-warning": lambda c: c.assign(warnings=[["odd\x00text"] if g == "CYP3A5" else w for g, w in zip(c["gene"], c["warnings"])]),
+        "nul-in-a-warning": lambda c: c.assign(
+            warnings=[["odd\x00text"] if g == "CYP3A5" else w for g, w in zip(c["gene"], c["warnings"])]
+        ),
     }.items():
         variants.append((change(mine_calls.copy()).assign(sample_id=name), mine_recs.assign(sample_id=name)))
     all_calls = pd.concat([calls, *[c for c, _ in variants]], ignore_index=True)
@@ -517,9 +537,15 @@ def test_two_patients_differing_in_one_gene_differ_exactly_there(tables):
     def cyp2c19(entry: dict) -> bool:
         resource = entry["resource"]
         refs = [r["display"] for r in resource.get("derivedFrom", [])]
-        genes = [c["valueCodeableConcept"]["text"] for c in resource.get("component", []) if c["code"]["coding"][0]["code"] == "48018-6"]
+        genes = [
+            c["valueCodeableConcept"]["text"]
+            for c in resource.get("component", [])
+            if c["code"]["coding"][0]["code"] == "48018-6"
+        ]
         return "CYP2C19" in genes or any(r.startswith("CYP2C19 ") for r in refs)
 
-    expected = {i for i, e in enumerate(a) if cyp2c19(e)} | {len(a) - 1}  # the gene's observations, what rests on them, the report
+    expected = {i for i, e in enumerate(a) if cyp2c19(e)} | {
+        len(a) - 1
+    }  # the gene's observations, what rests on them, the report
     assert len(expected) > 3
     assert differing == expected

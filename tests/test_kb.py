@@ -66,7 +66,9 @@ def test_derived_indexes_are_kept_on_the_kb_and_not_pickled(kb):
     assert _gene_setup(fresh, "CYP2C19") is _gene_setup(fresh, "CYP2C19")
     assert gene_tables(fresh) is not gene_tables(kb)  # one KB's indexes are its own
     built = []
-    assert fresh.derived(("test", 1), lambda: built.append(1) or "x") == "x" == fresh.derived(("test", 1), lambda: built.append(1))
+    assert (
+        fresh.derived(("test", 1), lambda: built.append(1) or "x") == "x" == fresh.derived(("test", 1), lambda: built.append(1))
+    )
     assert built == [1]
     assert len(pickle.dumps(fresh)) == empty_size  # the indexes travel to no worker
     copy = pickle.loads(pickle.dumps(fresh))
@@ -110,7 +112,9 @@ def test_callable_alleles_are_exactly_the_defined_ones(kb):
     defs = kb.tables["allele_definitions"]
     alleles = kb.tables["alleles"]
     rules = kb.tables["gene_rules"]
-    outside_only = set(zip(rules.loc[rules["rule"] == "outside_only_allele", "gene"], rules.loc[rules["rule"] == "outside_only_allele", "value"]))
+    outside_only = set(
+        zip(rules.loc[rules["rule"] == "outside_only_allele", "gene"], rules.loc[rules["rule"] == "outside_only_allele", "value"])
+    )
     vcf = alleles["gene"].isin(VCF_GENES + MITO_GENES)
     callable_ = alleles[vcf & ~alleles["is_structural"]]
     expected = set(zip(callable_["gene"], callable_["allele"])) - outside_only
@@ -504,7 +508,9 @@ def test_manifest_checksums_and_version_match_the_files(kb):
 def test_manifest_audit_names_fallbacks_and_left_out_alleles(kb):
     audit = kb.manifest["audit"]
     assert set(audit) == set(DEFAULT_GENES)
-    assert audit["G6PD"]["function_from_pypgx"] == {"Telti, Kobe": "I/Deficient with CNSHA (PyPGx: Class I (Deficient with CNSHA))"}
+    assert audit["G6PD"]["function_from_pypgx"] == {
+        "Telti, Kobe": "I/Deficient with CNSHA (PyPGx: Class I (Deficient with CNSHA))"
+    }
     assert set(audit["NUDT15"]["function_from_pypgx"]) == {f"*{n}" for n in range(10, 21)}
     assert audit["CYP4F2"]["function_from_pypgx"] == {"*1": "Normal function (PyPGx: Normal Function)"}
     assert audit["G6PD"]["phenotype_file_alleles_not_listed"] == ["Mediterranean Haplotype", "Telti/Kobe", "Villeurbanne"]
@@ -815,7 +821,13 @@ def test_grch37_positions_come_from_pypgx_rows_with_the_same_reference(kb, share
 
 
 def test_pypgx_functions_translate_only_where_both_sources_agree():
-    pharmcat = {"*1": "Normal function", "*2": "No function", "*3": "No function", "*4": "No function", "*5": "Decreased function"}
+    pharmcat = {
+        "*1": "Normal function",
+        "*2": "No function",
+        "*3": "No function",
+        "*4": "No function",
+        "*5": "Decreased function",
+    }
     pypgx = {"*1": "Normal Function", "*2": "No Function", "*3": "No Function", "*4": "No Function", "*5": "No Function",
              "*6": "Unknown Function", "*9": "Uncertain Function"}  # fmt: skip
     # "No Function" is also given to a decreased-function allele: not unanimous, not used;
@@ -851,7 +863,12 @@ def test_validate_rejects_bad_gene_rules_and_outside_results():
     tables["gene_rules"] = pd.concat([rules, bad], ignore_index=True)
     with pytest.raises(KnowledgeBaseError) as err:
         validate(tables)
-    for text in ("not a core locus of SLCO1B1", "G6PD is on chrX", "NOPE lowest_function '': unknown gene", "not in the vocabulary"):
+    for text in (
+        "not a core locus of SLCO1B1",
+        "G6PD is on chrX",
+        "NOPE lowest_function '': unknown gene",
+        "not in the vocabulary",
+    ):
         assert text in str(err.value)
     tables = fresh_tables()
     out = tables["outside_results"]
@@ -877,7 +894,6 @@ def test_validate_rejects_loci_for_an_outside_call_gene():
 def test_a_gene_without_definitions_must_be_a_cpic_gene(shared_data):
     with pytest.raises(KnowledgeBaseError, match="CYP2C191: no PharmCAT definition file"):
         build_gene_tables(SourceReader(shared_data), ("CYP2C191",))
-
 
 
 def test_coverage_tables_account_for_every_gene_and_recommendation_row():

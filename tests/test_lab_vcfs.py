@@ -38,7 +38,9 @@ def test_info_and_format_fields_never_change_a_call(make_vcf, tmp_path):
         '##FORMAT=<ID=FT,Number=1,Type=String,Description="x">',
     ]
     a = make_vcf(tmp_path / "gt.vcf", records=plain, loci=loci)
-    b = make_vcf(tmp_path / "noisy.vcf", records=noisy, loci=loci, header_extra=extra, fmt="GT:AD:DP:GQ:FT", ref_gt="0/0:0,0:0:0:LowGQ")
+    b = make_vcf(
+        tmp_path / "noisy.vcf", records=noisy, loci=loci, header_extra=extra, fmt="GT:AD:DP:GQ:FT", ref_gt="0/0:0,0:0:0:LowGQ"
+    )
     calls = [call_diplotypes(read_genotypes(v, loci), kb, ["CYP2C19"]) for v in (a, b)]
     assert calls[0]["diplotype"].tolist() in (["*2/*17"], ["*17/*2"])
     cols = ["diplotype", "call_status", "alternatives", "missing_positions", "novel_variants", "warnings"]
@@ -53,9 +55,7 @@ def test_records_that_failed_filters_are_used_and_named_in_a_warning(make_vcf, t
     passing = make_vcf(tmp_path / "pass.vcf", records=records, loci=loci)
     low = sorted(p for _, p, _, _ in _variants(kb, "CYP2C19", "*17"))[0]
     text = passing.read_text().replace(f"\t{low}\t.\t", f"\t{low}\tflagged\t")
-    lines = [
-        line.replace("\tPASS\t", "\tLowQual;LowDP\t") if "\tflagged\t" in line else line for line in text.splitlines()
-    ]
+    lines = [line.replace("\tPASS\t", "\tLowQual;LowDP\t") if "\tflagged\t" in line else line for line in text.splitlines()]
     failing = tmp_path / "filtered.vcf"
     failing.write_text("\n".join(lines).replace("\tflagged\t", "\t.\t") + "\n")
     a, b = (read_genotypes(v, loci) for v in (passing, failing))

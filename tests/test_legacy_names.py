@@ -180,7 +180,13 @@ def calls(batch):
 
 def _truth(rows: list[tuple[str, str, str]]) -> pd.DataFrame:
     return pd.DataFrame(
-        {"sample": [r[0] for r in rows], "gene": [r[1] for r in rows], "diplotype": [r[2] for r in rows], "flags": "", "alt_diplotype": ""}
+        {
+            "sample": [r[0] for r in rows],
+            "gene": [r[1] for r in rows],
+            "diplotype": [r[2] for r in rows],
+            "flags": "",
+            "alt_diplotype": "",
+        }
     )
 
 

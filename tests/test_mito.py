@@ -160,7 +160,9 @@ def test_several_variants_are_all_reported_and_the_highest_risk_one_decides(kb, 
     high = next(a for a in sorted(placed) if ranks[a] == 0)
     by_pos = loci.set_index("pos")
     carried = {placed[a][0]: by_pos.at[placed[a][0], "alts"].split(",").index(placed[a][1]) + 1 for a in (low, mid, high)}
-    records = [("chrM", int(pos), by_pos.at[pos, "ref"], by_pos.at[pos, "alts"], [str(carried.get(pos, 0))]) for pos in by_pos.index]
+    records = [
+        ("chrM", int(pos), by_pos.at[pos, "ref"], by_pos.at[pos, "alts"], [str(carried.get(pos, 0))]) for pos in by_pos.index
+    ]
     path = make_vcf(tmp_path / "three.vcf", samples=["S"], records=records)
     c = call(kb, path, loci).loc["S"]
     assert c["diplotype"] == high and c["call_status"] == "called"
@@ -189,7 +191,10 @@ def test_missing_lower_risk_position_keeps_the_high_risk_call(kb, loci, make_vcf
 def test_no_chrm_records_means_no_call_even_with_assume_reference(kb, make_vcf, tmp_path):
     loci = kb.loci(["TPMT", GENE])
     tpmt = loci[loci["gene"] == "TPMT"]
-    path = make_vcf(tmp_path / "nochrm.vcf", records=[(tpmt.iloc[0].chrom, int(tpmt.iloc[0].pos), tpmt.iloc[0].ref, tpmt.iloc[0].alts, ["0/1"])])
+    path = make_vcf(
+        tmp_path / "nochrm.vcf",
+        records=[(tpmt.iloc[0].chrom, int(tpmt.iloc[0].pos), tpmt.iloc[0].ref, tpmt.iloc[0].alts, ["0/1"])],
+    )
     for assume in (False, True):
         c = call(kb, path, loci, assume_reference=assume).loc["S1"]
         assert c["call_status"] == "no_call" and "no MT-RNR1 position present" in c["warnings"][0]
@@ -236,7 +241,11 @@ def test_hg19_chrm_is_refused_with_a_warning(kb, loci, make_vcf, tmp_path, conti
 
 @pytest.mark.parametrize(
     "contig,header,build",
-    [("MT", ["##contig=<ID=MT,length=16569>"], "GRCh37"), ("chrM", ["##contig=<ID=chrM,length=16569>"], "GRCh37"), ("chrM", [], None)],
+    [
+        ("MT", ["##contig=<ID=MT,length=16569>"], "GRCh37"),
+        ("chrM", ["##contig=<ID=chrM,length=16569>"], "GRCh37"),
+        ("chrM", [], None),
+    ],
 )
 def test_rcrs_mitochondrial_contigs_are_read(kb, loci, make_vcf, tmp_path, contig, header, build):
     path = carrier_vcf(make_vcf, tmp_path / "ok.vcf", loci, {"S": {1555: "1"}}, chrom=contig, contigs=[], header_extra=header)
@@ -275,7 +284,10 @@ def test_pipeline_gives_an_aminoglycoside_recommendation_from_chrm(kb, tmp_path)
     from pgx.pipeline import run_batch
 
     high = "m.1555A>G"
-    assignment = {"P1": {GENE: (high, high), "TPMT": ("*1", "*1")}, "P2": {GENE: ("Reference", "Reference"), "TPMT": ("*1", "*3A")}}
+    assignment = {
+        "P1": {GENE: (high, high), "TPMT": ("*1", "*1")},
+        "P2": {GENE: ("Reference", "Reference"), "TPMT": ("*1", "*3A")},
+    }
     vcf, _ = write_cohort(kb, assignment, tmp_path / "in")
     paths = run_batch([vcf], tmp_path / "out", batch="mito", reports=True, kb=kb)
     calls = pd.read_parquet(paths["calls"]).set_index(["sample_id", "gene"])
@@ -284,7 +296,9 @@ def test_pipeline_gives_an_aminoglycoside_recommendation_from_chrm(kb, tmp_path)
     genta = recs[(recs["drug"] == "gentamicin") & (recs["source"] == "CPIC")].set_index("sample_id")
     kb_recs = kb.tables["recommendations"]
     expected = {
-        s: kb_recs[(kb_recs["drug"] == "gentamicin") & (kb_recs["lookup_key"] == f"{GENE}={calls.loc[(s, GENE), 'lookup_key']}")]["action"].item()
+        s: kb_recs[(kb_recs["drug"] == "gentamicin") & (kb_recs["lookup_key"] == f"{GENE}={calls.loc[(s, GENE), 'lookup_key']}")][
+            "action"
+        ].item()
         for s in ("P1", "P2")
     }
     assert genta.loc["P1", "action"] == expected["P1"] != genta.loc["P2", "action"] == expected["P2"]

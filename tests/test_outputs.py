@@ -30,9 +30,7 @@ def reference_genotype_frame(gm: GenotypeMatrix, kb_version: str, status_names) 
     """One Python list per cell, as the first genotype_frame built it."""
     n_s, n_l = gm.codes.shape[:2]
     loci = gm.loci.reset_index(drop=True)
-    seqs = [
-        {code: gm.allele_sequence(j, code) for code in np.unique(gm.codes[:, j, :]) if code >= 0} for j in range(n_l)
-    ]
+    seqs = [{code: gm.allele_sequence(j, code) for code in np.unique(gm.codes[:, j, :]) if code >= 0} for j in range(n_l)]
     alleles = []
     for s in range(n_s):
         for j in range(n_l):

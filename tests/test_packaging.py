@@ -102,7 +102,9 @@ def _two_patients(make_vcf, folder: Path) -> Path:
 def test_installed_pgx_run_uses_the_packaged_kb_and_names_the_version_in_tables_and_fhir(installed, make_vcf, tmp_path):
     vcf = _two_patients(make_vcf, tmp_path / "in")
     out = tmp_path / "out"
-    result = run_installed(installed, "-m", "pgx", "run", str(vcf), "--out", str(out), "--genes", "TPMT", "--no-reports", "--fhir", cwd=tmp_path)
+    result = run_installed(
+        installed, "-m", "pgx", "run", str(vcf), "--out", str(out), "--genes", "TPMT", "--no-reports", "--fhir", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     version = version_of(installed)
     manifest = json.loads((installed / "pgx" / "resources" / "kb" / "manifest.json").read_text())

@@ -29,7 +29,7 @@ from pgx.vcf import bgzip_vcf
 GENES = ["CYP2C19", "CYP2C9", "TPMT"]
 N = 30
 #: a sample ID no VCF reader accepts, but a Parquet table from elsewhere may hold
-MARKUP_ID = 'SIM<b>&"$x$\'0001'
+MARKUP_ID = "SIM<b>&\"$x$'0001"
 MISSING_SAMPLES = ("SIM0001", "SIM0002", "SIM0003")  # SIM0001 becomes MARKUP_ID
 NOVEL_SAMPLE = "SIM0004"
 
@@ -247,7 +247,9 @@ def test_reason_table_of_calls_without_codes_is_empty():
 
 
 def test_null_warning_entries_are_counted():
-    calls = calls_frame([{"sample_id": "A", "gene": "G", "warnings": [None, "w"]}, {"sample_id": "B", "gene": "G", "warnings": [None]}])
+    calls = calls_frame(
+        [{"sample_id": "A", "gene": "G", "warnings": [None, "w"]}, {"sample_id": "B", "gene": "G", "warnings": [None]}]
+    )
     assert qc.null_warnings(calls) == 2
 
 
@@ -341,7 +343,6 @@ def test_populations_from_sheet_follow_each_samples_file(batch):
     pops = qc.populations_from_sheet(sheet, batch["results"] / "genotypes.parquet")
     assert len(pops) == N and set(pops["population"]) == {"synthetic"}
     assert qc.populations_from_sheet(sheet.assign(population=""), batch["results"] / "genotypes.parquet") is None
-
 
 
 def test_populations_from_sheet_take_the_first_labelled_file_in_sheet_order(tmp_path):
@@ -448,7 +449,9 @@ def test_streamed_call_summary_equals_the_whole_table(batch, populations, tmp_pa
     assert (summary.rows, summary.samples) == (len(calls), calls["sample_id"].nunique()) == (N * len(GENES), N)
     genes = summary.genes
     assert genes == ["CYP2C9", "CYP2C19", "TPMT"]  # natural order
-    assert summary.status == {s: int((calls["call_status"] == s).sum()) for s in ("called", "ambiguous", "no_call", "outside_call")}
+    assert summary.status == {
+        s: int((calls["call_status"] == s).sum()) for s in ("called", "ambiguous", "no_call", "outside_call")
+    }
     assert summary.with_reason == int((calls["reason_codes"].map(len) > 0).sum()) > 0
     pd.testing.assert_frame_equal(summary.rates, qc.gene_rates(calls).set_index("gene").loc[genes].reset_index())
     # the rates from counts are pgx.validate.call_rates' means

@@ -18,9 +18,7 @@ from pgx.vcf import bgzip_vcf, read_genotypes
 
 GENES = ["CYP2C19", "CYP2C9"]
 #: four patients: P1 carries the SV, P2 does not, P3 has no genotype for it, P4 by CN only
-ASSIGNMENT = {
-    s: {"CYP2C19": ("*1", "*2"), "CYP2C9": ("*1", "*3")} for s in ("P1", "P2", "P3", "P4")
-}
+ASSIGNMENT = {s: {"CYP2C19": ("*1", "*2"), "CYP2C9": ("*1", "*3")} for s in ("P1", "P2", "P3", "P4")}
 SV_HEADER = [
     '##ALT=<ID=DEL,Description="Deletion">',
     '##INFO=<ID=END,Number=1,Type=Integer,Description="End of the variant">',
@@ -61,7 +59,23 @@ def calls_of(path: Path, kb):
 @pytest.mark.parametrize("index", [False, True], ids=["streamed", "indexed"])
 def test_a_structural_variant_over_a_gene_makes_its_carriers_a_no_call(tmp_path, kb, alt, index, caplog):
     first, last = c19_span(kb)
-    sv = "\t".join(["chr10", str(first - 500), "sv1", "N", alt, ".", "PASS", f"END={last + 500}", "GT:CN", "0/1:1", "0/0:2", "./.:.", "./.:."])
+    sv = "\t".join(
+        [
+            "chr10",
+            str(first - 500),
+            "sv1",
+            "N",
+            alt,
+            ".",
+            "PASS",
+            f"END={last + 500}",
+            "GT:CN",
+            "0/1:1",
+            "0/0:2",
+            "./.:.",
+            "./.:.",
+        ]
+    )
     calls = calls_of(cohort_with(tmp_path, kb, [sv], index=index), kb)
     carrier = calls.loc[("P1", "CYP2C19")]
     assert carrier["call_status"] == "no_call" and pd.isna(carrier["diplotype"]) and pd.isna(carrier["score"])
@@ -81,14 +95,51 @@ def test_a_structural_variant_over_a_gene_makes_its_carriers_a_no_call(tmp_path,
 
 def test_copy_number_alone_decides_without_a_genotype(tmp_path, kb):
     first, last = c19_span(kb)
-    cnv = "\t".join(["chr10", str(first - 10), "cnv", "N", "<CNV>", ".", "PASS", f"END={last + 10}", "GT:CN", "./.:2", "./.:2", "./.:3", "./.:1"])
+    cnv = "\t".join(
+        [
+            "chr10",
+            str(first - 10),
+            "cnv",
+            "N",
+            "<CNV>",
+            ".",
+            "PASS",
+            f"END={last + 10}",
+            "GT:CN",
+            "./.:2",
+            "./.:2",
+            "./.:3",
+            "./.:1",
+        ]
+    )
     calls = calls_of(cohort_with(tmp_path, kb, [cnv]), kb)
-    assert [calls.loc[(s, "CYP2C19")]["call_status"] for s in ("P1", "P2", "P3", "P4")] == ["called", "called", "no_call", "no_call"]
+    assert [calls.loc[(s, "CYP2C19")]["call_status"] for s in ("P1", "P2", "P3", "P4")] == [
+        "called",
+        "called",
+        "no_call",
+        "no_call",
+    ]
 
 
 def test_svlen_gives_the_extent_when_end_is_absent(tmp_path, kb):
     first, last = c19_span(kb)
-    sv = "\t".join(["chr10", str(first - 1), "sv", "N", "<DEL>", ".", "PASS", f"SVLEN=-{last - first + 10}", "GT", "1/1", "0/0", "0/0", "0/0"])
+    sv = "\t".join(
+        [
+            "chr10",
+            str(first - 1),
+            "sv",
+            "N",
+            "<DEL>",
+            ".",
+            "PASS",
+            f"SVLEN=-{last - first + 10}",
+            "GT",
+            "1/1",
+            "0/0",
+            "0/0",
+            "0/0",
+        ]
+    )
     calls = calls_of(cohort_with(tmp_path, kb, [sv]), kb)
     assert calls.loc[("P1", "CYP2C19")]["call_status"] == "no_call"
     assert calls.loc[("P2", "CYP2C19")]["call_status"] == "called"
@@ -96,7 +147,9 @@ def test_svlen_gives_the_extent_when_end_is_absent(tmp_path, kb):
 
 def test_a_structural_variant_away_from_every_kb_position_changes_nothing(tmp_path, kb):
     first, _ = c19_span(kb)
-    sv = "\t".join(["chr10", str(first - 50_000), "sv", "N", "<DEL>", ".", "PASS", f"END={first - 40_000}", "GT", "1/1", "1/1", "1/1", "1/1"])
+    sv = "\t".join(
+        ["chr10", str(first - 50_000), "sv", "N", "<DEL>", ".", "PASS", f"END={first - 40_000}", "GT", "1/1", "1/1", "1/1", "1/1"]
+    )
     calls = calls_of(cohort_with(tmp_path, kb, [sv]), kb)
     assert (calls["call_status"] == "called").all()
     assert all(list(w) == [] for w in calls.loc[(slice(None), "CYP2C19"), "warnings"])

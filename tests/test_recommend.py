@@ -271,7 +271,6 @@ def test_parse_bound(key: str, bound: float | None) -> None:
     assert rec.parse_bound(key) == bound
 
 
-
 def test_a_result_that_is_itself_a_bound_meets_lower_bounds_only() -> None:
     calls = calls_frame(("S1", "CYP2C19", "Normal Metabolizer", "NM"), ("S1", "CYP2D6", "≥4.5", "UM"))
     assert for_drug(rec.recommend(calls, make_kb()), "S1", "tca")["recommendation_id"].tolist() == ["T:7"]  # ≥3.75

@@ -116,7 +116,9 @@ def test_a_fallback_dose_is_an_other_action() -> None:
 
 
 def test_conditions_split_branches_and_action_less_labels_join_the_branch_before() -> None:
-    r = read("For PAIN: Choose an alternative. For COUGH: drugy is not metabolised by it. OTHER INDICATIONS: Use 30% of the normal dose.")
+    r = read(
+        "For PAIN: Choose an alternative. For COUGH: drugy is not metabolised by it. OTHER INDICATIONS: Use 30% of the normal dose."
+    )
     assert [(b.conditions, b.action) for b in r.branches] == [
         ({"indication": "pain"}, "use_alternative"), ({"indication": "other indications"}, "reduce_dose"),
     ]  # fmt: skip
@@ -124,12 +126,16 @@ def test_conditions_split_branches_and_action_less_labels_join_the_branch_before
 
 
 def test_every_clause_is_accounted_for() -> None:
-    r = read("Use 50% of the standard dose. In one study of 12 people the mean dose was 45%. The therapeutic range is 10-20 ng/mL.")
+    r = read(
+        "Use 50% of the standard dose. In one study of 12 people the mean dose was 45%. The therapeutic range is 10-20 ng/mL."
+    )
     assert r.clauses == ("action,dose", "-evidence", "-reference_values") and r.not_represented == 2
 
 
 def test_caps_with_their_group() -> None:
-    b = first("Do not exceed the following doses (50% of the standard maximum dose): adults < 65 years 10 mg/day, =65 years 5 mg/day.")
+    b = first(
+        "Do not exceed the following doses (50% of the standard maximum dose): adults < 65 years 10 mg/day, =65 years 5 mg/day."
+    )
     assert b.action == "reduce_dose"
     assert {"≤10 mg/day (adults < 65 years)", "≤5 mg/day (≥65 years)", "≤50% of the usual maximum dose"} <= set(b.caps)
     assert first("Choose an alternative. If drugx is warranted, limit dose to <20mg/day.").caps == ["<20 mg/day"]
@@ -163,7 +169,10 @@ def test_render_text_uses_facts_and_cites() -> None:
         "Start drugx at 30 to 80% of the usual starting dose. Dosing: 3 times a week instead of daily (CPIC, Strong)."
     )
     b = ad.Advice(action="use_alternative", alternatives=["drugy", "drugz"], conditions={"indication": "pain"})
-    assert wording.render_text("drugx", b, "", "DPWG") == "If pain: choose another drug, e.g. drugy or drugz, instead of drugx (DPWG)."
+    assert (
+        wording.render_text("drugx", b, "", "DPWG")
+        == "If pain: choose another drug, e.g. drugy or drugz, instead of drugx (DPWG)."
+    )
 
 
 def test_lookup_key_string_sorts_genes_and_keeps_keys() -> None:
@@ -219,6 +228,7 @@ def test_dpwg_strength_keeps_the_term_and_the_text_cites_dpwg() -> None:
         "DPWG makes no genotype-based recommendation for drugx with this result (DPWG, No recommendation)."
     )
     assert wording.render_text("drugx", ad.Advice(action="avoid"), "N/A", "DPWG") == "Avoid drugx (DPWG)."
+
 
 # --- every CPIC and DPWG row of every gene (shared data) ---------------------------------
 
@@ -342,7 +352,8 @@ def test_avoid_wording_gives_avoid_or_an_alternative(built, source) -> None:
             continue  # a later branch has its own condition; the lead sentence is the first branch's
         lead = ad.clause_role(_lead(src[row.recommendation_id]))[1]
         if avoid_words.search(lead) and not {"avoid", "use_alternative", "consider_alternative"} & {
-            row.action, *row.other_actions.split(";")
+            row.action,
+            *row.other_actions.split(";"),
         }:
             wrong.append((row.recommendation_id, row.action))
     assert not wrong

@@ -216,8 +216,13 @@ def rec_row(action: str, phenotypes: list[str] | None, lookup_key: str = "") -> 
 def fluoropyrimidine_patient() -> tuple[pd.DataFrame, pd.DataFrame]:
     """A patient without DPYD data: the fluoropyrimidines rest on DPYD 'No Result'."""
     calls = make_calls("HG00096", [dict(gene="G6PD", diplotype=None, call_status="called", phenotype="Indeterminate")])
-    dpyd = dict(genes=["DPYD"], phenotypes=["DPYD: No Result"], lookup_key="DPYD=No Result",
-                action="no_guideline_match", text="No guideline row for DPYD No Result.")
+    dpyd = dict(
+        genes=["DPYD"],
+        phenotypes=["DPYD: No Result"],
+        lookup_key="DPYD=No Result",
+        action="no_guideline_match",
+        text="No guideline row for DPYD No Result.",
+    )
     recs = make_recs("HG00096", [
         dict(drug="capecitabine", source="CPIC", guideline="CPIC guideline for fluoropyrimidines", **dpyd),
         dict(drug="capecitabine", source="DPWG", guideline="DPWG guideline for capecitabine", **dpyd),
@@ -321,8 +326,15 @@ def test_report_names_sample_diplotypes_drugs_groups_and_kb_version(tmp_path):
     assert "chr2:233760498:G>T" in text
     assert "HLA-B" in text
     assert squash(PROVENANCE["input_sha256"]) in flat
-    for heading in ["What to change, and why", "Genotypes", "References", "Appendix: details for the record",
-                    "What could not be called and why", "Methods", "Limitations"]:
+    for heading in [
+        "What to change, and why",
+        "Genotypes",
+        "References",
+        "Appendix: details for the record",
+        "What could not be called and why",
+        "Methods",
+        "Limitations",
+    ]:
         assert heading in text
 
 
@@ -409,8 +421,12 @@ def test_absent_positions_are_counted_per_gene_with_a_pointer_to_the_tables(tmp_
     calls = example_calls()
     calls.at[8, "missing_positions"] = list(range(18130000, 18130040))
     flat = squash(pdf_text(render(tmp_path, calls=calls)))
-    assert squash("TPMT: 40 position(s) missing from the input, not used. The positions are listed in the calls "
-                  "table (calls.parquet).") in flat
+    assert (
+        squash(
+            "TPMT: 40 position(s) missing from the input, not used. The positions are listed in the calls table (calls.parquet)."
+        )
+        in flat
+    )
     assert "18130000" not in flat and "18130039" not in flat
 
 
@@ -461,7 +477,7 @@ def test_helvetica_fallback_replaces_what_it_cannot_draw(tmp_path, without_dejav
 def test_text_runs_pick_a_font_per_character():
     regular = report_layout._fonts().regular
     assert report_layout._fit_runs("ab患者cd", 8, 1000) == [(regular, "ab"), ("STSong-Light", "患者"), (regular, "cd")]
-    assert report_layout._markup('<b>&"\'') == "&lt;b&gt;&amp;&quot;&#39;"
+    assert report_layout._markup("<b>&\"'") == "&lt;b&gt;&amp;&quot;&#39;"
     assert report_layout._markup("a\x00b\tc") == "a[U+0000]b c"
     fitted = report_layout._fit_runs("X" * 300, 8, 100)
     assert fitted[-1][1] in ("\u2026", "...") and sum(len(t) for _, t in fitted) < 40
@@ -528,8 +544,7 @@ def test_150_recommendations_span_pages_with_repeated_header(tmp_path):
 
 
 def test_150_actionable_rows_keep_the_answer_on_page_one_with_a_pointer_where_it_continues(tmp_path):
-    actions = ["avoid", "use_alternative", "consider_alternative", "reduce_dose", "increase_dose", "monitor",
-               "assess_further"]
+    actions = ["avoid", "use_alternative", "consider_alternative", "reduce_dose", "increase_dose", "monitor", "assess_further"]
     rows = [dict(drug=f"drug{i:03d}", genes=["CYP2C19", "CYP2D6", "SLCO1B1"], action=actions[i % len(actions)],
                  phenotypes=["CYP2C19: Poor Metabolizer", "CYP2D6: Poor Metabolizer", "SLCO1B1: Poor Function"],
                  strength="Strong", text=f"Advice {i}.", guideline="CPIC guideline", url=CPIC)

@@ -134,8 +134,9 @@ def test_workflow_scatter_equals_pgx_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the genotypes name their source file as the sheet gives it
     sheet = [line.split("\t") for line in (tmp_path / "config" / "samples.tsv").read_text().splitlines()]
     row = dict(zip(sheet[0], sheet[1]))  # the demo batch's row, as the workflow reads it
-    opts = options(5, batch="demo", outside_calls=row.get("outside_calls") or None,
-                   outside_sample=row.get("outside_calls_sample") or None)
+    opts = options(
+        5, batch="demo", outside_calls=row.get("outside_calls") or None, outside_sample=row.get("outside_calls_sample") or None
+    )
     run_batch([Path(row["vcf"])], single, reports=False, **opts)
     assert same_bytes(single, tmp_path / "results" / "demo") == []
     assert not (tmp_path / "results" / "demo" / ".scatter").exists()  # the work files are removed

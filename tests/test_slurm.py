@@ -109,9 +109,7 @@ def test_untrackable_jobs_fail_instead_of_hanging(tmp_path):
     if "accounting storage is disabled" not in (probe.stdout + probe.stderr).lower():
         pytest.skip("this cluster has SLURM accounting; the test needs one without")
     workdir = demo_copy(tmp_path)
-    result = snakemake(
-        workdir, "--profile", profile("slurm"), "--retries", "0", "--slurm-init-seconds-before-status-checks", "2"
-    )
+    result = snakemake(workdir, "--profile", profile("slurm"), "--retries", "0", "--slurm-init-seconds-before-status-checks", "2")
     out = output_of(result)
     assert result.returncode != 0, out
     assert "cannot be tracked and was cancelled" in out

@@ -72,7 +72,22 @@ def test_validate_cli_writes_tables(run, capsys):
     truth.write_text("sample\tgene\tdiplotype\nA\tCYP2C19\t*1/*2\n")
     pops = tmp / "pops.tsv"
     pops.write_text("sample\tpopulation\tsuperpopulation\nA\tGBR\tEUR\nB\tYRI\tAFR\nC\tGBR\tEUR\n")
-    assert main(["validate", "--calls", str(paths["calls"]), "--truth", str(truth), "--populations", str(pops), "--out", str(tmp / "v")]) == 0
+    assert (
+        main(
+            [
+                "validate",
+                "--calls",
+                str(paths["calls"]),
+                "--truth",
+                str(truth),
+                "--populations",
+                str(pops),
+                "--out",
+                str(tmp / "v"),
+            ]
+        )
+        == 0
+    )
     rates = pd.read_csv(tmp / "v" / "call_rates_by_population.tsv", sep="\t")
     assert set(rates["superpopulation"]) == {"EUR", "AFR"}
     conc = pd.read_csv(tmp / "v" / "concordance.tsv", sep="\t")
@@ -111,7 +126,9 @@ def test_a_truth_allele_whose_variant_the_input_lacks_is_not_resolvable(run):
     defs = kb.table("allele_definitions", "CYP2C19")
     loci = kb.table("loci", "CYP2C19")
     ref = dict(zip(loci["pos"].astype(int), loci["ref"]))
-    star2 = sorted(int(p) for p, b in zip(defs[defs["allele"] == "*2"]["pos"], defs[defs["allele"] == "*2"]["bases"]) if b != ref[int(p)])
+    star2 = sorted(
+        int(p) for p, b in zip(defs[defs["allele"] == "*2"]["pos"], defs[defs["allele"] == "*2"]["bases"]) if b != ref[int(p)]
+    )
     truth = pd.DataFrame({"sample": ["C"], "gene": ["CYP2C19"], "diplotype": ["*1/*2"], "flags": [""], "alt_diplotype": [""]})
     assert compare(c, truth, kb).loc[0, "resolvable"]  # *2's variant was read: a real disagreement
     c["assumed_reference_positions"] = [star2]
@@ -148,7 +165,11 @@ def test_wobble_codes_that_allow_the_reference_base_define_nothing():
     ref = dict(zip(loci["pos"].astype(int), loci["ref"]))
     for allele, variants in _variant_sets(kb, "CYP2C19").items():
         for pos, base in variants:
-            assert ref[pos] not in {"R": "AG", "Y": "CT", "S": "CG", "W": "AT", "K": "GT", "M": "AC"}.get(base, base), (allele, pos, base)
+            assert ref[pos] not in {"R": "AG", "Y": "CT", "S": "CG", "W": "AT", "K": "GT", "M": "AC"}.get(base, base), (
+                allele,
+                pos,
+                base,
+            )
 
 
 def test_a_no_call_is_its_own_kind_whatever_its_message_mentions(run):

@@ -154,7 +154,9 @@ def test_assumed_reference_is_haploid_where_the_sample_is_haploid_on_that_chromo
 
 @pytest.mark.parametrize("indexed", [False, True])
 def test_assume_reference_only_fills_genes_the_file_covers(make_vcf, tmp_path, indexed):
-    loci = loci_table([("NEAR", "chr10", 100_000, "C", "T"), ("NEAR", "chr10", 100_500, "C", "T"), ("FAR", "chr10", 900_000, "G", "A")])
+    loci = loci_table(
+        [("NEAR", "chr10", 100_000, "C", "T"), ("NEAR", "chr10", 100_500, "C", "T"), ("FAR", "chr10", 900_000, "G", "A")]
+    )
     # one unrelated record 15 kb from NEAR's positions, none near FAR
     path = make_vcf(tmp_path / "v.vcf", records=[("chr10", 85_000, "A", "G", ["0/1"])], bgzip=indexed, index=indexed)
     gm = read_genotypes([path], loci, assume_reference=True)
@@ -289,18 +291,14 @@ def test_alleles_in_a_different_order_than_the_kb(make_vcf, tmp_path):
 
 
 def test_unphased_split_records_are_combined_without_a_false_conflict(make_vcf, tmp_path):
-    path = make_vcf(
-        tmp_path / "x.vcf", records=[("chr10", 200, "G", "A", ["0/1"]), ("chr10", 200, "G", "C", ["0/1"])]
-    )
+    path = make_vcf(tmp_path / "x.vcf", records=[("chr10", 200, "G", "A", ["0/1"]), ("chr10", 200, "G", "C", ["0/1"])])
     gm = read(path)
     assert sorted(at(gm, "S1", 200)[0]) == [1, 2]
     assert gm.warnings == []
 
 
 def test_conflicting_non_reference_calls_keep_the_first_and_warn(make_vcf, tmp_path):
-    path = make_vcf(
-        tmp_path / "x.vcf", records=[("chr10", 200, "G", "A", ["1|1"]), ("chr10", 200, "G", "C", ["1|1"])]
-    )
+    path = make_vcf(tmp_path / "x.vcf", records=[("chr10", 200, "G", "A", ["1|1"]), ("chr10", 200, "G", "C", ["1|1"])])
     gm = read(path)
     assert at(gm, "S1", 200)[0] == (1, 1)
     # the log counts samples and never names one (it would tell who carries a variant there);
@@ -311,9 +309,7 @@ def test_conflicting_non_reference_calls_keep_the_first_and_warn(make_vcf, tmp_p
 
 
 def test_missing_on_one_split_record_beats_reference_on_the_other(make_vcf, tmp_path):
-    path = make_vcf(
-        tmp_path / "x.vcf", records=[("chr10", 200, "G", "A", ["0|0"]), ("chr10", 200, "G", "C", ["./."])]
-    )
+    path = make_vcf(tmp_path / "x.vcf", records=[("chr10", 200, "G", "A", ["0|0"]), ("chr10", 200, "G", "C", ["./."])])
     assert at(read(path), "S1", 200)[:2] == ((MISSING, MISSING), STATUS_MISSING)
 
 
@@ -400,7 +396,9 @@ def test_gvcf_block_read_identically_from_an_index(tmp_path):
 
 def test_two_files_splitting_the_samples_are_unioned(make_vcf, tmp_path):
     a = make_vcf(tmp_path / "a.vcf", samples=["A1", "A2"], records=[("chr10", 100, "C", "T", ["0|1", "1|1"])])
-    b = make_vcf(tmp_path / "b.vcf", samples=["B1"], records=[("chr10", 100, "C", "T", ["0|0"]), ("chr10", 500, "T", "C", ["0|1"])])
+    b = make_vcf(
+        tmp_path / "b.vcf", samples=["B1"], records=[("chr10", 100, "C", "T", ["0|0"]), ("chr10", 500, "T", "C", ["0|1"])]
+    )
     gm = read([a, b])
     assert gm.samples == ["A1", "A2", "B1"]
     assert at(gm, "A2", 100)[0] == (1, 1)
@@ -541,7 +539,9 @@ def test_allele_codes_beyond_a_byte_are_kept(make_vcf, tmp_path):
     """Decoded codes are stored in a byte when they fit; a locus with more than 127 novel
     alleles keeps its codes (and chunks agree)."""
     alts = ["A" + "T" * k for k in range(1, 141)]  # AT is the KB allele (code 1), the rest novel
-    path = make_vcf(tmp_path / "x.vcf", samples=["A", "B", "C"], records=[("chr10", 400, "A", ",".join(alts), ["0|140", "1|139", "140|1"])])
+    path = make_vcf(
+        tmp_path / "x.vcf", samples=["A", "B", "C"], records=[("chr10", 400, "A", ",".join(alts), ["0|140", "1|139", "140|1"])]
+    )
     gm = read(path)
     high = gm.codes[:, COL[400]]
     assert high.max() > 127 and at(gm, "B", 400)[0][0] == 1
@@ -616,7 +616,16 @@ def test_shared_data_tests_skip_with_a_clear_reason_when_the_data_is_absent(tmp_
 
     env = {**os.environ, "PGX_SHARED_DATA": str(tmp_path / "no-such-dir")}
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", f"{__file__}::test_1kgp_cyp2c19_all_samples_with_assume_reference"],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-rs",
+            "-p",
+            "no:cacheprovider",
+            f"{__file__}::test_1kgp_cyp2c19_all_samples_with_assume_reference",
+        ],
         cwd=Path(__file__).resolve().parents[1],
         env=env,
         capture_output=True,

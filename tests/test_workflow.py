@@ -96,9 +96,7 @@ def test_reports_false_skips_the_pdfs(workdir):
 
 
 def test_gene_subset_and_build_are_accepted(workdir):
-    result = snakemake(
-        "-n", "--directory", str(workdir), "--config", "genes=[TPMT, CYP2C19]", "build=GRCh38", cwd=workdir
-    )
+    result = snakemake("-n", "--directory", str(workdir), "--config", "genes=[TPMT, CYP2C19]", "build=GRCh38", cwd=workdir)
     assert result.returncode == 0, output_of(result)
 
 
@@ -254,6 +252,7 @@ def test_demo_workflow_runs_end_to_end(workdir):
     assert [round(float(x)) for x in pages[0].mediabox[2:]] == [612, 792]
     text = "\n".join(page.extract_text() for page in pages)
     assert "Appendix: details for the record" not in text and "was left out of this copy" in text
+
 
 def planned_resources(out: str) -> dict[str, str]:
     """{rule: its `resources:` line} from a dry run's plan."""

@@ -46,9 +46,7 @@ def _calls_and_imports(script: Path) -> list[tuple[int, str]]:
         if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "pgx":
             events.append((node.lineno, f"import {node.module}"))
         elif isinstance(node, ast.Try):  # the --use-conda fallback around the helper's import
-            events.extend(
-                (n.lineno, f"import {n.module}") for n in ast.walk(node) if isinstance(n, ast.ImportFrom) and n.module
-            )
+            events.extend((n.lineno, f"import {n.module}") for n in ast.walk(node) if isinstance(n, ast.ImportFrom) and n.module)
         elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
             func = node.value.func
             if isinstance(func, ast.Name) and func.id == "log_to_rule_log":

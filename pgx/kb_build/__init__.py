@@ -152,4 +152,13 @@ def _validate_written(root: Path) -> None:
     validate({name: read_table(root, name) for name in KB_TABLES})
 
 
-__all__ = ["DEFAULT_GENES", "GENE_TABLES", "MITO_GENES", "OUTSIDE_GENES", "VCF_GENES", "build_kb", "build_gene_tables", "write_kb"]
+__all__ = [
+    "DEFAULT_GENES",
+    "GENE_TABLES",
+    "MITO_GENES",
+    "OUTSIDE_GENES",
+    "VCF_GENES",
+    "build_kb",
+    "build_gene_tables",
+    "write_kb",
+]

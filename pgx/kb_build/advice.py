@@ -312,7 +312,12 @@ def _read_clause(b: Advice, clause: str, drug: str, names: Names, label: str) ->
         else:
             acts = []
         acts = [a for a in acts if a[0] != "monitor" or not b.action and role == "advice"]
-        if acts and not b.action and b.other_actions and re.match(r"(?:do not exceed|use no more than|no more than)\b", main, re.I):
+        if (
+            acts
+            and not b.action
+            and b.other_actions
+            and re.match(r"(?:do not exceed|use no more than|no more than)\b", main, re.I)
+        ):
             acts = []  # a limit on the dose the second step raises ("try a higher dose; do not exceed 1.5 times")
         if acts:
             if role == "advice" and not b.action:

@@ -162,7 +162,9 @@ def check_translation(gene: str, translation: dict) -> None:
         raise KnowledgeBaseError(f"{where} flags {len(refs)} reference alleles ({refs}); expected exactly one")
     for allele in translation["namedAlleles"]:
         if len(allele["alleles"]) != len(positions):
-            raise KnowledgeBaseError(f"{where}: {allele['name']} has {len(allele['alleles'])} cells for {len(positions)} positions")
+            raise KnowledgeBaseError(
+                f"{where}: {allele['name']} has {len(allele['alleles'])} cells for {len(positions)} positions"
+            )
 
 
 # --- genes ----------------------------------------------------------------------------
@@ -278,7 +280,9 @@ def locus_row(gene: str, variant: dict, role: str, index: Grch37Index) -> dict:
 def reference_context(gene: str, variant: dict) -> str:
     """The reference bases an indel locus can slide over (see :func:`pgx.normalize.context_from_hgvs`)."""
     try:
-        return context_from_hgvs(int(variant["position"]), variant["ref"], variant["alts"], variant.get("chromosomeHgvsName") or "")
+        return context_from_hgvs(
+            int(variant["position"]), variant["ref"], variant["alts"], variant.get("chromosomeHgvsName") or ""
+        )
     except ContextError as exc:
         raise KnowledgeBaseError(f"{translation_path(gene)}: {variant['chromosome']}:{variant['position']}: {exc}") from exc
 

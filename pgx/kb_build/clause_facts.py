@@ -128,8 +128,10 @@ _STARTING = cue_pattern(r"\bas a starting dose\b|\bstarting dose\b")
 
 def parse_caps(clause: str, condition: str = "") -> tuple[str, ...]:
     """Upper dose limits stated in ``clause`` (``≤20 mg/day``, ``<20 mg/day``, ``starting dose ≤40 mg``)."""
-    if EVIDENCE.search(clause) or re.search(r"\bif (?:a )?dose\s*>|\bdoses? >", clause, re.IGNORECASE) and not re.search(
-        r"[≤<]\s*\d", clause
+    if (
+        EVIDENCE.search(clause)
+        or re.search(r"\bif (?:a )?dose\s*>|\bdoses? >", clause, re.IGNORECASE)
+        and not re.search(r"[≤<]\s*\d", clause)
     ):
         return ()
     out = []
@@ -189,11 +191,31 @@ UNCHANGED = cue_pattern(
 # --- follow-up ---------------------------------------------------------------------------
 
 _FOLLOWUP_RULES: tuple[tuple[str, re.Pattern], ...] = (
-    ("drug_levels", cue_pattern(r"therapeutic (?:drug|dose) monitoring|(?:plasma|serum|trough|peak|endoxifen) concentration|drug levels?|\btrough\b")),
-    ("titrate_by_toxicity", cue_pattern(r"(?:based on|guided by|according to|by|for|of) (?:the )?(?:degree of )?(?:toxicity|myelosuppression)|neutrophil count|reducing \w+ over other agents")),
-    ("titrate_by_response", cue_pattern(r"\b(?:based on|guided by|according to|to) (?:the )?(?:clinical )?(?:effect|response|efficacy|effectiveness)|response,? and side effects|observed clinical response|effect and side effects|efficacy and side effects|check whether the effect")),
+    (
+        "drug_levels",
+        cue_pattern(
+            r"therapeutic (?:drug|dose) monitoring|(?:plasma|serum|trough|peak|endoxifen) concentration|drug levels?|\btrough\b"
+        ),
+    ),
+    (
+        "titrate_by_toxicity",
+        cue_pattern(
+            r"(?:based on|guided by|according to|by|for|of) (?:the )?(?:degree of )?(?:toxicity|myelosuppression)|neutrophil count|reducing \w+ over other agents"
+        ),
+    ),
+    (
+        "titrate_by_response",
+        cue_pattern(
+            r"\b(?:based on|guided by|according to|to) (?:the )?(?:clinical )?(?:effect|response|efficacy|effectiveness)|response,? and side effects|observed clinical response|effect and side effects|efficacy and side effects|check whether the effect"
+        ),
+    ),
     ("slower_titration", cue_pattern(r"slower titration|smaller steps in dose titration")),
-    ("monitor_closely", cue_pattern(r"\bmonitor (?:closely|more closely|for)|close monitoring|increased frequency of (?:clinical )?monitoring|monitoring should be performed at an increased|frequency of monitoring should be increased|\bbe (?:extra )?alert\b|carefully monitor|\bcautio|monitor the effect")),
+    (
+        "monitor_closely",
+        cue_pattern(
+            r"\bmonitor (?:closely|more closely|for)|close monitoring|increased frequency of (?:clinical )?monitoring|monitoring should be performed at an increased|frequency of monitoring should be increased|\bbe (?:extra )?alert\b|carefully monitor|\bcautio|monitor the effect"
+        ),
+    ),
     ("ecg", cue_pattern(r"\becg\b")),
     ("blood_counts", cue_pattern(r"blood counts?")),
     ("inr", cue_pattern(r"\binr\b")),
@@ -201,8 +223,14 @@ _FOLLOWUP_RULES: tuple[tuple[str, re.Pattern], ...] = (
     ("hearing", cue_pattern(r"hearing loss in line")),
     ("patient_reports", cue_pattern(r"advise (?:the )?patients? to|inform the patient")),
     ("stop_if_adverse", cue_pattern(r"discontinue therapy at first|should be stopped if")),
-    ("weigh_risks", cue_pattern(r"\bweigh\b[^.;]*\brisks?\b|outweighed|benefits outweigh|consider (?:any )?(?:additional )?risk factors")),
-    ("avoid_interacting_drugs", cue_pattern(r"avoid (?:co-medication with |moderate and strong |cyp2d6 strong to weak )?\w* ?inhibitors")),
+    (
+        "weigh_risks",
+        cue_pattern(r"\bweigh\b[^.;]*\brisks?\b|outweighed|benefits outweigh|consider (?:any )?(?:additional )?risk factors"),
+    ),
+    (
+        "avoid_interacting_drugs",
+        cue_pattern(r"avoid (?:co-medication with |moderate and strong |cyp2d6 strong to weak )?\w* ?inhibitors"),
+    ),
     ("further_testing", ASSESS),
 )
 
@@ -218,7 +246,9 @@ _CHOICE = cue_pattern(
     r"|\bnot (?:\w+ )?(?:metaboli[sz]ed|influenced)\b|\bhardly if at all metaboli[sz]ed\b|\bto a lesser extent\b"
     r"|\bpossible alternatives?\b|\bswitching to\b"
 )
-_CHOICE_VERB = re.compile(r"^(?:use|choose|select|prescribe|consider)\s+(?P<a>[a-z][a-z-]{4,})\s+or\s+(?P<b>[a-z][a-z-]{4,})\b", re.IGNORECASE)
+_CHOICE_VERB = re.compile(
+    r"^(?:use|choose|select|prescribe|consider)\s+(?P<a>[a-z][a-z-]{4,})\s+or\s+(?P<b>[a-z][a-z-]{4,})\b", re.IGNORECASE
+)
 _NOT_OFFERED = cue_pattern(
     r"\bdo not (?:select|choose|use|prescribe|give)\b|\bnot (?:an? |a suitable |suitable )?alternatives?\b"
     r"|\bnot suitable as alternatives?\b"
@@ -231,7 +261,9 @@ _OFFER_CONTEXT = cue_pattern(
     r"|\bhardly\b|\blesser extent\b|\bswitch"
 )
 _METABOLITE = cue_pattern(r"\bmetabolite\s*\(\s*[\w-]+\s*\)")
-_LIST_START = cue_pattern(r"(?:such as|include[sd]?|including|\beg\b|for example|\bie\b|alternatives include|:)\s*,?\s*(?P<rest>[^()]+)")
+_LIST_START = cue_pattern(
+    r"(?:such as|include[sd]?|including|\beg\b|for example|\bie\b|alternatives include|:)\s*,?\s*(?P<rest>[^()]+)"
+)
 _SUBJECT_LIST = re.compile(
     r"^(?P<items>[A-Za-z][a-z/-]+(?: [a-z][a-z/-]+){0,2}(?:(?:,\s*| and | or )[a-z][a-z/-]+(?: [a-z][a-z/-]+){0,2})*)"
     r"\s+(?:is|are)\s+(?:(?:therefore|also) )*(?:not|hardly)\b"
@@ -337,5 +369,3 @@ def unsuitable_names(clause: str, drug: str, names: Names) -> list[str]:
     if m := _SUBJECT_LIST.match(clause):
         found += _list_items(m.group("items"))
     return _other_drugs(found, drug, names)
-
-

@@ -230,5 +230,3 @@ DIRECTIVE = cue_pattern(
 )
 FOLLOWING = cue_pattern(r"\b(?:not exceed|no more than) the following\b")
 MG = re.compile(r"(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>mg(?:/kg)?)(?P<per>\s*(?:/day|per day))?(?P<form> as \w+)?")
-
-

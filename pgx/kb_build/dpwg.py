@@ -126,9 +126,7 @@ def read_dpwg(sources: Path, genes: Sequence[str]) -> list[DpwgGuideline]:
                 guideline={
                     "name": g.get("name") or "",
                     "url": g.get("url") or "",
-                    "publication": [
-                        {"pmid": c.get("pmid"), "year": c.get("year")} for c in doc.get("citations") or []
-                    ],
+                    "publication": [{"pmid": c.get("pmid"), "year": c.get("year")} for c in doc.get("citations") or []],
                 },
                 recommendations=doc.get("recommendations") or [],
                 version=str(doc.get("version") or ""),

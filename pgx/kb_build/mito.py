@@ -87,7 +87,7 @@ def name_agrees(name: str, pos: int, ref: str, alt: str) -> bool:
         return (int(snv["pos"]), snv["ref"], snv["alt"]) == (pos, ref, alt)
     deletion = _DEL_NAME.match(name)
     if deletion and len(ref) > len(alt) and ref.startswith(alt):
-        deleted = ref[len(alt):]
+        deleted = ref[len(alt) :]
         return deletion["ref"] == deleted and int(deletion["pos"]) >= pos + len(alt)
     return False
 
@@ -178,10 +178,7 @@ def rule_rows(gene: str, unplaced: dict[str, str]) -> list[dict]:
             f"looked for on its own and the highest-risk one found gives the phenotype (PMID {MITO_GUIDELINE_PMID})",
         }
     ]
-    rows += [
-        {"gene": gene, "rule": "outside_only_allele", "value": name, "note": why}
-        for name, why in sorted(unplaced.items())
-    ]
+    rows += [{"gene": gene, "rule": "outside_only_allele", "value": name, "note": why} for name, why in sorted(unplaced.items())]
     return rows
 
 
@@ -208,6 +205,4 @@ def mito_tables(gene: str, reference: str, names: Iterable[str], pypgx_allele_ro
     }
     if not placed:
         return MitoTables([], [], [], audit)
-    return MitoTables(
-        locus_rows(gene, placed), definition_rows(gene, reference, placed), rule_rows(gene, unplaced), audit
-    )
+    return MitoTables(locus_rows(gene, placed), definition_rows(gene, reference, placed), rule_rows(gene, unplaced), audit)

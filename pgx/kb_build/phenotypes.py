@@ -165,7 +165,9 @@ def check_rules_against_diplotypes(gene: str, rules: list[dict], phenotype: dict
         rule = rule_for(rules, score)
         expected = rule["phenotype"] if rule else None
         if expected != diplotype_phenotype(diplotype):
-            problems.append(f"{diplotype['diplotype']} (score {score}): PharmCAT {diplotype_phenotype(diplotype)!r}, rules {expected!r}")
+            problems.append(
+                f"{diplotype['diplotype']} (score {score}): PharmCAT {diplotype_phenotype(diplotype)!r}, rules {expected!r}"
+            )
     if problems:
         raise KnowledgeBaseError(f"{gene}: score rules disagree with the PharmCAT phenotype file: " + "; ".join(problems[:10]))
 

@@ -114,8 +114,10 @@ def sentences(drug: str, b: Advice, source: str) -> list[str]:
         return out
     if b.schedule:
         out.append(f"Dosing: {b.schedule}")
-    if b.amount and b.action not in ("standard_dose", "reduce_dose", "increase_dose") or (
-        b.amount and b.dose and b.action in ("reduce_dose", "increase_dose")
+    if (
+        b.amount
+        and b.action not in ("standard_dose", "reduce_dose", "increase_dose")
+        or (b.amount and b.dose and b.action in ("reduce_dose", "increase_dose"))
     ):
         out.append(f"Stated dose: {b.amount}")
     if b.unchanged:

@@ -228,7 +228,13 @@ def _decode_record(rec, state: _FileState) -> None:
     """Map one record's genotypes to KB codes and merge them into ``state.loci``; a
     structural variant over KB positions becomes a note on the genes it overlaps."""
     kbi, novel, n, loci, notes, conflicts, expressed = (
-        state.kbi, state.novel, state.n, state.loci, state.notes, state.conflicts, state.expressed
+        state.kbi,
+        state.novel,
+        state.n,
+        state.loci,
+        state.notes,
+        state.conflicts,
+        state.expressed,
     )
     canon = canonical_contig(rec.CHROM)
     pos = rec.POS
@@ -352,17 +358,24 @@ def _sv_notes(rec, alts: list[str], alleles: np.ndarray, where: str, cols: list[
     genes = ", ".join(sorted({kbi.gene_of[j] for j in cols}))
     return [
         _Note(
-            carrier, where, f"sample(s) carry the structural variant {kind} over {span} ({genes}); those genes are not called for them",
+            carrier,
+            where,
+            f"sample(s) carry the structural variant {kind} over {span} ({genes}); those genes are not called for them",
             f"structural variant {kind} over {span} in this sample: the gene may have one copy, or more, so its "
             "SNVs and indels cannot give the diplotype; not called. Confirm the copy number with a dedicated "
             "assay and give the result as an outside call (--outside-calls)",
-            cols, no_call=True, reason="structural_variant",
+            cols,
+            no_call=True,
+            reason="structural_variant",
         ),
         _Note(
-            unknown, where, f"sample(s) have no genotype for the structural variant {kind} over {span} ({genes})",
+            unknown,
+            where,
+            f"sample(s) have no genotype for the structural variant {kind} over {span} ({genes})",
             f"a structural variant {kind} over {span} is in the input, and this sample has no genotype for it: "
             "whether the gene has two copies is not known",
-            cols, reason="structural_variant_unknown",
+            cols,
+            reason="structural_variant_unknown",
         ),
     ]
 
@@ -376,7 +389,11 @@ def _copy_numbers(rec, n: int) -> np.ndarray | None:
     if raw is None or raw.dtype.kind not in "iuf":
         return None
     cn = raw[:, 0]
-    out = np.where(np.isfinite(cn) & (cn >= 0) & (cn < 1 << 20), cn, -1) if raw.dtype.kind == "f" else np.where((cn >= 0) & (cn < 1 << 20), cn, -1)
+    out = (
+        np.where(np.isfinite(cn) & (cn >= 0) & (cn < 1 << 20), cn, -1)
+        if raw.dtype.kind == "f"
+        else np.where((cn >= 0) & (cn < 1 << 20), cn, -1)
+    )
     return out.astype(np.int64)
 
 

@@ -287,8 +287,7 @@ class Extractor:
             )
         for allele, where in sorted(self.symbolic.items()):
             vf.warnings.append(
-                f"{vf.name}: symbolic ALT {allele} ignored at {listing(where)} "
-                "(a sample carrying it has a missing allele there)"
+                f"{vf.name}: symbolic ALT {allele} ignored at {listing(where)} (a sample carrying it has a missing allele there)"
             )
         for flag, where in sorted(self.filtered.items()):
             vf.warnings.append(
@@ -299,9 +298,7 @@ class Extractor:
         bad = self.ref_mismatch
         if not bad:
             return
-        listed = listing(
-            [f"{self._label(c, p)} (VCF REF {r}, KB REF {k})" for (c, p), (r, k) in sorted(bad.items())]
-        )
+        listed = listing([f"{self._label(c, p)} (VCF REF {r}, KB REF {k})" for (c, p), (r, k) in sorted(bad.items())])
         n_present = len(self.ref_checked)
         if len(bad) >= 2 and len(bad) > BUILD_MISMATCH_FRACTION * n_present:
             raise GenomeBuildError(

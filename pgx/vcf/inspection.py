@@ -239,8 +239,7 @@ def _read_header(p: Path, kind: str, name: str) -> _Header:
             if not first.startswith(b"##fileformat=VCF"):
                 what = "a BCF file (convert it: bcftools view -Oz -o x.vcf.gz x.bcf)" if first.startswith(b"BCF") else "not a VCF"
                 raise VcfError(
-                    f"{name}: {what}: the first line must be '##fileformat=VCFv4.x'; "
-                    "give a VCF (plain, .vcf.gz or .vcf.bgz)"
+                    f"{name}: {what}: the first line must be '##fileformat=VCFv4.x'; give a VCF (plain, .vcf.gz or .vcf.bgz)"
                 )
             first += next(lines, (1, b""))[1]
             header.append(first)
@@ -316,9 +315,7 @@ def _header_samples(chrom_line: bytes, name: str) -> list[str]:
     except UnicodeDecodeError as exc:
         raise VcfError(f"{name}: the #CHROM line is not UTF-8 text ({exc}); fix the sample IDs") from exc
     if len(cols) < 10 or cols[8] != "FORMAT":
-        raise VcfError(
-            f"{name}: the VCF has no sample columns (a sites-only VCF); pgx needs per-sample genotypes (FORMAT/GT)"
-        )
+        raise VcfError(f"{name}: the VCF has no sample columns (a sites-only VCF); pgx needs per-sample genotypes (FORMAT/GT)")
     samples = cols[9:]
     seen: set[str] = set()
     dups = sorted({s for s in samples if s in seen or seen.add(s)})
@@ -343,8 +340,7 @@ def _check_gt(name: str, gt_declared: bool, first_record: bytes) -> None:
     if b"GT" not in fmt:
         shown = b":".join(fmt).decode("utf-8", "replace") or "absent"
         raise VcfError(
-            f"{name}: no GT field in FORMAT (FORMAT is {shown}); pgx needs genotypes: "
-            "re-export the VCF with FORMAT/GT"
+            f"{name}: no GT field in FORMAT (FORMAT is {shown}); pgx needs genotypes: re-export the VCF with FORMAT/GT"
         )
 
 

@@ -67,9 +67,7 @@ def read_genotypes(
             names the file, line or sample and what to do.
     """
     chunks = list(
-        iter_genotype_chunks(
-            paths, loci, chunk_size=chunk_size, assume_reference=assume_reference, samples=samples, build=build
-        )
+        iter_genotype_chunks(paths, loci, chunk_size=chunk_size, assume_reference=assume_reference, samples=samples, build=build)
     )
     if len(chunks) == 1:
         return chunks[0]

@@ -45,7 +45,9 @@ def kb_sites() -> list[tuple[str, int, str, str]]:
 # --- VCF grammar ------------------------------------------------------------------------
 
 _BASES = st.text(alphabet="ACGTNacgt", min_size=1, max_size=6)
-_SYMBOLIC = st.sampled_from(["<DEL>", "<DUP>", "<CNV>", "<INV>", "<DUP:TANDEM>", "<NON_REF>", "<*>", "*", "N[chr10:100[", "<INS:ME>"])
+_SYMBOLIC = st.sampled_from(
+    ["<DEL>", "<DUP>", "<CNV>", "<INV>", "<DUP:TANDEM>", "<NON_REF>", "<*>", "*", "N[chr10:100[", "<INS:ME>"]
+)
 _WEIRD = st.text(alphabet=string.printable + "éü患\x00\x01\x7f", max_size=8)
 
 sample_ids = st.one_of(
@@ -114,7 +116,9 @@ def clean_record(draw, n_samples: int) -> str:
     """A well-formed record at a KB position: the inputs that reach matching and phenotypes."""
     chrom, pos, ref, alts = draw(st.sampled_from(kb_sites()))
     kb_alts = [a for a in alts.split(",") if a] or ["A"]
-    rec_alts = draw(st.lists(st.one_of(st.sampled_from(kb_alts), st.sampled_from(["A", "C", "G", "T"])), min_size=1, max_size=2, unique=True))
+    rec_alts = draw(
+        st.lists(st.one_of(st.sampled_from(kb_alts), st.sampled_from(["A", "C", "G", "T"])), min_size=1, max_size=2, unique=True)
+    )
     rec_alts = [a for a in rec_alts if a != ref] or [kb_alts[0]]
     fmt = draw(st.sampled_from(["GT", "GT:PS"]))
     cells = []
@@ -166,7 +170,7 @@ HEADER_LINES = [
     "##contig=<ID=NC_000010.10>",
     "##reference=file:///ref/hg19.fa",
     "##reference=GRCh38",
-    "##FILTER=<ID=LowQual,Description=\"low\">",
+    '##FILTER=<ID=LowQual,Description="low">',
     "##weird line without equals",
 ]
 
@@ -180,12 +184,16 @@ class FuzzVcf:
 
 @st.composite
 def vcf_files(draw) -> FuzzVcf:
-    header = ["##fileformat=VCFv4.2" if draw(st.integers(0, 40)) else draw(st.sampled_from(["##fileformat=VCFv9", "", "BCF\x02"]))]
+    header = [
+        "##fileformat=VCFv4.2" if draw(st.integers(0, 40)) else draw(st.sampled_from(["##fileformat=VCFv9", "", "BCF\x02"]))
+    ]
     header.append('##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">')
     header += draw(st.lists(st.sampled_from(HEADER_LINES), max_size=8))
     clean = draw(st.booleans())  # half the files well-formed, to reach matching and phenotypes
     if clean:
-        samples = draw(st.lists(st.sampled_from(["S1", "S2", "Patient 12", "患者-7", "HG00096"]), min_size=1, max_size=4, unique=True))
+        samples = draw(
+            st.lists(st.sampled_from(["S1", "S2", "Patient 12", "患者-7", "HG00096"]), min_size=1, max_size=4, unique=True)
+        )
     else:
         samples = draw(st.lists(sample_ids, min_size=0 if draw(st.integers(0, 30)) == 0 else 1, max_size=4))
     header.append("\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", *samples]))
@@ -271,12 +279,30 @@ def check_vcf(path: Path, out: Path) -> str:
 _GENES = st.sampled_from(["CYP2D6", "CYP2C19", "HLA-B", "HLA-A", "DPYD", "MT-RNR1", "TPMT", "NOPE", "cyp2d6", ""])
 _DIPLOTYPES = st.one_of(
     st.sampled_from(
-        ["*1/*2", "*1/*2x2", "*2xN/*4", "*1x≥3/*1", "*1x>=3/*4", "*4x0/*1", "*57:01/*08:01", "*31:01", "*1",
-         "m.1555A>G", "Reference/c.1905+1G>A (*2A)", "*1/*2/*3", "/", "*999/*1", "*1x99999999999/*2", ""]
+        [
+            "*1/*2",
+            "*1/*2x2",
+            "*2xN/*4",
+            "*1x≥3/*1",
+            "*1x>=3/*4",
+            "*4x0/*1",
+            "*57:01/*08:01",
+            "*31:01",
+            "*1",
+            "m.1555A>G",
+            "Reference/c.1905+1G>A (*2A)",
+            "*1/*2/*3",
+            "/",
+            "*999/*1",
+            "*1x99999999999/*2",
+            "",
+        ]
     ),  # fmt: skip
     st.text(max_size=15),
 )
-_PHENOTYPES = st.one_of(st.sampled_from(["Poor Metabolizer", "Ultrarapid Metabolizer", "normal", "", "Indeterminate"]), st.text(max_size=10))
+_PHENOTYPES = st.one_of(
+    st.sampled_from(["Poor Metabolizer", "Ultrarapid Metabolizer", "normal", "", "Indeterminate"]), st.text(max_size=10)
+)
 _SCORES = st.one_of(st.sampled_from(["1.5", "≥3.0", "-1", "nan", "inf", "1e309", "", "0"]), st.text(max_size=6))
 
 
@@ -321,7 +347,10 @@ def base_calls():
     genes = ["CYP2D6", "CYP2C19", "DPYD", "TPMT", "MT-RNR1"]
     folder = Path(tempfile.mkdtemp(prefix="pgx-fuzz-"))
     assignment = {
-        s: {g: ("m.1555A>G", "m.1555A>G") if g == "MT-RNR1" else ("Reference", "Reference") if g == "DPYD" else ("*1", "*1") for g in genes}
+        s: {
+            g: ("m.1555A>G", "m.1555A>G") if g == "MT-RNR1" else ("Reference", "Reference") if g == "DPYD" else ("*1", "*1")
+            for g in genes
+        }
         for s in ("S1", "S2")
     }
     vcf, _ = write_cohort(kb(), assignment, folder)
