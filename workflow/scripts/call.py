@@ -23,5 +23,5 @@ gather(
     Path(snakemake.input.work),
     [Path(p) for p in snakemake.input.parts],
     Path(params.out_dir),
-    kb=load_kb(params.kb) if params.kb else load_kb(),
+    kb=load_kb(params.kb),
 )

@@ -22,5 +22,5 @@ call_chunk_job(
     Path(snakemake.input.work),
     int(snakemake.wildcards.chunk),
     Path(snakemake.output.part),
-    kb=load_kb(params.kb) if params.kb else load_kb(),
+    kb=load_kb(params.kb),
 )

@@ -21,6 +21,6 @@ from pgx.kb import load_kb
 write_fhir_bundles(
     Path(snakemake.params.results_dir),
     Path(snakemake.output.bundles),
-    kb=load_kb(snakemake.params.kb or None),
+    kb=load_kb(snakemake.params.kb),
     workers=snakemake.threads,
 )

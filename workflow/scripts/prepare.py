@@ -21,7 +21,7 @@ params = snakemake.params
 prepare(
     [Path(p) for p in snakemake.input.vcfs],
     Path(snakemake.output.work),
-    kb=load_kb(params.kb) if params.kb else load_kb(),
+    kb=load_kb(params.kb),
     expected_chunks=params.expected_chunks,
     batch=snakemake.wildcards.batch,
     assume_reference=params.assume_reference,
