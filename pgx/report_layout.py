@@ -50,7 +50,16 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, Paragraph
 
 from pgx import palette
-from pgx.report_pdftext import _CELL_OPS, _CELL_OPS_MAX, _ascii_subset, _cell_ops, _encoded, _link, _TextOps
+from pgx.report_pdftext import (
+    _CELL_OPS,
+    _CELL_OPS_MAX,
+    _ascii_subset,
+    _cell_ops,
+    _encoded,
+    _link,
+    _TextOps,
+    caching_subsets,
+)
 
 if TYPE_CHECKING:  # annotations only: pgx.report_groups imports this module
     from pgx.report_groups import Group
@@ -109,9 +118,9 @@ def _fonts() -> _Fonts:
         cp1252 = bytes(range(0x20, 0x100)).decode("cp1252", "ignore")
         covered = frozenset(ord(ch) for ch in cp1252 if unicodedata.category(ch) != "Cc")
         return _Fonts("Helvetica", "Helvetica-Bold", covered)
-    regular = TTFont("PgxSans", str(found[0]))
+    regular = caching_subsets(TTFont("PgxSans", str(found[0])))
     pdfmetrics.registerFont(regular)
-    pdfmetrics.registerFont(TTFont("PgxSans-Bold", str(found[1])))
+    pdfmetrics.registerFont(caching_subsets(TTFont("PgxSans-Bold", str(found[1]))))
     pdfmetrics.registerFontFamily("PgxSans", normal="PgxSans", bold="PgxSans-Bold", italic="PgxSans", boldItalic="PgxSans-Bold")
     return _Fonts("PgxSans", "PgxSans-Bold", frozenset(regular.face.charToGlyph))
 
