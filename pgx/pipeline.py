@@ -349,32 +349,25 @@ def render_batch_reports(results_dir: Path | str, reports_dir: Path | str, *, wo
     number of workers; the paths come back in the order of the calls table. ``paper`` and
     ``appendix`` are :func:`pgx.report.render_report`'s settings.
     """
-    from pgx.report import PAPERS, share_strings  # deferred: reportlab
+    from pgx.report import PAPERS, sample_rows  # deferred: reportlab
 
     if paper not in PAPERS:
         raise InputError(f"paper size {paper!r} is not known; use one of {', '.join(PAPERS)}")
     results_dir, reports_dir = Path(results_dir), Path(reports_dir)
     verify_run(results_dir, ("calls", "recommendations", "provenance"))
     clean_stale_temporaries(make_folder(reports_dir.parent))
-    calls = share_strings(read_table(results_dir / "calls.parquet"))
-    recs = share_strings(read_table(results_dir / "recommendations.parquet"))
+    samples = sample_rows(read_table(results_dir / "calls.parquet"), read_table(results_dir / "recommendations.parquet"))
     prov = read_table(results_dir / "provenance.parquet")
     provenance = dict(zip(prov["key"], prov["value"]))
     batch = provenance.get("batch", results_dir.name)
-    recs_by_sample = dict(tuple(recs.groupby("sample_id", sort=False)))
-    empty = recs.iloc[0:0]
-    by_sample = list(calls.groupby("sample_id", sort=False))
-    names = report_file_names(sample_id for sample_id, _ in by_sample)
+    names = report_file_names(sample_id for sample_id, _, _ in samples)
     with temporary_folder(reports_dir) as staging:
-        jobs = [
-            (sample_id, sample_calls, recs_by_sample.get(sample_id, empty), str(staging / names[sample_id]))
-            for sample_id, sample_calls in by_sample
-        ]
+        jobs = [(sample_id, calls, recs, str(staging / names[sample_id])) for sample_id, calls, recs in samples]
         _render_in_pool(jobs, provenance, batch, workers, paper=paper, appendix=appendix)
         with writing(staging):
             write_file_index(names, staging / INDEX_NAME)
         replace_folder(staging, reports_dir)
-    return [reports_dir / names[sample_id] for sample_id, _ in by_sample]
+    return [reports_dir / names[sample_id] for sample_id, _, _ in samples]
 
 
 #: the batch's report jobs while a forked pool renders them: the workers inherit them with

@@ -51,7 +51,6 @@ from pgx.report_groups import (  # noqa: F401 - GROUPS, _records and the rest: t
     GROUPS,
     Group,
     _entries,
-    _records,
     _Refs,
     _sorted_recommendations,
     group_key,
@@ -73,6 +72,7 @@ from pgx.report_layout import (
 )
 from pgx.report_page1 import _created, _drugs_by_group, _header, _summary
 from pgx.report_page2 import _answer, _genotype_table
+from pgx.report_rows import CALL_COLUMNS, _records, sample_rows  # noqa: F401 - sample_rows: interface
 from pgx.report_words import plain_phenotype  # noqa: F401 - part of this module's interface
 
 __all__ = [
@@ -84,17 +84,11 @@ __all__ = [
     "plain_phenotype",
     "render_report",
     "render_reports",
-    "share_strings",
+    "sample_rows",
 ]
 
 
 # --- document ------------------------------------------------------------------------
-
-
-#: the call columns the report reads (see report_groups._REC_COLUMNS)
-_CALL_COLUMNS = ("gene", "diplotype", "allele_1", "allele_2", "alternatives", "activity_score", "phenotype", "lookup_key",
-                 "call_status", "missing_positions", "assumed_reference_positions", "novel_variants", "alleles_found",
-                 "reason_codes", "warnings")  # fmt: skip
 
 
 class _DetailsBreak(ActionFlowable):
@@ -118,7 +112,7 @@ def _story(sample_id: str, calls: pd.DataFrame, recs: pd.DataFrame, provenance: 
     placed = _drugs_by_group(recs)
     refs = _Refs()
     # genes with a result first
-    calls = sorted(_records(calls, _CALL_COLUMNS), key=lambda c: (str(c.call_status) == "no_call", str(c.gene)))
+    calls = sorted(_records(calls, CALL_COLUMNS), key=lambda c: (str(c.call_status) == "no_call", str(c.gene)))
     header = _header(sample_id, batch, provenance, appendix)
     room = PAPERS[paper][1] - _TOP_MARGIN - _BOTTOM_MARGIN - 2 * _FRAME_PAD - 2  # page 1's frame
     room -= sum(f.wrap(_FRAME_W, 1e6)[1] + f.getSpaceBefore() + f.getSpaceAfter() for f in header)
@@ -186,7 +180,7 @@ def render_report(
 
     ``calls`` and ``recommendations`` are that sample's rows, with the columns of
     ``schema.CALLS`` and ``schema.RECOMMENDATIONS``; list columns may hold lists or numpy
-    arrays. ``provenance`` holds text values (pipeline_version, kb_version, kb_sources,
+    arrays. A batch passes the rows :func:`sample_rows` made instead of DataFrames. ``provenance`` holds text values (pipeline_version, kb_version, kb_sources,
     input_files, input_sha256, genome_build, options, created, ...); all are printed in the
     appendix. ``paper`` is a key of ``PAPERS`` (A4, letter); ``appendix=False`` leaves the
     appendix out. Raises ValueError for a recommendation action not in ``schema.ACTIONS``.
@@ -197,20 +191,6 @@ def render_report(
     with atomic_path(out_path) as tmp:  # a full disk or read-only folder: pgx: error, not a traceback
         tmp.write_bytes(pdf)
     return out_path
-
-
-def share_strings(table: pd.DataFrame) -> pd.DataFrame:
-    """A batch's table with its text columns as Python objects, one string per distinct
-    value shared by every row that holds it. Taking one sample's rows out of an
-    Arrow-backed text column and converting them costs about 70 µs per column; from this
-    table it costs next to nothing, and equal texts are one object (hashed once), which
-    the report's per-row caches profit from. Made once per batch, before grouping by sample."""
-    out = table.copy(deep=False)
-    for name in table.columns:
-        dtype = table[name].dtype
-        if isinstance(dtype, pd.StringDtype | pd.CategoricalDtype) or dtype == "str":
-            out[name] = table[name].astype("category").astype(object)
-    return out
 
 
 def warm_up() -> None:

@@ -12,19 +12,17 @@ from __future__ import annotations
 
 import functools
 import re
-from collections import namedtuple
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
-import pyarrow as pa
 from reportlab.lib import colors
 from reportlab.platypus import Flowable
 
 from pgx import palette, schema
 from pgx.placement import CONDITION_COLUMNS
-from pgx.report_layout import _FRAME_W, _SAFE_URL, Block, _as_list, _cell, _is_missing, _stacked, _text
+from pgx.report_layout import _FRAME_W, _SAFE_URL, Block, _as_list, _cell, _stacked, _text
+from pgx.report_rows import REC_COLUMNS, _records
 from pgx.schema import NO_RESULT
 
 
@@ -100,68 +98,13 @@ def group_key(r: object) -> str:
     return "untested" if group == "none" and no_result_genes(r) else group
 
 
-# --- recommendations ----------------------------------------------------------------
-
-
 # --- rows ------------------------------------------------------------------------
 
 
-@functools.cache
-def _row_type(columns: tuple[str, ...]) -> type:
-    return namedtuple("Row", columns, rename=True)
-
-
-@functools.cache
-def _list_columns() -> frozenset[str]:
-    from pgx import schema
-
-    return frozenset(f.name for table in (schema.CALLS, schema.RECOMMENDATIONS) for f in table
-                     if pa.types.is_list(f.type) or pa.types.is_large_list(f.type))  # fmt: skip
-
-
-def _as_tuple(value: object) -> tuple:
-    """A list cell as a tuple without missing values (``_as_list``), fast for the usual
-    array of strings."""
-    if type(value) is np.ndarray:
-        items = value.tolist()
-        if all(type(x) is str for x in items):
-            return tuple(items)
-        return tuple(x for x in items if not _is_missing(x))
-    return tuple(_as_list(value))
-
-
-def _records(df: pd.DataFrame, columns: Iterable[str]) -> list:
-    """Rows as named tuples with every schema column (absent and missing values are None).
-    List columns become tuples without missing values, once, so the many reads of them
-    cost nothing; equal rows compare equal, so what is derived from a row can be cached."""
-    columns = tuple(columns)
-    lists = _list_columns()
-    present = set(df.columns)
-    values = []
-    for c in columns:
-        if c not in present:
-            values.append([None] * len(df))
-            continue
-        items = df[c].tolist()
-        if c in lists:
-            values.append([_as_tuple(v) for v in items])
-        else:  # missing values as None: NaN is not equal to itself, which would defeat the caches
-            values.append([v if type(v) is str else None if _is_missing(v) else v for v in items])
-    row = _row_type(columns)
-    return [row(*v) for v in zip(*values)]
-
-
-#: the recommendation columns the report reads (``_records`` costs per column); not the
-#: sample ID, so that two patients' rows with the same recommendation are equal and what is
-#: derived from a row is cached across patients
-_REC_COLUMNS = ("drug", "genes", "lookup_key", "phenotypes", "population", "indication", "age", "risk_factors",
-                "other_conditions", "action", "other_actions", "dose_factor_min", "dose_factor_max", "dose_amount",
-                "dose_caps", "alternatives", "strength", "text", "source", "guideline", "url", "pmid")  # fmt: skip
-
-
-def _sorted_recommendations(recs: pd.DataFrame) -> list:
-    """Rows, most urgent group first, then drug name; refuses actions it cannot group."""
-    rows = _records(recs, [*_REC_COLUMNS, "verbatim_text"])
+def _sorted_recommendations(recs: pd.DataFrame | list) -> list:
+    """Rows (``_records``), most urgent group first, then drug name; refuses actions it
+    cannot group."""
+    rows = _records(recs, REC_COLUMNS)
     unknown = sorted({str(r.action) for r in rows} - set(ACTION_GROUPS))
     if unknown:
         raise ValueError(f"unknown recommendation action(s) {unknown}; expected one of {schema.ACTIONS}")

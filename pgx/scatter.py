@@ -243,7 +243,7 @@ def render_report_chunk(
 
     from pgx.outputs import replace_folder, temporary_folder, verify_run
     from pgx.pipeline import _render_in_pool
-    from pgx.report import PAPERS, share_strings
+    from pgx.report import PAPERS, sample_rows
     from pgx.sample_ids import report_file_names
 
     if paper not in PAPERS:
@@ -252,26 +252,20 @@ def render_report_chunk(
     run = verify_run(results_dir, ("calls", "recommendations", "provenance"))
     every, mine = chunk_samples(results_dir / "calls.parquet", chunk, chunk_size)
     names = report_file_names(every)
-    calls = share_strings(rows_of_samples(results_dir / "calls.parquet", mine).to_pandas())
-    recs = share_strings(rows_of_samples(results_dir / "recommendations.parquet", mine).to_pandas())
+    samples = sample_rows(rows_of_samples(results_dir / "calls.parquet", mine).to_pandas(),
+                          rows_of_samples(results_dir / "recommendations.parquet", mine).to_pandas())  # fmt: skip
     prov = pq.read_table(results_dir / "provenance.parquet").to_pandas()
     provenance = dict(zip(prov["key"], prov["value"]))
     batch = provenance.get("batch", results_dir.name)
-    recs_by_sample = dict(tuple(recs.groupby("sample_id", sort=False)))
-    empty = recs.iloc[0:0]
-    by_sample = list(calls.groupby("sample_id", sort=False))
     make_folder(out_dir.parent)
     with temporary_folder(out_dir) as staging:
-        jobs = [
-            (sample_id, sample_calls, recs_by_sample.get(sample_id, empty), str(staging / names[sample_id]))
-            for sample_id, sample_calls in by_sample
-        ]
+        jobs = [(sample_id, calls, recs, str(staging / names[sample_id])) for sample_id, calls, recs in samples]
         _render_in_pool(jobs, provenance, batch, workers, paper=paper, appendix=appendix)
-        record = {"run_id": run, "files": {s: names[s] for s, _ in by_sample}}
+        record = {"run_id": run, "files": {s: names[s] for s, _, _ in samples}}
         with writing(staging):
             (staging / CHUNK_RECORD).write_text(json.dumps(record), encoding="utf-8")
         replace_folder(staging, out_dir)
-    return [out_dir / names[s] for s, _ in by_sample]
+    return [out_dir / names[s] for s, _, _ in samples]
 
 
 def gather_reports(results_dir: Path | str, chunk_dirs: list[Path | str], reports_dir: Path | str) -> Path:
