@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from pgx import __version__
 from pgx.annotate import write_annotated_vcf
@@ -356,7 +357,7 @@ def render_batch_reports(results_dir: Path | str, reports_dir: Path | str, *, wo
     results_dir, reports_dir = Path(results_dir), Path(reports_dir)
     verify_run(results_dir, ("calls", "recommendations", "provenance"))
     clean_stale_temporaries(make_folder(reports_dir.parent))
-    samples = sample_rows(read_table(results_dir / "calls.parquet"), read_table(results_dir / "recommendations.parquet"))
+    samples = sample_rows(pq.read_table(results_dir / "calls.parquet"), pq.read_table(results_dir / "recommendations.parquet"))
     prov = read_table(results_dir / "provenance.parquet")
     provenance = dict(zip(prov["key"], prov["value"]))
     batch = provenance.get("batch", results_dir.name)

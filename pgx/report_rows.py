@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import functools
 from collections import namedtuple
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pgx import schema
 from pgx.report_layout import _as_list, _is_missing
@@ -35,8 +36,6 @@ REC_COLUMNS = ("drug", "genes", "lookup_key", "phenotypes", "population", "indic
                "other_conditions", "action", "other_actions", "dose_factor_min", "dose_factor_max", "dose_amount",
                "dose_caps", "alternatives", "strength", "text", "source", "guideline", "url", "pmid",
                "verbatim_text")  # fmt: skip
-
-_SLICE = 1 << 16  # rows converted at a time by sample_rows: bounds its passing memory
 
 
 #: the row types of the two tables, module attributes so that rows pickle (a spawned pool)
@@ -78,6 +77,61 @@ def _cells(df: pd.DataFrame, column: str) -> list:
     return [v if type(v) is str else None if _is_missing(v) else v for v in items]
 
 
+_SEPARATOR = "\x1f"  # joins a list cell's strings into one value to compare (when no string holds it)
+
+
+def _column_codes(table: pa.Table, column: str) -> tuple[np.ndarray, list]:
+    """A column as codes, one per row, and the cell of each code as the rows hold it
+    (``_cells``: None for missing values, list cells as tuples): equal cells share a code.
+    Arrow finds the distinct cells; only those become Python objects."""
+    n = table.num_rows
+    if column not in table.column_names:
+        return np.zeros(n, dtype=np.int64), [None]
+    col = table.column(column).combine_chunks()
+    if pa.types.is_dictionary(col.type):
+        col = col.cast(col.type.value_type)
+    if column in _list_columns():
+        return _list_codes(col)
+    encoded = pc.dictionary_encode(col, null_encoding="encode")
+    values = [None if v is None or v != v else v for v in encoded.dictionary.to_pylist()]  # NaN as None
+    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), values
+
+
+def _list_codes(col: pa.Array) -> tuple[np.ndarray, list]:
+    """``_column_codes`` of a list column: its strings joined and its lengths compared in
+    Arrow, unless an item is missing or holds the separator (then cell by cell)."""
+    as_text = col
+    if pa.types.is_integer(col.type.value_type):  # positions: their decimal texts compare the same
+        as_text = col.cast(pa.list_(pa.string()))
+    flat = pc.list_flatten(as_text)
+    joinable = pa.types.is_string(flat.type) and flat.null_count == 0
+    if joinable and not pc.any(pc.match_substring(flat, _SEPARATOR)).as_py():
+        joined = pc.dictionary_encode(pc.binary_join(as_text, _SEPARATOR), null_encoding="encode").indices
+        lengths = pc.fill_null(pc.list_value_length(col), -1)
+        codes = _combined([joined.to_numpy(zero_copy_only=False).astype(np.int64),
+                           lengths.to_numpy(zero_copy_only=False).astype(np.int64) + 1])  # fmt: skip
+        return codes, [_as_tuple(col[i].as_py()) for i in _first_rows(codes).tolist()]
+    known: dict[tuple, int] = {}
+    codes = [known.setdefault(_as_tuple(v), len(known)) for v in col.to_pylist()]
+    return np.asarray(codes, dtype=np.int64), list(known)
+
+
+def _combined(codes: list[np.ndarray]) -> np.ndarray:
+    """One code per row for the rows' combinations of ``codes``, numbered 0, 1, ... in
+    order of first appearance (hashed, not sorted: ``pd.factorize``)."""
+    out = np.zeros(len(codes[0]) if codes else 0, dtype=np.int64)
+    for part in codes:
+        out = pd.factorize(out * (int(part.max(initial=0)) + 1) + part)[0].astype(np.int64)
+    return out
+
+
+def _first_rows(codes: np.ndarray) -> np.ndarray:
+    """The first row of each code of ``_combined`` (codes 0, 1, ... in order)."""
+    first = np.empty(int(codes.max(initial=-1)) + 1, dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)  # the earliest row is written last
+    return first
+
+
 def _records(df: pd.DataFrame | list, columns: Iterable[str]) -> list:
     """Rows as named tuples of ``columns`` (absent and missing values are None, list cells
     tuples). A list is rows already made (by :func:`sample_rows`) and is returned as it is."""
@@ -88,34 +142,25 @@ def _records(df: pd.DataFrame | list, columns: Iterable[str]) -> list:
     return [row(*v) for v in zip(*(_cells(df, c) for c in columns))]
 
 
-def _row_slices(df: pd.DataFrame) -> Iterator[pd.DataFrame]:
-    for start in range(0, len(df), _SLICE):
-        yield df.iloc[start : start + _SLICE]
+def _shared_records(table: pa.Table, columns: tuple[str, ...]) -> list:
+    """``_records`` of a whole table, equal rows one object: the distinct rows are found
+    from the columns' codes, and only they become named tuples."""
+    row = _row_type(columns)
+    coded = [_column_codes(table, c) for c in columns]
+    codes = _combined([c for c, _ in coded])
+    made = [row(*(values[c[i]] for c, values in coded)) for i in _first_rows(codes).tolist()]
+    return [made[k] for k in codes.tolist()]
 
 
-def _shared_records(df: pd.DataFrame, columns: tuple[str, ...]) -> list:
-    """``_records`` of a whole table, with equal rows one object (made a slice at a time)."""
-    row, made, out = _row_type(columns), {}, []
-    for part in _row_slices(df):
-        for values in zip(*(_cells(part, c) for c in columns)):
-            shared = made.get(values)
-            if shared is None:
-                shared = made[values] = row(*values)
-            out.append(shared)
-    return out
-
-
-def sample_rows(calls: pd.DataFrame, recs: pd.DataFrame) -> list[tuple[str, list, list]]:
+def sample_rows(calls: pa.Table, recs: pa.Table) -> list[tuple[str, list, list]]:
     """(sample ID, its call rows, its recommendation rows) for each sample of a batch's
-    calls table, in the table's order; the rows are ``_records``' named tuples, equal rows
-    shared across samples. Made once per batch, before the reports are rendered (and
-    before a pool forks, so its workers inherit them)."""
-    call_rows = _shared_records(calls, CALL_COLUMNS)
-    rec_rows = _shared_records(recs, REC_COLUMNS)
+    calls and recommendations tables, in the calls table's order; the rows are
+    ``_records``' named tuples, equal rows shared across samples. Made once per batch,
+    before the reports are rendered (and before a pool forks, so its workers inherit them)."""
     recs_of: dict[str, list] = {}
-    for sample_id, r in zip(recs["sample_id"].tolist(), rec_rows):
+    for sample_id, r in zip(recs.column("sample_id").to_pylist(), _shared_records(recs, REC_COLUMNS)):
         recs_of.setdefault(sample_id, []).append(r)
     calls_of: dict[str, list] = {}
-    for sample_id, c in zip(calls["sample_id"].tolist(), call_rows):
+    for sample_id, c in zip(calls.column("sample_id").to_pylist(), _shared_records(calls, CALL_COLUMNS)):
         calls_of.setdefault(sample_id, []).append(c)
     return [(sample_id, rows, recs_of.get(sample_id, [])) for sample_id, rows in calls_of.items()]

@@ -252,8 +252,8 @@ def render_report_chunk(
     run = verify_run(results_dir, ("calls", "recommendations", "provenance"))
     every, mine = chunk_samples(results_dir / "calls.parquet", chunk, chunk_size)
     names = report_file_names(every)
-    samples = sample_rows(rows_of_samples(results_dir / "calls.parquet", mine).to_pandas(),
-                          rows_of_samples(results_dir / "recommendations.parquet", mine).to_pandas())  # fmt: skip
+    samples = sample_rows(rows_of_samples(results_dir / "calls.parquet", mine),
+                          rows_of_samples(results_dir / "recommendations.parquet", mine))  # fmt: skip
     prov = pq.read_table(results_dir / "provenance.parquet").to_pandas()
     provenance = dict(zip(prov["key"], prov["value"]))
     batch = provenance.get("batch", results_dir.name)
