@@ -12,8 +12,14 @@ workflow take (`pgx.pipeline.render_batch_reports`), with the split per stage.
    story (records, placement, flowables), layout and drawing, PDF write-out (footers,
    serialisation, compression, font subsets), writing the file.
 
+With --pgx-run, the command users run instead: ``pgx run`` on the 19 files of --data
+(``--assume-reference``), once with ``--no-reports`` and once with the PDFs, each in a fresh
+process; the PDFs' cost per patient is the difference of the two runs' CPU (the process and
+its workers) and wall time.
+
     python bench/bench_reports.py [--samples 200] [--workers 1 2] [--no-appendix] [--paper letter]
                                   [--work /tmp/pgx-bench-reports] [--profile out.prof] [--json out.json]
+    python bench/bench_reports.py --pgx-run [--runs 2] [--no-appendix] [--paper letter]
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -155,6 +162,35 @@ def child(results: Path, workers: int, paper: str, appendix: bool, profile: str 
             "load_1min": os.getloadavg()[0], "pool": overlap}  # fmt: skip
 
 
+def pgx_run(data: Path, work: Path, runs: int, paper: str, appendix: bool) -> dict:
+    """``pgx run`` without and with the PDFs (alternating, ``runs`` times each): CPU (user +
+    system of the run and its workers) and wall seconds of each run."""
+    from pgx.kb import load_kb
+
+    vcfs = [str(data / f"{g}.vcf.gz") for g in load_kb().genes if (data / f"{g}.vcf.gz").exists()]
+    pgx = str(Path(sys.executable).with_name("pgx"))
+    measured: dict[str, list] = {"tables": [], "tables and PDFs": []}
+    for _ in range(runs):
+        for label, extra in (("tables", ["--no-reports"]), ("tables and PDFs", ["--paper", paper])):
+            if label != "tables" and not appendix:
+                extra.append("--no-appendix")
+            out = Path(tempfile.mkdtemp(prefix="pgx-bench-run-", dir=work))
+            before, wall = cpu_of_children(), time.perf_counter()
+            subprocess.run([pgx, "run", *vcfs, "--assume-reference", "--batch", "1000 Genomes", "--out", str(out), *extra],
+                           check=True, capture_output=True)  # fmt: skip
+            wall = time.perf_counter() - wall
+            pdfs = len(list((out / "reports").glob("*.pdf"))) if (out / "reports").is_dir() else 0
+            measured[label].append({"cpu": cpu_of_children() - before, "wall": wall, "pdfs": pdfs,
+                                    "load_1min": os.getloadavg()[0]})  # fmt: skip
+            shutil.rmtree(out)
+    return measured
+
+
+def cpu_of_children() -> float:
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return kids.ru_utime + kids.ru_stime
+
+
 def _overlap(tasks: Path) -> dict:
     """Per worker, its CPU in tasks; and the share of the time some task ran during which
     tasks ran in two or more workers at once (0: no parallelism)."""
@@ -186,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-appendix", action="store_true")
     ap.add_argument("--profile", help="cProfile stats of the workers=1 run to this file")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--pgx-run", action="store_true", help="time `pgx run` without and with the PDFs instead")
+    ap.add_argument("--runs", type=int, default=1, help="with --pgx-run: runs of each (the best is shown)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
@@ -194,6 +232,21 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(child(Path(spec["results"]), spec["workers"], spec["paper"], spec["appendix"], spec["profile"])))
         return 0
     args.work.mkdir(parents=True, exist_ok=True)
+    if args.pgx_run:
+        measured = pgx_run(args.data, args.work, args.runs, args.paper, not args.no_appendix)
+        best = {label: min(runs, key=lambda r: r["cpu"]) for label, runs in measured.items()}
+        n = best["tables and PDFs"]["pdfs"]
+        for label, run in best.items():
+            print(f"pgx run, {label}: {run['cpu']:.1f} s CPU, {run['wall']:.1f} s wall; load {run['load_1min']:.2f}")
+        cpu = best["tables and PDFs"]["cpu"] - best["tables"]["cpu"]
+        wall = best["tables and PDFs"]["wall"] - best["tables"]["wall"]
+        print(f"the PDFs: {n} patients, {1000 * cpu / n:.1f} ms CPU and {1000 * wall / n:.1f} ms wall per patient; "
+              f"{1000 * cpu / n / GOAL_MS:.2f}x the {GOAL_MS:.0f} ms goal")  # fmt: skip
+        if args.json:
+            args.json.write_text(
+                json.dumps({"pgx_run": measured, "paper": args.paper, "appendix": not args.no_appendix}, indent=2) + "\n"
+            )
+        return 0
     tables = make_tables(args.data, args.work)
     results, n = subset(tables, args.samples, args.work)
     runs = []
