@@ -157,8 +157,10 @@ def child(results: Path, workers: int, paper: str, appendix: bool, profile: str 
 
     pages = [len(PdfReader(p).pages) for p in paths[:50]]
     hg = next((p for p in paths if p.stem == "HG00096"), None)
+    hg_pages = len(PdfReader(hg).pages) if hg else None
+    shutil.rmtree(out)  # 3,202 PDFs are about 300 MB
     return {"pgx": str(Path(pipeline.__file__).parents[1]), "workers": workers, "n": len(paths), "wall": wall, "cpu": cpu, "split": split,
-            "pages_first_50": pages, "hg00096_pages": len(PdfReader(hg).pages) if hg else None,
+            "pages_first_50": pages, "hg00096_pages": hg_pages,
             "load_1min": os.getloadavg()[0], "pool": overlap}  # fmt: skip
 
 
