@@ -35,7 +35,6 @@ from pgx.report_layout import (
     _drawable,
     _fonts,
     _markup,
-    _Para,
     _para,
     _Rich,
     _styles,
@@ -69,21 +68,17 @@ def _created(provenance: Mapping[str, str]) -> datetime | None:
 def _header(sample_id: str, batch: str, provenance: Mapping[str, str], appendix: bool = True) -> list:
     created = _created(provenance)
     kb = provenance.get("kb_version") or "not recorded"
-
-    def field(label: str, value: str) -> list[_Para]:
-        return [_para(label, "meta_k"), _para(value, "meta_v")]
-
     if created:
         corner = ("Report date", created.strftime("%Y-%m-%d"))
     else:  # reruns give identical files, so without a recorded date there is none to print
-        corner = ("Pipeline", f"pgx {_markup(provenance.get('pipeline_version') or __version__)}")
-    kb_text = f"{_markup(kb)} <font size=8>(data of {_markup(_kb_date(provenance))})</font>"
+        corner = ("Pipeline", f"pgx {provenance.get('pipeline_version') or __version__}")
+    widths = [_FRAME_W * 0.62, _FRAME_W * 0.38]
     meta = Table(
         [
-            [field("Sample ID", _markup(sample_id)), field("Batch", _markup(batch))],
-            [field("Knowledge base", kb_text), field(*corner)],
+            [_field("Sample ID", sample_id, widths[0]), _field("Batch", batch, widths[1])],
+            [_kb_field(kb, _kb_date(provenance), widths[0]), _field(*corner, widths[1])],
         ],  # fmt: skip
-        colWidths=[_FRAME_W * 0.62, _FRAME_W * 0.38],
+        colWidths=widths,
         style=TableStyle(
             [
                 ("VALIGN", (0, 0), (-1, -1), "TOP"),
@@ -94,16 +89,46 @@ def _header(sample_id: str, batch: str, provenance: Mapping[str, str], appendix:
             ]
         ),
     )
-    intro = (
+    return [_title().copy(), Spacer(0, 4), meta, _intro(appendix).copy()]
+
+
+def _field(label: str, value: str, width: float) -> list[Flowable]:
+    """A header field: its label in small grey over its value in bold (plain text cells:
+    a Paragraph per field cost a millisecond per report)."""
+    return [_cell(label, width, "meta_k"), _cell(value, width, "meta_v")]
+
+
+def _kb_field(kb: str, data_date: str, width: float) -> list[Flowable]:
+    """The knowledge-base version, with the date of its data in smaller type."""
+    value, note = _styles()["meta_v"], f" (data of {data_date})"
+    if not (_drawable(kb) and _drawable(note)):
+        return [_cell("Knowledge base", width, "meta_k"),
+                _para(f"{_markup(kb)} <font size=8>{_markup(note)}</font>", "meta_v")]  # fmt: skip
+    runs: list[Run] = [(kb, value.fontName, value.fontSize, value.textColor), (note, value.fontName, 8, value.textColor)]
+    return [_cell("Knowledge base", width, "meta_k"), _Rich(runs, value.leading)]
+
+
+@functools.cache
+def _title() -> Flowable:
+    return _cell("Pharmacogenomic test report", _FRAME_W, "title")
+
+
+@functools.cache
+def _intro(appendix: bool) -> Flowable:
+    """The lines under the header (laid out once per process; each report takes a copy)."""
+    intro = _cell(
         "Drugs are grouped by what the guidelines recommend for this patient's genotype. A drug "
         "with several recommendations (CPIC and DPWG, several populations) is listed under the "
         "advice they share, with what differs noted; advice that turns on the indication or "
         "another condition the report cannot know is listed as such. Page 2 says what to change and "
         "why, with the genotypes and references"
         + ("; the appendix holds the details. " if appendix else ". ")
-        + "This report supports, and does not replace, clinical judgement."
+        + "This report supports, and does not replace, clinical judgement.",
+        _FRAME_W,
+        "note",
     )
-    return [_para("Pharmacogenomic test report", "title"), Spacer(0, 4), meta, _para(intro, "note")]
+    intro.wrap(_FRAME_W, 1e6)
+    return intro
 
 
 def _badges(rows: Iterable[tuple[int, Group]]) -> list[tuple]:
