@@ -566,6 +566,35 @@ class _RichStack(Flowable):
 def _rich_lines(runs: tuple[Run, ...], width: float) -> tuple:
     """A ``_Rich`` paragraph's words (tuples of (text, font, size, colour) pieces; a run
     starting with a space starts a word) broken greedily into lines no wider than width."""
+    lines: list[list] = []
+    used = 0.0
+    for piece in _word_bounded(runs):
+        for word, w, space in _measured_words(piece):
+            if lines and used + space + w <= width:
+                lines[-1].append(word)
+                used += space + w
+            else:
+                lines.append([word])
+                used = w
+    return tuple(tuple(line) for line in lines)
+
+
+def _word_bounded(runs: tuple[Run, ...]) -> list[tuple[Run, ...]]:
+    """Runs in pieces that start where a word must start (a run starting with a space): a
+    piece, such as one drug of a summary list, recurs across reports even when the
+    paragraph does not, so its words are measured once (``_measured_words``)."""
+    pieces: list[list[Run]] = []
+    for run in runs:
+        if not pieces or run[0].startswith(" "):
+            pieces.append([])
+        pieces[-1].append(run)
+    return [tuple(piece) for piece in pieces]
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _measured_words(runs: tuple[Run, ...]) -> tuple[tuple[tuple, float, float], ...]:
+    """The words of runs that start a word, each with its width and the width of the space
+    before it."""
     words: list[list[tuple[str, str, float, colors.Color]]] = []
     for text, font, size, colour in runs:
         for i, part in enumerate(text.split(" ")):
@@ -573,18 +602,8 @@ def _rich_lines(runs: tuple[Run, ...], width: float) -> tuple:
                 words.append([])
             if part:
                 words[-1].append((part, font, size, colour))
-    lines: list[list] = []
-    used = 0.0
-    for word in (tuple(w) for w in words if w):
-        w = _Rich._width(word)
-        space = _em_width(" ", word[0][1]) * word[0][2]
-        if lines and used + space + w <= width:
-            lines[-1].append(word)
-            used += space + w
-        else:
-            lines.append([word])
-            used = w
-    return tuple(tuple(line) for line in lines)
+    return tuple((word, _Rich._width(word), _em_width(" ", word[0][1]) * word[0][2])
+                 for word in (tuple(w) for w in words if w))  # fmt: skip
 
 
 class _Badge(Flowable):
