@@ -235,8 +235,40 @@ def _subset_program(face: _SubsetCachingFace, subset: tuple[int, ...]) -> tuple[
     return program, zlib.compress(program)
 
 
+class _SubsetCachingFont(TTFont):
+    """A TrueType font whose subsets' width arrays are written once per process for each
+    distinct subset (256 numbers formatted one by one, per subset and per report)."""
+
+    def addObjects(self, doc: object) -> None:  # noqa: N802 - reportlab's name
+        state = self.state.get(doc)
+        names = [self.getSubsetInternalName(n, doc)[1:] for n in range(len(state.subsets))] if state else []
+        super().addObjects(doc)
+        fonts = doc.idToObject["BasicFonts"].dict
+        for name in names:
+            widths = getattr(fonts.get(name), "Widths", None)
+            if isinstance(widths, PDFArray):
+                fonts[name].Widths = _Written(_array_bytes(tuple(widths.sequence)))
+
+
+class _Written(PDFObject):
+    """A PDF object already written as bytes."""
+
+    def __init__(self, data: bytes):
+        self._data = data
+
+    def format(self, document: object) -> bytes:
+        return self._data
+
+
+@functools.lru_cache(maxsize=64)
+def _array_bytes(numbers: tuple) -> bytes:
+    return PDFArray(list(numbers)).format(DummyDoc())
+
+
 def caching_subsets(font: TTFont) -> TTFont:
-    """``font`` with its face made a :class:`_SubsetCachingFace` (which only adds caching, so
-    the face's class can be switched in place rather than parsing the font file again)."""
+    """``font`` made a :class:`_SubsetCachingFont` with a :class:`_SubsetCachingFace` (both
+    only add caching, so their classes are switched in place rather than parsing the font
+    file again)."""
+    font.__class__ = _SubsetCachingFont
     font.face.__class__ = _SubsetCachingFace
     return font
