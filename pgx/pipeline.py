@@ -385,7 +385,7 @@ def _render_forked(positions: range, provenance: dict[str, str], batch: str, pap
 
 def _render_in_pool(jobs: list[tuple], provenance: dict[str, str], batch: str, workers: int | None, *,
                     paper: str = "A4", appendix: bool = True) -> None:  # fmt: skip
-    from pgx.report import render_reports, warm_up  # deferred: reportlab
+    from pgx.report import long_lived_frozen, render_reports, warm_up  # deferred: reportlab
 
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
     if workers == 1:
@@ -403,7 +403,8 @@ def _render_in_pool(jobs: list[tuple], provenance: dict[str, str], batch: str, w
         warm_up()  # fonts, styles and static blocks once, inherited by every worker
         _POOL_JOBS = jobs
     try:
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
+        with long_lived_frozen(), ProcessPoolExecutor(workers, mp_context=context, initializer=die_with_parent,
+                                                      initargs=(os.getpid(),)) as pool:  # fmt: skip
             if method == "fork":
                 futures = [pool.submit(_render_forked, r, provenance, batch, paper, appendix) for r in ranges]
             else:  # spawned workers start empty: each task carries its own samples' rows

@@ -869,3 +869,19 @@ def test_pages_one_and_two_render_with_the_summary_colours(tmp_path, paper):
     # page 2: the advice of the avoid, alternative, adjust and monitor drugs is written in its group's colour
     assert all(_near(second, hexes[k], 40) for k in ("avoid", "alternative", "adjust", "monitor"))
     assert not _near(second, hexes["untested"], 10)  # no badge: not-assessed drugs are not on page 2
+
+
+def test_reports_keep_the_collector_off_long_lived_objects_and_restore_it():
+    import gc
+
+    before, frozen = gc.get_threshold(), gc.get_freeze_count()
+    with report.long_lived_frozen():
+        inside = gc.get_threshold()
+        assert inside[0] >= 20_000 and gc.get_freeze_count() > frozen
+        with report.long_lived_frozen():  # nested: the outer block's settings stand
+            assert gc.get_threshold() == inside
+        assert gc.get_threshold() == inside
+    assert gc.get_threshold() == before and gc.get_freeze_count() == frozen
+    with pytest.raises(RuntimeError), report.long_lived_frozen():
+        raise RuntimeError("a failed report")
+    assert gc.get_threshold() == before and gc.get_freeze_count() == frozen
