@@ -7,7 +7,8 @@ workflow take (`pgx.pipeline.render_batch_reports`), with the split per stage.
 2. A committed run holding the first --samples samples (all by default) is written beside it.
 3. `render_batch_reports(..., workers=W)` renders it, once per --workers value, each in a
    fresh process: wall time and CPU time of that process and its workers (user + system,
-   ``RUSAGE_SELF`` + ``RUSAGE_CHILDREN``), per patient, and the ratio to the 20 ms goal.
+   ``RUSAGE_SELF`` + ``RUSAGE_CHILDREN``), per patient, and the ratio to the 20 ms goal;
+   the peak RSS of the process (``VmHWM``) and of its largest worker (``ru_maxrss``).
    With workers=1 the stages are timed inside (CPU): reading and grouping the tables, the
    story (records, placement, flowables), layout and drawing, PDF write-out (footers,
    serialisation, compression, font subsets), writing the file.
@@ -161,7 +162,9 @@ def child(results: Path, workers: int, paper: str, appendix: bool, profile: str 
     shutil.rmtree(out)  # 3,202 PDFs are about 300 MB
     return {"pgx": str(Path(pipeline.__file__).parents[1]), "workers": workers, "n": len(paths), "wall": wall, "cpu": cpu, "split": split,
             "pages_first_50": pages, "hg00096_pages": hg_pages,
-            "load_1min": os.getloadavg()[0], "pool": overlap}  # fmt: skip
+            "load_1min": os.getloadavg()[0], "pool": overlap,
+            "peak_rss_mb": {"process": peak_rss_mb(),
+                            "largest worker": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}}  # fmt: skip
 
 
 def pgx_run(data: Path, work: Path, runs: int, paper: str, appendix: bool) -> dict:
@@ -191,6 +194,18 @@ def pgx_run(data: Path, work: Path, runs: int, paper: str, appendix: bool) -> di
 def cpu_of_children() -> float:
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     return kids.ru_utime + kids.ru_stime
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory: the kernel's high-water mark of its memory
+    (``VmHWM``; ``ru_maxrss`` would include the parent's, which Linux carries over an exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _overlap(tasks: Path) -> dict:
@@ -272,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"    pool: {pool['workers']} workers, CPU in tasks {pool['cpu_per_worker']} s; two or more "
                 f"workers busy {100 * pool['share_parallel']:.0f}% of the time any was"
             )
+        rss = run["peak_rss_mb"]
+        print(f"    peak RSS: this process {rss['process']:.0f} MB, largest worker {rss['largest worker']:.0f} MB")
         for stage, seconds in run["split"].items():
             print(f"    {stage:<55} {1000 * seconds / run['n']:7.2f} ms")
         print(
