@@ -38,6 +38,7 @@ import contextlib
 import functools
 import gc
 import io
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -212,7 +213,8 @@ def render_reports(jobs: list[tuple], provenance: dict[str, str], batch: str, *,
                 for sid, calls, recs, out in jobs]  # fmt: skip
 
 
-_FROZEN_DEPTH = 0
+_FROZEN = {"depth": 0}  # long_lived_frozen blocks open in this process (a forked worker inherits its parent's)
+_FROZEN_LOCK = threading.Lock()
 _YOUNG_THRESHOLD = 20_000  # allocations between young collections while reports are made (Python's default: 700)
 
 
@@ -221,26 +223,25 @@ def long_lived_frozen() -> Iterator[None]:
     """While reports are made, keep the garbage collector off the long-lived objects (the
     batch's rows, the per-process caches, fonts): ``gc.freeze`` moves every object alive
     now out of its reach, and young collections run less often. Collecting them again and
-    again cost about 5 % of a report. Before a pool forks it also keeps the workers from
+    again cost a few percent of a report. Before a pool forks it also keeps the workers from
     touching (and so copying) the memory they share with the parent, as the ``gc`` module's
     documentation advises. Cyclic garbage of each report is still collected. Restored on
-    leaving (the outermost block, when nested)."""
-    global _FROZEN_DEPTH
-    if _FROZEN_DEPTH:
-        _FROZEN_DEPTH += 1
-        try:
-            yield
-        finally:
-            _FROZEN_DEPTH -= 1
-        return
-    thresholds, frozen_before = gc.get_threshold(), gc.get_freeze_count()
-    gc.freeze()
-    gc.set_threshold(max(_YOUNG_THRESHOLD, thresholds[0]), *thresholds[1:])
-    _FROZEN_DEPTH = 1
+    leaving the outermost block; a process that froze objects itself is left to manage its
+    frozen objects (only the threshold changes)."""
+    with _FROZEN_LOCK:
+        outermost = _FROZEN["depth"] == 0
+        _FROZEN["depth"] += 1
+        if outermost:
+            thresholds, freezing = gc.get_threshold(), gc.get_freeze_count() == 0
+            if freezing:
+                gc.freeze()
+            gc.set_threshold(max(_YOUNG_THRESHOLD, thresholds[0]), *thresholds[1:])
     try:
         yield
     finally:
-        _FROZEN_DEPTH = 0
-        gc.set_threshold(*thresholds)
-        if not frozen_before:  # a caller that froze objects itself keeps them (and ours) frozen
-            gc.unfreeze()
+        with _FROZEN_LOCK:
+            _FROZEN["depth"] -= 1
+            if outermost:
+                gc.set_threshold(*thresholds)
+                if freezing:
+                    gc.unfreeze()

@@ -83,33 +83,48 @@ _SEPARATOR = "\x1f"  # joins a list cell's strings into one value to compare (wh
 def _column_codes(table: pa.Table, column: str) -> tuple[np.ndarray, list]:
     """A column as codes, one per row, and the cell of each code as the rows hold it
     (``_cells``: None for missing values, list cells as tuples): equal cells share a code.
-    Arrow finds the distinct cells; only those become Python objects."""
+    Arrow finds the distinct cells; only those become Python objects. The column's chunks
+    are never merged (one text column of a large batch can pass Arrow's 2 GiB per array)."""
     n = table.num_rows
     if column not in table.column_names:
         return np.zeros(n, dtype=np.int64), [None]
-    col = table.column(column).combine_chunks()
+    col = table.column(column)
     if pa.types.is_dictionary(col.type):
         col = col.cast(col.type.value_type)
     if column in _list_columns():
         return _list_codes(col)
+    codes, values = _dictionary_codes(col)
+    return codes, [None if v is None or v != v else v for v in values]  # NaN as None
+
+
+def _dictionary_codes(col: pa.ChunkedArray) -> tuple[np.ndarray, list]:
+    """Codes of a column's distinct values (nulls too) and the values, by Arrow's
+    dictionary encoding. Arrow encodes a chunked column against one growing dictionary, so
+    every chunk's dictionary is the start of the last one's; should a version not do so,
+    the chunks are merged first."""
     encoded = pc.dictionary_encode(col, null_encoding="encode")
-    values = [None if v is None or v != v else v for v in encoded.dictionary.to_pylist()]  # NaN as None
-    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), values
+    if encoded.num_chunks == 0:
+        return np.zeros(0, dtype=np.int64), []
+    dictionary = encoded.chunk(encoded.num_chunks - 1).dictionary
+    if not all(c.dictionary.equals(dictionary.slice(0, len(c.dictionary))) for c in encoded.chunks):
+        encoded = pa.chunked_array([pc.dictionary_encode(col.combine_chunks(), null_encoding="encode")])
+        dictionary = encoded.chunk(0).dictionary
+    codes = np.concatenate([chunk.indices.to_numpy(zero_copy_only=False) for chunk in encoded.chunks])
+    return codes.astype(np.int64), dictionary.to_pylist()
 
 
-def _list_codes(col: pa.Array) -> tuple[np.ndarray, list]:
+def _list_codes(col: pa.ChunkedArray) -> tuple[np.ndarray, list]:
     """``_column_codes`` of a list column: its strings joined and its lengths compared in
     Arrow, unless an item is missing or holds the separator (then cell by cell)."""
     as_text = col
     if pa.types.is_integer(col.type.value_type):  # positions: their decimal texts compare the same
-        as_text = col.cast(pa.list_(pa.string()))
+        as_text = col.cast(pa.large_list(pa.large_string()))
     flat = pc.list_flatten(as_text)
-    joinable = pa.types.is_string(flat.type) and flat.null_count == 0
+    joinable = (pa.types.is_string(flat.type) or pa.types.is_large_string(flat.type)) and flat.null_count == 0
     if joinable and not pc.any(pc.match_substring(flat, _SEPARATOR)).as_py():
-        joined = pc.dictionary_encode(pc.binary_join(as_text, _SEPARATOR), null_encoding="encode").indices
-        lengths = pc.fill_null(pc.list_value_length(col), -1)
-        codes = _combined([joined.to_numpy(zero_copy_only=False).astype(np.int64),
-                           lengths.to_numpy(zero_copy_only=False).astype(np.int64) + 1])  # fmt: skip
+        joined = _dictionary_codes(pc.binary_join(as_text, pa.scalar(_SEPARATOR, flat.type)))[0]
+        lengths = pc.fill_null(pc.list_value_length(col), -1).to_numpy().astype(np.int64)
+        codes = _combined([joined, lengths + 1])
         return codes, [_as_tuple(col[i].as_py()) for i in _first_rows(codes).tolist()]
     known: dict[tuple, int] = {}
     codes = [known.setdefault(_as_tuple(v), len(known)) for v in col.to_pylist()]

@@ -20,7 +20,7 @@ import pytest
 from pypdf import PdfReader
 from reportlab.pdfbase.pdfmetrics import stringWidth
 
-from pgx import report, report_layout, schema
+from pgx import report, report_layout, report_pdftext, schema
 from pgx.report import ACTION_GROUPS, GROUPS, group_key, no_result_genes, render_report
 
 KB = "2025.06.10-1a2b3c4d"
@@ -457,9 +457,14 @@ def test_any_sample_id_renders_and_appears(tmp_path, sample_id):
 def without_dejavu(monkeypatch):
     """Render as on a machine without DejaVu Sans: Helvetica and its cp1252 repertoire."""
 
-    def reset():
-        for cached in (report_layout._fonts, report_layout._styles, report_layout._em_width):
-            cached.cache_clear()
+    def reset():  # every per-process cache of the report modules: they hold laid-out text in the old fonts
+        for name, module in list(sys.modules.items()):
+            if name == "pgx.report" or name.startswith("pgx.report_"):
+                for value in vars(module).values():
+                    if callable(getattr(value, "cache_clear", None)):
+                        value.cache_clear()
+        report_pdftext._CELL_OPS.clear()
+        report_layout._RICH_OPS.clear()
 
     monkeypatch.setattr(report_layout, "_find_dejavu", lambda: None)
     reset()
@@ -885,3 +890,17 @@ def test_reports_keep_the_collector_off_long_lived_objects_and_restore_it():
     with pytest.raises(RuntimeError), report.long_lived_frozen():
         raise RuntimeError("a failed report")
     assert gc.get_threshold() == before and gc.get_freeze_count() == frozen
+
+
+def test_a_process_that_froze_objects_itself_keeps_them_frozen():
+    import gc
+
+    gc.freeze()
+    try:
+        frozen, before = gc.get_freeze_count(), gc.get_threshold()
+        with report.long_lived_frozen():
+            assert gc.get_freeze_count() == frozen  # nothing more frozen: the caller manages that
+            assert gc.get_threshold()[0] >= 20_000
+        assert gc.get_freeze_count() == frozen and gc.get_threshold() == before
+    finally:
+        gc.unfreeze()

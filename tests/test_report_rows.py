@@ -76,3 +76,29 @@ def test_a_column_missing_from_the_table_reads_as_none():
     table = arrow(recs, schema.RECOMMENDATIONS).drop_columns(["verbatim_text", "dose_caps"])
     (_, _, rows), *_ = sample_rows(arrow(calls, schema.CALLS), table)
     assert all(r.verbatim_text is None and r.dose_caps is None for r in rows)
+
+
+def large(table: pa.Table) -> pa.Table:
+    """The table with large_string and large_list types (Arrow's 64-bit offsets)."""
+
+    def widen(t: pa.DataType) -> pa.DataType:
+        if pa.types.is_string(t):
+            return pa.large_string()
+        if pa.types.is_list(t):
+            return pa.large_list(widen(t.value_type))
+        return t
+
+    return table.cast(pa.schema([pa.field(f.name, widen(f.type)) for f in table.schema]))
+
+
+def test_rows_are_the_same_from_chunked_and_large_columns():
+    """A batch's tables come in chunks (row groups), never merged: one text column of a
+    large batch can pass Arrow's 2 GiB per array."""
+    calls, recs = batch()
+    calls_t, recs_t = arrow(calls, schema.CALLS), arrow(recs, schema.RECOMMENDATIONS)
+    whole = sample_rows(calls_t, recs_t)
+    half = len(recs) // 2
+    chunked = pa.concat_tables([recs_t.slice(0, half), recs_t.slice(half)])  # two chunks per column
+    assert chunked.column("text").num_chunks == 2
+    assert sample_rows(calls_t, chunked) == whole
+    assert sample_rows(large(calls_t), large(recs_t)) == whole
