@@ -350,14 +350,14 @@ def render_batch_reports(results_dir: Path | str, reports_dir: Path | str, *, wo
     number of workers; the paths come back in the order of the calls table. ``paper`` and
     ``appendix`` are :func:`pgx.report.render_report`'s settings.
     """
-    from pgx.report import PAPERS, sample_rows  # deferred: reportlab
+    from pgx.report import PAPERS, read_sample_rows  # deferred: reportlab
 
     if paper not in PAPERS:
         raise InputError(f"paper size {paper!r} is not known; use one of {', '.join(PAPERS)}")
     results_dir, reports_dir = Path(results_dir), Path(reports_dir)
     verify_run(results_dir, ("calls", "recommendations", "provenance"))
     clean_stale_temporaries(make_folder(reports_dir.parent))
-    samples = sample_rows(pq.read_table(results_dir / "calls.parquet"), pq.read_table(results_dir / "recommendations.parquet"))
+    samples = read_sample_rows(results_dir, lambda path, columns: pq.read_table(path, columns=columns))
     prov = read_table(results_dir / "provenance.parquet")
     provenance = dict(zip(prov["key"], prov["value"]))
     batch = provenance.get("batch", results_dir.name)

@@ -75,7 +75,7 @@ from pgx.report_layout import (
 )
 from pgx.report_page1 import _created, _drugs_by_group, _header, _summary
 from pgx.report_page2 import _answer, _genotype_table
-from pgx.report_rows import CALL_COLUMNS, _records, sample_rows  # noqa: F401 - sample_rows: interface
+from pgx.report_rows import CALL_COLUMNS, _records, read_sample_rows, sample_rows  # noqa: F401 - interface
 from pgx.report_words import plain_phenotype  # noqa: F401 - part of this module's interface
 
 __all__ = [
@@ -87,6 +87,7 @@ __all__ = [
     "plain_phenotype",
     "render_report",
     "render_reports",
+    "read_sample_rows",
     "sample_rows",
 ]
 

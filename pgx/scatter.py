@@ -202,9 +202,9 @@ def chunk_samples(calls: Path | str, chunk: int, chunk_size: int) -> tuple[list[
     return ids, ids[chunk * chunk_size : (chunk + 1) * chunk_size]
 
 
-def rows_of_samples(path: Path | str, samples: list[str]) -> pa.Table:
+def rows_of_samples(path: Path | str, samples: list[str], columns: list[str] | None = None) -> pa.Table:
     """The rows of the Parquet table ``path`` whose ``sample_id`` is one of ``samples``, in
-    file order. One row group at a time: a row group whose sample_id statistics rule every
+    file order (only ``columns``, when given). One row group at a time: a row group whose sample_id statistics rule every
     sample out is skipped unread, any other is read as its sample_id column first and in
     full only when it holds one of them. (``pyarrow.parquet.read_table(filters=...)``
     decodes every row group of every column, several at once: at 200,000 genomes 2.1 GB
@@ -226,8 +226,11 @@ def rows_of_samples(path: Path | str, samples: list[str]) -> pa.Table:
         ids = parquet.read_row_group(k, columns=["sample_id"]).column("sample_id")
         mask = pc.is_in(ids, value_set=wanted)
         if pc.any(mask).as_py():
-            parts.append(parquet.read_row_group(k).filter(mask))
-    return pa.concat_tables(parts) if parts else parquet.schema_arrow.empty_table()
+            parts.append(parquet.read_row_group(k, columns=columns).filter(mask))
+    if parts:
+        return pa.concat_tables(parts)
+    empty = parquet.schema_arrow.empty_table()
+    return empty.select(columns) if columns is not None else empty
 
 
 def render_report_chunk(
@@ -243,7 +246,7 @@ def render_report_chunk(
 
     from pgx.outputs import replace_folder, temporary_folder, verify_run
     from pgx.pipeline import _render_in_pool
-    from pgx.report import PAPERS, sample_rows
+    from pgx.report import PAPERS, read_sample_rows
     from pgx.sample_ids import report_file_names
 
     if paper not in PAPERS:
@@ -252,8 +255,7 @@ def render_report_chunk(
     run = verify_run(results_dir, ("calls", "recommendations", "provenance"))
     every, mine = chunk_samples(results_dir / "calls.parquet", chunk, chunk_size)
     names = report_file_names(every)
-    samples = sample_rows(rows_of_samples(results_dir / "calls.parquet", mine),
-                          rows_of_samples(results_dir / "recommendations.parquet", mine))  # fmt: skip
+    samples = read_sample_rows(results_dir, lambda path, columns: rows_of_samples(path, mine, columns))
     prov = pq.read_table(results_dir / "provenance.parquet").to_pandas()
     provenance = dict(zip(prov["key"], prov["value"]))
     batch = provenance.get("batch", results_dir.name)

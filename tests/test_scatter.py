@@ -184,3 +184,5 @@ def test_rows_of_samples_equal_a_filtered_read(split_cohort, tmp_path):
             want = pq.read_table(path, filters=[("sample_id", "in", samples)]) if samples else pq.read_table(path).slice(0, 0)
             assert got.num_rows == want.num_rows and (got.num_rows > 0) == bool(samples)
             assert got.to_pylist() == want.to_pylist(), (table, samples)
+            some = ["sample_id", pq.read_schema(path).names[-1]]  # only the columns asked for
+            assert scatter.rows_of_samples(path, samples, some).to_pylist() == want.select(some).to_pylist()
