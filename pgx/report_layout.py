@@ -344,26 +344,35 @@ class _Lines(Flowable):
         super().__init__()
         self._blocks = blocks
         self._wrapped_at: float | None = None
-        self._lines: list[tuple[str, ParagraphStyle, str | None]] = []
+        self._lines: tuple[tuple[str, ParagraphStyle, str | None], ...] = ()
         self._plain: bool | None = None  # all lines ASCII, no links (known after wrapping)
         self._capped = True  # a table cell: cut past _MAX_CELL_HEIGHT (not a stack of items)
+        self._layouts: dict[float, tuple] = {}  # width -> (lines, height), shared by copies (``copy``)
         # a heading's or bullet's space before and after, as Paragraph has it
         self.spaceBefore = blocks[0][1].spaceBefore if blocks else 0
         self.spaceAfter = blocks[-1][1].spaceAfter if blocks else 0
 
     def wrap(self, availWidth: float, availHeight: float) -> tuple[float, float]:  # noqa: N803
         if self._wrapped_at != availWidth:
-            # a style with leftIndent is a bullet: "•" before its first line, the rest indented
-            self._lines = [
-                (f"\u2022\t{line}" if st.leftIndent and i == 0 else line, st, link)
-                for text, st, link in self._blocks
-                for i, line in enumerate(_wrapped(text, st.fontName, st.fontSize, availWidth - st.leftIndent))
-            ]
-            if self._capped:
-                self._shorten(availWidth)
-            self.width, self.height = availWidth, sum(st.leading for _, st, _ in self._lines)
-            self._wrapped_at, self._plain = availWidth, None
+            layout = self._layouts.get(availWidth) if self._capped else None
+            if layout is None:
+                layout = self._layout(availWidth)
+                if self._capped:
+                    self._layouts[availWidth] = layout
+            self._lines, self.height = layout
+            self.width, self._wrapped_at, self._plain = availWidth, availWidth, None
         return self.width, self.height
+
+    def _layout(self, width: float) -> tuple[tuple, float]:
+        # a style with leftIndent is a bullet: "•" before its first line, the rest indented
+        lines = [
+            (f"\u2022\t{line}" if st.leftIndent and i == 0 else line, st, link)
+            for text, st, link in self._blocks
+            for i, line in enumerate(_wrapped(text, st.fontName, st.fontSize, width - st.leftIndent))
+        ]
+        if self._capped:
+            lines = self._shorten(lines, width)
+        return tuple(lines), sum(st.leading for _, st, _ in lines)
 
     def split(self, availWidth: float, availHeight: float) -> list[Flowable]:  # noqa: N803
         """Lines up to availHeight, and the rest: a stack of items (``_stacked``) runs over
@@ -379,7 +388,7 @@ class _Lines(Flowable):
             return []
         return [self._part(self._lines[:n]), self._part(self._lines[n:])]
 
-    def _part(self, lines: list) -> _Lines:
+    def _part(self, lines: tuple) -> _Lines:
         part = _Lines(self._blocks)
         part._lines, part._wrapped_at, part._plain, part._capped = lines, self._wrapped_at, None, False
         part.width, part.height = self.width, sum(st.leading for _, st, _ in lines)
@@ -387,29 +396,32 @@ class _Lines(Flowable):
         return part
 
     def copy(self) -> _Lines:
-        """A new flowable sharing this one's wrapped lines: platypus marks the flowables it
-        lays out (``_postponed`` and the like), so one object must not go into two documents."""
+        """A new flowable sharing this one's wrapped lines and layouts: platypus marks the
+        flowables it lays out (``_postponed`` and the like), so one object must not go into
+        two documents."""
         twin = _Lines(self._blocks)
         twin._wrapped_at, twin._lines, twin._plain = self._wrapped_at, self._lines, self._plain
+        twin._capped, twin._layouts = self._capped, self._layouts
         if self._wrapped_at is not None:
             twin.width, twin.height = self.width, self.height
         return twin
 
-    def _shorten(self, width: float) -> None:
-        """Cut lines past _MAX_CELL_HEIGHT, with a note: a table row must fit on a page."""
-        height = sum(st.leading for _, st, _ in self._lines)
+    @staticmethod
+    def _shorten(lines: list, width: float) -> list:
+        """Lines cut past _MAX_CELL_HEIGHT, with a note: a table row must fit on a page."""
+        height = sum(st.leading for _, st, _ in lines)
         if height <= _MAX_CELL_HEIGHT:
-            return
+            return lines
         note_style = _styles()["small"]
         note = [(line, note_style, None) for line in _wrap_words(_SHORTENED, note_style.fontName, note_style.fontSize, width)]
         budget = _MAX_CELL_HEIGHT - sum(st.leading for _, st, _ in note)
         kept, used = [], 0.0
-        for line in self._lines:
+        for line in lines:
             used += line[1].leading
             if used > budget:
                 break
             kept.append(line)
-        self._lines = kept + note
+        return kept + note
 
     def draw(self) -> None:
         if self._lines:
@@ -430,7 +442,7 @@ class _Lines(Flowable):
             self._plain = all(_encoded(line) is not None for line, _, _ in self._lines)
         names = text.main_subsets() if self._plain else None
         if names is not None:
-            key = (tuple(self._lines), names)
+            key = (self._lines, names)
             entry = _CELL_OPS.get(key)
             if entry is None:
                 if len(_CELL_OPS) >= _CELL_OPS_MAX:
@@ -668,21 +680,17 @@ def _cell(blocks: str | list[str | Block], width: float, style: str = "cell") ->
     """A table cell showing data text as plain lines: each block is a string in ``style``,
     or (text, style) or (text, style, url).
 
-    Text the main font draws entirely becomes a fast ``_Lines``; anything else (CJK,
-    symbols the font lacks) an escaped Paragraph with per-character font fallback.
-    Whitespace runs and line breaks inside a block become single spaces.
+    Text the main font draws entirely becomes a fast ``_Lines``, a copy of one made once per
+    process for the same blocks (its line breaks are then shared too: the same guideline
+    text or drug list recurs in report after report); anything else (CJK, symbols the font
+    lacks) an escaped Paragraph with per-character font fallback. Whitespace runs and line
+    breaks inside a block become single spaces.
     """
-    styles = _styles()
-    parts: list[tuple[str, ParagraphStyle, str | None]] = []
-    plain = True
-    for block in [blocks] if isinstance(blocks, str) else blocks:
-        text, name, link = (block, style, None) if isinstance(block, str) else (*block, None)[:3]
-        text, drawable = _clean(text)
-        if text:
-            parts.append((text, styles[name], link if link and _SAFE_URL.match(link) else None))
-            plain = plain and drawable
-    if plain:
-        return _Lines(parts)
+    key = blocks if isinstance(blocks, str) else tuple(blocks)
+    prototype = _plain_cell(key, style)
+    if prototype is not None:
+        return prototype.copy()
+    parts = _cell_parts(key, style)
     for i, (text, st, link) in enumerate(parts):
         if len(text) > _MAX_CELL_CHARS:
             parts[i] = (f"{text[:_MAX_CELL_CHARS]} {_SHORTENED}", st, link)
@@ -691,6 +699,26 @@ def _cell(blocks: str | list[str | Block], width: float, style: str = "cell") ->
         for text, st, _ in parts
     )
     return _para(markup, style)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _plain_cell(blocks: str | tuple, style: str) -> _Lines | None:
+    """The ``_Lines`` of a cell the main font draws entirely (None when it cannot): never
+    laid out itself, only copied (``_Lines.copy`` shares its layouts)."""
+    parts = _cell_parts(blocks, style)
+    return _Lines(parts) if all(_clean(text)[1] for text, _, _ in parts) else None
+
+
+def _cell_parts(blocks: str | tuple, style: str) -> list[tuple[str, ParagraphStyle, str | None]]:
+    """The cell's non-empty blocks as (clean text, style, safe URL or None)."""
+    styles = _styles()
+    parts: list[tuple[str, ParagraphStyle, str | None]] = []
+    for block in [blocks] if isinstance(blocks, str) else blocks:
+        text, name, link = (block, style, None) if isinstance(block, str) else (*block, None)[:3]
+        text = _clean(text)[0]
+        if text:
+            parts.append((text, styles[name], link if link and _SAFE_URL.match(link) else None))
+    return parts
 
 
 class _Grid(Flowable):
