@@ -42,43 +42,16 @@ from pgx.palette import ACCENT, AMBER, BLUE, GREEN, HEAD_BG, INK, MUTED, ORANGE,
 from pgx.qc_summary import (
     CARRIERS_SHOWN,
     CATEGORY_ORDER,
-    NO_PHENOTYPE,
     NO_POPULATION,
     TOP_TABLE,
     CallSummary,
-    gene_rates,
-    missing_by_sample,
     normalise_populations,
-    null_warnings,
-    novel_variant_table,
-    phenotype_category,
-    phenotype_counts,
-    population_rates,
-    populations_from_sheet,
-    read_populations,
-    reason_table,
     status_counts,
     summarise_calls,
 )
 from pgx.qc_summary import natural as _natural
 
-__all__ = [
-    "NO_PHENOTYPE",
-    "NO_POPULATION",
-    "SECTIONS",
-    "gene_rates",
-    "missing_by_sample",
-    "normalise_populations",
-    "null_warnings",
-    "novel_variant_table",
-    "phenotype_category",
-    "phenotype_counts",
-    "population_rates",
-    "populations_from_sheet",
-    "read_populations",
-    "reason_table",
-    "render_qc_report",
-]
+__all__ = ["SECTIONS", "render_qc_report"]
 
 #: section id -> heading, in page order; the populations section appears only with a mapping
 SECTIONS: dict[str, str] = {

@@ -234,7 +234,7 @@ def test_reason_table_counts_calls_and_samples_per_code():
             {"sample_id": "C", "gene": "TPMT", "reason_codes": [], "warnings": []},
         ]
     )
-    table = qc.reason_table(calls).set_index("code")
+    table = qc_summary.reason_table(calls).set_index("code")
     assert list(table.index) == ["assumed_reference", "tie"]  # most calls first
     assert table.loc["assumed_reference", ["calls", "samples"]].tolist() == [3, 2]
     assert table.loc["assumed_reference", "genes"] == "CYP2C19, TPMT"
@@ -243,14 +243,14 @@ def test_reason_table_counts_calls_and_samples_per_code():
 
 
 def test_reason_table_of_calls_without_codes_is_empty():
-    assert qc.reason_table(calls_frame([{"sample_id": "A", "gene": "G", "warnings": ["w"]}])).empty
+    assert qc_summary.reason_table(calls_frame([{"sample_id": "A", "gene": "G", "warnings": ["w"]}])).empty
 
 
 def test_null_warning_entries_are_counted():
     calls = calls_frame(
         [{"sample_id": "A", "gene": "G", "warnings": [None, "w"]}, {"sample_id": "B", "gene": "G", "warnings": [None]}]
     )
-    assert qc.null_warnings(calls) == 2
+    assert qc_summary.null_warnings(calls) == 2
 
 
 @pytest.mark.parametrize(
@@ -267,7 +267,7 @@ def test_null_warning_entries_are_counted():
     ],
 )  # fmt: skip
 def test_phenotype_category(phenotype, category):
-    assert qc.phenotype_category(phenotype) == category
+    assert qc_summary.phenotype_category(phenotype) == category
 
 
 def test_phenotype_counts_share_per_gene_in_category_order():
@@ -279,7 +279,7 @@ def test_phenotype_counts_share_per_gene_in_category_order():
             {"sample_id": "D", "gene": "G", "phenotype": "Normal Metabolizer"},
         ]
     )
-    counts = qc.phenotype_counts(calls)
+    counts = qc_summary.phenotype_counts(calls)
     assert counts["phenotype"].tolist() == ["Poor Metabolizer", "Normal Metabolizer", "No call"]
     assert counts["share"].tolist() == [0.25, 0.5, 0.25]
 
@@ -291,8 +291,8 @@ def test_a_called_gene_without_phenotype_rule_is_not_counted_as_a_no_call():
             {"sample_id": "B", "gene": "CYP4F2", "phenotype": None, "call_status": "no_call"},
         ]
     )
-    counts = qc.phenotype_counts(calls).set_index("phenotype")
-    assert counts.loc[qc.NO_PHENOTYPE, "category"] == "no_phenotype"
+    counts = qc_summary.phenotype_counts(calls).set_index("phenotype")
+    assert counts.loc[qc_summary.NO_PHENOTYPE, "category"] == "no_phenotype"
     assert counts.loc["No call", "category"] == "no_call"
     assert counts["samples"].tolist() == [1, 1]
 
@@ -306,7 +306,7 @@ def test_missing_by_sample_most_missing_first():
             {"sample_id": "C", "gene": "TPMT"},
         ]
     )
-    missing = qc.missing_by_sample(calls)
+    missing = qc_summary.missing_by_sample(calls)
     assert missing["sample_id"].tolist() == ["B", "A"]
     assert missing.loc[0, "genes"] == "CYP2C19 (2), TPMT (1)" and missing.loc[0, "no_call_genes"] == "CYP2C19"
 
@@ -318,31 +318,31 @@ def test_novel_variant_table_lists_carriers():
             {"sample_id": "B", "gene": "G", "novel_variants": ["chr1:10:G>T"]},
         ]
     )
-    table = qc.novel_variant_table(calls)
+    table = qc_summary.novel_variant_table(calls)
     assert table["variant"].tolist() == ["chr1:10:G>T", "chr1:5:A>C"]
     assert table["sample_ids"].tolist() == [["A", "B"], ["A"]]
 
 
 def test_population_columns_are_normalised():
     kgp = pd.DataFrame({"sample": ["A", "B"], "population": ["GBR", "YRI"], "superpopulation": ["EUR", "AFR"]})
-    out = qc.normalise_populations(kgp)
+    out = qc_summary.normalise_populations(kgp)
     assert out.to_dict("list") == {"sample_id": ["A", "B"], "population": ["EUR", "AFR"]}
     assert out.attrs["label"] == "superpopulation"
     with pytest.raises(ValueError, match="needs a sample column"):
-        qc.normalise_populations(pd.DataFrame({"id": ["A"], "group": ["x"]}))
+        qc_summary.normalise_populations(pd.DataFrame({"id": ["A"], "group": ["x"]}))
 
 
 def test_population_rates_put_unlisted_samples_apart():
     calls = calls_frame([{"sample_id": s, "gene": "G"} for s in "ABC"])
-    rates = qc.population_rates(calls, pd.DataFrame({"sample_id": ["A", "B"], "population": ["P", "P"]}))
-    assert dict(zip(rates["population"], rates["samples"])) == {"P": 2, qc.NO_POPULATION: 1}
+    rates = qc_summary.population_rates(calls, pd.DataFrame({"sample_id": ["A", "B"], "population": ["P", "P"]}))
+    assert dict(zip(rates["population"], rates["samples"])) == {"P": 2, qc_summary.NO_POPULATION: 1}
 
 
 def test_populations_from_sheet_follow_each_samples_file(batch):
     sheet = pd.DataFrame({"vcf": [str(batch["vcf"]), "other.vcf.gz"], "population": ["synthetic", "X"]})
-    pops = qc.populations_from_sheet(sheet, batch["results"] / "genotypes.parquet")
+    pops = qc_summary.populations_from_sheet(sheet, batch["results"] / "genotypes.parquet")
     assert len(pops) == N and set(pops["population"]) == {"synthetic"}
-    assert qc.populations_from_sheet(sheet.assign(population=""), batch["results"] / "genotypes.parquet") is None
+    assert qc_summary.populations_from_sheet(sheet.assign(population=""), batch["results"] / "genotypes.parquet") is None
 
 
 def test_populations_from_sheet_take_the_first_labelled_file_in_sheet_order(tmp_path):
@@ -351,7 +351,7 @@ def test_populations_from_sheet_take_the_first_labelled_file_in_sheet_order(tmp_
     genotypes = tmp_path / "genotypes.parquet"
     pq.write_table(pa.table({"sample_id": [r[0] for r in rows], "source_file": [r[1] for r in rows]}), genotypes)
     sheet = pd.DataFrame({"vcf": [b, a, c], "population": ["PB", "PA", ""]})
-    pops = qc.populations_from_sheet(sheet, genotypes)
+    pops = qc_summary.populations_from_sheet(sheet, genotypes)
     assert pops.to_dict("list") == {"sample_id": ["A", "B"], "population": ["PA", "PB"]}
 
 
@@ -399,7 +399,7 @@ def test_qc_report_of_the_1000_genomes_samples(shared_data, tmp_path):
     vcfs = [kgp / "GRCh38" / f"{g}.vcf.gz" for g in GENES]
     results = tmp_path / "1kgp"
     run_batch(vcfs, results, batch="1kgp", assume_reference=True, reports=False, genes=GENES)
-    populations = qc.read_populations(kgp / "samples.tsv")
+    populations = qc_summary.read_populations(kgp / "samples.tsv")
     out = qc.render_qc_report(results, tmp_path / "qc_report.html", populations=populations)
     parsed = Page(out.read_text(encoding="utf-8"))
     assert "<span>Samples</span><b>3,202</b>" in out.read_text(encoding="utf-8")
@@ -407,11 +407,11 @@ def test_qc_report_of_the_1000_genomes_samples(shared_data, tmp_path):
     pop_text = parsed.sections["populations"]["text"]
     for pop in ("AFR", "AMR", "EAS", "EUR", "SAS"):
         assert pop in pop_text
-    assert qc.NO_POPULATION not in pop_text  # every sample is in samples.tsv
-    rates = qc.population_rates(read_table(results / "calls.parquet"), populations)
+    assert qc_summary.NO_POPULATION not in pop_text  # every sample is in samples.tsv
+    rates = qc_summary.population_rates(read_table(results / "calls.parquet"), populations)
     assert len(rates) == 5 * len(GENES) and (rates["call_rate"] >= 0.99).all()
     # every call that assumed reference counts under one code, whatever the counts in its text
-    reasons = qc.reason_table(read_table(results / "calls.parquet")).set_index("code")
+    reasons = qc_summary.reason_table(read_table(results / "calls.parquet")).set_index("code")
     assert reasons.loc["assumed_reference", "calls"] >= 3202 * len(GENES) - 20
 
 
@@ -422,13 +422,13 @@ def test_genotypes_are_read_in_batches_with_the_same_result(batch, populations, 
     of one read."""
     whole = qc.render_qc_report(batch["results"], tmp_path / "whole.html", populations=populations)
     sheet = pd.DataFrame({"vcf": [str(batch["vcf"])], "population": ["X"]})
-    pairs_whole = qc.populations_from_sheet(sheet, batch["results"] / "genotypes.parquet")
+    pairs_whole = qc_summary.populations_from_sheet(sheet, batch["results"] / "genotypes.parquet")
     monkeypatch.setattr(qc_summary, "STREAM_ROWS", 7)
     assert len(list(qc_summary._stream(batch["results"] / "genotypes.parquet", ["gene"]))) > 10
     assert len(list(qc_summary._stream(batch["results"] / "calls.parquet", ["gene"]))) > 10
     streamed = qc.render_qc_report(batch["results"], tmp_path / "streamed.html", populations=populations)
     assert streamed.read_bytes() == whole.read_bytes()
-    pairs_streamed = qc.populations_from_sheet(sheet, batch["results"] / "genotypes.parquet")
+    pairs_streamed = qc_summary.populations_from_sheet(sheet, batch["results"] / "genotypes.parquet")
     pd.testing.assert_frame_equal(pairs_streamed.reset_index(drop=True), pairs_whole.reset_index(drop=True))
 
 
@@ -441,7 +441,7 @@ def test_streamed_call_summary_equals_the_whole_table(batch, populations, tmp_pa
     path = results / "calls.parquet"
     assert pq.ParquetFile(path).num_row_groups >= 4
     calls = read_table(path)
-    pops = qc.normalise_populations(populations)  # SIM0001 is not listed: "(no population)"
+    pops = qc_summary.normalise_populations(populations)  # SIM0001 is not listed: "(no population)"
     monkeypatch.setattr(qc_summary, "STREAM_ROWS", 5)
     assert len(list(qc_summary._stream(path, ["gene"]))) == -(-len(calls) // 5)
     summary = qc_summary.summarise_calls(path, pops)
@@ -453,25 +453,25 @@ def test_streamed_call_summary_equals_the_whole_table(batch, populations, tmp_pa
         s: int((calls["call_status"] == s).sum()) for s in ("called", "ambiguous", "no_call", "outside_call")
     }
     assert summary.with_reason == int((calls["reason_codes"].map(len) > 0).sum()) > 0
-    pd.testing.assert_frame_equal(summary.rates, qc.gene_rates(calls).set_index("gene").loc[genes].reset_index())
+    pd.testing.assert_frame_equal(summary.rates, qc_summary.gene_rates(calls).set_index("gene").loc[genes].reset_index())
     # the rates from counts are pgx.validate.call_rates' means
     reference = call_rates(calls).set_index("gene").loc[genes].reset_index()
     pd.testing.assert_frame_equal(summary.rates[reference.columns], reference)
-    pd.testing.assert_frame_equal(summary.phenotypes, qc.phenotype_counts(calls))
-    whole_missing = qc.missing_by_sample(calls)
+    pd.testing.assert_frame_equal(summary.phenotypes, qc_summary.phenotype_counts(calls))
+    whole_missing = qc_summary.missing_by_sample(calls)
     assert summary.samples_with_missing == len(whole_missing) == len(MISSING_SAMPLES)
     pd.testing.assert_frame_equal(summary.missing, whole_missing.head(qc_summary.TOP_TABLE))
-    whole_novel = qc.novel_variant_table(calls)
+    whole_novel = qc_summary.novel_variant_table(calls)
     assert summary.novel["variant"].tolist() == whole_novel["variant"].tolist() == [batch["novel"]]
     assert summary.novel["samples"].tolist() == whole_novel["samples"].tolist()
     assert summary.novel["sample_ids"].tolist() == [ids[: qc_summary.CARRIERS_SHOWN] for ids in whole_novel["sample_ids"]]
-    pd.testing.assert_frame_equal(summary.reasons, qc.reason_table(calls))
-    assert summary.null_warnings == qc.null_warnings(calls)
-    pd.testing.assert_frame_equal(summary.population_rates, qc.population_rates(calls, pops))
+    pd.testing.assert_frame_equal(summary.reasons, qc_summary.reason_table(calls))
+    assert summary.null_warnings == qc_summary.null_warnings(calls)
+    pd.testing.assert_frame_equal(summary.population_rates, qc_summary.population_rates(calls, pops))
     pop_of = dict(zip(pops["sample_id"], pops["population"]))
-    with_pop = calls.assign(population=[pop_of.get(s, qc.NO_POPULATION) for s in calls["sample_id"]])
-    pd.testing.assert_frame_equal(summary.population_phenotypes, qc.phenotype_counts(with_pop, by=("gene", "population")))
-    assert summary.population_sizes == {"AFR": 15, "EUR": 14, qc.NO_POPULATION: 1}
+    with_pop = calls.assign(population=[pop_of.get(s, qc_summary.NO_POPULATION) for s in calls["sample_id"]])
+    pd.testing.assert_frame_equal(summary.population_phenotypes, qc_summary.phenotype_counts(with_pop, by=("gene", "population")))
+    assert summary.population_sizes == {"AFR": 15, "EUR": 14, qc_summary.NO_POPULATION: 1}
 
 
 def test_novel_carriers_and_reason_samples_add_up_across_reads(tmp_path, monkeypatch):
@@ -498,4 +498,4 @@ def test_novel_carriers_and_reason_samples_add_up_across_reads(tmp_path, monkeyp
     assert summary.samples_with_missing == 15
     assert summary.missing["missing_positions"].tolist()[:5] == [9, 9, 9, 9, 9]
     assert summary.missing["sample_id"].tolist()[:2] == ["S03", "S07"]
-    pd.testing.assert_frame_equal(summary.reasons, qc.reason_table(read_table(path)))
+    pd.testing.assert_frame_equal(summary.reasons, qc_summary.reason_table(read_table(path)))

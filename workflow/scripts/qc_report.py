@@ -18,7 +18,8 @@ log_to_rule_log(snakemake)  # stderr and logging to the rule's log, before pgx's
 import pandas as pd
 
 from pgx.outputs import verify_run
-from pgx.qc import populations_from_sheet, render_qc_report
+from pgx.qc import render_qc_report
+from pgx.qc_summary import populations_from_sheet
 
 verify_run(Path(snakemake.params.results_dir))  # the tables are one committed run
 sheet = pd.DataFrame(list(snakemake.params.populations.items()), columns=["vcf", "population"])
