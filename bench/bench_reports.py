@@ -180,20 +180,15 @@ def pgx_run(data: Path, work: Path, runs: int, paper: str, appendix: bool) -> di
             if label != "tables" and not appendix:
                 extra.append("--no-appendix")
             out = Path(tempfile.mkdtemp(prefix="pgx-bench-run-", dir=work))
-            before, wall = cpu_of_children(), time.perf_counter()
+            before, wall = cpu_seconds(), time.perf_counter()
             subprocess.run([pgx, "run", *vcfs, "--assume-reference", "--batch", "1000 Genomes", "--out", str(out), *extra],
                            check=True, capture_output=True)  # fmt: skip
             wall = time.perf_counter() - wall
             pdfs = len(list((out / "reports").glob("*.pdf"))) if (out / "reports").is_dir() else 0
-            measured[label].append({"cpu": cpu_of_children() - before, "wall": wall, "pdfs": pdfs,
+            measured[label].append({"cpu": cpu_seconds() - before, "wall": wall, "pdfs": pdfs,
                                     "load_1min": os.getloadavg()[0]})  # fmt: skip
             shutil.rmtree(out)
     return measured
-
-
-def cpu_of_children() -> float:
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return kids.ru_utime + kids.ru_stime
 
 
 def peak_rss_mb() -> float:

@@ -690,7 +690,7 @@ def _cell(blocks: str | list[str | Block], width: float, style: str = "cell") ->
     prototype = _plain_cell(key, style)
     if prototype is not None:
         return prototype.copy()
-    parts = _cell_parts(key, style)
+    parts = _cell_parts(key, style)[0]
     for i, (text, st, link) in enumerate(parts):
         if len(text) > _MAX_CELL_CHARS:
             parts[i] = (f"{text[:_MAX_CELL_CHARS]} {_SHORTENED}", st, link)
@@ -705,20 +705,23 @@ def _cell(blocks: str | list[str | Block], width: float, style: str = "cell") ->
 def _plain_cell(blocks: str | tuple, style: str) -> _Lines | None:
     """The ``_Lines`` of a cell the main font draws entirely (None when it cannot): never
     laid out itself, only copied (``_Lines.copy`` shares its layouts)."""
-    parts = _cell_parts(blocks, style)
-    return _Lines(parts) if all(_clean(text)[1] for text, _, _ in parts) else None
+    parts, plain = _cell_parts(blocks, style)
+    return _Lines(parts) if plain else None
 
 
-def _cell_parts(blocks: str | tuple, style: str) -> list[tuple[str, ParagraphStyle, str | None]]:
-    """The cell's non-empty blocks as (clean text, style, safe URL or None)."""
+def _cell_parts(blocks: str | tuple, style: str) -> tuple[list[tuple[str, ParagraphStyle, str | None]], bool]:
+    """The cell's non-empty blocks as (clean text, style, safe URL or None), and whether the
+    main font draws them all."""
     styles = _styles()
     parts: list[tuple[str, ParagraphStyle, str | None]] = []
+    plain = True
     for block in [blocks] if isinstance(blocks, str) else blocks:
         text, name, link = (block, style, None) if isinstance(block, str) else (*block, None)[:3]
-        text = _clean(text)[0]
+        text, drawable = _clean(text)
         if text:
             parts.append((text, styles[name], link if link and _SAFE_URL.match(link) else None))
-    return parts
+            plain = plain and drawable
+    return parts, plain
 
 
 class _Grid(Flowable):
