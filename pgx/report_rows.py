@@ -174,13 +174,16 @@ def sample_rows(calls: pa.Table, recs: pa.Table) -> list[tuple[str, list, list]]
     calls and recommendations tables, in the calls table's order; the rows are
     ``_records``' named tuples, equal rows shared across samples. Made once per batch,
     before the reports are rendered (and before a pool forks, so its workers inherit them)."""
-    recs_of: dict[str, list] = {}
-    for sample_id, r in zip(recs.column("sample_id").to_pylist(), _shared_records(recs, REC_COLUMNS)):
-        recs_of.setdefault(sample_id, []).append(r)
-    calls_of: dict[str, list] = {}
-    for sample_id, c in zip(calls.column("sample_id").to_pylist(), _shared_records(calls, CALL_COLUMNS)):
-        calls_of.setdefault(sample_id, []).append(c)
-    return [(sample_id, rows, recs_of.get(sample_id, [])) for sample_id, rows in calls_of.items()]
+    recs_of = _rows_by_sample(recs, REC_COLUMNS)
+    return [(sample_id, rows, recs_of.get(sample_id, [])) for sample_id, rows in _rows_by_sample(calls, CALL_COLUMNS).items()]
+
+
+def _rows_by_sample(table: pa.Table, columns: tuple[str, ...]) -> dict[str, list]:
+    """Each sample's rows (``_shared_records``), samples and rows in the table's order."""
+    by_sample: dict[str, list] = {}
+    for sample_id, row in zip(table.column("sample_id").to_pylist(), _shared_records(table, columns)):
+        by_sample.setdefault(sample_id, []).append(row)
+    return by_sample
 
 
 def read_sample_rows(results_dir: Path, read: Callable[[Path, list[str]], pa.Table]) -> list[tuple[str, list, list]]:
